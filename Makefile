@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Everything lives in .venv; nothing is installed outside it.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The second server `make test` runs the suite against when nothing else is named.
+LOCAL_PG_URL := postgresql://postgres@127.0.0.1:5432/postgres
+
+.PHONY: install demo test lint unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/candlelab demo
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+# The suite runs on the embedded server, then again on a separate server: the one
+# TEST_DATABASE_URL names, or the PostgreSQL answering on 127.0.0.1:5432.
+test: lint
+	env -u TEST_DATABASE_URL $(BIN)/pytest
+	@url="$${TEST_DATABASE_URL:-}"; \
+	if [ -z "$$url" ] && $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; \
+	then url="$(LOCAL_PG_URL)"; fi; \
+	if [ -n "$$url" ]; then \
+	  echo "== the suite again, on $$url"; \
+	  TEST_DATABASE_URL="$$url" $(BIN)/pytest -m 'not embedded'; \
+	else echo "== no second PostgreSQL server answered; ran on the embedded one only"; fi
+
+bench: install
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from candlelab.cli.main import main
+
+main()

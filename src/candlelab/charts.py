@@ -1,0 +1,48 @@
+"""Charts: one series, a symbol at a timeframe from a source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from candlelab.database import Connection, translated
+from candlelab.queries import load_queries
+
+QUERIES = load_queries(__file__)
+
+
+@dataclass(frozen=True)
+class ChartKey:
+    symbol: str
+    timeframe: str
+    source: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.symbol} {self.timeframe} ({self.source})"
+
+
+@dataclass(frozen=True)
+class ChartSummary:
+    id: int
+    symbol: str
+    timeframe: str
+    source: str
+    name: str
+    timezone: str
+    bars: int
+    first_bar: datetime | None
+    last_bar: datetime | None
+
+
+def upsert_chart(conn: Connection, key: ChartKey, timezone: str = "UTC") -> int:
+    """The chart's id, creating the chart on first use."""
+    params = {**key.__dict__, "name": key.name, "timezone": timezone}
+    with translated():
+        row = conn.execute(QUERIES["upsert_chart"], params).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def chart_summaries(conn: Connection) -> list[ChartSummary]:
+    return [ChartSummary(*row) for row in conn.execute(QUERIES["chart_summaries"])]

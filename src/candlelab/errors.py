@@ -1,0 +1,87 @@
+"""Every error candlelab raises on purpose, grouped by what the caller must do.
+
+- `OperationalError`: a person must act (fix a setting, start a server, free a directory).
+- `TemporaryError`: nothing is wrong with the request; trying again may succeed.
+- `DataError`: the data handed in breaks a rule of the schema.
+
+Each class's docstring is its default message.
+"""
+
+
+class CandlelabError(Exception):
+    """candlelab failed."""
+
+    exit_code = 1
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class OperationalError(CandlelabError):
+    """candlelab cannot run until something around it is fixed."""
+
+
+class ConfigError(OperationalError):
+    """A setting is invalid."""
+
+    exit_code = 2
+
+
+class HomeError(OperationalError):
+    """CANDLELAB_HOME cannot be used."""
+
+
+class DatabaseUnavailable(OperationalError):
+    """The database cannot be reached."""
+
+
+class EmbeddedServerError(OperationalError):
+    """The embedded PostgreSQL server failed."""
+
+
+class SchemaOutOfDate(OperationalError):
+    """The database schema is not the one this candlelab expects; run `candlelab db upgrade`."""
+
+
+class TemporaryError(CandlelabError):
+    """The database asked us to retry."""
+
+
+class DataError(CandlelabError):
+    """The data breaks a rule of the schema."""
+
+
+class AlreadyExists(DataError):
+    """A row with the same key already exists."""
+
+
+class ChartExists(AlreadyExists):
+    """A chart with this symbol, timeframe and source already exists."""
+
+
+class DuplicateCandle(AlreadyExists):
+    """A candle at this time already exists in this chart."""
+
+
+class LabelExists(AlreadyExists):
+    """A label or annotation type with this name or hotkey already exists."""
+
+
+class RunExists(AlreadyExists):
+    """A training run with this run id already exists."""
+
+
+class InvalidCandle(DataError):
+    """A candle breaks OHLC consistency (low <= open, close <= high) or has negative volume."""
+
+
+class InvalidSpan(DataError):
+    """A span ends before it starts, or its source, status or confidence is invalid."""
+
+
+class InvalidValue(DataError):
+    """A value is outside what its column allows."""
+
+
+class UnknownReference(DataError):
+    """A row refers to a missing chart, label type, run or signal, or is still referred to."""

@@ -1,0 +1,22 @@
+"""Alembic's entry point; run by `candlelab.migrations`, never imported directly."""
+
+from alembic import context
+
+from candlelab.database import engine
+from candlelab.schema import metadata
+
+config = context.config
+
+
+def run_migrations_online() -> None:
+    db = engine(config.attributes["url"])
+    try:
+        with db.connect() as connection:
+            context.configure(connection=connection, target_metadata=metadata)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        db.dispose()
+
+
+run_migrations_online()

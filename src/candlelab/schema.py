@@ -1,0 +1,321 @@
+"""The application's tables, defined once. Alembic migrations create them; nothing else does.
+
+Constraint names follow one convention (pk_/fk_/uq_/ck_/ix_ + table + columns) because
+`database.CONSTRAINT_ERRORS` turns violations into domain errors by those names.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+NAMING_CONVENTION = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+}
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+NOW = text("now()")
+SPAN_SOURCES = ("manual", "model", "import")
+SPAN_STATUSES = ("accepted", "proposed", "rejected")
+RUN_STATUSES = ("running", "finished", "failed", "killed")
+QUEUE_STATUSES = ("pending", "processing", "completed", "failed")
+
+
+def _id() -> Column[int]:
+    return Column("id", BigInteger, Identity(always=False), primary_key=True)
+
+
+def _timestamp(name: str, *, nullable: bool = False, default: bool = True) -> Column[object]:
+    return Column(
+        name, DateTime(timezone=True), nullable=nullable, server_default=NOW if default else None
+    )
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({listed})"
+
+
+def _chart_fk(*, nullable: bool = False) -> Column[int]:
+    return Column(
+        "chart_id", BigInteger, ForeignKey("charts.id", ondelete="CASCADE"), nullable=nullable
+    )
+
+
+charts = Table(
+    "charts",
+    metadata,
+    _id(),
+    Column("symbol", Text, nullable=False),
+    Column("timeframe", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    _timestamp("created_at"),
+    UniqueConstraint("symbol", "timeframe", "source"),
+)
+
+candles = Table(
+    "candles",
+    metadata,
+    _chart_fk(),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("open", Double, nullable=False),
+    Column("high", Double, nullable=False),
+    Column("low", Double, nullable=False),
+    Column("close", Double, nullable=False),
+    Column("volume", Double, nullable=False),
+    Column("vwap", Double),
+    Column("trades", BigInteger),
+    Column("taker_buy_volume", Double),
+    PrimaryKeyConstraint("chart_id", "time"),
+    CheckConstraint("low <= least(open, close) AND high >= greatest(open, close)", name="ohlc"),
+    CheckConstraint(
+        "volume >= 0 AND (taker_buy_volume IS NULL OR taker_buy_volume BETWEEN 0 AND volume)"
+        " AND (trades IS NULL OR trades >= 0)",
+        name="volume",
+    ),
+)
+
+annotation_types = Table(
+    "annotation_types",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("color", Text, nullable=False),
+    Column("shape", Text, nullable=False, server_default=text("'circle'")),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _timestamp("created_at"),
+    UniqueConstraint("name"),
+)
+
+annotations = Table(
+    "annotations",
+    metadata,
+    _id(),
+    _chart_fk(),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column(
+        "annotation_type_id",
+        BigInteger,
+        ForeignKey("annotation_types.id", ondelete="SET NULL"),
+    ),
+    Column("geometry", JSONB),
+    Column("note", Text),
+    Column("created_by", Text),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    Index(None, "chart_id", "time"),
+)
+
+span_label_types = Table(
+    "span_label_types",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("color", Text, nullable=False),
+    Column("description", Text),
+    Column("hotkey", Text),
+    Column("direction", SmallInteger, nullable=False, server_default=text("0")),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    _timestamp("created_at"),
+    UniqueConstraint("name"),
+    UniqueConstraint("hotkey"),
+    CheckConstraint("direction IN (-1, 0, 1)", name="direction"),
+)
+
+training_runs = Table(
+    "training_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("model_type", Text, nullable=False),
+    Column("experiment_name", Text, nullable=False),
+    Column("pipeline_config_hash", Text),
+    Column("dataset_version", Text),
+    Column("metrics", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("params", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("status", Text, nullable=False, server_default=text("'running'")),
+    Column("error", Text),
+    Column("chart_ids", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
+    Column("data_start", DateTime(timezone=True)),
+    Column("data_end", DateTime(timezone=True)),
+    Column("total_samples", BigInteger),
+    Column("created_by", Text),
+    _timestamp("created_at"),
+    _timestamp("completed_at", nullable=True, default=False),
+    CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+    # Serves "newest first" too: PostgreSQL reads a B-tree index backwards.
+    Index(None, "created_at"),
+)
+
+span_annotations = Table(
+    "span_annotations",
+    metadata,
+    _id(),
+    _chart_fk(),
+    Column(
+        "label_type_id",
+        BigInteger,
+        ForeignKey("span_label_types.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("start_time", DateTime(timezone=True), nullable=False),
+    Column("end_time", DateTime(timezone=True), nullable=False),
+    Column("source", Text, nullable=False, server_default=text("'manual'")),
+    Column("status", Text, nullable=False, server_default=text("'accepted'")),
+    Column("confidence", Double),
+    Column("sub_spans", JSONB),
+    Column("model_prediction", JSONB),
+    Column("training_run_id", Text, ForeignKey("training_runs.run_id", ondelete="SET NULL")),
+    Column("created_by", Text),
+    Column("reviewed_by", Text),
+    Column("reviewed_at", DateTime(timezone=True)),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    CheckConstraint("end_time >= start_time", name="time_order"),
+    CheckConstraint(_one_of("source", SPAN_SOURCES), name="source"),
+    CheckConstraint(_one_of("status", SPAN_STATUSES), name="status"),
+    CheckConstraint("confidence IS NULL OR confidence BETWEEN 0 AND 1", name="confidence"),
+    Index(None, "chart_id", "source", "start_time"),
+    Index(None, "training_run_id"),
+)
+
+feature_sets = Table(
+    "feature_sets",
+    metadata,
+    _id(),
+    Column("name", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("definition_hash", Text, nullable=False),
+    Column("columns", ARRAY(Text), nullable=False),
+    Column("definition", JSONB, nullable=False),
+    _timestamp("created_at"),
+    UniqueConstraint("definition_hash"),
+    UniqueConstraint("name", "version"),
+)
+
+# One array per bar: 100 features cost one row header instead of 100 (see feature_values_long).
+feature_values = Table(
+    "feature_values",
+    metadata,
+    Column(
+        "feature_set_id",
+        BigInteger,
+        ForeignKey("feature_sets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    _chart_fk(),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("values", ARRAY(Double), nullable=False),
+    PrimaryKeyConstraint("feature_set_id", "chart_id", "time"),
+)
+
+model_deployments = Table(
+    "model_deployments",
+    metadata,
+    _id(),
+    Column("model_name", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", Text, nullable=False),
+    Column("traffic_share", Double, nullable=False, server_default=text("1.0")),
+    Column("changed_by", Text),
+    Column("reason", Text),
+    _timestamp("changed_at"),
+    CheckConstraint("traffic_share BETWEEN 0 AND 1", name="traffic_share"),
+    Index(None, "model_name", "alias", "changed_at"),
+)
+
+signals = Table(
+    "signals",
+    metadata,
+    _id(),
+    _chart_fk(),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("pred", Double, nullable=False),
+    Column("proba", Double),
+    Column("features", JSONB),
+    Column("latency_ms", Double),
+    Column("outcome", Double),
+    Column("realized_rr", Double),
+    Column("evaluated_at", DateTime(timezone=True)),
+    _timestamp("created_at"),
+    UniqueConstraint("chart_id", "time", "model_name", "model_version"),
+    CheckConstraint("proba IS NULL OR proba BETWEEN 0 AND 1", name="proba"),
+    CheckConstraint("latency_ms IS NULL OR latency_ms >= 0", name="latency"),
+    Index(None, "model_name", "model_version", "time"),
+)
+
+model_performance = Table(
+    "model_performance",
+    metadata,
+    _id(),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Integer, nullable=False),
+    # The window measured; "window" itself is a reserved word in SQL.
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    _chart_fk(nullable=True),
+    Column("metrics", JSONB, nullable=False),
+    _timestamp("computed_at"),
+    CheckConstraint("window_end >= window_start", name="window_order"),
+    Index(None, "model_name", "model_version", "window_end"),
+)
+
+retrain_queue = Table(
+    "retrain_queue",
+    metadata,
+    _id(),
+    Column("signal_id", BigInteger, ForeignKey("signals.id", ondelete="SET NULL")),
+    Column("model_name", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("priority", SmallInteger, nullable=False, server_default=text("3")),
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _timestamp("inserted_at"),
+    _timestamp("started_at", nullable=True, default=False),
+    _timestamp("heartbeat_at", nullable=True, default=False),
+    _timestamp("completed_at", nullable=True, default=False),
+    Column("error_message", Text),
+    Column("training_run_id", Text, ForeignKey("training_runs.run_id", ondelete="SET NULL")),
+    CheckConstraint("priority BETWEEN 1 AND 5", name="priority"),
+    CheckConstraint(_one_of("status", QUEUE_STATUSES), name="status"),
+    CheckConstraint("attempts >= 0", name="attempts"),
+    # Workers take the most urgent pending request first (priority 1 is the most urgent).
+    Index(
+        "ix_retrain_queue_pending",
+        "priority",
+        "inserted_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+# Feature values one per row, with their names: what psql and pandas users query.
+FEATURE_VALUES_LONG = """
+CREATE VIEW feature_values_long AS
+SELECT v.feature_set_id, v.chart_id, v.time, f.name AS feature, f.value
+FROM feature_values v
+JOIN feature_sets s ON s.id = v.feature_set_id
+CROSS JOIN LATERAL unnest(s.columns, v.values) AS f(name, value)
+"""

@@ -1,0 +1,83 @@
+"""The one typed settings object, read from the environment at the entry points."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from candlelab.errors import ConfigError
+from candlelab.urls import redact
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+class Settings(BaseSettings):
+    """candlelab's configuration; each field names the environment variable it comes from."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL URL; unset means candlelab runs its own embedded server.",
+    )
+    home: Path = Field(
+        default=Path(".candlelab"),
+        validation_alias="CANDLELAB_HOME",
+        description="Where the embedded server's data and local artifacts live.",
+    )
+    artifact_root: str | None = Field(
+        default=None,
+        validation_alias="CANDLELAB_ARTIFACT_ROOT",
+        description="MLflow artifact location (a path or any URI MLflow supports).",
+    )
+    log_level: LogLevel = Field(default="WARNING", validation_alias="CANDLELAB_LOG_LEVEL")
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or not value.startswith(POSTGRES_SCHEMES):
+            raise ValueError("must be a PostgreSQL URL (postgresql://user@host:port/database)")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @property
+    def artifact_location(self) -> str:
+        """Where MLflow stores artifacts: the configured root, or $CANDLELAB_HOME/artifacts."""
+        return self.artifact_root or (self.home / "artifacts").as_uri()
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Read the environment (and command-line overrides, keyed by variable name).
+
+    An invalid value becomes one ConfigError naming its variable.
+    """
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        variable = ".".join(str(part) for part in error["loc"])
+        value = error.get("input")
+        shown = redact(value) if isinstance(value, str) else value
+        problems.append(f"{variable}={shown!r}: {error['msg']}")
+    return "invalid setting " + "; ".join(problems)

@@ -1,0 +1,179 @@
+"""A realistic synthetic market, the same for the same seed: what the demo and the tests load.
+
+Each symbol follows a hidden regime (trending up or down, ranging, volatile) that switches as a
+Markov chain; hourly log returns are Student-t (fat tails) scaled by the regime's
+volatility. Equities trade 14:00-20:00 UTC on weekdays and gap at each session open;
+FX trades Sunday 22:00 to Friday 22:00; crypto never closes. Daily bars aggregate the
+same hourly path, so both timeframes of a symbol tell one story.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import numpy.typing as npt
+
+from candlelab.candles import Bars
+
+HOUR = np.timedelta64(1, "h")
+DAY = np.timedelta64(1, "D")
+# Regimes: trending up, trending down, ranging, volatile. Columns: hourly drift in units of
+# the instrument's volatility, volatility multiplier, mean reversion toward the regime's start.
+REGIMES = np.array([[0.04, 0.8, 0.0], [-0.04, 0.8, 0.0], [0.0, 0.6, 0.04], [-0.005, 2.2, 0.0]])
+# Hourly chance of leaving each regime: they last days to weeks.
+REGIME_EXIT = 1 / 24 / 12
+STUDENT_DF = 4.0
+
+
+@dataclass(frozen=True)
+class Instrument:
+    symbol: str
+    market: str  # "crypto", "equity" or "fx"
+    price: float  # the price on the first day
+    volatility: float  # typical hourly volatility of log returns
+    volume: float  # typical hourly volume
+
+
+INSTRUMENTS = (
+    Instrument("BTCUSDT", "crypto", 16_500.0, 0.0070, 1_800.0),
+    Instrument("ETHUSDT", "crypto", 1_200.0, 0.0085, 22_000.0),
+    Instrument("SOLUSDT", "crypto", 10.0, 0.0140, 400_000.0),
+    Instrument("BNBUSDT", "crypto", 245.0, 0.0080, 30_000.0),
+    Instrument("AAPL", "equity", 130.0, 0.0045, 9_000_000.0),
+    Instrument("MSFT", "equity", 240.0, 0.0042, 4_000_000.0),
+    Instrument("NVDA", "equity", 146.0, 0.0080, 7_000_000.0),
+    Instrument("TSLA", "equity", 110.0, 0.0095, 16_000_000.0),
+    Instrument("SPY", "equity", 380.0, 0.0028, 12_000_000.0),
+    Instrument("EURUSD", "fx", 1.07, 0.0011, 90_000.0),
+    Instrument("GBPUSD", "fx", 1.21, 0.0013, 60_000.0),
+    Instrument("USDJPY", "fx", 131.0, 0.0012, 70_000.0),
+)
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    seed: int = 7
+    start: date = date(2023, 1, 2)
+    end: date = date(2026, 1, 1)
+    hourly_days: int = 365  # hourly bars cover the last this-many days; daily bars cover all
+
+
+def trading_hours(market: str, start: date, end: date) -> npt.NDArray[np.datetime64]:
+    """The open time of every hourly bar the market trades in [start, end), in UTC."""
+    hours: npt.NDArray[np.datetime64] = np.arange(
+        np.datetime64(start, "h"), np.datetime64(end, "h"), HOUR
+    )
+    weekday = (hours.astype("datetime64[D]").view(np.int64) + 3) % 7  # Monday is 0
+    hour = hours.view(np.int64) % 24
+    if market == "equity":
+        return hours[(weekday < 5) & (hour >= 14) & (hour < 21)]
+    if market == "fx":
+        weekend = (weekday == 5) | ((weekday == 4) & (hour >= 22)) | ((weekday == 6) & (hour < 22))
+        trading: npt.NDArray[np.bool_] = ~weekend
+        return hours[trading]
+    return hours
+
+
+def hourly_bars(instrument: Instrument, spec: MarketSpec) -> Bars:
+    """The instrument's hourly bars over the whole span of the spec."""
+    rng = np.random.default_rng([spec.seed, *instrument.symbol.encode()])
+    times = trading_hours(instrument.market, spec.start, spec.end)
+    regimes = _regime_path(rng, len(times))
+    returns = _log_returns(rng, instrument, regimes)
+    returns += _session_gaps(rng, instrument, times)
+    close = instrument.price * np.exp(np.cumsum(returns))
+    open_ = np.concatenate([[instrument.price], close[:-1]]) * np.exp(_gap_part(returns, times))
+    return _with_wicks(rng, instrument, times, open_=open_, close=close, regimes=regimes)
+
+
+def daily_bars(hourly: Bars) -> Bars:
+    """UTC-day bars from hourly ones: first open, max high, min low, last close, summed volume."""
+    days = hourly.time.astype("datetime64[D]")
+    starts = np.flatnonzero(np.concatenate([[True], days[1:] != days[:-1]]))
+    ends = np.concatenate([starts[1:], [len(days)]]) - 1
+    return Bars(
+        time=days[starts].astype("datetime64[us]"),
+        open=hourly.open[starts],
+        high=np.maximum.reduceat(hourly.high, starts),
+        low=np.minimum.reduceat(hourly.low, starts),
+        close=hourly.close[ends],
+        volume=np.add.reduceat(hourly.volume, starts),
+    )
+
+
+def _regime_path(rng: np.random.Generator, n: int) -> npt.NDArray[np.int64]:
+    switches = rng.random(n) < REGIME_EXIT
+    choices = rng.integers(0, len(REGIMES), size=n)
+    choices[0] = rng.integers(0, len(REGIMES))
+    # Each bar keeps the regime drawn at the most recent switch.
+    last_switch = np.maximum.accumulate(np.where(switches, np.arange(n), 0))
+    return choices[last_switch]
+
+
+def _log_returns(
+    rng: np.random.Generator, instrument: Instrument, regimes: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    drift, vol_scale, reversion = REGIMES[regimes].T
+    shocks = rng.standard_t(STUDENT_DF, size=len(regimes)) / np.sqrt(STUDENT_DF / (STUDENT_DF - 2))
+    steps = instrument.volatility * (drift + vol_scale * shocks)
+    return _mean_reverting(steps, reversion, regimes)
+
+
+def _mean_reverting(
+    steps: npt.NDArray[np.float64],
+    reversion: npt.NDArray[np.float64],
+    regimes: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
+    """Log returns where ranging regimes pull the price back toward where the regime began."""
+    level, anchor = 0.0, 0.0
+    levels = np.empty(len(steps))
+    for i, step in enumerate(steps):
+        if i == 0 or regimes[i] != regimes[i - 1]:
+            anchor = level
+        level += step - reversion[i] * (level - anchor)
+        levels[i] = level
+    return np.diff(levels, prepend=0.0)
+
+
+def _session_gaps(
+    rng: np.random.Generator, instrument: Instrument, times: npt.NDArray[np.datetime64]
+) -> npt.NDArray[np.float64]:
+    """Overnight and weekend news: an extra jump on the first bar after a market pause."""
+    pauses = np.concatenate([[False], np.diff(times) > HOUR])
+    scale = instrument.volatility * 3.0
+    return np.where(pauses, rng.standard_t(STUDENT_DF, size=len(times)) * scale, 0.0)
+
+
+def _gap_part(
+    returns: npt.NDArray[np.float64], times: npt.NDArray[np.datetime64]
+) -> npt.NDArray[np.float64]:
+    """After a pause the bar opens away from the last close: the gap shows between bars."""
+    pauses = np.concatenate([[False], np.diff(times) > HOUR])
+    return np.where(pauses, returns * 0.7, 0.0)
+
+
+def _with_wicks(
+    rng: np.random.Generator,
+    instrument: Instrument,
+    times: npt.NDArray[np.datetime64],
+    *,
+    open_: npt.NDArray[np.float64],
+    close: npt.NDArray[np.float64],
+    regimes: npt.NDArray[np.int64],
+) -> Bars:
+    vol = instrument.volatility * REGIMES[regimes, 1]
+    upper = np.abs(rng.standard_t(STUDENT_DF, size=len(times))) * vol * 0.5
+    lower = np.abs(rng.standard_t(STUDENT_DF, size=len(times))) * vol * 0.5
+    body = np.abs(np.log(close / open_))
+    activity = (1.0 + body / instrument.volatility) * REGIMES[regimes, 1]
+    volume = instrument.volume * activity * rng.lognormal(0.0, 0.35, size=len(times))
+    return Bars(
+        time=times.astype("datetime64[us]"),
+        open=open_,
+        high=np.maximum(open_, close) * np.exp(upper),
+        low=np.minimum(open_, close) * np.exp(-lower),
+        close=close,
+        volume=np.round(volume, 4),
+    )

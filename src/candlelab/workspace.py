@@ -1,0 +1,54 @@
+"""What every command starts from: the settings, and the database they point at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from candlelab import migrations
+from candlelab.database import Connection, connect
+from candlelab.embedded import EmbeddedServer
+from candlelab.errors import SchemaOutOfDate
+from candlelab.settings import Settings
+from candlelab.tracking import upgrade_tracking_schema
+from candlelab.urls import describe
+
+
+@dataclass
+class Workspace:
+    settings: Settings
+
+    @property
+    def embedded(self) -> EmbeddedServer | None:
+        """The embedded server, or None when DATABASE_URL names a server of the user's."""
+        return None if self.settings.database_url else EmbeddedServer(self.settings.home)
+
+    @cached_property
+    def database_url(self) -> str:
+        """The database's URL, starting the embedded server first when it is the one in use."""
+        server = self.embedded
+        return server.start() if server else str(self.settings.database_url)
+
+    def where(self) -> str:
+        """Where the data lives, for people: a data directory or a server address."""
+        server = self.embedded
+        return (
+            f"embedded PostgreSQL, data in {server.pgdata}"
+            if server
+            else describe(self.database_url)
+        )
+
+    def upgrade(self) -> None:
+        """Bring candlelab's tables and MLflow's to the newest schema (idempotent)."""
+        migrations.upgrade(self.database_url)
+        upgrade_tracking_schema(self.database_url, self.settings.artifact_location)
+
+    def connect(self) -> Connection:
+        """A connection to a database whose schema is current; refuse one that is not."""
+        at, head = migrations.current(self.database_url), migrations.head()
+        if at != head:
+            raise SchemaOutOfDate(
+                f"the database at {describe(self.database_url)} is at schema revision {at}, "
+                f"this candlelab needs {head}: run `candlelab db upgrade`"
+            )
+        return connect(self.database_url)

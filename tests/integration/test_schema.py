@@ -1,0 +1,110 @@
+"""The migrations build exactly the schema the metadata defines, and undo it."""
+
+from __future__ import annotations
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from candlelab import migrations
+from candlelab.database import engine
+from candlelab.schema import FEATURE_VALUES_LONG, metadata
+
+# The shape of schema public, read from the catalogs: columns, constraints, indexes, views.
+CATALOG_QUERIES = {
+    "columns": """
+        SELECT table_name, column_name, data_type, udt_name, is_nullable, column_default,
+               is_identity
+        FROM information_schema.columns WHERE table_schema = 'public'
+        ORDER BY table_name, column_name""",
+    "constraints": """
+        SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+        FROM pg_constraint
+        WHERE connamespace = 'public'::regnamespace
+          AND contype <> 'n'  -- PostgreSQL 18 lists NOT NULL as constraints named by the server
+        ORDER BY 1, 2""",
+    "indexes": """
+        SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
+        ORDER BY 1, 2""",
+    "views": """
+        SELECT viewname, definition FROM pg_views WHERE schemaname = 'public' ORDER BY 1""",
+}
+
+
+def describe_schema(url: str) -> dict[str, list[tuple[object, ...]]]:
+    with psycopg.connect(url) as conn:
+        shape = {name: conn.execute(query).fetchall() for name, query in CATALOG_QUERIES.items()}
+    # Alembic's own bookkeeping table is not part of the schema the metadata defines.
+    return {
+        part: [row for row in rows if row[0] != "alembic_version"] for part, rows in shape.items()
+    }
+
+
+def build_from_metadata(url: str) -> None:
+    db = engine(url)
+    with db.begin() as connection:
+        metadata.create_all(connection)
+        connection.exec_driver_sql(FEATURE_VALUES_LONG)
+    db.dispose()
+
+
+def test_autogenerate_finds_no_difference_between_migrations_and_metadata(
+    database_url: str,
+) -> None:
+    db = engine(database_url)
+    with db.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    db.dispose()
+    assert differences == []
+
+
+def test_migrations_and_metadata_build_the_same_catalog(
+    database_url: str, empty_database_url: str
+) -> None:
+    build_from_metadata(empty_database_url)
+    migrated, built = describe_schema(database_url), describe_schema(empty_database_url)
+    for part in CATALOG_QUERIES:
+        assert migrated[part] == built[part], part
+    assert len(migrated["constraints"]) > 40
+    assert [view for view, _ in migrated["views"]] == ["feature_values_long"]
+
+
+def test_every_constraint_and_index_has_a_convention_name(database_url: str) -> None:
+    shape = describe_schema(database_url)
+    names = [row[1] for row in shape["constraints"]] + [row[1] for row in shape["indexes"]]
+    assert names
+    assert all(str(name).startswith(("pk_", "fk_", "uq_", "ck_", "ix_")) for name in names)
+
+
+def test_upgrade_is_idempotent_and_downgrade_to_base_removes_every_table(
+    empty_database_url: str,
+) -> None:
+    migrations.upgrade(empty_database_url)
+    migrations.upgrade(empty_database_url)
+    assert migrations.current(empty_database_url) == migrations.head()
+    tables = {table for table, *_ in describe_schema(empty_database_url)["columns"]}
+    assert tables >= set(metadata.tables)
+
+    migrations.downgrade(empty_database_url, "base")
+    assert migrations.current(empty_database_url) is None
+    shape = describe_schema(empty_database_url)
+    assert shape["columns"] == []
+    assert shape["views"] == []
+
+    migrations.upgrade(empty_database_url)
+    assert migrations.current(empty_database_url) == migrations.head()
+
+
+def test_the_application_writes_nothing_into_schema_mlflow_and_mlflow_nothing_into_public(
+    database_url: str,
+) -> None:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+            " WHERE table_schema IN ('public', 'mlflow')"
+        ).fetchall()
+    public = {table for schema, table in rows if schema == "public"}
+    in_mlflow = {table for schema, table in rows if schema == "mlflow"}
+    assert public == {*metadata.tables, "alembic_version", "feature_values_long"}
+    assert {"experiments", "runs", "metrics", "registered_models"} <= in_mlflow
+    assert not (in_mlflow - {"alembic_version"}) & set(metadata.tables)
