@@ -52,8 +52,13 @@ def connect(url: str, *, autocommit: bool = False) -> Connection:
 
 
 def engine(url: str) -> sqlalchemy.Engine:
-    """A SQLAlchemy engine for Alembic and metadata work; no pool, as each use is short."""
-    return sqlalchemy.create_engine(sqlalchemy_url(url), poolclass=NullPool)
+    """A SQLAlchemy engine for Alembic and metadata work; no pool, as each use is short.
+
+    It connects through `connect`, so connection failures read the same everywhere.
+    """
+    return sqlalchemy.create_engine(
+        sqlalchemy_url(url), poolclass=NullPool, creator=lambda: connect(url)
+    )
 
 
 @contextmanager

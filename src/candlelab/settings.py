@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,7 +18,8 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 class Settings(BaseSettings):
     """candlelab's configuration; each field names the environment variable it comes from."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    # Only the aliases are read: by field name, `home` would pick up $HOME.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     database_url: str | None = Field(
         default=None,
@@ -49,7 +50,10 @@ class Settings(BaseSettings):
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+        # Accept any case, but leave an invalid value as typed so the error shows it.
+        if isinstance(value, str) and value.upper() in get_args(LogLevel):
+            return value.upper()
+        return value
 
     @field_validator("home", mode="after")
     @classmethod

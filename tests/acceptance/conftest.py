@@ -1,0 +1,54 @@
+"""Run the `candlelab` command as a user would: a subprocess with its own environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+CANDLELAB_VARIABLES = ("DATABASE_URL", "CANDLELAB_HOME", "CANDLELAB_ARTIFACT_ROOT")
+
+
+def cli_environment(tmp_path: Path, **variables: str) -> dict[str, str]:
+    """The caller's environment without candlelab's settings, plus `variables`."""
+    env = {k: v for k, v in os.environ.items() if k not in CANDLELAB_VARIABLES}
+    env["CANDLELAB_ARTIFACT_ROOT"] = (tmp_path / "artifacts").as_uri()
+    env["COLUMNS"] = "120"
+    return env | variables
+
+
+def candlelab_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "candlelab", *args]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """candlelab(*args, **variables): run it to the end and return what it printed."""
+
+    def run(*args: str, timeout: float = 120, **variables: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            candlelab_command(*args),
+            env=cli_environment(tmp_path, **variables),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *expected: str) -> None:
+    """Failed with a non-zero exit and a single error line naming what went wrong."""
+    assert result.returncode != 0, result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    for text in expected:
+        assert text in lines[0], lines[0]

@@ -1,0 +1,62 @@
+"""`candlelab db upgrade | downgrade | status | url` against a server named by DATABASE_URL."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+
+from tests.acceptance.conftest import Cli, assert_one_line_error
+
+
+def status(cli: Cli, url: str) -> dict[str, object]:
+    result = cli("db", "status", "--json", DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_upgrade_is_idempotent_and_downgrade_undoes_it(cli: Cli, empty_database_url: str) -> None:
+    for _ in range(2):
+        result = cli("db", "upgrade", DATABASE_URL=empty_database_url)
+        assert result.returncode == 0, result.stderr
+        assert "revision 0001 (head)" in result.stdout
+    report = status(cli, empty_database_url)
+    assert report["up_to_date"] is True
+    assert report["mlflow_schema"] is True
+    assert report["embedded"] is False
+
+    result = cli("db", "downgrade", "base", DATABASE_URL=empty_database_url)
+    assert result.returncode == 0, result.stderr
+    assert status(cli, empty_database_url)["revision"] is None
+    with psycopg.connect(empty_database_url) as conn:
+        public = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename <> 'alembic_version'"
+        ).fetchone()
+    assert public == (0,)
+
+
+def test_url_prints_the_database_and_the_mlflow_uri(cli: Cli, database_url: str) -> None:
+    plain = cli("db", "url", DATABASE_URL=database_url)
+    assert plain.stdout.strip() == database_url
+    mlflow = cli("db", "url", "--mlflow", DATABASE_URL=database_url)
+    assert mlflow.stdout.startswith("postgresql+psycopg://")
+    assert "search_path%3Dmlflow" in mlflow.stdout
+
+
+def test_a_database_never_migrated_is_refused_with_the_fix(
+    cli: Cli, empty_database_url: str
+) -> None:
+    result = cli("charts", DATABASE_URL=empty_database_url)
+    assert_one_line_error(result, "revision None", "candlelab db upgrade")
+
+
+def test_stop_refuses_a_server_candlelab_does_not_run(cli: Cli, database_url: str) -> None:
+    assert_one_line_error(cli("db", "stop", DATABASE_URL=database_url), "DATABASE_URL is set")
+
+
+def test_help_names_each_environment_variable(cli: Cli) -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    for variable in ("DATABASE_URL", "CANDLELAB_HOME", "CANDLELAB_ARTIFACT_ROOT"):
+        assert variable in result.stdout

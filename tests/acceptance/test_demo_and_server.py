@@ -1,0 +1,120 @@
+"""The main job survives SIGKILL; the embedded server keeps every row and is shared."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from candlelab.demo import demo_charts
+from candlelab.embedded import POSTGRES_VERSION, _pgserver
+from candlelab.synthetic_market import MarketSpec
+from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
+
+DEMO_BARS = sum(len(bars) for _, _, bars in demo_charts(MarketSpec()))
+
+
+def candle_count(url: str) -> int:
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM candles").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def kill_once_rows_land(process: subprocess.Popen[str], url: str) -> int:
+    """SIGKILL the process as soon as some (not all) bars are committed; how many were."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        if candle_count(url) > 0:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return candle_count(url)
+        time.sleep(0.01)
+    pytest.fail(f"the demo ended or stalled before any bar landed: {process.poll()}")
+
+
+def test_a_demo_killed_mid_load_finishes_cleanly_when_run_again(
+    cli: Cli, empty_database_url: str, tmp_path: Path
+) -> None:
+    env = cli_environment(tmp_path, DATABASE_URL=empty_database_url)
+    process = subprocess.Popen(
+        candlelab_command("demo"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    at_kill = kill_once_rows_land(process, empty_database_url)
+    assert 0 < at_kill < DEMO_BARS
+
+    again = cli("demo", DATABASE_URL=empty_database_url)
+    assert again.returncode == 0, again.stderr
+    assert f"({DEMO_BARS - at_kill:,} new this run)" in again.stdout
+    assert candle_count(empty_database_url) == DEMO_BARS
+    assert cli("demo", DATABASE_URL=empty_database_url).returncode == 0
+    assert candle_count(empty_database_url) == DEMO_BARS
+
+
+def psql(url: str, query: str) -> str:
+    psql_binary = _pgserver().utils.POSTGRES_VERSIONS[POSTGRES_VERSION] / "psql"
+    result = subprocess.run(
+        [str(psql_binary), url, "-Atc", query], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+@pytest.mark.embedded
+def test_the_demo_from_nothing_then_stop_and_start_keeps_every_row(
+    cli: Cli, embedded_home: Path
+) -> None:
+    home = {"CANDLELAB_HOME": str(embedded_home)}
+    demo = cli("demo", **home)
+    assert demo.returncode == 0, demo.stderr
+    assert f"24 charts, {DEMO_BARS:,} bars" in demo.stdout
+    assert "db url" in demo.stdout
+
+    url = cli("db", "url", **home).stdout.strip()
+    assert psql(url, "select count(*) from candles") == str(DEMO_BARS)
+    assert cli("db", "stop", **home).returncode == 0
+    stopped = json.loads(cli("db", "status", "--json", **home).stdout)
+    assert stopped["running"] is False
+
+    assert cli("db", "start", **home).returncode == 0
+    assert psql(url, "select count(*) from candles") == str(DEMO_BARS)
+    assert json.loads(cli("db", "status", "--json", **home).stdout)["up_to_date"] is True
+
+
+@pytest.mark.embedded
+def test_two_processes_starting_together_share_one_server(
+    tmp_path: Path, embedded_home: Path
+) -> None:
+    env = cli_environment(tmp_path, CANDLELAB_HOME=str(embedded_home))
+    starts = [
+        subprocess.Popen(
+            candlelab_command("db", "url"),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=120) for process in starts]
+    assert [process.returncode for process in starts] == [0, 0], outputs
+    urls = {stdout.strip() for stdout, _ in outputs}
+    assert len(urls) == 1
+    postmasters = subprocess.run(
+        ["pgrep", "-f", f"postgres -D {embedded_home / 'pg'}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    assert len(postmasters) == 1
+    assert psql(urls.pop(), "select current_database()") == "candle_annotator"

@@ -1,0 +1,42 @@
+"""Bars go in by binary COPY exactly as given, once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from candlelab.candles import chart_candles, count_candles, store_bars
+from candlelab.charts import ChartKey, upsert_chart
+from candlelab.database import Connection
+from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
+
+
+def test_bars_round_trip_exactly(conn: Connection) -> None:
+    bars = hourly_bars(INSTRUMENTS[0], MarketSpec(hourly_days=3)).slice(0, 500)
+    chart = upsert_chart(conn, ChartKey("BTCUSDT", "1h", "test"))
+    assert store_bars(conn, chart, bars) == 500
+    rows = chart_candles(conn, chart)
+    first = rows[0]
+    assert first[0] == datetime(2023, 1, 2, tzinfo=UTC)
+    stored = np.array([row[1:] for row in rows], dtype=np.float64)
+    given = np.column_stack([bars.open, bars.high, bars.low, bars.close, bars.volume])
+    assert np.array_equal(stored, given)  # doubles survive bit for bit
+    naive = [row[0].replace(tzinfo=None) for row in rows if isinstance(row[0], datetime)]
+    times = np.array(naive, dtype="datetime64[us]")
+    assert np.array_equal(times, bars.time)
+
+
+def test_storing_again_or_overlapping_adds_only_new_bars(conn: Connection) -> None:
+    bars = hourly_bars(INSTRUMENTS[4], MarketSpec()).slice(0, 300)
+    chart = upsert_chart(conn, ChartKey("AAPL", "1h", "test"))
+    assert store_bars(conn, chart, bars.slice(0, 200)) == 200
+    assert store_bars(conn, chart, bars.slice(0, 200)) == 0
+    assert store_bars(conn, chart, bars.slice(150, 300)) == 100
+    assert count_candles(conn) == 300
+
+
+def test_the_same_chart_key_gives_the_same_chart(conn: Connection) -> None:
+    key = ChartKey("ETHUSDT", "1d", "binance")
+    assert upsert_chart(conn, key) == upsert_chart(conn, key)
+    assert upsert_chart(conn, key) != upsert_chart(conn, ChartKey("ETHUSDT", "1d", "yahoo"))
