@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
+from mlflow import MlflowClient
 
+from candlelab.tracking import Tracking
 from tests.acceptance.conftest import Cli, assert_one_line_error
 
 
@@ -60,3 +63,34 @@ def test_help_names_each_environment_variable(cli: Cli) -> None:
     assert result.returncode == 0
     for variable in ("DATABASE_URL", "CANDLELAB_HOME", "CANDLELAB_ARTIFACT_ROOT"):
         assert variable in result.stdout
+
+
+def test_with_database_url_set_the_embedded_server_is_never_started(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "never"
+    for command in (("db", "start"), ("db", "status"), ("charts",)):
+        result = cli(*command, DATABASE_URL=database_url, CANDLELAB_HOME=str(home))
+        assert result.returncode == 0, result.stderr
+    assert not home.exists()
+
+
+def test_a_plain_mlflow_client_on_the_printed_uri_reads_candlelabs_runs(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    tracking = Tracking(database_url, (tmp_path / "artifacts").as_uri())
+    run = tracking.start_run("from-candlelab", params={"seed": 7})
+    tracking.log_metrics(run, {"accuracy": 0.55})
+    tracking.finish(run)
+
+    printed = cli("db", "url", "--mlflow", DATABASE_URL=database_url).stdout.strip()
+    got = MlflowClient(tracking_uri=printed).get_run(run.run_id)
+    assert got.data.metrics == {"accuracy": 0.55}
+    assert got.data.params == {"seed": "7"}
+
+
+def test_a_usage_mistake_is_explained_with_exit_code_2(cli: Cli) -> None:
+    result = cli("frobnicate")
+    assert result.returncode == 2
+    assert "No such command 'frobnicate'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -62,6 +62,31 @@ def test_a_demo_killed_mid_load_finishes_cleanly_when_run_again(
     assert candle_count(empty_database_url) == DEMO_BARS
 
 
+def test_ctrl_c_stops_the_demo_with_one_line_and_a_rerun_completes(
+    cli: Cli, empty_database_url: str, tmp_path: Path
+) -> None:
+    env = cli_environment(tmp_path, DATABASE_URL=empty_database_url)
+    process = subprocess.Popen(
+        candlelab_command("demo"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while candle_count(empty_database_url) == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert "Traceback" not in stderr
+    assert candle_count(empty_database_url) < DEMO_BARS
+
+    assert cli("demo", DATABASE_URL=empty_database_url).returncode == 0
+    assert candle_count(empty_database_url) == DEMO_BARS
+
+
 def psql(url: str, query: str) -> str:
     psql_binary = _pgserver().utils.POSTGRES_VERSIONS[POSTGRES_VERSION] / "psql"
     result = subprocess.run(

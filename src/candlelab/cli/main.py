@@ -81,26 +81,20 @@ def _configure_logging(level: LogLevel) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+INTERRUPTED = 130  # what a shell reports for Ctrl-C; Typer turns KeyboardInterrupt into it
+
+
 def main() -> None:
-    """The console script: candlelab's own errors become one line on stderr and an exit code."""
+    """The console script: candlelab's own errors become one line on stderr and an exit code.
+
+    Typer reports usage errors itself; everything else that is ours ends up here.
+    """
     try:
-        code = app(standalone_mode=False)
+        app()
     except CandlelabError as exc:
         error(str(exc))
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        error("interrupted; what was committed stays, run the command again to finish")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, EOFError):
-        error("aborted")
-        sys.exit(1)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED:
+            error("interrupted; what was committed stays, run the command again to finish")
         raise
-    sys.exit(code if isinstance(code, int) else 0)
