@@ -28,30 +28,35 @@ def candle_count(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def kill_once_rows_land(process: subprocess.Popen[str], url: str) -> int:
-    """SIGKILL the process as soon as some (not all) bars are committed; how many were."""
+def interrupt_demo_mid_load(url: str, tmp_path: Path, signum: int) -> tuple[int, str]:
+    """Start `candlelab demo`, send `signum` once some bars are committed, and wait for it.
+
+    Returns the exit code and what it wrote to stderr.
+    """
+    process = subprocess.Popen(
+        candlelab_command("demo"),
+        env=cli_environment(tmp_path, DATABASE_URL=url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and process.poll() is None:
-        if candle_count(url) > 0:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            return candle_count(url)
+    while candle_count(url) == 0:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the demo ended or stalled before any bar landed: {process.poll()}")
         time.sleep(0.01)
-    pytest.fail(f"the demo ended or stalled before any bar landed: {process.poll()}")
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr
 
 
 def test_a_demo_killed_mid_load_finishes_cleanly_when_run_again(
     cli: Cli, empty_database_url: str, tmp_path: Path
 ) -> None:
-    env = cli_environment(tmp_path, DATABASE_URL=empty_database_url)
-    process = subprocess.Popen(
-        candlelab_command("demo"),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    at_kill = kill_once_rows_land(process, empty_database_url)
+    code, _ = interrupt_demo_mid_load(empty_database_url, tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    at_kill = candle_count(empty_database_url)
     assert 0 < at_kill < DEMO_BARS
 
     again = cli("demo", DATABASE_URL=empty_database_url)
@@ -65,20 +70,8 @@ def test_a_demo_killed_mid_load_finishes_cleanly_when_run_again(
 def test_ctrl_c_stops_the_demo_with_one_line_and_a_rerun_completes(
     cli: Cli, empty_database_url: str, tmp_path: Path
 ) -> None:
-    env = cli_environment(tmp_path, DATABASE_URL=empty_database_url)
-    process = subprocess.Popen(
-        candlelab_command("demo"),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 90
-    while candle_count(empty_database_url) == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    code, stderr = interrupt_demo_mid_load(empty_database_url, tmp_path, signal.SIGINT)
+    assert code == 130, stderr
     assert "interrupted" in stderr
     assert "Traceback" not in stderr
     assert candle_count(empty_database_url) < DEMO_BARS
