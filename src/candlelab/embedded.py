@@ -49,9 +49,9 @@ class EmbeddedServer:
 
     def start(self) -> str:
         """Start the server if it is not running, create the database, and return its URL."""
-        with self._locked():
+        with self._locked():  # also serialises CREATE DATABASE between processes
             url = self._start_server()
-        ensure_database(url)
+            ensure_database(url)
         return url
 
     def stop(self) -> bool:
