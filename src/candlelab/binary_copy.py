@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -12,24 +14,56 @@ POSTGRES_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
 
 # The wire type of each PostgreSQL type this module writes (all 8 bytes wide).
 WIRE_TYPES = {"bigint": ">i8", "double precision": ">f8", "timestamptz": ">i8"}
+FIELD_BYTES = 12  # a 4-byte length, then 8 bytes of value
 
 
-def binary_copy_buffer(columns: list[tuple[str, npt.NDArray[np.generic]]]) -> bytes:
-    """One COPY ... (FORMAT BINARY) payload; `columns` pairs a PostgreSQL type with its values."""
-    rows = len(columns[0][1])
+@dataclass(frozen=True)
+class CopyColumn:
+    """One column to COPY: its PostgreSQL type, its values, and where they are NULL."""
+
+    pg_type: str
+    values: npt.NDArray[np.generic]
+    nulls: npt.NDArray[np.bool_] | None = None
+
+
+def binary_copy_buffer(columns: list[CopyColumn]) -> bytes:
+    """One COPY ... (FORMAT BINARY) payload holding every row of `columns`."""
+    tuples = _fixed_width_tuples(columns)
+    null_columns: list[tuple[int, npt.NDArray[np.bool_]]] = []
+    for index, column in enumerate(columns):
+        if column.nulls is not None and column.nulls.any():
+            null_columns.append((index, column.nulls))
+    if not null_columns:
+        return HEADER + tuples.tobytes() + TRAILER
+    return HEADER + _drop_null_values(tuples, null_columns) + TRAILER
+
+
+def _fixed_width_tuples(columns: list[CopyColumn]) -> npt.NDArray[np.void]:
     layout: list[tuple[str, str]] = [("fields", ">i2")]
-    for index, (pg_type, _) in enumerate(columns):
-        layout += [(f"length{index}", ">i4"), (f"value{index}", WIRE_TYPES[pg_type])]
-    tuples = np.empty(rows, dtype=np.dtype(layout))
+    for index, column in enumerate(columns):
+        layout += [(f"length{index}", ">i4"), (f"value{index}", WIRE_TYPES[column.pg_type])]
+    tuples = np.empty(len(columns[0].values), dtype=np.dtype(layout))
     tuples["fields"] = len(columns)
-    for index, (pg_type, values) in enumerate(columns):
+    for index, column in enumerate(columns):
         tuples[f"length{index}"] = 8
-        tuples[f"value{index}"] = _wire_values(pg_type, values)
-    return HEADER + tuples.tobytes() + TRAILER
+        tuples[f"value{index}"] = _wire_values(column)
+    return tuples
 
 
-def _wire_values(pg_type: str, values: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
-    if pg_type == "timestamptz":
-        micros = values.astype("datetime64[us]") - POSTGRES_EPOCH
+def _drop_null_values(
+    tuples: npt.NDArray[np.void], null_columns: list[tuple[int, npt.NDArray[np.bool_]]]
+) -> bytes:
+    """A NULL field is a length of -1 and no value bytes: mark it, then cut those bytes out."""
+    keep = np.ones((len(tuples), tuples.dtype.itemsize), dtype=bool)
+    for index, nulls in null_columns:
+        tuples[f"length{index}"][nulls] = -1
+        start = 2 + index * FIELD_BYTES + 4
+        keep[nulls, start : start + 8] = False
+    return tuples.view(np.uint8).reshape(len(tuples), -1)[keep].tobytes()
+
+
+def _wire_values(column: CopyColumn) -> npt.NDArray[np.generic]:
+    if column.pg_type == "timestamptz":
+        micros = column.values.astype("datetime64[us]") - POSTGRES_EPOCH
         return micros.astype(np.int64)
-    return values
+    return column.values

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from candlelab.binary_copy import binary_copy_buffer
+from candlelab.binary_copy import CopyColumn, binary_copy_buffer
 from candlelab.database import Connection, translated
 from candlelab.queries import load_queries
 
@@ -37,8 +37,8 @@ def store_bars(conn: Connection, chart_id: int, bars: Bars) -> int:
     """Add the bars a chart does not have yet, in the caller's transaction; returns how many."""
     chart_ids = np.full(len(bars), chart_id, dtype=np.int64)
     payload = binary_copy_buffer(
-        [("bigint", chart_ids), ("timestamptz", bars.time)]
-        + [("double precision", getattr(bars, name)) for name in PRICE_COLUMNS]
+        [CopyColumn("bigint", chart_ids), CopyColumn("timestamptz", bars.time)]
+        + [CopyColumn("double precision", getattr(bars, name)) for name in PRICE_COLUMNS]
     )
     with translated():
         conn.execute(QUERIES["create_staging"])

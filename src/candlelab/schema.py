@@ -71,6 +71,8 @@ charts = Table(
     Column("source", Text, nullable=False),
     Column("name", Text, nullable=False),
     Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
+    # The trading calendar gaps are measured against: "24/7", or an exchange code (XNYS).
+    Column("calendar", Text, nullable=False, server_default=text("'24/7'")),
     _timestamp("created_at"),
     UniqueConstraint("symbol", "timeframe", "source"),
 )
@@ -88,11 +90,12 @@ candles = Table(
     Column("vwap", Double),
     Column("trades", BigInteger),
     Column("taker_buy_volume", Double),
+    Column("quote_volume", Double),
     PrimaryKeyConstraint("chart_id", "time"),
     CheckConstraint("low <= least(open, close) AND high >= greatest(open, close)", name="ohlc"),
     CheckConstraint(
         "volume >= 0 AND (taker_buy_volume IS NULL OR taker_buy_volume BETWEEN 0 AND volume)"
-        " AND (trades IS NULL OR trades >= 0)",
+        " AND (trades IS NULL OR trades >= 0) AND (quote_volume IS NULL OR quote_volume >= 0)",
         name="volume",
     ),
 )

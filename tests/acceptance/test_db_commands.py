@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 from mlflow import MlflowClient
 
+from candlelab import migrations
 from candlelab.tracking import Tracking
 from tests.acceptance.conftest import Cli, assert_one_line_error
 
@@ -22,7 +23,7 @@ def test_upgrade_is_idempotent_and_downgrade_undoes_it(cli: Cli, empty_database_
     for _ in range(2):
         result = cli("db", "upgrade", DATABASE_URL=empty_database_url)
         assert result.returncode == 0, result.stderr
-        assert "revision 0001 (head)" in result.stdout
+        assert f"revision {migrations.head()} (head)" in result.stdout
     report = status(cli, empty_database_url)
     assert report["up_to_date"] is True
     assert report["mlflow_schema"] is True

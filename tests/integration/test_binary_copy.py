@@ -1,0 +1,39 @@
+"""The NumPy-built COPY payload reads back exactly, NULLs included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from candlelab.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.database import Connection
+
+
+def test_values_and_nulls_survive_a_binary_copy(conn: Connection) -> None:
+    conn.execute("CREATE TEMP TABLE t (id bigint, at timestamptz, x double precision, n bigint)")
+    ids = np.arange(5, dtype=np.int64)
+    times = np.array(
+        ["1999-12-31T23:59:59.5", "2000-01-01", "2024-02-29T12:00", "2038-01-20", "1970-01-01"],
+        dtype="datetime64[us]",
+    )
+    x = np.array([1.5, -0.0, 1e300, 3.25, 7.0])
+    n = np.array([10, 20, 30, 40, 50], dtype=np.int64)
+    payload = binary_copy_buffer(
+        [
+            CopyColumn("bigint", ids),
+            CopyColumn("timestamptz", times),
+            CopyColumn("double precision", x, nulls=np.array([False, True, False, False, True])),
+            CopyColumn("bigint", n, nulls=np.array([True, False, False, True, False])),
+        ]
+    )
+    with conn.cursor().copy("COPY t FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(payload)
+    rows = conn.execute("SELECT * FROM t ORDER BY id").fetchall()
+    assert rows == [
+        (0, datetime(1999, 12, 31, 23, 59, 59, 500000, tzinfo=UTC), 1.5, None),
+        (1, datetime(2000, 1, 1, tzinfo=UTC), None, 20),
+        (2, datetime(2024, 2, 29, 12, tzinfo=UTC), 1e300, 30),
+        (3, datetime(2038, 1, 20, tzinfo=UTC), 3.25, None),
+        (4, datetime(1970, 1, 1, tzinfo=UTC), None, 50),
+    ]
