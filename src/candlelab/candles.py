@@ -1,18 +1,31 @@
-"""Candles: one bar of a chart, keyed by (chart_id, time), time being the bar's open in UTC."""
+"""Candles: one bar of a chart, keyed by (chart_id, time), time being the bar's open in UTC.
+
+`load_bars` is the one write path. It locks the chart for the transaction, copies
+straight into `candles` when no stored bar falls in the batch's time range, and
+otherwise goes through a staging table so that a stored bar is never duplicated and a
+differing one follows the caller's conflict policy.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, LiteralString
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 from candlelab.binary_copy import CopyColumn, binary_copy_buffer
 from candlelab.database import Connection, translated
+from candlelab.errors import ConflictingBars
 from candlelab.queries import load_queries
 
 QUERIES = load_queries(__file__)
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+EXTRA_COLUMNS = ("vwap", "trades", "taker_buy_volume", "quote_volume")
+LOCK_CLASS = 0x0CA1  # the first key of candlelab's per-chart advisory locks
+CONFLICT_EXAMPLES = 5
+OnConflict = Literal["update", "skip", "error"]
 
 
 @dataclass(frozen=True)
@@ -32,21 +45,103 @@ class Bars:
     def slice(self, start: int, stop: int) -> Bars:
         return Bars(*(getattr(self, name)[start:stop] for name in ("time", *PRICE_COLUMNS)))
 
+    def to_frame(self) -> pl.DataFrame:
+        """The bars as a frame of the shape `load_bars` takes."""
+        columns = {name: getattr(self, name) for name in PRICE_COLUMNS}
+        time = pl.Series("time", self.time).dt.replace_time_zone("UTC")
+        return pl.DataFrame({"time": time, **columns})
 
-def store_bars(conn: Connection, chart_id: int, bars: Bars) -> int:
-    """Add the bars a chart does not have yet, in the caller's transaction; returns how many."""
-    chart_ids = np.full(len(bars), chart_id, dtype=np.int64)
-    payload = binary_copy_buffer(
-        [CopyColumn("bigint", chart_ids), CopyColumn("timestamptz", bars.time)]
-        + [CopyColumn("double precision", getattr(bars, name)) for name in PRICE_COLUMNS]
-    )
+
+@dataclass(frozen=True)
+class LoadCounts:
+    """What a load did to each bar it was given; the four add up to the bars given."""
+
+    inserted: int
+    updated: int
+    unchanged: int  # stored already: identical, or differing and kept under "skip"
+    differing: int  # of the unchanged or updated, how many differed from the stored bar
+
+
+def load_bars(
+    conn: Connection, chart_id: int, bars: pl.DataFrame, on_conflict: OnConflict = "skip"
+) -> LoadCounts:
+    """Write validated bars (sorted, one per time) into a chart, in the caller's transaction."""
+    if bars.is_empty():
+        return LoadCounts(0, 0, 0, 0)
     with translated():
-        conn.execute(QUERIES["create_staging"])
-        with conn.cursor().copy(QUERIES["copy_staging"]) as copy:
-            copy.write(payload)
-        inserted = conn.execute(QUERIES["insert_new_candles"]).rowcount
-        conn.execute(QUERIES["drop_staging"])
-    return inserted
+        conn.execute(QUERIES["lock_chart"], {"lock_class": LOCK_CLASS, "chart_id": chart_id})
+        if not _overlaps_stored(conn, chart_id, bars):
+            _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
+            return LoadCounts(bars.height, 0, 0, 0)
+        return _load_through_staging(conn, chart_id, bars, on_conflict)
+
+
+def _overlaps_stored(conn: Connection, chart_id: int, bars: pl.DataFrame) -> bool:
+    first, last = bars["time"].min(), bars["time"].max()
+    row = conn.execute(
+        QUERIES["stored_in_range"], {"chart_id": chart_id, "first": first, "last": last}
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _load_through_staging(
+    conn: Connection, chart_id: int, bars: pl.DataFrame, on_conflict: OnConflict
+) -> LoadCounts:
+    conn.execute(QUERIES["create_staging"])
+    _copy(conn, QUERIES["copy_staging"], _copy_columns(chart_id, bars, with_lines=True))
+    differing = conn.execute(QUERIES["differing_bars"], {"examples": CONFLICT_EXAMPLES}).fetchall()
+    total_differing = int(differing[0][-1]) if differing else 0
+    if on_conflict == "error" and differing:
+        raise ConflictingBars(_describe_conflicts(differing, total_differing))
+    if on_conflict == "update":
+        written = [row[0] for row in conn.execute(QUERIES["upsert_bars"])]
+        inserted = sum(written)
+        counts = LoadCounts(
+            inserted, len(written) - inserted, bars.height - len(written), total_differing
+        )
+    else:
+        inserted = conn.execute(QUERIES["insert_new_bars"]).rowcount
+        counts = LoadCounts(inserted, 0, bars.height - inserted, total_differing)
+    conn.execute(QUERIES["drop_staging"])
+    return counts
+
+
+def _describe_conflicts(rows: list[tuple[object, ...]], total: int) -> str:
+    examples = "; ".join(
+        f"line {row[0]} at {row[1]}: stored OHLCV {row[2:7]}, input {row[7:12]}" for row in rows
+    )
+    return (
+        f"{total} bar(s) differ from bars already stored (--on-conflict error): {examples}; "
+        "use --on-conflict update to replace them or skip to keep the stored ones"
+    )
+
+
+def _copy_columns(chart_id: int, bars: pl.DataFrame, with_lines: bool = False) -> list[CopyColumn]:
+    chart_ids = np.full(bars.height, chart_id, dtype=np.int64)
+    times = bars["time"].dt.replace_time_zone(None).dt.cast_time_unit("us").to_numpy()
+    columns = [CopyColumn("bigint", chart_ids), CopyColumn("timestamptz", times)]
+    columns += [CopyColumn("double precision", bars[name].to_numpy()) for name in PRICE_COLUMNS]
+    columns += [_optional_column(bars, name) for name in EXTRA_COLUMNS]
+    if with_lines:
+        lines = bars["line"] if "line" in bars.columns else pl.int_range(bars.height, eager=True)
+        columns.append(CopyColumn("bigint", lines.cast(pl.Int64).to_numpy()))
+    return columns
+
+
+def _optional_column(bars: pl.DataFrame, name: str) -> CopyColumn:
+    pg_type = "bigint" if name == "trades" else "double precision"
+    dtype = np.int64 if name == "trades" else np.float64
+    if name not in bars.columns:
+        return CopyColumn(pg_type, np.zeros(bars.height, dtype=dtype), np.ones(bars.height, bool))
+    series = bars[name]
+    return CopyColumn(
+        pg_type, series.fill_null(0).to_numpy().astype(dtype), series.is_null().to_numpy()
+    )
+
+
+def _copy(conn: Connection, statement: LiteralString, columns: list[CopyColumn]) -> None:
+    with conn.cursor().copy(statement) as copy:
+        copy.write(binary_copy_buffer(columns))
 
 
 def chart_candles(conn: Connection, chart_id: int) -> list[tuple[object, ...]]:

@@ -1,3 +1,86 @@
+-- lock_chart --
+-- Serialise loads into one chart until the transaction ends; other charts load in parallel.
+SELECT pg_advisory_xact_lock(%(lock_class)s, %(chart_id)s::integer);
+
+-- stored_in_range --
+-- Whether the chart already has any bar between two times (inclusive).
+SELECT EXISTS (
+    SELECT 1 FROM candles
+    WHERE chart_id = %(chart_id)s AND time BETWEEN %(first)s AND %(last)s
+);
+
+-- copy_candles --
+-- Binary COPY straight into candles: for bars that cannot collide with stored ones.
+COPY candles (chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
+              quote_volume)
+FROM STDIN (FORMAT BINARY);
+
+-- create_staging --
+-- A private staging table for bars that may collide with stored ones; gone at commit.
+CREATE TEMPORARY TABLE candles_staging (
+    chart_id bigint, time timestamptz, open double precision, high double precision,
+    low double precision, close double precision, volume double precision,
+    vwap double precision, trades bigint, taker_buy_volume double precision,
+    quote_volume double precision, line bigint
+) ON COMMIT DROP;
+
+-- copy_staging --
+-- Binary COPY of new bars, with their input lines, into the staging table.
+COPY candles_staging (chart_id, time, open, high, low, close, volume, vwap, trades,
+                      taker_buy_volume, quote_volume, line)
+FROM STDIN (FORMAT BINARY);
+
+-- differing_bars --
+-- Staged bars whose stored bar differs; a column the input lacks (NULL) never differs.
+SELECT s.line, s.time, c.open, c.high, c.low, c.close, c.volume,
+       s.open, s.high, s.low, s.close, s.volume, count(*) OVER () AS total
+FROM candles_staging s
+JOIN candles c ON c.chart_id = s.chart_id AND c.time = s.time
+WHERE (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM
+      (s.open, s.high, s.low, s.close, s.volume)
+   OR (s.vwap IS NOT NULL AND s.vwap IS DISTINCT FROM c.vwap)
+   OR (s.trades IS NOT NULL AND s.trades IS DISTINCT FROM c.trades)
+   OR (s.taker_buy_volume IS NOT NULL AND s.taker_buy_volume IS DISTINCT FROM c.taker_buy_volume)
+   OR (s.quote_volume IS NOT NULL AND s.quote_volume IS DISTINCT FROM c.quote_volume)
+ORDER BY s.line
+LIMIT %(examples)s;
+
+-- insert_new_bars --
+-- Add the staged bars not stored yet; stored ones stay as they are.
+INSERT INTO candles (chart_id, time, open, high, low, close, volume, vwap, trades,
+                     taker_buy_volume, quote_volume)
+SELECT chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
+       quote_volume
+FROM candles_staging
+ON CONFLICT ON CONSTRAINT pk_candles DO NOTHING;
+
+-- upsert_bars --
+-- Add new bars and replace differing ones; returns one row per bar written, true if new.
+INSERT INTO candles AS c (chart_id, time, open, high, low, close, volume, vwap, trades,
+                          taker_buy_volume, quote_volume)
+SELECT chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
+       quote_volume
+FROM candles_staging
+ON CONFLICT ON CONSTRAINT pk_candles DO UPDATE SET
+    open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+    volume = EXCLUDED.volume,
+    vwap = coalesce(EXCLUDED.vwap, c.vwap),
+    trades = coalesce(EXCLUDED.trades, c.trades),
+    taker_buy_volume = coalesce(EXCLUDED.taker_buy_volume, c.taker_buy_volume),
+    quote_volume = coalesce(EXCLUDED.quote_volume, c.quote_volume)
+WHERE (c.open, c.high, c.low, c.close, c.volume, c.vwap, c.trades, c.taker_buy_volume,
+       c.quote_volume)
+      IS DISTINCT FROM
+      (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
+       coalesce(EXCLUDED.vwap, c.vwap), coalesce(EXCLUDED.trades, c.trades),
+       coalesce(EXCLUDED.taker_buy_volume, c.taker_buy_volume),
+       coalesce(EXCLUDED.quote_volume, c.quote_volume))
+RETURNING (xmax = 0) AS inserted;
+
+-- drop_staging --
+-- Drop the staging table now, so one transaction can load several charts.
+DROP TABLE candles_staging;
+
 -- chart_candles --
 -- A chart's candles, oldest first.
 SELECT time, open, high, low, close, volume
@@ -5,24 +88,6 @@ FROM candles
 WHERE chart_id = %(chart_id)s
 ORDER BY time;
 
--- create_staging --
--- A private staging table that disappears with the transaction.
-CREATE TEMPORARY TABLE candles_staging (LIKE candles INCLUDING DEFAULTS) ON COMMIT DROP;
-
--- copy_staging --
--- Binary COPY of new bars into the staging table.
-COPY candles_staging (chart_id, time, open, high, low, close, volume) FROM STDIN (FORMAT BINARY);
-
--- insert_new_candles --
--- Move staged bars into candles; a bar already stored is kept as it is.
-INSERT INTO candles (chart_id, time, open, high, low, close, volume)
-SELECT chart_id, time, open, high, low, close, volume FROM candles_staging
-ON CONFLICT ON CONSTRAINT pk_candles DO NOTHING;
-
 -- count_candles --
 -- How many bars are stored, over all charts.
 SELECT count(*) FROM candles;
-
--- drop_staging --
--- Drop the staging table now, so one transaction can store several charts.
-DROP TABLE candles_staging;

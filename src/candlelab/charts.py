@@ -30,14 +30,17 @@ class ChartSummary:
     source: str
     name: str
     timezone: str
+    calendar: str
     bars: int
     first_bar: datetime | None
     last_bar: datetime | None
 
 
-def upsert_chart(conn: Connection, key: ChartKey, timezone: str = "UTC") -> int:
+def upsert_chart(
+    conn: Connection, key: ChartKey, timezone: str = "UTC", calendar: str = "24/7"
+) -> int:
     """The chart's id, creating the chart on first use."""
-    params = {**key.__dict__, "name": key.name, "timezone": timezone}
+    params = {**key.__dict__, "name": key.name, "timezone": timezone, "calendar": calendar}
     with translated():
         row = conn.execute(QUERIES["upsert_chart"], params).fetchone()
     assert row is not None

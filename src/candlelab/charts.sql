@@ -1,14 +1,14 @@
 -- upsert_chart --
 -- One chart per (symbol, timeframe, source): create it on first use, return its id either way.
-INSERT INTO charts (symbol, timeframe, source, name, timezone)
-VALUES (%(symbol)s, %(timeframe)s, %(source)s, %(name)s, %(timezone)s)
+INSERT INTO charts (symbol, timeframe, source, name, timezone, calendar)
+VALUES (%(symbol)s, %(timeframe)s, %(source)s, %(name)s, %(timezone)s, %(calendar)s)
 ON CONFLICT ON CONSTRAINT uq_charts_symbol_timeframe_source
 DO UPDATE SET symbol = EXCLUDED.symbol
 RETURNING id;
 
 -- chart_summaries --
 -- Every chart with its bar count and first and last bar.
-SELECT c.id, c.symbol, c.timeframe, c.source, c.name, c.timezone,
+SELECT c.id, c.symbol, c.timeframe, c.source, c.name, c.timezone, c.calendar,
        count(k.time) AS bars, min(k.time) AS first_bar, max(k.time) AS last_bar
 FROM charts c
 LEFT JOIN candles k ON k.chart_id = c.id

@@ -1,19 +1,18 @@
-"""The main job on a fresh machine: a synthetic market stored through the candle path.
+"""The main job on a fresh machine: a synthetic market stored through the ingest path.
 
-Each chart is stored in its own transaction and only missing bars are added, so the job
-can be killed at any moment and run again to the same final rows.
+Each chart is one ingest (validated, one transaction) and only missing bars are added,
+so the job can be killed at any moment and run again to the same final rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
-from candlelab.candles import Bars, store_bars
-from candlelab.charts import ChartKey, upsert_chart
+from candlelab.candles import Bars
 from candlelab.database import Connection
+from candlelab.ingest import IngestOptions, IngestReport, ingest_frame
 from candlelab.synthetic_market import (
     INSTRUMENTS,
     Instrument,
@@ -21,39 +20,36 @@ from candlelab.synthetic_market import (
     daily_bars,
     hourly_bars,
 )
+from candlelab.timeframes import Timeframe
 
 SOURCE = "synthetic"
 TIMEZONES = {"equity": "America/New_York", "fx": "UTC", "crypto": "UTC"}
-
-
-@dataclass(frozen=True)
-class StoredChart:
-    key: ChartKey
-    bars: int
-    inserted: int
+CALENDARS = {"equity": "XNYS", "fx": "24/5", "crypto": "24/7"}
 
 
 def demo_charts(spec: MarketSpec) -> Iterator[tuple[Instrument, str, Bars]]:
     """Every (instrument, timeframe, bars) the demo stores: all daily bars, recent hourly ones."""
     for instrument in INSTRUMENTS:
         hourly = hourly_bars(instrument, spec)
-        yield instrument, "1d", daily_bars(hourly)
-        first = int(
-            np.searchsorted(hourly.time, hourly.time[-1] - np.timedelta64(spec.hourly_days, "D"))
-        )
-        yield instrument, "1h", hourly.slice(first, len(hourly))
+        yield instrument, "1d", daily_bars(hourly, TIMEZONES[instrument.market])
+        since = hourly.time[-1] - np.timedelta64(spec.hourly_days, "D")
+        yield instrument, "1h", hourly.slice(int(np.searchsorted(hourly.time, since)), len(hourly))
 
 
 def store_market(
-    conn: Connection, spec: MarketSpec, on_chart: Callable[[StoredChart], None]
-) -> list[StoredChart]:
-    """Store the synthetic market, one transaction per chart; report each chart as it lands."""
-    stored = []
+    conn: Connection, spec: MarketSpec, on_chart: Callable[[IngestReport], None]
+) -> list[IngestReport]:
+    """Ingest the synthetic market, one chart per transaction; report each as it lands."""
+    reports = []
     for instrument, timeframe, bars in demo_charts(spec):
-        key = ChartKey(instrument.symbol, timeframe, SOURCE)
-        with conn.transaction():
-            chart_id = upsert_chart(conn, key, TIMEZONES[instrument.market])
-            inserted = store_bars(conn, chart_id, bars)
-        stored.append(StoredChart(key, len(bars), inserted))
-        on_chart(stored[-1])
-    return stored
+        options = IngestOptions(
+            symbol=instrument.symbol,
+            timeframe=Timeframe.parse(timeframe),
+            source=SOURCE,
+            chart_timezone=TIMEZONES[instrument.market],
+            calendar=CALENDARS[instrument.market],
+            max_reject_ratio=0.0,  # generated data has no excuse
+        )
+        reports.append(ingest_frame(conn, bars.to_frame(), options, name=options.key.name))
+        on_chart(reports[-1])
+    return reports

@@ -85,3 +85,15 @@ class InvalidValue(DataError):
 
 class UnknownReference(DataError):
     """A row refers to a missing chart, label type, run or signal, or is still referred to."""
+
+
+class InputError(DataError):
+    """An input file cannot be read as candles."""
+
+
+class FileRefused(DataError):
+    """An input file was refused as a whole; nothing of it was written."""
+
+
+class ConflictingBars(DataError):
+    """Bars in the input differ from bars already stored (--on-conflict error)."""

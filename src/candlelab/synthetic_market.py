@@ -14,6 +14,7 @@ from datetime import date
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 
 from candlelab.candles import Bars
 
@@ -88,18 +89,24 @@ def hourly_bars(instrument: Instrument, spec: MarketSpec) -> Bars:
     return _with_wicks(rng, instrument, times, open_=open_, close=close, regimes=regimes)
 
 
-def daily_bars(hourly: Bars) -> Bars:
-    """UTC-day bars from hourly ones: first open, max high, min low, last close, summed volume."""
-    days = hourly.time.astype("datetime64[D]")
-    starts = np.flatnonzero(np.concatenate([[True], days[1:] != days[:-1]]))
-    ends = np.concatenate([starts[1:], [len(days)]]) - 1
+def daily_bars(hourly: Bars, timezone: str = "UTC") -> Bars:
+    """Day bars from hourly ones, days starting at midnight in `timezone`: first open, max
+    high, min low, last close, summed volume."""
+    local_day = pl.col("time").dt.convert_time_zone(timezone).dt.truncate("1d")
+    days = (
+        hourly.to_frame()
+        .group_by(local_day.alias("day"), maintain_order=True)
+        .agg(
+            pl.col("open").first(),
+            pl.col("high").max(),
+            pl.col("low").min(),
+            pl.col("close").last(),
+            pl.col("volume").sum(),
+        )
+    )
+    time = days["day"].dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_numpy()
     return Bars(
-        time=days[starts].astype("datetime64[us]"),
-        open=hourly.open[starts],
-        high=np.maximum.reduceat(hourly.high, starts),
-        low=np.minimum.reduceat(hourly.low, starts),
-        close=hourly.close[ends],
-        volume=np.add.reduceat(hourly.volume, starts),
+        time, *(days[name].to_numpy() for name in ("open", "high", "low", "close", "volume"))
     )
 
 

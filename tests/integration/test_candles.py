@@ -6,16 +6,20 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from candlelab.candles import chart_candles, count_candles, store_bars
+from candlelab.candles import Bars, chart_candles, count_candles, load_bars
 from candlelab.charts import ChartKey, upsert_chart
 from candlelab.database import Connection
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
 
 
+def store(conn: Connection, chart_id: int, bars: Bars) -> int:
+    return load_bars(conn, chart_id, bars.to_frame()).inserted
+
+
 def test_bars_round_trip_exactly(conn: Connection) -> None:
     bars = hourly_bars(INSTRUMENTS[0], MarketSpec(hourly_days=3)).slice(0, 500)
     chart = upsert_chart(conn, ChartKey("BTCUSDT", "1h", "test"))
-    assert store_bars(conn, chart, bars) == 500
+    assert store(conn, chart, bars) == 500
     rows = chart_candles(conn, chart)
     first = rows[0]
     assert first[0] == datetime(2023, 1, 2, tzinfo=UTC)
@@ -30,9 +34,9 @@ def test_bars_round_trip_exactly(conn: Connection) -> None:
 def test_storing_again_or_overlapping_adds_only_new_bars(conn: Connection) -> None:
     bars = hourly_bars(INSTRUMENTS[4], MarketSpec()).slice(0, 300)
     chart = upsert_chart(conn, ChartKey("AAPL", "1h", "test"))
-    assert store_bars(conn, chart, bars.slice(0, 200)) == 200
-    assert store_bars(conn, chart, bars.slice(0, 200)) == 0
-    assert store_bars(conn, chart, bars.slice(150, 300)) == 100
+    assert store(conn, chart, bars.slice(0, 200)) == 200
+    assert store(conn, chart, bars.slice(0, 200)) == 0
+    assert store(conn, chart, bars.slice(150, 300)) == 100
     assert count_candles(conn) == 300
 
 

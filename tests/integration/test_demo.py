@@ -7,21 +7,24 @@ from datetime import date
 from candlelab.candles import count_candles
 from candlelab.charts import chart_summaries
 from candlelab.database import Connection
-from candlelab.demo import StoredChart, store_market
+from candlelab.demo import store_market
+from candlelab.ingest import IngestReport
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec
 
 SMALL = MarketSpec(start=date(2025, 1, 1), end=date(2025, 3, 1), hourly_days=10)
 
 
 def test_the_demo_stores_every_chart_once(conn: Connection) -> None:
-    seen: list[StoredChart] = []
+    seen: list[IngestReport] = []
     first = store_market(conn, SMALL, seen.append)
     assert len(first) == len(seen) == 2 * len(INSTRUMENTS)
     total = count_candles(conn)
-    assert total == sum(chart.inserted for chart in first) > 0
+    assert total == sum(report.loaded for report in first) > 0
+    assert all(report.ok and report.rejected == 0 for report in first)
 
     again = store_market(conn, SMALL, lambda chart: None)
-    assert sum(chart.inserted for chart in again) == 0
+    assert sum(report.loaded for report in again) == 0
+    assert sum(report.unchanged for report in again) == total
     assert count_candles(conn) == total
     summaries = chart_summaries(conn)
     assert {(c.symbol, c.timeframe) for c in summaries} == {

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from candlelab import errors
-from candlelab.candles import Bars, store_bars
+from candlelab.candles import Bars, load_bars
 from candlelab.charts import ChartKey, upsert_chart
 from candlelab.database import Connection, translated
 from candlelab.spans import LabelType, NewSpan, add_label_type, add_span
@@ -37,12 +37,12 @@ def chart_id(conn: Connection) -> int:
 
 def test_a_candle_outside_its_range_is_an_invalid_candle(conn: Connection, chart_id: int) -> None:
     with pytest.raises(errors.InvalidCandle, match="ck_candles_ohlc"):
-        store_bars(conn, chart_id, one_bar(10.0, 9.0, 8.0, 9.5))
+        load_bars(conn, chart_id, one_bar(10.0, 9.0, 8.0, 9.5).to_frame())
 
 
 def test_negative_volume_is_an_invalid_candle(conn: Connection, chart_id: int) -> None:
     with pytest.raises(errors.InvalidCandle, match="ck_candles_volume"):
-        store_bars(conn, chart_id, one_bar(10.0, 11.0, 9.0, 10.5, volume=-1.0))
+        load_bars(conn, chart_id, one_bar(10.0, 11.0, 9.0, 10.5, volume=-1.0).to_frame())
 
 
 def test_a_second_chart_with_the_same_key_is_refused(conn: Connection) -> None:

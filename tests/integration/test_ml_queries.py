@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from candlelab.candles import Bars, chart_candles, store_bars
+from candlelab.candles import Bars, chart_candles, load_bars
 from candlelab.charts import ChartKey, upsert_chart
 from candlelab.database import Connection, connect
 from candlelab.runs import NewRun, finish_run, newest_runs, record_run
@@ -51,9 +51,9 @@ def test_a_charts_candles_come_by_chart_id_in_time_order(conn: Connection) -> No
     btc = upsert_chart(conn, ChartKey("BTCUSDT", "1h", "test"))
     eth = upsert_chart(conn, ChartKey("ETHUSDT", "1h", "test"))
     # Stored out of order, and interleaved with another chart's bars.
-    store_bars(conn, btc, rising_bars(["2024-03-01T02:00", "2024-03-01T00:00"]))
-    store_bars(conn, eth, rising_bars(["2024-03-01T01:00"]))
-    store_bars(conn, btc, rising_bars(["2024-03-01T01:00"]))
+    load_bars(conn, btc, rising_bars(["2024-03-01T02:00", "2024-03-01T00:00"]).to_frame())
+    load_bars(conn, eth, rising_bars(["2024-03-01T01:00"]).to_frame())
+    load_bars(conn, btc, rising_bars(["2024-03-01T01:00"]).to_frame())
     times = [row[0] for row in chart_candles(conn, btc)]
     assert times == [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2)]
     plain = conn.execute(

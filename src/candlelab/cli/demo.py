@@ -11,7 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from candlelab.charts import ChartSummary, chart_summaries
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
-from candlelab.demo import StoredChart, store_market
+from candlelab.demo import store_market
+from candlelab.errors import CandlelabError
+from candlelab.ingest import IngestReport
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -34,12 +36,15 @@ def demo(
     with ws.connect() as conn, _progress() as progress:
         task = progress.add_task("storing charts", total=len(INSTRUMENTS) * 2)
 
-        def advance(chart: StoredChart) -> None:
-            progress.update(task, advance=1, description=f"{chart.key.name}")
+        def advance(report: IngestReport) -> None:
+            progress.update(task, advance=1, description=report.chart)
 
-        stored = store_market(conn, spec, advance)
+        reports = store_market(conn, spec, advance)
         summaries = chart_summaries(conn)
-    new = sum(chart.inserted for chart in stored)
+    refused = [f"{r.chart}: {r.refused}" for r in reports if not r.ok]
+    if refused:
+        raise CandlelabError("the synthetic market was refused: " + "; ".join(refused))
+    new = sum(report.loaded for report in reports)
     _summary(summaries, new, time.monotonic() - started)
     _how_to_connect(ws.where())
 

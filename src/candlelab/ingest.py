@@ -1,0 +1,170 @@
+"""Ingest: candle files and frames into charts, validated, each input in one transaction.
+
+For each input: read (`candle_files`), judge every row (`validation`), then either refuse
+the input whole (too many problems, or any under --strict, or a conflict under
+--on-conflict error) or write its good bars (`candles.load_bars`) in one transaction.
+The report's counts always add up: loaded + updated + unchanged + rejected = rows read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from candlelab.candle_files import RawCandles, raw_from_frame, read_candle_file
+from candlelab.candles import LoadCounts, OnConflict, load_bars
+from candlelab.charts import ChartKey, upsert_chart
+from candlelab.database import Connection
+from candlelab.errors import ConflictingBars
+from candlelab.timeframes import Timeframe
+from candlelab.validation import Rules, Validated, validate
+
+EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Where the bars go and how strictly they are judged."""
+
+    symbol: str
+    timeframe: Timeframe
+    source: str = "file"
+    format: str | None = None  # None: recognised from the name and the first line
+    timezone: str = "UTC"  # the zone of naive times in the input
+    chart_timezone: str = "UTC"
+    calendar: str = "24/7"
+    offset: str = "0m"
+    on_conflict: OnConflict = "skip"
+    max_reject_ratio: float = 0.01
+    strict: bool = False
+    allow_non_positive: bool = False
+    keep_incomplete: bool = False
+    now: datetime | None = None  # "now" for future and incomplete bars; the clock if None
+
+    @property
+    def key(self) -> ChartKey:
+        return ChartKey(self.symbol, self.timeframe.name, self.source)
+
+    def rules(self) -> Rules:
+        return Rules(
+            timeframe=self.timeframe,
+            timezone=self.timezone,
+            chart_timezone=self.chart_timezone,
+            offset=self.offset,
+            allow_non_positive=self.allow_non_positive,
+            keep_incomplete=self.keep_incomplete,
+            now=self.now or datetime.now(UTC),
+        )
+
+
+@dataclass
+class IngestReport:
+    """What happened to one input."""
+
+    input: str
+    format: str
+    chart: str
+    rows_read: int = 0
+    loaded: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    reordered: int = 0
+    differing: int = 0
+    by_code: dict[str, int] = field(default_factory=dict)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    refused: str | None = None
+    seconds: float = 0.0
+    rejections: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.refused is None
+
+    def summary(self) -> dict[str, Any]:
+        """The report without the full rejection table, for --json."""
+        return {k: v for k, v in self.__dict__.items() if k != "rejections"}
+
+
+def ingest_files(
+    conn: Connection,
+    paths: Iterable[Path],
+    options: IngestOptions,
+    on_report: Callable[[IngestReport], None] = lambda report: None,
+) -> list[IngestReport]:
+    """Ingest every candle table in `paths`, one transaction each; unreadable files raise."""
+    reports = []
+    for path in paths:
+        for raw in read_candle_file(path, options.format):
+            reports.append(ingest_raw(conn, raw, options))
+            on_report(reports[-1])
+    return reports
+
+
+def ingest_frame(
+    conn: Connection, frame: object, options: IngestOptions, name: str = "frame"
+) -> IngestReport:
+    """Ingest a pandas or Polars DataFrame or an Arrow table, exactly as a file would be."""
+    return ingest_raw(conn, raw_from_frame(frame, name), options)
+
+
+def ingest_raw(conn: Connection, raw: RawCandles, options: IngestOptions) -> IngestReport:
+    started = time.perf_counter()
+    validated = validate(raw.frame, options.rules())
+    report = _judged(raw, options, validated)
+    report.refused = _refusal(validated, options)
+    if report.refused is None:
+        try:
+            with conn.transaction():
+                chart_id = upsert_chart(conn, options.key, options.chart_timezone, options.calendar)
+                _count(report, load_bars(conn, chart_id, validated.bars, options.on_conflict))
+        except ConflictingBars as exc:
+            report.refused = str(exc)
+    if report.refused is not None:
+        report.rejected, report.unchanged = report.rows_read, 0
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _judged(raw: RawCandles, options: IngestOptions, validated: Validated) -> IngestReport:
+    rejections = validated.rejections
+    by_code = dict(rejections.group_by("code").len().sort("code").iter_rows())
+    return IngestReport(
+        input=raw.name,
+        format=raw.format,
+        chart=options.key.name,
+        rows_read=validated.rows_read,
+        rejected=rejections.height,
+        reordered=validated.reordered,
+        by_code={str(code): int(n) for code, n in by_code.items()},
+        examples=rejections.head(EXAMPLES).to_dicts(),
+        rejections=rejections,
+    )
+
+
+def _refusal(validated: Validated, options: IngestOptions) -> str | None:
+    problems = validated.problems
+    if problems.is_empty():
+        return None
+    first = problems.row(0, named=True)
+    where = f"line {first['line']}: {first['code']} in {first['field']} ({first['value']!r})"
+    if options.strict:
+        return f"--strict: {where}"
+    ratio = problems.height / max(validated.rows_read, 1)
+    if ratio > options.max_reject_ratio:
+        return (
+            f"{problems.height} of {validated.rows_read} rows have problems ({ratio:.1%}), "
+            f"more than --max-reject-ratio {options.max_reject_ratio:.1%}; first: {where}"
+        )
+    return None
+
+
+def _count(report: IngestReport, counts: LoadCounts) -> None:
+    report.loaded, report.updated = counts.inserted, counts.updated
+    report.unchanged, report.differing = counts.unchanged, counts.differing

@@ -1,0 +1,318 @@
+"""What is wrong with each input row, as one code per problem, and the bars that are right.
+
+Pure functions of a frame: no database, no files. Every row read ends up either in
+`bars` or in `rejections` (with its line, code, field and value), so counts always add
+up. Identical duplicates and an incomplete last bar are dropped with a code but are not
+problems: they do not count toward the reject ratio or --strict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import polars as pl
+
+from candlelab.candle_files import OPTIONAL
+from candlelab.timeframes import Timeframe
+
+PRICES = ("open", "high", "low", "close")
+UTC_MICROS = pl.Datetime("us", "UTC")
+OFFSET_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z")
+NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+
+
+class Problem(StrEnum):
+    MISSING_VALUE = "missing_value"
+    UNPARSABLE_TIME = "unparsable_time"
+    NONEXISTENT_LOCAL_TIME = "nonexistent_local_time"
+    UNPARSABLE_VALUE = "unparsable_value"
+    NON_FINITE = "non_finite"
+    NON_POSITIVE_PRICE = "non_positive_price"
+    HIGH_BELOW_LOW = "high_below_low"
+    OPEN_OUTSIDE_RANGE = "open_outside_range"
+    CLOSE_OUTSIDE_RANGE = "close_outside_range"
+    NEGATIVE_VOLUME = "negative_volume"
+    TAKER_ABOVE_VOLUME = "taker_buy_above_volume"
+    MISALIGNED_TIME = "misaligned_time"
+    FUTURE_TIME = "future_time"
+    DUPLICATE_CONFLICTING = "duplicate_conflicting"
+    DUPLICATE_IDENTICAL = "duplicate_identical"
+    INCOMPLETE_BAR = "incomplete_bar"
+
+
+BENIGN = frozenset({Problem.DUPLICATE_IDENTICAL, Problem.INCOMPLETE_BAR})
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How to read and judge one input."""
+
+    timeframe: Timeframe
+    timezone: str = "UTC"  # the zone of naive times in the input
+    chart_timezone: str = "UTC"  # the wall clock bars align to
+    offset: str = "0m"  # intraday bars start this long after the clock's round times
+    allow_non_positive: bool = False
+    keep_incomplete: bool = False
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Validated:
+    rows_read: int
+    bars: pl.DataFrame  # time (UTC, µs), prices, volume, optional extras, line; sorted by time
+    rejections: pl.DataFrame  # line, code, field, value
+    reordered: int  # rows that came earlier in time than a row above them
+
+    @property
+    def problems(self) -> pl.DataFrame:
+        """The rejections that count against the input (not the benign drops)."""
+        return self.rejections.filter(~pl.col("code").is_in([str(c) for c in BENIGN]))
+
+
+@dataclass(frozen=True)
+class Check:
+    problem: Problem
+    condition: pl.Expr
+    field: str
+    value: pl.Expr
+
+
+def validate(raw: pl.DataFrame, rules: Rules) -> Validated:
+    """Parse and judge every row of `raw` (standard columns, text or typed, plus `line`)."""
+    parsed = raw.with_columns(_parsed_columns(raw, rules))
+    judged = parsed.with_columns(_first_problem(_row_checks(raw, rules)))
+    good, bad = judged.filter(pl.col("code").is_null()), judged.filter(pl.col("code").is_not_null())
+    reordered = good.select((pl.col("_time") < pl.col("_time").cum_max().shift(1)).sum()).item()
+    good = good.sort("_time", "line")
+    kept, duplicates = _split_duplicates(good, _value_columns(raw))
+    kept, incomplete = _split_incomplete(kept, rules)
+    rejections = pl.concat([_rejection_rows(bad), duplicates, incomplete]).sort("line")
+    return Validated(raw.height, _bars(kept, raw), rejections, int(reordered or 0))
+
+
+def _value_columns(raw: pl.DataFrame) -> list[str]:
+    return [c for c in (*PRICES, *OPTIONAL) if c in raw.columns]
+
+
+def _parsed_columns(raw: pl.DataFrame, rules: Rules) -> list[pl.Expr]:
+    columns = [_parse_time(raw.schema["time"], rules.timezone).alias("_time")]
+    for name in _value_columns(raw):
+        count = name == "trades"
+        columns.append(_parse_number(name, raw.schema[name], count).alias(f"_{name}"))
+    if "volume" not in raw.columns:  # sources without volume (FX, indices) store 0
+        columns.append(pl.lit(0.0).alias("_volume"))
+    return columns
+
+
+def _parse_number(name: str, dtype: pl.DataType, count: bool) -> pl.Expr:
+    column = pl.col(name)
+    if dtype == pl.String:
+        column = column.str.strip_chars().cast(pl.Float64, strict=False)
+    else:
+        column = column.cast(pl.Float64, strict=False)
+    if count:  # a count: accept 12 and 12.0, not 12.5
+        return pl.when(column == column.round(0)).then(column).cast(pl.Int64, strict=False)
+    return column
+
+
+def _parse_time(dtype: pl.DataType, timezone: str) -> pl.Expr:
+    column = pl.col("time")
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            return column.dt.convert_time_zone("UTC").cast(UTC_MICROS)
+        return _localize(column.cast(pl.Datetime("us")), timezone)
+    if dtype == pl.Date:
+        return _localize(column.cast(pl.Datetime("us")), timezone)
+    if dtype.is_numeric():
+        return _from_epoch(column.cast(pl.Float64))
+    return _parse_time_text(column, timezone)
+
+
+def _parse_time_text(column: pl.Expr, timezone: str) -> pl.Expr:
+    text = column.str.strip_chars().str.replace("T", " ", literal=True).str.replace(r"Z$", "+00:00")
+    numeric = text.str.contains(r"^-?\d+(\.\d+)?$")
+    with_offset = pl.coalesce(
+        [
+            text.str.to_datetime(f, time_unit="us", time_zone="UTC", strict=False)
+            for f in OFFSET_FORMATS
+        ]
+    )
+    naive = pl.coalesce(
+        [text.str.to_datetime(f, time_unit="us", strict=False) for f in NAIVE_FORMATS]
+    )
+    return (
+        pl.when(numeric)
+        .then(_from_epoch(text.cast(pl.Float64, strict=False)))
+        .otherwise(pl.coalesce(with_offset, _localize(naive, timezone)))
+    )
+
+
+def _from_epoch(number: pl.Expr) -> pl.Expr:
+    """Epoch seconds, ms, µs or ns, told apart per value by size (Binance switched in 2025)."""
+    size = number.abs()
+    micros = (
+        pl.when(size < 1e11)
+        .then(number * 1e6)
+        .when(size < 1e14)
+        .then(number * 1e3)
+        .when(size < 1e17)
+        .then(number)
+        .otherwise(number / 1e3)
+    )
+    return micros.round(0).cast(pl.Int64).cast(UTC_MICROS)
+
+
+def _localize(naive: pl.Expr, timezone: str) -> pl.Expr:
+    """Local wall-clock times to UTC. A repeated hour (DST ending) is read in file order:
+    its first occurrence is the earlier instant, the second the later one."""
+    repeat = pl.int_range(pl.len()).over(naive)
+    ambiguous = pl.when(repeat == 0).then(pl.lit("earliest")).otherwise(pl.lit("latest"))
+    local = naive.dt.replace_time_zone(timezone, ambiguous=ambiguous, non_existent="null")
+    return local.dt.convert_time_zone("UTC").cast(UTC_MICROS)
+
+
+def _row_checks(raw: pl.DataFrame, rules: Rules) -> list[Check]:
+    """Every per-row check in the order it is reported: a row gets its first problem."""
+    time = pl.col("_time")
+    checks = [Check(Problem.MISSING_VALUE, pl.col("time").is_null(), "time", pl.lit(None))]
+    checks += _parse_checks(raw, rules)
+    checks += _ohlc_checks(rules)
+    checks += _volume_checks(raw)
+    aligned = rules.timeframe.aligned(time, rules.chart_timezone, rules.offset)
+    original = pl.col("time").cast(pl.String)
+    checks.append(Check(Problem.MISALIGNED_TIME, ~aligned, "time", original))
+    future = time > pl.lit(rules.now).cast(UTC_MICROS)
+    checks.append(Check(Problem.FUTURE_TIME, future, "time", original))
+    return checks
+
+
+def _parse_checks(raw: pl.DataFrame, rules: Rules) -> list[Check]:
+    checks = []
+    text = pl.col("time").cast(pl.String)
+    local_time = _localize(
+        pl.coalesce(
+            [
+                text.str.replace("T", " ").str.to_datetime(f, time_unit="us", strict=False)
+                for f in NAIVE_FORMATS
+            ]
+        ),
+        "UTC",
+    )
+    skipped_hour = local_time.is_not_null() & pl.col("_time").is_null()
+    if raw.schema["time"] == pl.String and rules.timezone != "UTC":
+        checks.append(Check(Problem.NONEXISTENT_LOCAL_TIME, skipped_hour, "time", text))
+    checks.append(Check(Problem.UNPARSABLE_TIME, pl.col("_time").is_null(), "time", text))
+    for name in _value_columns(raw):
+        original, parsed = pl.col(name), pl.col(f"_{name}")
+        required = name in PRICES or name == "volume"
+        if required:
+            checks.append(Check(Problem.MISSING_VALUE, original.is_null(), name, pl.lit(None)))
+        bad = original.is_not_null() & parsed.is_null()
+        checks.append(Check(Problem.UNPARSABLE_VALUE, bad, name, original.cast(pl.String)))
+        if name != "trades":
+            checks.append(
+                Check(Problem.NON_FINITE, ~parsed.is_finite(), name, original.cast(pl.String))
+            )
+    return checks
+
+
+def _ohlc_checks(rules: Rules) -> list[Check]:
+    o, h, low, c = (pl.col(f"_{p}") for p in PRICES)
+    checks = []
+    if not rules.allow_non_positive:
+        for name in PRICES:
+            price = pl.col(f"_{name}")
+            checks.append(
+                Check(Problem.NON_POSITIVE_PRICE, price <= 0, name, price.cast(pl.String))
+            )
+    checks += [
+        Check(Problem.HIGH_BELOW_LOW, h < low, "high", _pair(h, low)),
+        Check(Problem.OPEN_OUTSIDE_RANGE, (o < low) | (o > h), "open", _pair(o, low, h)),
+        Check(Problem.CLOSE_OUTSIDE_RANGE, (c < low) | (c > h), "close", _pair(c, low, h)),
+    ]
+    return checks
+
+
+def _volume_checks(raw: pl.DataFrame) -> list[Check]:
+    checks = []
+    for name in ("volume", "taker_buy_volume", "quote_volume", "trades"):
+        if name in raw.columns:
+            value = pl.col(f"_{name}")
+            checks.append(Check(Problem.NEGATIVE_VOLUME, value < 0, name, value.cast(pl.String)))
+    if "taker_buy_volume" in raw.columns and "volume" in raw.columns:
+        above = pl.col("_taker_buy_volume") > pl.col("_volume")
+        value = _pair(pl.col("_taker_buy_volume"), pl.col("_volume"))
+        checks.append(Check(Problem.TAKER_ABOVE_VOLUME, above, "taker_buy_volume", value))
+    return checks
+
+
+def _pair(*values: pl.Expr) -> pl.Expr:
+    return pl.concat_str([v.cast(pl.String) for v in values], separator=" / ")
+
+
+def _first_problem(checks: list[Check]) -> list[pl.Expr]:
+    """Three columns (code, field, value) holding each row's first failed check, else null."""
+    parts: dict[str, list[pl.Expr]] = {
+        "code": [pl.lit(str(check.problem)) for check in checks],
+        "field": [pl.lit(check.field) for check in checks],
+        "value": [check.value.cast(pl.String) for check in checks],
+    }
+    outputs = []
+    for column, results in parts.items():
+        chain: Any = pl  # pl.when(...).then(...).when(...)...: one chain per output column
+        for check, result in zip(checks, results, strict=True):
+            chain = chain.when(check.condition.fill_null(False)).then(result)
+        outputs.append(chain.otherwise(pl.lit(None, dtype=pl.String)).alias(column))
+    return outputs
+
+
+def _split_duplicates(good: pl.DataFrame, values: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep one of identical repeats; refuse every copy of a time whose copies disagree."""
+    parsed = [f"_{name}" for name in values] + (["_volume"] if "volume" not in values else [])
+    marked = good.with_columns(
+        copies=pl.len().over("_time"),
+        versions=pl.struct(parsed).n_unique().over("_time"),
+        nth=pl.int_range(pl.len()).over("_time"),
+    )
+    conflicting = marked.filter((pl.col("copies") > 1) & (pl.col("versions") > 1))
+    repeated = marked.filter((pl.col("versions") == 1) & (pl.col("nth") > 0))
+    kept = marked.filter(
+        (pl.col("copies") == 1) | ((pl.col("versions") == 1) & (pl.col("nth") == 0))
+    )
+    drops = pl.concat(
+        [
+            _coded(conflicting, Problem.DUPLICATE_CONFLICTING),
+            _coded(repeated, Problem.DUPLICATE_IDENTICAL),
+        ]
+    )
+    return kept, drops
+
+
+def _split_incomplete(kept: pl.DataFrame, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A bar still open at `now` is dropped unless asked for."""
+    if rules.keep_incomplete:
+        return kept, _coded(kept.clear(), Problem.INCOMPLETE_BAR)
+    open_now = rules.timeframe.bar_end(pl.col("_time")) > pl.lit(rules.now).cast(UTC_MICROS)
+    return kept.filter(~open_now), _coded(kept.filter(open_now), Problem.INCOMPLETE_BAR)
+
+
+def _coded(rows: pl.DataFrame, problem: Problem) -> pl.DataFrame:
+    return rows.select(
+        "line",
+        code=pl.lit(str(problem)),
+        field=pl.lit("time"),
+        value=pl.col("time").cast(pl.String),  # as the input wrote it
+    )
+
+
+def _rejection_rows(bad: pl.DataFrame) -> pl.DataFrame:
+    return bad.select("line", "code", "field", "value")
+
+
+def _bars(kept: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
+    extras = [c for c in OPTIONAL if c in raw.columns and c != "volume"]
+    names = ["time", *PRICES, "volume", *extras]
+    return kept.select(*(pl.col(f"_{n}").alias(n) for n in names), "line")
