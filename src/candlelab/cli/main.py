@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from candlelab.cli import db, demo
+from candlelab.cli import db, demo, ingest
 from candlelab.cli.output import error
 from candlelab.errors import CandlelabError
 from candlelab.settings import LogLevel, load_settings
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.command("demo")(demo.demo)
 app.command("charts")(demo.charts)
+app.command("ingest")(ingest.ingest)
 
 DatabaseUrl = Annotated[
     str | None,
