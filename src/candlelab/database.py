@@ -70,6 +70,10 @@ def translated() -> Iterator[None]:
         raise domain_error(exc) from exc
     except RETRYABLE as exc:
         raise errors.TemporaryError(_first_line(exc)) from exc
+    except psycopg.OperationalError as exc:
+        if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
+            raise
+        raise errors.DatabaseUnavailable(f"lost the database: {_first_line(exc)}") from exc
     except sqlalchemy.exc.IntegrityError as exc:
         if isinstance(exc.orig, psycopg.Error):
             raise domain_error(exc.orig) from exc

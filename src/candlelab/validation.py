@@ -82,6 +82,9 @@ class Check:
 
 def validate(raw: pl.DataFrame, rules: Rules) -> Validated:
     """Parse and judge every row of `raw` (standard columns, text or typed, plus `line`)."""
+    raw = raw.with_columns(pl.col(pl.Null).cast(pl.String))  # an all-empty column is text
+    if raw.is_empty():  # nothing to judge (and Polars' window functions want a row)
+        return Validated(0, _empty_bars(raw), EMPTY_REJECTIONS, 0)
     parsed = raw.with_columns(_parsed_columns(raw, rules))
     judged = parsed.with_columns(_first_problem(_row_checks(raw, rules)))
     good, bad = judged.filter(pl.col("code").is_null()), judged.filter(pl.col("code").is_not_null())
@@ -310,6 +313,17 @@ def _coded(rows: pl.DataFrame, problem: Problem) -> pl.DataFrame:
 
 def _rejection_rows(bad: pl.DataFrame) -> pl.DataFrame:
     return bad.select("line", "code", "field", "value")
+
+
+EMPTY_REJECTIONS = pl.DataFrame(
+    schema={"line": pl.Int64, "code": pl.String, "field": pl.String, "value": pl.String}
+)
+
+
+def _empty_bars(raw: pl.DataFrame) -> pl.DataFrame:
+    extras = {c: pl.Int64 if c == "trades" else pl.Float64 for c in OPTIONAL if c in raw.columns}
+    prices = dict.fromkeys((*PRICES, "volume"), pl.Float64)
+    return pl.DataFrame(schema={"time": UTC_MICROS, **prices, **extras, "line": pl.Int64})
 
 
 def _bars(kept: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:

@@ -1,0 +1,122 @@
+"""`candlelab ingest` as a user runs it: reports, reject files, exit codes, SIGKILL mid-load."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import polars as pl
+import psycopg
+
+from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
+CHART = ("--symbol", "BTCUSDT", "--timeframe", "1h", "--source", "binance")
+
+
+def test_binance_files_by_glob_then_again_with_nothing_new(cli: Cli, database_url: str) -> None:
+    pattern = str(FIXTURES / "BTCUSDT-1h-*")
+    first = cli("ingest", pattern, *CHART, DATABASE_URL=database_url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("6 loaded") == 2
+    again = cli("ingest", pattern, *CHART, "--json", DATABASE_URL=database_url)
+    reports = json.loads(again.stdout)
+    assert [(r["loaded"], r["unchanged"]) for r in reports] == [(0, 6), (0, 6)]
+    assert {r["format"] for r in reports} == {"binance"}
+
+
+def test_rejected_rows_are_reported_with_line_and_written_to_the_reject_file(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    rejects = tmp_path / "rejects.csv"
+    result = cli(
+        "ingest", str(FIXTURES / "pathology_1h.csv"), "--symbol", "X", "--timeframe", "1h",
+        "--max-reject-ratio", "1", "--reject-file", str(rejects), DATABASE_URL=database_url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "17 read, 3 loaded, 0 updated, 0 unchanged, 14 rejected" in result.stdout
+    assert "line 3: unparsable_value in open ('abc')" in result.stdout
+    with rejects.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 14
+    assert rows[0] == {"input": str(FIXTURES / "pathology_1h.csv"), "line": "3",
+                       "code": "unparsable_value", "field": "open", "value": "abc"}  # fmt: skip
+
+
+def test_a_refused_file_exits_1_and_the_others_still_land(cli: Cli, database_url: str) -> None:
+    result = cli(
+        "ingest", str(FIXTURES / "pathology_1h.csv"), str(FIXTURES / "BTCUSDT-1h-2024-12.csv"),
+        *CHART, DATABASE_URL=database_url,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "refused, nothing written" in result.stdout
+    assert "6 loaded" in result.stdout
+
+
+def test_a_missing_file_or_bad_timeframe_is_one_line(cli: Cli, database_url: str) -> None:
+    missing = cli("ingest", "nowhere.csv", *CHART, DATABASE_URL=database_url)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "error: nowhere.csv: no such file"
+    bad = cli("ingest", str(FIXTURES / "pathology_1h.csv"), "--symbol", "X", "--timeframe",
+              "1hour", DATABASE_URL=database_url)  # fmt: skip
+    assert bad.returncode == 2
+    assert "--timeframe: timeframe '1hour'" in bad.stderr
+
+
+def write_minutes(path: Path, rows: int) -> None:
+    """`rows` one-minute bars from 2000-01-01, as CSV."""
+    minutes = pl.int_range(rows, eager=True)
+    price = 100.0 + (minutes % 97).cast(pl.Float64) / 10
+    pl.DataFrame({
+        "time": (minutes * 60).cast(pl.Int64) + 946684800,
+        "open": price, "high": price + 1, "low": price - 1, "close": price + 0.5,
+        "volume": (minutes % 13).cast(pl.Float64),
+    }).write_csv(path)  # fmt: skip
+
+
+def copy_running(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY candles%%'"
+            " AND state = 'active'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def stored(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM candles), (SELECT count(*) FROM charts)"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def test_sigkill_mid_load_leaves_nothing_and_a_rerun_loads_everything_once(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "minutes.csv"
+    write_minutes(path, 1_000_000)
+    args = ("ingest", str(path), "--symbol", "M", "--timeframe", "1m")
+    process = subprocess.Popen(
+        candlelab_command(*args), env=cli_environment(tmp_path, DATABASE_URL=database_url),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not copy_running(database_url):
+        assert process.poll() is None, "the load never started"
+        assert time.monotonic() < deadline, "the load never started"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    time.sleep(0.5)  # the server notices the dead client and rolls its transaction back
+    assert stored(database_url) == (0, 0)
+
+    rerun = cli(*args, DATABASE_URL=database_url, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "1,000,000 loaded" in rerun.stdout
+    assert stored(database_url) == (1_000_000, 1)

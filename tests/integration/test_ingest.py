@@ -1,0 +1,148 @@
+"""Ingest into the database: counts add up, nothing is duplicated, refusals write nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import psycopg
+import pytest
+
+from candlelab.candles import count_candles, load_bars
+from candlelab.charts import ChartKey, chart_summaries, upsert_chart
+from candlelab.database import Connection, connect
+from candlelab.ingest import IngestOptions, IngestReport, ingest_files, ingest_frame
+from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
+from candlelab.timeframes import Timeframe
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
+HOURLY = IngestOptions("BTCUSDT", Timeframe.parse("1h"), source="test")
+
+
+def market_frame(count: int) -> pl.DataFrame:
+    spec = MarketSpec(start=date(2024, 1, 1), end=date(2024, 3, 1))
+    return hourly_bars(INSTRUMENTS[0], spec).slice(0, count).to_frame()
+
+
+def add_up(report: IngestReport) -> bool:
+    counted = report.loaded + report.updated + report.unchanged + report.rejected
+    return counted == report.rows_read
+
+
+def test_a_clean_generated_file_loads_with_zero_rejections(
+    conn: Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "clean.csv"
+    market_frame(500).write_csv(path)
+    (report,) = ingest_files(conn, [path], HOURLY)
+    assert (report.rows_read, report.loaded, report.rejected) == (500, 500, 0)
+    assert report.ok
+    assert add_up(report)
+
+
+def test_the_pathology_fixture_loads_its_good_rows_and_counts_the_rest(conn: Connection) -> None:
+    loose = IngestOptions("X", Timeframe.parse("1h"), max_reject_ratio=1.0)
+    (report,) = ingest_files(conn, [FIXTURES / "pathology_1h.csv"], loose)
+    assert report.loaded == 3
+    assert report.rejected == 14
+    assert report.by_code["duplicate_conflicting"] == 2
+    assert add_up(report)
+
+
+def test_reingesting_writes_nothing_and_overlaps_add_only_new_bars(conn: Connection) -> None:
+    frame = market_frame(300)
+    first = ingest_frame(conn, frame.head(200), HOURLY)
+    again = ingest_frame(conn, frame.head(200), HOURLY)
+    overlap = ingest_frame(conn, frame.slice(150, 150), HOURLY)
+    assert (first.loaded, again.loaded, again.unchanged) == (200, 0, 200)
+    assert (overlap.loaded, overlap.unchanged) == (100, 50)
+    assert count_candles(conn) == 300
+    assert all(add_up(r) for r in (first, again, overlap))
+
+
+def changed(frame: pl.DataFrame, rows: int) -> pl.DataFrame:
+    return frame.with_columns(
+        close=pl.when(pl.int_range(pl.len()) < rows).then(pl.col("low")).otherwise(pl.col("close"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "loaded", "updated", "unchanged"),
+    [("skip", 0, 0, 10), ("update", 0, 3, 7)],
+)
+def test_a_changed_bar_follows_the_conflict_policy(
+    conn: Connection, policy: str, loaded: int, updated: int, unchanged: int
+) -> None:
+    frame = market_frame(10)
+    ingest_frame(conn, frame, HOURLY)
+    options = IngestOptions("BTCUSDT", Timeframe.parse("1h"), source="test", on_conflict=policy)  # type: ignore[arg-type]
+    report = ingest_frame(conn, changed(frame, 3), options)
+    assert (report.loaded, report.updated, report.unchanged) == (loaded, updated, unchanged)
+    assert report.differing == 3
+    assert add_up(report)
+    stored = conn.execute("SELECT close, low FROM candles ORDER BY time LIMIT 1").fetchone()
+    assert stored is not None
+    assert (stored[0] == stored[1]) == (policy == "update")
+
+
+def test_under_on_conflict_error_a_changed_bar_refuses_the_whole_input(conn: Connection) -> None:
+    frame = market_frame(10)
+    ingest_frame(conn, frame.head(5), HOURLY)
+    strict = IngestOptions("BTCUSDT", Timeframe.parse("1h"), source="test", on_conflict="error")
+    report = ingest_frame(conn, changed(frame, 1), strict)
+    assert report.refused is not None
+    assert "1 bar(s) differ" in report.refused
+    assert "line 1" in report.refused
+    assert count_candles(conn) == 5  # the 5 new bars of that input were not written either
+    assert add_up(report)
+
+
+def test_above_the_reject_ratio_or_under_strict_nothing_is_written(conn: Connection) -> None:
+    (loose,) = ingest_files(conn, [FIXTURES / "pathology_1h.csv"], HOURLY)
+    assert loose.refused is not None
+    assert "more than --max-reject-ratio" in loose.refused
+    frame = market_frame(200).vstack(
+        pl.DataFrame({"time": [datetime(2030, 1, 1, tzinfo=UTC)], "open": [1.0], "high": [1.0],
+                      "low": [1.0], "close": [1.0], "volume": [1.0]})
+    )  # fmt: skip
+    strict = IngestOptions("BTCUSDT", Timeframe.parse("1h"), source="test", strict=True)
+    report = ingest_frame(conn, frame, strict)
+    assert report.refused is not None
+    assert report.refused.startswith("--strict: line 201")
+    assert count_candles(conn) == 0
+    assert chart_summaries(conn) == []  # not even the chart
+
+
+def test_binance_and_yahoo_fixtures_land_with_their_extra_columns(conn: Connection) -> None:
+    binance = [FIXTURES / "BTCUSDT-1h-2024-12.csv", FIXTURES / "BTCUSDT-1h-2025-01.zip"]
+    reports = ingest_files(conn, binance, HOURLY)
+    assert [r.loaded for r in reports] == [6, 6]
+    row = conn.execute(
+        "SELECT trades, taker_buy_volume, quote_volume FROM candles ORDER BY time LIMIT 1"
+    ).fetchone()
+    assert row == (300, 6.1, 525000.0)
+    yahoo = IngestOptions("AAPL", Timeframe.parse("1d"), source="yahoo", max_reject_ratio=0.1)
+    (report,) = ingest_files(conn, [FIXTURES / "yahoo_AAPL_1d.csv"], yahoo)
+    assert (report.loaded, report.rejected, report.by_code) == (10, 1, {"missing_value": 1})
+
+
+def test_loads_into_one_chart_wait_for_each_other_and_other_charts_do_not(
+    database_url: str,
+) -> None:
+    frame = market_frame(20).with_columns(line=pl.int_range(1, 21))
+    with connect(database_url) as holder, connect(database_url) as other:
+        btc, eth = (
+            upsert_chart(holder, ChartKey("BTC", "1h", "t")),
+            upsert_chart(holder, ChartKey("ETH", "1h", "t")),
+        )
+        holder.commit()
+        load_bars(holder, btc, frame)  # the transaction stays open: BTC is locked
+        other.execute("SET lock_timeout = '300ms'")
+        assert load_bars(other, eth, frame).inserted == 20
+        other.commit()
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            load_bars(other, btc, frame)
+        other.rollback()
+        holder.commit()
+        assert load_bars(other, btc, frame).unchanged == 20

@@ -1,0 +1,102 @@
+"""Every format reads into the same shape: standard column names, and the line of each row."""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from candlelab.candle_files import raw_from_frame, read_candle_file
+from candlelab.errors import InputError
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
+HEADER = "Timestamp,O,H,L,C,Vol\n"
+ROW = "2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
+
+
+def read_one(path: Path, fmt: str | None = None) -> pl.DataFrame:
+    (raw,) = read_candle_file(path, fmt)
+    return raw.frame
+
+
+def test_headers_are_recognised_by_their_usual_names(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + ROW)
+    frame = read_one(path)
+    assert frame.columns == ["time", "open", "high", "low", "close", "volume", "line"]
+    assert frame.row(0) == ("2024-01-01T00:00:00Z", "1", "2", "0.5", "1.5", "10", 2)
+
+
+def test_tsv_gzip_and_zip_read_the_same(tmp_path: Path) -> None:
+    (tmp_path / "a.tsv").write_text((HEADER + ROW).replace(",", "\t"))
+    with gzip.open(tmp_path / "b.csv.gz", "wt") as handle:
+        handle.write(HEADER + ROW)
+    with zipfile.ZipFile(tmp_path / "c.zip", "w") as archive:
+        archive.writestr("inner.csv", HEADER + ROW)
+    frames = [read_one(tmp_path / name) for name in ("a.tsv", "b.csv.gz", "c.zip")]
+    assert frames[0].equals(frames[1])
+    assert frames[0].equals(frames[2])
+
+
+def test_binance_klines_are_recognised_without_a_header() -> None:
+    (raw,) = read_candle_file(FIXTURES / "BTCUSDT-1h-2025-01.zip")
+    assert raw.format == "binance"
+    assert raw.name.endswith("BTCUSDT-1h-2025-01.zip:BTCUSDT-1h-2025-01.csv")
+    assert {"trades", "taker_buy_volume", "quote_volume"} <= set(raw.frame.columns)
+    assert raw.frame["line"].to_list() == [1, 2, 3, 4, 5, 6]
+
+
+def test_yahoo_files_keep_their_null_rows_for_validation() -> None:
+    (raw,) = read_candle_file(FIXTURES / "yahoo_AAPL_1d.csv")
+    assert raw.format == "yahoo"
+    assert "Adj Close" not in raw.frame.columns
+    null_row = raw.frame.filter(pl.col("line") == 11)
+    assert null_row["open"].to_list() == [None]
+
+
+def test_parquet_keeps_its_types(tmp_path: Path) -> None:
+    pl.DataFrame(
+        {"open_time": [1704067200000], "open": [1.0], "high": [2.0], "low": [0.5],
+         "close": [1.5], "volume": [10.0]}
+    ).write_parquet(tmp_path / "a.parquet")  # fmt: skip
+    frame = read_one(tmp_path / "a.parquet")
+    assert frame.schema["time"] == pl.Int64
+    assert frame.schema["open"] == pl.Float64
+
+
+def test_frames_from_pandas_polars_and_arrow_read_alike() -> None:
+    data = {"time": ["2024-01-01T00:00:00Z"], "open": [1.0], "high": [2.0], "low": [0.5],
+            "close": [1.5], "volume": [10.0]}  # fmt: skip
+    indexed = pd.DataFrame(data).set_index(pd.DatetimeIndex(["2024-01-01T00:00:00Z"]))
+    indexed = indexed.drop(columns="time")
+    indexed.index.name = "Date"
+    frames = [
+        raw_from_frame(pl.DataFrame(data)).frame,
+        raw_from_frame(pd.DataFrame(data)).frame,
+        raw_from_frame(pa.table(data)).frame,
+        raw_from_frame(indexed).frame,
+    ]
+    assert all(
+        f.columns == ["time", "open", "high", "low", "close", "volume", "line"] for f in frames
+    )
+
+
+def test_a_file_without_a_close_column_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("time,open,high,low,volume\n2024-01-01,1,2,0.5,10\n")
+    with pytest.raises(InputError, match=r"bad.csv: no column for close in the header"):
+        read_one(path)
+
+
+def test_an_unknown_format_or_unreadable_zip_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "a.zip"
+    path.write_text("not a zip")
+    with pytest.raises(InputError, match="cannot read it"):
+        read_one(path)
+    with pytest.raises(InputError, match="unknown format 'xlsx'"):
+        read_one(path, "xlsx")
