@@ -8,17 +8,21 @@ differing one follows the caller's conflict policy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, LiteralString
+from datetime import UTC, datetime
+from typing import Any, Literal, LiteralString
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+import pyarrow as pa
 
 from candlelab.binary_copy import CopyColumn, binary_copy_buffer
 from candlelab.database import Connection, translated
 from candlelab.errors import ConflictingBars
 from candlelab.queries import load_queries
+from candlelab.urls import libpq_url
 
 QUERIES = load_queries(__file__)
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -26,6 +30,8 @@ EXTRA_COLUMNS = ("vwap", "trades", "taker_buy_volume", "quote_volume")
 LOCK_CLASS = 0x0CA1  # the first key of candlelab's per-chart advisory locks
 CONFLICT_EXAMPLES = 5
 OnConflict = Literal["update", "skip", "error"]
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,49 @@ def _optional_column(bars: pl.DataFrame, name: str) -> CopyColumn:
 def _copy(conn: Connection, statement: LiteralString, columns: list[CopyColumn]) -> None:
     with conn.cursor().copy(statement) as copy:
         copy.write(binary_copy_buffer(columns))
+
+
+def read_candles(
+    url: str,
+    chart_ids: Sequence[int],
+    start: datetime = EARLIEST,
+    end: datetime = LATEST,
+) -> pa.Table:
+    """Every column of the charts' bars in [start, end), by chart then time, as Arrow.
+
+    Read through ADBC, whose C client builds the Arrow columns directly: bulk reads run
+    at the server's pace instead of one Python object per row.
+    """
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(libpq_url(url)) as conn, conn.cursor() as cursor:
+        cursor.execute(QUERIES["read_candles"], parameters=(list(chart_ids), start, end))
+        return cursor.fetch_arrow_table()
+
+
+def candle_arrays(table: pa.Table) -> dict[str, npt.NDArray[Any]]:
+    """An Arrow table of candles as NumPy columns (time as datetime64[us], UTC; NULL as NaN)."""
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name == "time":
+            arrays[name] = column.cast(pa.timestamp("us")).to_numpy()
+        else:
+            arrays[name] = column.to_numpy(zero_copy_only=False)
+    return arrays
+
+
+def last_bars(conn: Connection, chart_id: int, count: int) -> list[tuple[Any, ...]]:
+    """The newest `count` bars of a chart, oldest first: what a chart page opens on.
+
+    A binary cursor on the caller's kept-open connection: no connection set-up per call.
+    """
+    with conn.cursor(binary=True) as cursor:
+        rows = cursor.execute(
+            QUERIES["last_bars"], {"chart_id": chart_id, "count": count}
+        ).fetchall()
+    rows.reverse()
+    return rows
 
 
 def chart_candles(conn: Connection, chart_id: int) -> list[tuple[object, ...]]:

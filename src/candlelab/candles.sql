@@ -91,3 +91,19 @@ ORDER BY time;
 -- count_candles --
 -- How many bars are stored, over all charts.
 SELECT count(*) FROM candles;
+
+-- read_candles --
+-- Bars of some charts in [start, end), by chart then time. Run through ADBC: $n parameters.
+SELECT chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
+       quote_volume
+FROM candles
+WHERE chart_id = ANY($1) AND time >= $2 AND time < $3
+ORDER BY chart_id, time;
+
+-- last_bars --
+-- The newest bars of one chart, newest first (the caller reverses them).
+SELECT time, open, high, low, close, volume
+FROM candles
+WHERE chart_id = %(chart_id)s
+ORDER BY time DESC
+LIMIT %(count)s;

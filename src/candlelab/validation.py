@@ -86,8 +86,13 @@ def validate(raw: pl.DataFrame, rules: Rules) -> Validated:
     if raw.is_empty():  # nothing to judge (and Polars' window functions want a row)
         return Validated(0, _empty_bars(raw), EMPTY_REJECTIONS, 0)
     parsed = raw.with_columns(_parsed_columns(raw, rules))
-    judged = parsed.with_columns(_first_problem(_row_checks(raw, rules)))
-    good, bad = judged.filter(pl.col("code").is_null()), judged.filter(pl.col("code").is_not_null())
+    checks = _row_checks(raw, rules)
+    failed = pl.any_horizontal([check.condition.fill_null(False) for check in checks])
+    marked = parsed.with_columns(failed.alias("_failed"))
+    good = marked.filter(~pl.col("_failed"))
+    # Only the failed rows (usually none) pay for working out which check they failed.
+    bad = marked.filter(pl.col("_failed"))
+    bad = bad.with_columns(_first_problem(checks) if bad.height else _no_problem())
     reordered = good.select((pl.col("_time") < pl.col("_time").cum_max().shift(1)).sum()).item()
     good = good.sort("_time", "line")
     kept, duplicates = _split_duplicates(good, _value_columns(raw))
@@ -272,26 +277,31 @@ def _first_problem(checks: list[Check]) -> list[pl.Expr]:
     return outputs
 
 
+def _no_problem() -> list[pl.Expr]:
+    return [pl.lit(None, dtype=pl.String).alias(name) for name in ("code", "field", "value")]
+
+
 def _split_duplicates(good: pl.DataFrame, values: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep one of identical repeats; refuse every copy of a time whose copies disagree."""
+    repeated_time = pl.col("_time").is_duplicated()
+    if not good.select(repeated_time.any()).item():
+        return good, _coded(good.clear(), Problem.DUPLICATE_IDENTICAL)
+    kept, duplicates = _split_repeats(good.filter(repeated_time), values)
+    return good.filter(~repeated_time).vstack(kept).sort("_time", "line"), duplicates
+
+
+def _split_repeats(repeats: pl.DataFrame, values: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     parsed = [f"_{name}" for name in values] + (["_volume"] if "volume" not in values else [])
-    marked = good.with_columns(
-        copies=pl.len().over("_time"),
+    marked = repeats.with_columns(
         versions=pl.struct(parsed).n_unique().over("_time"),
         nth=pl.int_range(pl.len()).over("_time"),
     )
-    conflicting = marked.filter((pl.col("copies") > 1) & (pl.col("versions") > 1))
-    repeated = marked.filter((pl.col("versions") == 1) & (pl.col("nth") > 0))
-    kept = marked.filter(
-        (pl.col("copies") == 1) | ((pl.col("versions") == 1) & (pl.col("nth") == 0))
-    )
-    drops = pl.concat(
-        [
-            _coded(conflicting, Problem.DUPLICATE_CONFLICTING),
-            _coded(repeated, Problem.DUPLICATE_IDENTICAL),
-        ]
-    )
-    return kept, drops
+    same = pl.col("versions") == 1
+    drops = pl.concat([
+        _coded(marked.filter(~same), Problem.DUPLICATE_CONFLICTING),
+        _coded(marked.filter(same & (pl.col("nth") > 0)), Problem.DUPLICATE_IDENTICAL),
+    ])  # fmt: skip
+    return marked.filter(same & (pl.col("nth") == 0)).drop("versions", "nth"), drops
 
 
 def _split_incomplete(kept: pl.DataFrame, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame]:
