@@ -95,21 +95,31 @@ def _load_through_staging(
 ) -> LoadCounts:
     conn.execute(QUERIES["create_staging"])
     _copy(conn, QUERIES["copy_staging"], _copy_columns(chart_id, bars, with_lines=True))
-    differing = conn.execute(QUERIES["differing_bars"], {"examples": CONFLICT_EXAMPLES}).fetchall()
-    total_differing = int(differing[0][-1]) if differing else 0
+    conn.execute(QUERIES["hash_joins_only"])
+    span = {"chart_id": chart_id, "first": bars["time"].min(), "last": bars["time"].max()}
+    row = conn.execute(QUERIES["compare_staging"], span).fetchone()
+    stored, differing = (int(row[0]), int(row[1])) if row else (0, 0)
     if on_conflict == "error" and differing:
-        raise ConflictingBars(_describe_conflicts(differing, total_differing))
+        examples = conn.execute(
+            QUERIES["differing_examples"], {**span, "examples": CONFLICT_EXAMPLES}
+        ).fetchall()
+        raise ConflictingBars(_describe_conflicts(examples, differing))
+    counts = _write_staged(conn, bars.height, stored, differing, on_conflict)
+    conn.execute(QUERIES["drop_staging"])
+    return counts
+
+
+def _write_staged(
+    conn: Connection, staged: int, stored: int, differing: int, on_conflict: OnConflict
+) -> LoadCounts:
+    if stored == staged and (differing == 0 or on_conflict != "update"):
+        return LoadCounts(0, 0, staged, differing)  # a re-load: nothing to write
     if on_conflict == "update":
         written = [row[0] for row in conn.execute(QUERIES["upsert_bars"])]
         inserted = sum(written)
-        counts = LoadCounts(
-            inserted, len(written) - inserted, bars.height - len(written), total_differing
-        )
-    else:
-        inserted = conn.execute(QUERIES["insert_new_bars"]).rowcount
-        counts = LoadCounts(inserted, 0, bars.height - inserted, total_differing)
-    conn.execute(QUERIES["drop_staging"])
-    return counts
+        return LoadCounts(inserted, len(written) - inserted, staged - len(written), differing)
+    inserted = conn.execute(QUERIES["insert_new_bars"]).rowcount
+    return LoadCounts(inserted, 0, staged - inserted, differing)
 
 
 def _describe_conflicts(rows: list[tuple[object, ...]], total: int) -> str:

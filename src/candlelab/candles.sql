@@ -30,18 +30,34 @@ COPY candles_staging (chart_id, time, open, high, low, close, volume, vwap, trad
                       taker_buy_volume, quote_volume, line)
 FROM STDIN (FORMAT BINARY);
 
--- differing_bars --
--- Staged bars whose stored bar differs; a column the input lacks (NULL) never differs.
-SELECT s.line, s.time, c.open, c.high, c.low, c.close, c.volume,
-       s.open, s.high, s.low, s.close, s.volume, count(*) OVER () AS total
+-- hash_joins_only --
+-- For this transaction: a fresh staging table has no statistics, and a nested loop
+-- chosen on a bad guess costs seconds; a hash join is right at every size here.
+SET LOCAL enable_nestloop = off;
+
+-- compare_staging --
+-- How many staged bars are stored already, and how many of those differ.
+SELECT count(*) AS stored, count(*) FILTER (WHERE
+         (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM
+         (s.open, s.high, s.low, s.close, s.volume)
+      OR (s.vwap IS NOT NULL AND s.vwap IS DISTINCT FROM c.vwap)
+      OR (s.trades IS NOT NULL AND s.trades IS DISTINCT FROM c.trades)
+      OR (s.taker_buy_volume IS NOT NULL AND s.taker_buy_volume IS DISTINCT FROM c.taker_buy_volume)
+      OR (s.quote_volume IS NOT NULL AND s.quote_volume IS DISTINCT FROM c.quote_volume)
+       ) AS differing
 FROM candles_staging s
 JOIN candles c ON c.chart_id = s.chart_id AND c.time = s.time
-WHERE (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM
+WHERE c.chart_id = %(chart_id)s AND c.time BETWEEN %(first)s AND %(last)s;
+
+-- differing_examples --
+-- The first staged bars that differ from their stored bar, with both versions.
+SELECT s.line, s.time, c.open, c.high, c.low, c.close, c.volume,
+       s.open, s.high, s.low, s.close, s.volume
+FROM candles_staging s
+JOIN candles c ON c.chart_id = s.chart_id AND c.time = s.time
+WHERE c.chart_id = %(chart_id)s AND c.time BETWEEN %(first)s AND %(last)s
+  AND (c.open, c.high, c.low, c.close, c.volume) IS DISTINCT FROM
       (s.open, s.high, s.low, s.close, s.volume)
-   OR (s.vwap IS NOT NULL AND s.vwap IS DISTINCT FROM c.vwap)
-   OR (s.trades IS NOT NULL AND s.trades IS DISTINCT FROM c.trades)
-   OR (s.taker_buy_volume IS NOT NULL AND s.taker_buy_volume IS DISTINCT FROM c.taker_buy_volume)
-   OR (s.quote_volume IS NOT NULL AND s.quote_volume IS DISTINCT FROM c.quote_volume)
 ORDER BY s.line
 LIMIT %(examples)s;
 

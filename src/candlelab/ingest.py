@@ -8,8 +8,10 @@ The report's counts always add up: loaded + updated + unchanged + rejected = row
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,13 +100,38 @@ def ingest_files(
     options: IngestOptions,
     on_report: Callable[[IngestReport], None] = lambda report: None,
 ) -> list[IngestReport]:
-    """Ingest every candle table in `paths`, one transaction each; unreadable files raise."""
+    """Ingest every candle table in `paths`, one transaction each; unreadable files raise.
+
+    The next input is read and validated in a thread while this one is written, so the
+    database and the client work at the same time.
+    """
     reports = []
-    for path in paths:
-        for raw in read_candle_file(path, options.format):
-            reports.append(ingest_raw(conn, raw, options))
-            on_report(reports[-1])
+    for raw, validated in _judged_ahead(paths, options):
+        reports.append(_store(conn, raw, options, validated))
+        on_report(reports[-1])
     return reports
+
+
+def _judged_ahead(
+    paths: Iterable[Path], options: IngestOptions
+) -> Iterator[tuple[RawCandles, Validated]]:
+    """(input, verdict) pairs, produced one step ahead by a worker thread."""
+    ready: queue.Queue[tuple[RawCandles, Validated] | BaseException | None] = queue.Queue(2)
+
+    def work() -> None:
+        try:
+            for path in paths:
+                for raw in read_candle_file(path, options.format):
+                    ready.put((raw, validate(raw.frame, options.rules())))
+            ready.put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            ready.put(exc)
+
+    threading.Thread(target=work, name="candlelab-validate", daemon=True).start()
+    while (item := ready.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def ingest_frame(
@@ -115,8 +142,14 @@ def ingest_frame(
 
 
 def ingest_raw(conn: Connection, raw: RawCandles, options: IngestOptions) -> IngestReport:
+    return _store(conn, raw, options, validate(raw.frame, options.rules()))
+
+
+def _store(
+    conn: Connection, raw: RawCandles, options: IngestOptions, validated: Validated
+) -> IngestReport:
+    """Refuse the input, or write its good bars in one transaction; report either way."""
     started = time.perf_counter()
-    validated = validate(raw.frame, options.rules())
     report = _judged(raw, options, validated)
     report.refused = _refusal(validated, options)
     if report.refused is None:

@@ -1,0 +1,188 @@
+"""Candles in and out at the documents' sizing, against baselines measured in the same run.
+
+    python bench/bench_candles_io.py [--charts 1000] [--bars 5000] [--repeat 1]
+
+The data set: `charts` series of `bars` daily bars (1,000 x 5,000 = 5,000,000 rows), one
+Parquet and one CSV file per chart, made here. Runs on BENCH_DATABASE_URL's server if
+set, else on a fresh embedded server in a temporary home.
+
+- baseline: the same rows by one plain psycopg binary COPY (a NumPy-built buffer) into
+  an empty candles table with its primary key;
+- first load from Parquet / from CSV through `ingest_files` (reading, validation,
+  loading, one transaction per file), and a re-load of rows all already stored;
+- read_candles of every row into NumPy, against ADBC's fetch_arrow_table of the table;
+- the last 500 bars of one chart on a kept-open connection: p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from candlelab import migrations
+from candlelab.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.candles import candle_arrays, last_bars, read_candles
+from candlelab.database import Connection, connect, ensure_database
+from candlelab.embedded import EmbeddedServer
+from candlelab.ingest import IngestOptions, ingest_files
+from candlelab.timeframes import Timeframe
+from candlelab.urls import with_database
+
+DAILY = Timeframe.parse("1d")
+
+
+def make_series(charts: int, bars: int, seed: int = 1) -> list[pl.DataFrame]:
+    """Geometric random walks with consistent OHLC, one frame per chart."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2000-01-03", "us")
+    times = pl.Series("time", start + np.arange(bars) * np.timedelta64(1, "D"))
+    series = []
+    for _ in range(charts):
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, bars)))
+        open_ = np.concatenate([[100.0], close[:-1]])
+        wick = np.abs(rng.normal(0, 0.01, bars))
+        high, low = np.maximum(open_, close) * (1 + wick), np.minimum(open_, close) * (1 - wick)
+        series.append(pl.DataFrame({
+            "time": times.dt.replace_time_zone("UTC"), "open": open_, "high": high, "low": low,
+            "close": close, "volume": rng.lognormal(10, 1, bars).round(3),
+        }))  # fmt: skip
+    return series
+
+
+def write_files(series: list[pl.DataFrame], folder: Path) -> tuple[list[Path], list[Path]]:
+    parquet, csv = [], []
+    for index, frame in enumerate(series):
+        parquet.append(folder / f"S{index:04d}.parquet")
+        csv.append(folder / f"S{index:04d}.csv")
+        frame.write_parquet(parquet[-1])
+        frame.write_csv(csv[-1])
+    return parquet, csv
+
+
+def empty_tables(conn: Connection) -> None:
+    conn.execute("TRUNCATE candles, charts RESTART IDENTITY CASCADE")
+    conn.commit()
+
+
+def baseline_copy(conn: Connection, series: list[pl.DataFrame]) -> None:
+    """The plain way: charts made, then every row by binary COPY in one transaction."""
+    for index in range(len(series)):
+        conn.execute(
+            "INSERT INTO charts (symbol, timeframe, source, name) VALUES (%(s)s, '1d', 'b', %(s)s)",
+            {"s": f"S{index:04d}"},
+        )
+    every = pl.concat(
+        [frame.with_columns(chart_id=pl.lit(i, pl.Int64)) for i, frame in enumerate(series, 1)]
+    )
+    columns = [
+        CopyColumn("bigint", every["chart_id"].to_numpy()),
+        CopyColumn("timestamptz", every["time"].dt.replace_time_zone(None).to_numpy()),
+    ]
+    prices = ("open", "high", "low", "close", "volume")
+    columns += [CopyColumn("double precision", every[c].to_numpy()) for c in prices]
+    statement = (
+        "COPY candles (chart_id, time, open, high, low, close, volume) FROM STDIN (FORMAT BINARY)"
+    )
+    with conn.cursor().copy(statement) as copy:
+        copy.write(binary_copy_buffer(columns))
+    conn.commit()
+
+
+def ingest_all(conn: Connection, files: list[Path]) -> int:
+    loaded = 0
+    for path in files:
+        options = IngestOptions(path.stem, DAILY, source="bench")
+        (report,) = ingest_files(conn, [path], options)
+        assert report.ok, report.refused
+        loaded += report.loaded
+    return loaded
+
+
+def timed(run: Callable[[], object], before: Callable[[], None], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        before()
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def adbc_table(url: str) -> object:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(url) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT * FROM candles")
+        return cursor.fetch_arrow_table()
+
+
+def point_reads(conn: Connection, charts: int, calls: int = 2000) -> tuple[float, float]:
+    rng = np.random.default_rng(2)
+    latencies = []
+    for chart_id in rng.integers(1, charts + 1, size=calls):
+        started = time.perf_counter()
+        last_bars(conn, int(chart_id), 500)
+        latencies.append((time.perf_counter() - started) * 1000)
+    return float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
+
+
+def run(url: str, charts: int, bars: int, repeat: int, folder: Path) -> None:
+    ensure_database(url)
+    migrations.upgrade(url)
+    series = make_series(charts, bars)
+    parquet, csv = write_files(series, folder)
+    rows = charts * bars
+    with connect(url) as conn:
+        reset = lambda: empty_tables(conn)  # noqa: E731
+        base = timed(lambda: baseline_copy(conn, series), reset, repeat)
+        from_parquet = timed(lambda: ingest_all(conn, parquet), reset, repeat)
+        reload = timed(lambda: ingest_all(conn, parquet), lambda: None, repeat)
+        from_csv = timed(lambda: ingest_all(conn, csv), reset, repeat)
+        adbc = timed(lambda: adbc_table(url), lambda: None, repeat)
+        ours = timed(
+            lambda: candle_arrays(read_candles(url, range(1, charts + 1))), lambda: None, repeat
+        )
+        p50, p99 = point_reads(conn, charts)
+    print(f"{rows:,} rows in {charts} charts, median of {repeat}")
+    print(f"baseline: psycopg binary COPY       {base:7.2f} s  {rows / base:10,.0f} rows/s")
+    for label, seconds, target in (
+        ("first load from Parquet", from_parquet, 1.3),
+        ("re-load, every row stored", reload, 1.5),
+        ("first load from CSV", from_csv, 2.0),
+    ):
+        print(f"{label:35} {seconds:7.2f} s  ratio {seconds / base:5.2f}  (target ≤ {target})")
+    print(f"baseline: ADBC fetch_arrow_table    {adbc:7.2f} s")
+    print(f"read_candles → NumPy                {ours:7.2f} s  ratio {ours / adbc:5.2f}  (≤ 1.0)")
+    print(f"last 500 bars of one chart          p50 {p50:.2f} ms  p99 {p99:.2f} ms  (p99 < 2 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--charts", type=int, default=1000)
+    parser.add_argument("--bars", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        server = (
+            None if os.environ.get("BENCH_DATABASE_URL") else EmbeddedServer(Path(scratch) / "home")
+        )
+        url = server.start() if server else os.environ["BENCH_DATABASE_URL"]
+        try:
+            folder = Path(scratch) / "files"
+            folder.mkdir()
+            run(with_database(url, "candlelab_bench"), args.charts, args.bars, args.repeat, folder)
+        finally:
+            if server:
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()
