@@ -44,6 +44,7 @@ class Problem(StrEnum):
 
 
 BENIGN = frozenset({Problem.DUPLICATE_IDENTICAL, Problem.INCOMPLETE_BAR})
+INPUT = "_input"  # which input of a batch a row came from
 
 
 @dataclass(frozen=True)
@@ -82,23 +83,58 @@ class Check:
 
 def validate(raw: pl.DataFrame, rules: Rules) -> Validated:
     """Parse and judge every row of `raw` (standard columns, text or typed, plus `line`)."""
-    raw = raw.with_columns(pl.col(pl.Null).cast(pl.String))  # an all-empty column is text
-    if raw.is_empty():  # nothing to judge (and Polars' window functions want a row)
-        return Validated(0, _empty_bars(raw), EMPTY_REJECTIONS, 0)
-    parsed = raw.with_columns(_parsed_columns(raw, rules))
-    checks = _row_checks(raw, rules)
+    return validate_many([raw], rules)[0]
+
+
+def validate_many(raws: list[pl.DataFrame], rules: Rules) -> list[Validated]:
+    """Judge several inputs in one pass, each on its own: Polars' cost per call is paid once.
+
+    Inputs of different shapes (columns, types) are judged in separate passes.
+    """
+    raws = [raw.with_columns(pl.col(pl.Null).cast(pl.String)) for raw in raws]  # empty = text
+    if len({tuple(raw.schema.items()) for raw in raws}) > 1:
+        return [validate_many([raw], rules)[0] for raw in raws]
+    frame = pl.concat(
+        [raw.with_columns(pl.lit(i, pl.Int32).alias(INPUT)) for i, raw in enumerate(raws)]
+    )
+    if frame.is_empty():  # nothing to judge (and Polars' window functions want a row)
+        return [Validated(0, _empty_bars(raw), EMPTY_REJECTIONS, 0) for raw in raws]
+    bars, rejections, reordered = _judge(frame, raws[0], rules)
+    bars_by, rejections_by = _by_input(bars), _by_input(rejections)
+    return [
+        Validated(
+            raw.height,
+            bars_by.get(i, _empty_bars(raw)),
+            rejections_by.get(i, EMPTY_REJECTIONS),
+            reordered.get(i, 0),
+        )
+        for i, raw in enumerate(raws)
+    ]
+
+
+def _judge(
+    frame: pl.DataFrame, shape: pl.DataFrame, rules: Rules
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[int, int]]:
+    parsed = frame.with_columns(_parsed_columns(shape, rules))
+    checks = _row_checks(shape, rules)
     failed = pl.any_horizontal([check.condition.fill_null(False) for check in checks])
     marked = parsed.with_columns(failed.alias("_failed"))
     good = marked.filter(~pl.col("_failed"))
     # Only the failed rows (usually none) pay for working out which check they failed.
     bad = marked.filter(pl.col("_failed"))
     bad = bad.with_columns(_first_problem(checks) if bad.height else _no_problem())
-    reordered = good.select((pl.col("_time") < pl.col("_time").cum_max().shift(1)).sum()).item()
-    good = good.sort("_time", "line")
-    kept, duplicates = _split_duplicates(good, _value_columns(raw))
+    late = (pl.col("_time") < pl.col("_time").cum_max().shift(1)).sum()
+    reordered = dict(good.group_by(INPUT).agg(late).iter_rows())
+    good = good.sort(INPUT, "_time", "line")
+    kept, duplicates = _split_duplicates(good, _value_columns(shape))
     kept, incomplete = _split_incomplete(kept, rules)
-    rejections = pl.concat([_rejection_rows(bad), duplicates, incomplete]).sort("line")
-    return Validated(raw.height, _bars(kept, raw), rejections, int(reordered or 0))
+    rejections = pl.concat([_rejection_rows(bad), duplicates, incomplete]).sort(INPUT, "line")
+    return _bars(kept, shape), rejections, {int(k): int(v or 0) for k, v in reordered.items()}
+
+
+def _by_input(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
+    parts = frame.partition_by(INPUT, as_dict=True, include_key=False)
+    return {int(key[0]): part for key, part in parts.items()}
 
 
 def _value_columns(raw: pl.DataFrame) -> list[str]:
@@ -176,7 +212,7 @@ def _from_epoch(number: pl.Expr) -> pl.Expr:
 def _localize(naive: pl.Expr, timezone: str) -> pl.Expr:
     """Local wall-clock times to UTC. A repeated hour (DST ending) is read in file order:
     its first occurrence is the earlier instant, the second the later one."""
-    repeat = pl.int_range(pl.len()).over(naive)
+    repeat = pl.int_range(pl.len()).over(INPUT, naive)
     ambiguous = pl.when(repeat == 0).then(pl.lit("earliest")).otherwise(pl.lit("latest"))
     local = naive.dt.replace_time_zone(timezone, ambiguous=ambiguous, non_existent="null")
     return local.dt.convert_time_zone("UTC").cast(UTC_MICROS)
@@ -283,18 +319,18 @@ def _no_problem() -> list[pl.Expr]:
 
 def _split_duplicates(good: pl.DataFrame, values: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep one of identical repeats; refuse every copy of a time whose copies disagree."""
-    repeated_time = pl.col("_time").is_duplicated()
+    repeated_time = pl.struct(INPUT, "_time").is_duplicated()
     if not good.select(repeated_time.any()).item():
         return good, _coded(good.clear(), Problem.DUPLICATE_IDENTICAL)
     kept, duplicates = _split_repeats(good.filter(repeated_time), values)
-    return good.filter(~repeated_time).vstack(kept).sort("_time", "line"), duplicates
+    return good.filter(~repeated_time).vstack(kept).sort(INPUT, "_time", "line"), duplicates
 
 
 def _split_repeats(repeats: pl.DataFrame, values: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     parsed = [f"_{name}" for name in values] + (["_volume"] if "volume" not in values else [])
     marked = repeats.with_columns(
-        versions=pl.struct(parsed).n_unique().over("_time"),
-        nth=pl.int_range(pl.len()).over("_time"),
+        versions=pl.struct(parsed).n_unique().over(INPUT, "_time"),
+        nth=pl.int_range(pl.len()).over(INPUT, "_time"),
     )
     same = pl.col("versions") == 1
     drops = pl.concat([
@@ -314,6 +350,7 @@ def _split_incomplete(kept: pl.DataFrame, rules: Rules) -> tuple[pl.DataFrame, p
 
 def _coded(rows: pl.DataFrame, problem: Problem) -> pl.DataFrame:
     return rows.select(
+        INPUT,
         "line",
         code=pl.lit(str(problem)),
         field=pl.lit("time"),
@@ -322,7 +359,7 @@ def _coded(rows: pl.DataFrame, problem: Problem) -> pl.DataFrame:
 
 
 def _rejection_rows(bad: pl.DataFrame) -> pl.DataFrame:
-    return bad.select("line", "code", "field", "value")
+    return bad.select(INPUT, "line", "code", "field", "value")
 
 
 EMPTY_REJECTIONS = pl.DataFrame(
@@ -339,4 +376,4 @@ def _empty_bars(raw: pl.DataFrame) -> pl.DataFrame:
 def _bars(kept: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
     extras = [c for c in OPTIONAL if c in raw.columns and c != "volume"]
     names = ["time", *PRICES, "volume", *extras]
-    return kept.select(*(pl.col(f"_{n}").alias(n) for n in names), "line")
+    return kept.select(*(pl.col(f"_{n}").alias(n) for n in names), "line", INPUT)
