@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
+from psycopg import sql
 
 from candlelab.binary_copy import CopyColumn, binary_copy_buffer
 from candlelab.database import Connection, translated
@@ -168,14 +169,27 @@ def read_candles(
 ) -> pa.Table:
     """Every column of the charts' bars in [start, end), by chart then time, as Arrow.
 
-    Read through ADBC, whose C client builds the Arrow columns directly: bulk reads run
-    at the server's pace instead of one Python object per row.
+    Read through ADBC, whose C client streams COPY output into Arrow columns: bulk reads
+    run at the server's pace instead of one Python object per row.
     """
     import adbc_driver_postgresql.dbapi as adbc
 
+    query = sql.SQL(QUERIES["read_candles"]).format(
+        chart_ids=sql.Literal(list(chart_ids)), start=sql.Literal(start), end=sql.Literal(end)
+    )
     with adbc.connect(libpq_url(url)) as conn, conn.cursor() as cursor:
-        cursor.execute(QUERIES["read_candles"], parameters=(list(chart_ids), start, end))
-        return cursor.fetch_arrow_table()
+        cursor.execute(query.as_string())
+        return _in_chart_time_order(cursor.fetch_arrow_table())
+
+
+def _in_chart_time_order(table: pa.Table) -> pa.Table:
+    """The table sorted by (chart_id, time); bars stored by COPY usually are already."""
+    chart = table.column("chart_id").to_numpy()
+    time = table.column("time").cast(pa.int64()).to_numpy()
+    step_chart, step_time = np.diff(chart), np.diff(time)
+    if bool(np.all((step_chart > 0) | ((step_chart == 0) & (step_time > 0)))):
+        return table
+    return table.sort_by([("chart_id", "ascending"), ("time", "ascending")])
 
 
 def candle_arrays(table: pa.Table) -> dict[str, npt.NDArray[Any]]:

@@ -109,12 +109,13 @@ ORDER BY time;
 SELECT count(*) FROM candles;
 
 -- read_candles --
--- Bars of some charts in [start, end), by chart then time. Run through ADBC: $n parameters.
+-- Bars of some charts in [start, end), in storage order. Run through ADBC with its values
+-- quoted in by psycopg.sql ({chart_ids}, {start}, {end}): a query with bound parameters
+-- cannot be streamed by COPY, and an ORDER BY forces an index scan; the caller sorts.
 SELECT chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
        quote_volume
 FROM candles
-WHERE chart_id = ANY($1) AND time >= $2 AND time < $3
-ORDER BY chart_id, time;
+WHERE chart_id = ANY({chart_ids}) AND time >= {start} AND time < {end};
 
 -- last_bars --
 -- The newest bars of one chart, newest first (the caller reverses them).
