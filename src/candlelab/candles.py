@@ -21,7 +21,7 @@ from psycopg import sql
 
 from candlelab.binary_copy import CopyColumn, binary_copy_buffer
 from candlelab.database import Connection, translated
-from candlelab.errors import ConflictingBars
+from candlelab.errors import ConflictingBars, UnknownReference
 from candlelab.queries import load_queries
 from candlelab.urls import libpq_url
 
@@ -84,11 +84,14 @@ def load_bars(
 
 
 def _overlaps_stored(conn: Connection, chart_id: int, bars: pl.DataFrame) -> bool:
+    """Whether stored bars fall in the batch's range; a missing chart is refused here."""
     first, last = bars["time"].min(), bars["time"].max()
     row = conn.execute(
         QUERIES["stored_in_range"], {"chart_id": chart_id, "first": first, "last": last}
     ).fetchone()
-    return bool(row and row[0])
+    if not row or not row[0]:
+        raise UnknownReference(f"chart {chart_id} does not exist; create it with upsert_chart")
+    return bool(row[1])
 
 
 def _load_through_staging(
@@ -133,32 +136,37 @@ def _describe_conflicts(rows: list[tuple[object, ...]], total: int) -> str:
     )
 
 
-def _copy_columns(chart_id: int, bars: pl.DataFrame, with_lines: bool = False) -> list[CopyColumn]:
-    chart_ids = np.full(bars.height, chart_id, dtype=np.int64)
+def _copy_columns(
+    chart_id: int, bars: pl.DataFrame, with_lines: bool = False
+) -> dict[str, CopyColumn]:
+    """The columns to COPY, by name: the key, prices, and whichever extras the bars have."""
     times = bars["time"].dt.replace_time_zone(None).dt.cast_time_unit("us").to_numpy()
-    columns = [CopyColumn("bigint", chart_ids), CopyColumn("timestamptz", times)]
-    columns += [CopyColumn("double precision", bars[name].to_numpy()) for name in PRICE_COLUMNS]
-    columns += [_optional_column(bars, name) for name in EXTRA_COLUMNS]
+    columns = {
+        "chart_id": CopyColumn("bigint", np.full(bars.height, chart_id, dtype=np.int64)),
+        "time": CopyColumn("timestamptz", times),
+    }
+    for name in PRICE_COLUMNS:
+        columns[name] = CopyColumn("double precision", bars[name].to_numpy())
+    for name in EXTRA_COLUMNS:
+        if name in bars.columns:  # an absent column is left out: the server fills NULL
+            columns[name] = _optional_column(bars[name])
     if with_lines:
         lines = bars["line"] if "line" in bars.columns else pl.int_range(bars.height, eager=True)
-        columns.append(CopyColumn("bigint", lines.cast(pl.Int64).to_numpy()))
+        columns["line"] = CopyColumn("bigint", lines.cast(pl.Int64).to_numpy())
     return columns
 
 
-def _optional_column(bars: pl.DataFrame, name: str) -> CopyColumn:
-    pg_type = "bigint" if name == "trades" else "double precision"
-    dtype = np.int64 if name == "trades" else np.float64
-    if name not in bars.columns:
-        return CopyColumn(pg_type, np.zeros(bars.height, dtype=dtype), np.ones(bars.height, bool))
-    series = bars[name]
-    return CopyColumn(
-        pg_type, series.fill_null(0).to_numpy().astype(dtype), series.is_null().to_numpy()
-    )
+def _optional_column(series: pl.Series) -> CopyColumn:
+    count = series.name == "trades"
+    values = series.fill_null(0).to_numpy().astype(np.int64 if count else np.float64)
+    nulls = series.is_null().to_numpy() if series.null_count() else None
+    return CopyColumn("bigint" if count else "double precision", values, nulls)
 
 
-def _copy(conn: Connection, statement: LiteralString, columns: list[CopyColumn]) -> None:
-    with conn.cursor().copy(statement) as copy:
-        copy.write(binary_copy_buffer(columns))
+def _copy(conn: Connection, statement: LiteralString, columns: dict[str, CopyColumn]) -> None:
+    names = sql.SQL(", ").join(sql.Identifier(name) for name in columns)
+    with conn.cursor().copy(sql.SQL(statement).format(columns=names)) as copy:
+        copy.write(binary_copy_buffer(list(columns.values())))
 
 
 def read_candles(

@@ -3,17 +3,17 @@
 SELECT pg_advisory_xact_lock(%(lock_class)s, %(chart_id)s::integer);
 
 -- stored_in_range --
--- Whether the chart already has any bar between two times (inclusive).
-SELECT EXISTS (
-    SELECT 1 FROM candles
-    WHERE chart_id = %(chart_id)s AND time BETWEEN %(first)s AND %(last)s
-);
+-- Whether the chart exists, and whether it has any bar between two times (inclusive).
+SELECT EXISTS (SELECT 1 FROM charts WHERE id = %(chart_id)s),
+       EXISTS (
+           SELECT 1 FROM candles
+           WHERE chart_id = %(chart_id)s AND time BETWEEN %(first)s AND %(last)s
+       );
 
 -- copy_candles --
 -- Binary COPY straight into candles: for bars that cannot collide with stored ones.
-COPY candles (chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
-              quote_volume)
-FROM STDIN (FORMAT BINARY);
+-- {columns}: the columns the input has (psycopg.sql identifiers); the rest stay NULL.
+COPY candles ({columns}) FROM STDIN (FORMAT BINARY);
 
 -- create_staging --
 -- A private staging table for bars that may collide with stored ones; gone at commit.
@@ -25,10 +25,8 @@ CREATE TEMPORARY TABLE candles_staging (
 ) ON COMMIT DROP;
 
 -- copy_staging --
--- Binary COPY of new bars, with their input lines, into the staging table.
-COPY candles_staging (chart_id, time, open, high, low, close, volume, vwap, trades,
-                      taker_buy_volume, quote_volume, line)
-FROM STDIN (FORMAT BINARY);
+-- Binary COPY of new bars, with their input lines, into the staging table ({columns} as above).
+COPY candles_staging ({columns}) FROM STDIN (FORMAT BINARY);
 
 -- hash_joins_only --
 -- For this transaction: a fresh staging table has no statistics, and a nested loop

@@ -49,3 +49,9 @@ def upsert_chart(
 
 def chart_summaries(conn: Connection) -> list[ChartSummary]:
     return [ChartSummary(*row) for row in conn.execute(QUERIES["chart_summaries"])]
+
+
+def delete_chart(conn: Connection, chart_id: int) -> bool:
+    """Delete a chart with its bars and labels; False when there was no such chart."""
+    with translated():
+        return conn.execute(QUERIES["delete_chart"], {"chart_id": chart_id}).rowcount == 1

@@ -14,3 +14,9 @@ FROM charts c
 LEFT JOIN candles k ON k.chart_id = c.id
 GROUP BY c.id
 ORDER BY c.symbol, c.timeframe, c.source;
+
+-- delete_chart --
+-- A chart and everything of it: its bars (candles has no foreign key), then the chart,
+-- whose annotations, spans, features and signals go by ON DELETE CASCADE.
+WITH bars AS (DELETE FROM candles WHERE chart_id = %(chart_id)s)
+DELETE FROM charts WHERE id = %(chart_id)s;

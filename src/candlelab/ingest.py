@@ -199,7 +199,9 @@ def _store(
 
 def _judged(raw: RawCandles, options: IngestOptions, validated: Validated) -> IngestReport:
     rejections = validated.rejections
-    by_code = dict(rejections.group_by("code").len().sort("code").iter_rows())
+    by_code = {}
+    if rejections.height:
+        by_code = dict(rejections.group_by("code").len().sort("code").iter_rows())
     return IngestReport(
         input=raw.name,
         format=raw.format,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
 from candlelab.candles import Bars, chart_candles, count_candles, load_bars
-from candlelab.charts import ChartKey, upsert_chart
+from candlelab.charts import ChartKey, delete_chart, upsert_chart
 from candlelab.database import Connection
+from candlelab.errors import UnknownReference
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
 
 
@@ -44,3 +46,20 @@ def test_the_same_chart_key_gives_the_same_chart(conn: Connection) -> None:
     key = ChartKey("ETHUSDT", "1d", "binance")
     assert upsert_chart(conn, key) == upsert_chart(conn, key)
     assert upsert_chart(conn, key) != upsert_chart(conn, ChartKey("ETHUSDT", "1d", "yahoo"))
+
+
+def test_bars_for_a_chart_that_does_not_exist_are_refused(conn: Connection) -> None:
+    bars = hourly_bars(INSTRUMENTS[0], MarketSpec()).slice(0, 3)
+    with pytest.raises(UnknownReference, match="chart 424242 does not exist"):
+        store(conn, 424242, bars)
+
+
+def test_deleting_a_chart_deletes_its_bars_and_no_others(conn: Connection) -> None:
+    bars = hourly_bars(INSTRUMENTS[0], MarketSpec()).slice(0, 10)
+    gone, kept = (upsert_chart(conn, ChartKey(s, "1h", "test")) for s in ("GONE", "KEPT"))
+    store(conn, gone, bars)
+    store(conn, kept, bars)
+    assert delete_chart(conn, gone)
+    assert not delete_chart(conn, gone)
+    assert count_candles(conn) == 10
+    assert chart_candles(conn, gone) == []
