@@ -30,6 +30,7 @@ from candlelab.validation import Rules, Validated, validate, validate_many
 EXAMPLES = 10
 BATCH_ROWS = 250_000  # validated in one pass; big enough that Polars' per-call cost vanishes
 BATCH_FILES = 200
+FIRST_BATCH_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -151,15 +152,16 @@ def _judged_ahead(jobs: Iterable[tuple[Path, IngestOptions]], now: datetime) -> 
 
 
 def _batches(jobs: Iterable[tuple[Path, IngestOptions]], now: datetime) -> Iterator[Batch]:
-    """Inputs grouped while they share rules, up to BATCH_ROWS rows or BATCH_FILES inputs."""
+    """Inputs grouped while they share rules. The first batch is small, so writing starts
+    at once; each next one doubles, up to BATCH_ROWS rows or BATCH_FILES inputs."""
     batch: Batch = []
-    rows = 0
+    rows, limit = 0, FIRST_BATCH_ROWS
     for path, options in jobs:
         for raw in read_candle_file(path, options.format):
             rules = options.rules(now)
-            if batch and (rules != batch[0][2] or rows >= BATCH_ROWS or len(batch) >= BATCH_FILES):
+            if batch and (rules != batch[0][2] or rows >= limit or len(batch) >= BATCH_FILES):
                 yield batch
-                batch, rows = [], 0
+                batch, rows, limit = [], 0, min(limit * 2, BATCH_ROWS)
             batch.append((raw, options, rules))
             rows += raw.frame.height
     if batch:

@@ -115,7 +115,8 @@ def validate_many(raws: list[pl.DataFrame], rules: Rules) -> list[Validated]:
 def _judge(
     frame: pl.DataFrame, shape: pl.DataFrame, rules: Rules
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[int, int]]:
-    parsed = frame.with_columns(_parsed_columns(shape, rules))
+    parsed = frame.with_columns(_parsed_time(frame, rules).alias("_time"))
+    parsed = parsed.with_columns(_parsed_columns(shape, rules))
     checks = _row_checks(shape, rules)
     failed = pl.any_horizontal([check.condition.fill_null(False) for check in checks])
     marked = parsed.with_columns(failed.alias("_failed"))
@@ -142,7 +143,7 @@ def _value_columns(raw: pl.DataFrame) -> list[str]:
 
 
 def _parsed_columns(raw: pl.DataFrame, rules: Rules) -> list[pl.Expr]:
-    columns = [_parse_time(raw.schema["time"], rules.timezone).alias("_time")]
+    columns = []
     for name in _value_columns(raw):
         count = name == "trades"
         columns.append(_parse_number(name, raw.schema[name], count).alias(f"_{name}"))
@@ -175,8 +176,52 @@ def _parse_time(dtype: pl.DataType, timezone: str) -> pl.Expr:
     return _parse_time_text(column, timezone)
 
 
-def _parse_time_text(column: pl.Expr, timezone: str) -> pl.Expr:
-    text = column.str.strip_chars().str.replace("T", " ", literal=True).str.replace(r"Z$", "+00:00")
+def _parsed_time(frame: pl.DataFrame, rules: Rules) -> pl.Series:
+    """The time column in UTC. Text is parsed with the format of its first value; only the
+    rows that format misses pay for trying every format (Polars evaluates each branch)."""
+    column = frame["time"]
+    if column.dtype != pl.String:
+        return frame.select(_parse_time(column.dtype, rules.timezone)).to_series()
+    fmt = _sample_format(column)
+    quick = frame.select(_parse_time_text(pl.col("time"), rules.timezone, fmt)).to_series()
+    missed = quick.is_null() & column.is_not_null()
+    if fmt is None or not missed.any():
+        return quick
+    rest = frame.filter(missed).select(_parse_time_text(pl.col("time"), rules.timezone, None))
+    return quick.scatter(missed.arg_true(), rest.to_series())
+
+
+def _normalized(text: pl.Expr) -> pl.Expr:
+    return text.str.strip_chars().str.replace("T", " ", literal=True).str.replace(r"Z$", "+00:00")
+
+
+def _sample_format(column: pl.Series) -> str | None:
+    """The format of the column's first value: "epoch", one of the formats, or None."""
+    sample = column.drop_nulls().head(1).to_frame("time").select(_normalized(pl.col("time")))
+    if sample.is_empty():
+        return None
+    text = sample.to_series()
+    if text.str.contains(r"^-?\d+(\.\d+)?$").all():
+        return "epoch"
+    for fmt in (*OFFSET_FORMATS, *NAIVE_FORMATS):
+        zone = "UTC" if fmt in OFFSET_FORMATS else None
+        if (
+            text.str.to_datetime(fmt, time_unit="us", time_zone=zone, strict=False)
+            .is_not_null()
+            .all()
+        ):
+            return fmt
+    return None
+
+
+def _parse_time_text(column: pl.Expr, timezone: str, fmt: str | None = None) -> pl.Expr:
+    text = _normalized(column)
+    if fmt == "epoch":
+        return _from_epoch(text.cast(pl.Float64, strict=False))
+    if fmt in OFFSET_FORMATS:
+        return text.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
+    if fmt in NAIVE_FORMATS:
+        return _localize(text.str.to_datetime(fmt, time_unit="us", strict=False), timezone)
     numeric = text.str.contains(r"^-?\d+(\.\d+)?$")
     with_offset = pl.coalesce(
         [
