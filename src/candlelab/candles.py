@@ -28,6 +28,8 @@ from candlelab.urls import libpq_url
 QUERIES = load_queries(__file__)
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 EXTRA_COLUMNS = ("vwap", "trades", "taker_buy_volume", "quote_volume")
+CORE_COLUMNS = ("chart_id", "time", *PRICE_COLUMNS)
+ALL_COLUMNS = (*CORE_COLUMNS, *EXTRA_COLUMNS)
 LOCK_CLASS = 0x0CA1  # the first key of candlelab's per-chart advisory locks
 CONFLICT_EXAMPLES = 5
 OnConflict = Literal["update", "skip", "error"]
@@ -174,16 +176,26 @@ def read_candles(
     chart_ids: Sequence[int],
     start: datetime = EARLIEST,
     end: datetime = LATEST,
+    columns: Sequence[str] = CORE_COLUMNS,
 ) -> pa.Table:
-    """Every column of the charts' bars in [start, end), by chart then time, as Arrow.
+    """The charts' bars in [start, end), by chart then time, as Arrow: OHLCV by default,
+    `columns=ALL_COLUMNS` for the extras too.
 
     Read through ADBC, whose C client streams COPY output into Arrow columns: bulk reads
     run at the server's pace instead of one Python object per row.
     """
     import adbc_driver_postgresql.dbapi as adbc
 
+    unknown = set(columns) - set(ALL_COLUMNS)
+    if unknown:
+        raise ValueError(f"read_candles: no such candle column {sorted(unknown)}")
+    # The key always comes first: the result is checked and sorted by it.
+    selected = ("chart_id", "time", *(c for c in columns if c not in ("chart_id", "time")))
     query = sql.SQL(QUERIES["read_candles"]).format(
-        chart_ids=sql.Literal(list(chart_ids)), start=sql.Literal(start), end=sql.Literal(end)
+        columns=sql.SQL(", ").join(sql.Identifier(c) for c in selected),
+        chart_ids=sql.Literal(list(chart_ids)),
+        start=sql.Literal(start),
+        end=sql.Literal(end),
     )
     with adbc.connect(libpq_url(url)) as conn, conn.cursor() as cursor:
         cursor.execute(query.as_string())
@@ -193,23 +205,20 @@ def read_candles(
 def _in_chart_time_order(table: pa.Table) -> pa.Table:
     """The table sorted by (chart_id, time); bars stored by COPY usually are already."""
     chart = table.column("chart_id").to_numpy()
-    time = table.column("time").cast(pa.int64()).to_numpy()
-    step_chart, step_time = np.diff(chart), np.diff(time)
-    if bool(np.all((step_chart > 0) | ((step_chart == 0) & (step_time > 0)))):
+    time = table.column("time").to_numpy().view(np.int64)
+    if _sorted(chart) and bool(np.all((time[1:] > time[:-1]) | (chart[1:] != chart[:-1]))):
         return table
     return table.sort_by([("chart_id", "ascending"), ("time", "ascending")])
 
 
 def candle_arrays(table: pa.Table) -> dict[str, npt.NDArray[Any]]:
     """An Arrow table of candles as NumPy columns (time as datetime64[us], UTC; NULL as NaN)."""
-    arrays: dict[str, npt.NDArray[Any]] = {}
-    for name in table.column_names:
-        column = table.column(name)
-        if name == "time":
-            arrays[name] = column.cast(pa.timestamp("us")).to_numpy()
-        else:
-            arrays[name] = column.to_numpy(zero_copy_only=False)
-    return arrays
+    # One copy per column: a UTC timestamp column converts straight to datetime64[us].
+    return {name: table.column(name).to_numpy() for name in table.column_names}
+
+
+def _sorted(values: npt.NDArray[np.int64]) -> bool:
+    return bool(np.all(values[1:] >= values[:-1]))
 
 
 def last_bars(conn: Connection, chart_id: int, count: int) -> list[tuple[Any, ...]]:

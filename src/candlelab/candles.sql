@@ -110,10 +110,12 @@ SELECT count(*) FROM candles;
 -- Bars of some charts in [start, end), in storage order. Run through ADBC with its values
 -- quoted in by psycopg.sql ({chart_ids}, {start}, {end}): a query with bound parameters
 -- cannot be streamed by COPY, and an ORDER BY forces an index scan; the caller sorts.
-SELECT chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
-       quote_volume
+-- {columns}: the columns asked for, as identifiers.
+SELECT {columns}
 FROM candles
-WHERE chart_id = ANY({chart_ids}) AND time >= {start} AND time < {end};
+-- The ids are cast: psycopg writes small ints as int2[], and bigint = ANY(int2[]) is not
+-- hashed, so each row would scan the whole list.
+WHERE chart_id = ANY({chart_ids}::bigint[]) AND time >= {start} AND time < {end};
 
 -- last_bars --
 -- The newest bars of one chart, newest first (the caller reverses them).

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import polars as pl
 
-from candlelab.candles import candle_arrays, last_bars, load_bars, read_candles
+from candlelab.candles import ALL_COLUMNS, candle_arrays, last_bars, load_bars, read_candles
 from candlelab.charts import ChartKey, upsert_chart
 from candlelab.database import Connection
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
@@ -30,7 +30,7 @@ def stored_backwards(conn: Connection) -> tuple[int, int, pl.DataFrame]:
 
 def test_bulk_reads_come_sorted_by_chart_then_time(conn: Connection, database_url: str) -> None:
     btc, eth, frame = stored_backwards(conn)
-    table = read_candles(database_url, [eth, btc])
+    table = read_candles(database_url, [eth, btc], columns=ALL_COLUMNS)
     arrays = candle_arrays(table)
     assert table.num_rows == 2 * frame.height
     assert arrays["chart_id"][0] == min(btc, eth)
@@ -39,6 +39,24 @@ def test_bulk_reads_come_sorted_by_chart_then_time(conn: Connection, database_ur
     assert np.array_equal(arrays["time"][: frame.height], expected)
     assert np.array_equal(arrays["close"][: frame.height], frame["close"].to_numpy())
     assert np.isnan(arrays["vwap"]).all()  # not given, so NULL, so NaN
+
+
+def test_only_the_core_columns_come_unless_asked(conn: Connection, database_url: str) -> None:
+    btc, _, _ = stored_backwards(conn)
+    assert read_candles(database_url, [btc]).column_names == [
+        "chart_id",
+        "time",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+    ]
+    assert read_candles(database_url, [btc], columns=["close"]).column_names == [
+        "chart_id",
+        "time",
+        "close",
+    ]
 
 
 def test_a_time_window_is_start_inclusive_and_end_exclusive(
