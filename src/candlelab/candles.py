@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, LiteralString
 
 import numpy as np
@@ -33,8 +33,6 @@ ALL_COLUMNS = (*CORE_COLUMNS, *EXTRA_COLUMNS)
 LOCK_CLASS = 0x0CA1  # the first key of candlelab's per-chart advisory locks
 CONFLICT_EXAMPLES = 5
 OnConflict = Literal["update", "skip", "error"]
-EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
-LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -173,13 +171,13 @@ def _copy(conn: Connection, statement: LiteralString, columns: dict[str, CopyCol
 
 def read_candles(
     url: str,
-    chart_ids: Sequence[int],
-    start: datetime = EARLIEST,
-    end: datetime = LATEST,
+    chart_ids: Sequence[int] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
     columns: Sequence[str] = CORE_COLUMNS,
 ) -> pa.Table:
-    """The charts' bars in [start, end), by chart then time, as Arrow: OHLCV by default,
-    `columns=ALL_COLUMNS` for the extras too.
+    """Bars in [start, end) of the charts (every chart if None), by chart then time, as
+    Arrow: OHLCV by default, `columns=ALL_COLUMNS` for the extras too.
 
     Read through ADBC, whose C client streams COPY output into Arrow columns: bulk reads
     run at the server's pace instead of one Python object per row.
@@ -193,13 +191,27 @@ def read_candles(
     selected = ("chart_id", "time", *(c for c in columns if c not in ("chart_id", "time")))
     query = sql.SQL(QUERIES["read_candles"]).format(
         columns=sql.SQL(", ").join(sql.Identifier(c) for c in selected),
-        chart_ids=sql.Literal(list(chart_ids)),
-        start=sql.Literal(start),
-        end=sql.Literal(end),
+        where=_read_filter(chart_ids, start, end),
     )
     with adbc.connect(libpq_url(url)) as conn, conn.cursor() as cursor:
         cursor.execute(query.as_string())
         return _in_chart_time_order(cursor.fetch_arrow_table())
+
+
+def _read_filter(
+    chart_ids: Sequence[int] | None, start: datetime | None, end: datetime | None
+) -> sql.Composable:
+    """Only the conditions asked for: each costs a test per row on a full read."""
+    conditions: list[sql.Composable] = []
+    if chart_ids is not None:
+        # Cast: psycopg writes small ints as int2[], and bigint = ANY(int2[]) is not hashed.
+        ids = sql.Literal(list(chart_ids))
+        conditions.append(sql.SQL("chart_id = ANY({}::bigint[])").format(ids))
+    if start is not None:
+        conditions.append(sql.SQL("time >= {}").format(sql.Literal(start)))
+    if end is not None:
+        conditions.append(sql.SQL("time < {}").format(sql.Literal(end)))
+    return sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("true")
 
 
 def _in_chart_time_order(table: pa.Table) -> pa.Table:

@@ -107,15 +107,11 @@ ORDER BY time;
 SELECT count(*) FROM candles;
 
 -- read_candles --
--- Bars of some charts in [start, end), in storage order. Run through ADBC with its values
--- quoted in by psycopg.sql ({chart_ids}, {start}, {end}): a query with bound parameters
--- cannot be streamed by COPY, and an ORDER BY forces an index scan; the caller sorts.
--- {columns}: the columns asked for, as identifiers.
-SELECT {columns}
-FROM candles
--- The ids are cast: psycopg writes small ints as int2[], and bigint = ANY(int2[]) is not
--- hashed, so each row would scan the whole list.
-WHERE chart_id = ANY({chart_ids}::bigint[]) AND time >= {start} AND time < {end};
+-- Bars in storage order. Run through ADBC with the filter composed by psycopg.sql
+-- ({columns}: identifiers; {where}: only the conditions asked for, values quoted in):
+-- a query with bound parameters cannot be streamed by COPY, and an ORDER BY forces an
+-- index scan; the caller sorts if storage order is not (chart, time) order.
+SELECT {columns} FROM candles WHERE {where};
 
 -- last_bars --
 -- The newest bars of one chart, newest first (the caller reverses them).

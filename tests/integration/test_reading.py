@@ -67,6 +67,7 @@ def test_a_time_window_is_start_inclusive_and_end_exclusive(
     table = read_candles(database_url, [btc], start, end)
     times = table.column("time").to_pylist()
     assert len(times) == 24
+    assert read_candles(database_url, start=start, end=end).num_rows == 2 * 24  # every chart
     assert times[0] == start
     assert max(times) < end
 
