@@ -22,7 +22,7 @@ import polars as pl
 from candlelab.candle_files import RawCandles, raw_from_frame, read_candle_file
 from candlelab.candles import LoadCounts, OnConflict, load_bars
 from candlelab.charts import ChartKey, upsert_chart
-from candlelab.database import Connection
+from candlelab.database import Connection, translated
 from candlelab.errors import ConflictingBars
 from candlelab.timeframes import Timeframe
 from candlelab.validation import Rules, Validated, validate, validate_many
@@ -131,24 +131,42 @@ Batch = list[tuple[RawCandles, "IngestOptions", Rules]]
 
 
 def _judged_ahead(jobs: Iterable[tuple[Path, IngestOptions]], now: datetime) -> Iterator[Judged]:
-    """(input, options, verdict) triples, produced ahead by a worker thread."""
+    """(input, options, verdict) triples, produced ahead by a worker thread.
+
+    If the consumer stops early (an error, an interrupt), the worker stops too.
+    """
     ready: queue.Queue[Judged | BaseException | None] = queue.Queue(BATCH_FILES)
+    stop = threading.Event()
+
+    def hand_over(item: Judged | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def work() -> None:
         try:
             for batch in _batches(jobs, now):
                 verdicts = validate_many([raw.frame for raw, _, _ in batch], batch[0][2])
                 for (raw, options, _), validated in zip(batch, verdicts, strict=True):
-                    ready.put((raw, options, validated))
-            ready.put(None)
+                    if not hand_over((raw, options, validated)):
+                        return
+            hand_over(None)
         except BaseException as exc:  # handed to the consumer, which raises it
-            ready.put(exc)
+            hand_over(exc)
 
-    threading.Thread(target=work, name="candlelab-validate", daemon=True).start()
-    while (item := ready.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    worker = threading.Thread(target=work, name="candlelab-validate", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _batches(jobs: Iterable[tuple[Path, IngestOptions]], now: datetime) -> Iterator[Batch]:
@@ -188,7 +206,7 @@ def _store(
     report.refused = _refusal(validated, options)
     if report.refused is None:
         try:
-            with conn.transaction():
+            with translated(), conn.transaction():  # a lost connection reads as one error
                 chart_id = upsert_chart(conn, options.key, options.chart_timezone, options.calendar)
                 _count(report, load_bars(conn, chart_id, validated.bars, options.on_conflict))
         except ConflictingBars as exc:

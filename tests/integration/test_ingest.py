@@ -12,6 +12,7 @@ import pytest
 from candlelab.candles import count_candles, load_bars
 from candlelab.charts import ChartKey, chart_summaries, upsert_chart
 from candlelab.database import Connection, connect
+from candlelab.errors import DatabaseUnavailable
 from candlelab.ingest import IngestOptions, IngestReport, ingest_files, ingest_frame
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
 from candlelab.timeframes import Timeframe
@@ -146,3 +147,22 @@ def test_loads_into_one_chart_wait_for_each_other_and_other_charts_do_not(
         other.rollback()
         holder.commit()
         assert load_bars(other, btc, frame).unchanged == 20
+
+
+def test_the_validation_thread_stops_when_the_writer_stops_early(
+    conn: Connection, tmp_path: Path
+) -> None:
+    import threading
+
+    paths = []
+    for index in range(30):
+        paths.append(tmp_path / f"s{index}.csv")
+        market_frame(50).write_csv(paths[-1])
+    conn.close()  # every write now fails: the first input raises
+    with pytest.raises(DatabaseUnavailable):
+        ingest_files(conn, paths, HOURLY)
+    for _ in range(50):
+        if not any(t.name == "candlelab-validate" for t in threading.enumerate()):
+            break
+        threading.Event().wait(0.05)
+    assert not any(t.name == "candlelab-validate" for t in threading.enumerate())
