@@ -120,3 +120,26 @@ def test_sigkill_mid_load_leaves_nothing_and_a_rerun_loads_everything_once(
     assert rerun.returncode == 0, rerun.stderr
     assert "1,000,000 loaded" in rerun.stdout
     assert stored(database_url) == (1_000_000, 1)
+
+
+def test_charts_lists_each_chart_with_counts_range_and_calendar(
+    cli: Cli, database_url: str
+) -> None:
+    yahoo = ("--symbol", "AAPL", "--timeframe", "1d", "--source", "yahoo", "--calendar", "XNYS",
+             "--max-reject-ratio", "0.1")  # fmt: skip
+    assert (
+        cli(
+            "ingest", str(FIXTURES / "yahoo_AAPL_1d.csv"), *yahoo, DATABASE_URL=database_url
+        ).returncode
+        == 0
+    )
+    listed = json.loads(cli("charts", "--json", DATABASE_URL=database_url).stdout)
+    assert len(listed) == 1
+    chart = listed[0]
+    assert (chart["symbol"], chart["timeframe"], chart["source"]) == ("AAPL", "1d", "yahoo")
+    assert (chart["calendar"], chart["bars"]) == ("XNYS", 10)
+    assert chart["first_bar"].startswith("2024-01-02")
+    assert chart["last_bar"].startswith("2024-01-16")
+    text = cli("charts", DATABASE_URL=database_url).stdout
+    assert "XNYS" in text
+    assert "AAPL" in text

@@ -50,16 +50,18 @@ def demo(
 
 
 def charts(ctx: typer.Context, json: Json = False) -> None:
-    """Every chart with its bar count and first and last bar."""
+    """Every chart with its bar count, first and last bar, source and calendar."""
     with workspace(ctx).connect() as conn:
         summaries = chart_summaries(conn)
     if json:
         emit_json(summaries)
         return
+    columns = ("id", "symbol", "timeframe", "source", "calendar", "bars", "first", "last")
     rows = [
-        (c.id, c.symbol, c.timeframe, c.source, c.bars, c.first_bar, c.last_bar) for c in summaries
+        (c.id, c.symbol, c.timeframe, c.source, c.calendar, c.bars, c.first_bar, c.last_bar)
+        for c in summaries
     ]
-    table("charts", ("id", "symbol", "timeframe", "source", "bars", "first", "last"), rows)
+    table("charts", columns, rows)
 
 
 def _progress() -> Progress:
