@@ -16,7 +16,11 @@ GROUP BY c.id
 ORDER BY c.symbol, c.timeframe, c.source;
 
 -- delete_chart --
--- A chart and everything of it: its bars (candles has no foreign key), then the chart,
--- whose annotations, spans, features and signals go by ON DELETE CASCADE.
-WITH bars AS (DELETE FROM candles WHERE chart_id = %(chart_id)s)
+-- A chart and everything of it: its bars and those of charts resampled from it (candles
+-- has no foreign key), then the chart; the rest goes by ON DELETE CASCADE.
+WITH RECURSIVE doomed AS (
+    SELECT id FROM charts WHERE id = %(chart_id)s
+    UNION ALL
+    SELECT c.id FROM charts c JOIN doomed d ON c.base_chart_id = d.id
+), bars AS (DELETE FROM candles WHERE chart_id IN (SELECT id FROM doomed))
 DELETE FROM charts WHERE id = %(chart_id)s;

@@ -24,6 +24,7 @@ from candlelab.candles import LoadCounts, OnConflict, load_bars
 from candlelab.charts import ChartKey, upsert_chart
 from candlelab.database import Connection, translated
 from candlelab.errors import ConflictingBars
+from candlelab.resampling import refresh_derived
 from candlelab.timeframes import Timeframe
 from candlelab.validation import Rules, Validated, validate, validate_many
 
@@ -208,7 +209,11 @@ def _store(
         try:
             with translated(), conn.transaction():  # a lost connection reads as one error
                 chart_id = upsert_chart(conn, options.key, options.chart_timezone, options.calendar)
-                _count(report, load_bars(conn, chart_id, validated.bars, options.on_conflict))
+                counts = load_bars(conn, chart_id, validated.bars, options.on_conflict)
+                if counts.inserted or counts.updated:  # charts resampled from this one follow
+                    times = validated.bars["time"]
+                    refresh_derived(conn, chart_id, times.min(), times.max())  # type: ignore[arg-type]
+                _count(report, counts)
         except ConflictingBars as exc:
             report.refused = str(exc)
     if report.refused is not None:

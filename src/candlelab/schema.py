@@ -79,8 +79,12 @@ charts = Table(
     Column("timezone", Text, nullable=False, server_default=text("'UTC'")),
     # The trading calendar gaps are measured against: "24/7", or an exchange code (XNYS).
     Column("calendar", Text, nullable=False, server_default=text("'24/7'")),
+    # A resampled chart's source chart: its bars are derived from the base's, kept current.
+    Column("base_chart_id", BigInteger, ForeignKey("charts.id", ondelete="CASCADE")),
+    Column("bar_offset", Text, nullable=False, server_default=text("'0m'")),
     _timestamp("created_at"),
     UniqueConstraint("symbol", "timeframe", "source"),
+    Index(None, "base_chart_id"),
 )
 
 candles = Table(

@@ -177,3 +177,18 @@ def test_a_database_crash_mid_load_leaves_nothing_and_a_rerun_loads_everything_o
     rerun = cli(*args, timeout=300, **home)
     assert rerun.returncode == 0, rerun.stderr
     assert stored(url) == (1_000_000, 1)
+
+
+def test_resample_derives_a_chart_that_follows_later_ingests(cli: Cli, database_url: str) -> None:
+    first, second = (FIXTURES / "BTCUSDT-1h-2024-12.csv", FIXTURES / "BTCUSDT-1h-2025-01.zip")
+    assert cli("ingest", str(first), *CHART, DATABASE_URL=database_url).returncode == 0
+    result = cli("resample", "1", "--to", "4h", "--json", DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stderr
+    derived = json.loads(result.stdout)
+    assert (derived["timeframe"], derived["source"], derived["bars"]) == ("4h", "binance:1h", 2)
+    assert cli("ingest", str(second), *CHART, DATABASE_URL=database_url).returncode == 0
+    listed = json.loads(cli("charts", "--json", DATABASE_URL=database_url).stdout)
+    assert next(c for c in listed if c["id"] == derived["id"])["bars"] == 4
+    refused = cli("resample", "1", "--to", "90m", DATABASE_URL=database_url)
+    assert refused.returncode == 1
+    assert "cannot resample 1h bars to 90m" in refused.stderr

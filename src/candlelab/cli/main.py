@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from candlelab.cli import db, demo, ingest
+from candlelab.cli import db, demo, ingest, resample
 from candlelab.cli.output import error
 from candlelab.errors import CandlelabError
 from candlelab.settings import LogLevel, load_settings
@@ -27,6 +27,7 @@ app.add_typer(db.app, name="db")
 app.command("demo")(demo.demo)
 app.command("charts")(demo.charts)
 app.command("ingest")(ingest.ingest)
+app.command("resample")(resample.resample)
 
 DatabaseUrl = Annotated[
     str | None,
