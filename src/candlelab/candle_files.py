@@ -88,7 +88,7 @@ def _from_bytes(name: str, data: bytes, fmt: str | None, suffixes: list[str]) ->
     separator = (
         "\t" if fmt == "tsv" or (fmt is None and _looks_tabbed(first_line, suffixes)) else ","
     )
-    if fmt == "binance" or (fmt is None and _is_headerless(first_line, separator)):
+    if _is_headerless(first_line, separator):  # newer Binance files have a header row
         return _headerless(name, data, separator, first_line)
     return _with_header(name, data, separator, fmt)
 
@@ -104,18 +104,20 @@ def _is_headerless(first_line: str, separator: str) -> bool:
 
 def _headerless(name: str, data: bytes, separator: str, first_line: str) -> RawCandles:
     width = len(first_line.split(separator))
-    if width == len(BINANCE_COLUMNS):
-        names, fmt = list(BINANCE_COLUMNS), "binance"
-    elif width >= 5:  # time, open, high, low, close[, volume]: the usual positional order
-        names, fmt = [*COLUMNS[:width]] if width <= 6 else [*COLUMNS[:6], *_extra(width - 6)], "csv"
-    else:
+    if width < 5:
         raise InputError(f"{name}: line 1 has {width} fields and no header; expected at least 5")
-    frame = _read_csv(name, data, separator, has_header=False, new_columns=names)
+    fmt = "binance" if width == len(BINANCE_COLUMNS) else "csv"
+    frame = _read_csv(name, data, separator, has_header=False, new_columns=_positional(width))
     return RawCandles(name, fmt, _keep_known(frame, first_line=1))
 
 
-def _extra(count: int) -> list[str]:
-    return [f"extra_{i}" for i in range(count)]
+def _positional(width: int) -> list[str]:
+    """Names for a headerless file: Binance's 12 columns, or time, open, high, low, close,
+    volume and then columns that are not read."""
+    if width == len(BINANCE_COLUMNS):
+        return list(BINANCE_COLUMNS)
+    named = list(COLUMNS[: min(width, 6)])
+    return named + [f"unread_{i}" for i in range(width - len(named))]
 
 
 def _with_header(name: str, data: bytes, separator: str, fmt: str | None) -> RawCandles:

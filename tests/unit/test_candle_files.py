@@ -100,3 +100,23 @@ def test_an_unknown_format_or_unreadable_zip_is_an_input_error(tmp_path: Path) -
         read_one(path)
     with pytest.raises(InputError, match="unknown format 'xlsx'"):
         read_one(path, "xlsx")
+
+
+def test_a_binance_file_with_a_header_row_is_read_by_its_header(tmp_path: Path) -> None:
+    header = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+              "taker_buy_volume,taker_buy_quote_volume,ignore\n")  # fmt: skip
+    body = (FIXTURES / "BTCUSDT-1h-2024-12.csv").read_text()
+    path = tmp_path / "with-header.csv"
+    path.write_text(header + body)
+    (raw,) = read_candle_file(path, "binance")
+    assert raw.format == "binance"
+    assert raw.frame.height == 6
+    assert raw.frame["line"][0] == 2
+    assert raw.frame["trades"][0] == "300"
+
+
+def test_a_headerless_file_of_six_columns_reads_them_in_the_usual_order(tmp_path: Path) -> None:
+    path = tmp_path / "plain.csv"
+    path.write_text("1704067200,1,2,0.5,1.5,10,ignored\n")
+    frame = read_one(path)
+    assert frame.columns == ["time", "open", "high", "low", "close", "volume", "line"]
