@@ -89,6 +89,22 @@ def copy_running(url: str) -> bool:
     return bool(row and row[0])
 
 
+def ingest_until_copy_runs(
+    args: tuple[str, ...], env: dict[str, str], url: str
+) -> subprocess.Popen[str]:
+    """Start `candlelab ingest` and return once its COPY is running on the server."""
+    process = subprocess.Popen(
+        candlelab_command(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not copy_running(url):
+        assert process.poll() is None, "the load ended before it was seen"
+        assert time.monotonic() < deadline, "the load never started"
+        time.sleep(0.005)
+    return process
+
+
 def stored(url: str) -> tuple[int, int]:
     with psycopg.connect(url) as conn:
         row = conn.execute(
@@ -104,15 +120,8 @@ def test_sigkill_mid_load_leaves_nothing_and_a_rerun_loads_everything_once(
     path = tmp_path / "minutes.csv"
     write_minutes(path, 1_000_000)
     args = ("ingest", str(path), "--symbol", "M", "--timeframe", "1m")
-    process = subprocess.Popen(
-        candlelab_command(*args), env=cli_environment(tmp_path, DATABASE_URL=database_url),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not copy_running(database_url):
-        assert process.poll() is None, "the load never started"
-        assert time.monotonic() < deadline, "the load never started"
-        time.sleep(0.005)
+    env = cli_environment(tmp_path, DATABASE_URL=database_url)
+    process = ingest_until_copy_runs(args, env, database_url)
     process.send_signal(signal.SIGKILL)
     process.wait()
     time.sleep(0.5)  # the server notices the dead client and rolls its transaction back
@@ -157,15 +166,7 @@ def test_a_database_crash_mid_load_leaves_nothing_and_a_rerun_loads_everything_o
     path = tmp_path / "minutes.csv"
     write_minutes(path, 1_000_000)
     args = ("ingest", str(path), "--symbol", "M", "--timeframe", "1m")
-    process = subprocess.Popen(
-        candlelab_command(*args), env=cli_environment(tmp_path, **home),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not copy_running(url):
-        assert process.poll() is None, "the load ended before it was seen"
-        assert time.monotonic() < deadline, "the load never started"
-        time.sleep(0.005)
+    process = ingest_until_copy_runs(args, cli_environment(tmp_path, **home), url)
     EmbeddedServer(embedded_home).stop(immediate=True)  # as if the server crashed
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 1
