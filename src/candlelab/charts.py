@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from candlelab.database import Connection, translated
+from candlelab.database import Connection, returned_id, translated
 from candlelab.queries import load_queries
 
 QUERIES = load_queries(__file__)
@@ -41,10 +41,7 @@ def upsert_chart(
 ) -> int:
     """The chart's id, creating the chart on first use."""
     params = {**key.__dict__, "name": key.name, "timezone": timezone, "calendar": calendar}
-    with translated():
-        row = conn.execute(QUERIES["upsert_chart"], params).fetchone()
-    assert row is not None
-    return int(row[0])
+    return returned_id(conn, QUERIES["upsert_chart"], params)
 
 
 def chart_summaries(conn: Connection) -> list[ChartSummary]:

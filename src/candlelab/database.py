@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import LiteralString
 
 import psycopg
 import sqlalchemy
@@ -78,6 +79,14 @@ def translated() -> Iterator[None]:
         if isinstance(exc.orig, psycopg.Error):
             raise domain_error(exc.orig) from exc
         raise
+
+
+def returned_id(conn: Connection, query: LiteralString, params: Mapping[str, object]) -> int:
+    """Run an INSERT ... RETURNING id, with its constraint errors translated; the id."""
+    with translated():
+        row = conn.execute(query, params).fetchone()
+    assert row is not None, "the statement returned no row"
+    return int(row[0])
 
 
 def domain_error(exc: psycopg.Error) -> errors.DataError:

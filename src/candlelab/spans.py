@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from candlelab.database import Connection, translated
+from candlelab.database import Connection, returned_id
 from candlelab.queries import load_queries
 
 QUERIES = load_queries(__file__)
@@ -47,21 +47,14 @@ class Span:
 
 
 def add_label_type(conn: Connection, label: LabelType) -> int:
-    return _returning_id(conn, "add_label_type", asdict(label))
+    return returned_id(conn, QUERIES["add_label_type"], asdict(label))
 
 
 def add_span(conn: Connection, span: NewSpan) -> int:
-    return _returning_id(conn, "add_span", asdict(span))
+    return returned_id(conn, QUERIES["add_span"], asdict(span))
 
 
 def chart_spans(conn: Connection, chart_id: int, source: str | None = None) -> list[Span]:
     """A chart's spans in time order, optionally only those from one source."""
     rows = conn.execute(QUERIES["chart_spans"], {"chart_id": chart_id, "source": source})
     return [Span(*row) for row in rows]
-
-
-def _returning_id(conn: Connection, query: str, params: dict[str, object]) -> int:
-    with translated():
-        row = conn.execute(QUERIES[query], params).fetchone()
-    assert row is not None
-    return int(row[0])
