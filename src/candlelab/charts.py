@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from candlelab.database import Connection, returned_id, translated
+from candlelab.errors import UnknownReference
 from candlelab.queries import load_queries
 
 QUERIES = load_queries(__file__)
@@ -23,6 +24,20 @@ class ChartKey:
 
 
 @dataclass(frozen=True)
+class Chart:
+    """A chart's own properties: what resampling, quality checks and backfills go by."""
+
+    id: int
+    symbol: str
+    timeframe: str
+    source: str
+    timezone: str
+    calendar: str
+    bar_offset: str
+    base_chart_id: int | None
+
+
+@dataclass(frozen=True)
 class ChartSummary:
     id: int
     symbol: str
@@ -37,11 +52,29 @@ class ChartSummary:
 
 
 def upsert_chart(
-    conn: Connection, key: ChartKey, timezone: str = "UTC", calendar: str = "24/7"
+    conn: Connection,
+    key: ChartKey,
+    timezone: str = "UTC",
+    calendar: str = "24/7",
+    bar_offset: str = "0m",
 ) -> int:
-    """The chart's id, creating the chart on first use."""
-    params = {**key.__dict__, "name": key.name, "timezone": timezone, "calendar": calendar}
+    """The chart's id, creating the chart on first use (an existing chart keeps its settings)."""
+    params = {
+        **key.__dict__, "name": key.name, "timezone": timezone, "calendar": calendar,
+        "bar_offset": bar_offset,
+    }  # fmt: skip
     return returned_id(conn, QUERIES["upsert_chart"], params)
+
+
+def chart(conn: Connection, chart_id: int) -> Chart:
+    row = conn.execute(QUERIES["chart"], {"chart_id": chart_id}).fetchone()
+    if row is None:
+        raise UnknownReference(f"chart {chart_id} does not exist")
+    return Chart(*row)
+
+
+def all_charts(conn: Connection) -> list[Chart]:
+    return [Chart(*row) for row in conn.execute(QUERIES["all_charts"])]
 
 
 def chart_summaries(conn: Connection) -> list[ChartSummary]:

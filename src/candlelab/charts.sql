@@ -1,10 +1,21 @@
 -- upsert_chart --
 -- One chart per (symbol, timeframe, source): create it on first use, return its id either way.
-INSERT INTO charts (symbol, timeframe, source, name, timezone, calendar)
-VALUES (%(symbol)s, %(timeframe)s, %(source)s, %(name)s, %(timezone)s, %(calendar)s)
+INSERT INTO charts (symbol, timeframe, source, name, timezone, calendar, bar_offset)
+VALUES (%(symbol)s, %(timeframe)s, %(source)s, %(name)s, %(timezone)s, %(calendar)s,
+        %(bar_offset)s)
 ON CONFLICT ON CONSTRAINT uq_charts_symbol_timeframe_source
 DO UPDATE SET symbol = EXCLUDED.symbol
 RETURNING id;
+
+-- chart --
+-- One chart's own properties.
+SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id
+FROM charts WHERE id = %(chart_id)s;
+
+-- all_charts --
+-- Every chart's own properties, in the order `charts` lists them.
+SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id
+FROM charts ORDER BY symbol, timeframe, source;
 
 -- chart_summaries --
 -- Every chart with its bar count and first and last bar.

@@ -15,6 +15,7 @@ from candlelab.database import Connection
 from candlelab.ingest import IngestOptions, IngestReport, ingest_frame
 from candlelab.synthetic_market import (
     INSTRUMENTS,
+    MARKETS,
     Instrument,
     MarketSpec,
     daily_bars,
@@ -23,15 +24,13 @@ from candlelab.synthetic_market import (
 from candlelab.timeframes import Timeframe
 
 SOURCE = "synthetic"
-TIMEZONES = {"equity": "America/New_York", "fx": "UTC", "crypto": "UTC"}
-CALENDARS = {"equity": "XNYS", "fx": "24/5", "crypto": "24/7"}
 
 
 def demo_charts(spec: MarketSpec) -> Iterator[tuple[Instrument, str, Bars]]:
     """Every (instrument, timeframe, bars) the demo stores: all daily bars, recent hourly ones."""
     for instrument in INSTRUMENTS:
         hourly = hourly_bars(instrument, spec)
-        yield instrument, "1d", daily_bars(hourly, TIMEZONES[instrument.market])
+        yield instrument, "1d", daily_bars(hourly, MARKETS[instrument.market].timezone)
         since = hourly.time[-1] - np.timedelta64(spec.hourly_days, "D")
         yield instrument, "1h", hourly.slice(int(np.searchsorted(hourly.time, since)), len(hourly))
 
@@ -42,12 +41,14 @@ def store_market(
     """Ingest the synthetic market, one chart per transaction; report each as it lands."""
     reports = []
     for instrument, timeframe, bars in demo_charts(spec):
+        market = MARKETS[instrument.market]
         options = IngestOptions(
             symbol=instrument.symbol,
             timeframe=Timeframe.parse(timeframe),
             source=SOURCE,
-            chart_timezone=TIMEZONES[instrument.market],
-            calendar=CALENDARS[instrument.market],
+            chart_timezone=market.timezone,
+            calendar=market.calendar,
+            offset=market.hourly_offset if timeframe == "1h" else "0m",
             max_reject_ratio=0.0,  # generated data has no excuse
         )
         reports.append(ingest_frame(conn, bars.to_frame(), options, name=options.key.name))

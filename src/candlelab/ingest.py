@@ -208,7 +208,9 @@ def _store(
     if report.refused is None:
         try:
             with translated(), conn.transaction():  # a lost connection reads as one error
-                chart_id = upsert_chart(conn, options.key, options.chart_timezone, options.calendar)
+                chart_id = upsert_chart(
+                    conn, options.key, options.chart_timezone, options.calendar, options.offset
+                )
                 counts = load_bars(conn, chart_id, validated.bars, options.on_conflict)
                 if counts.inserted or counts.updated:  # charts resampled from this one follow
                     times = validated.bars["time"]

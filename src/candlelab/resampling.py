@@ -9,13 +9,13 @@ refreshed over the bins a load touched, in the loading transaction.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from psycopg import sql
 
+from candlelab.charts import Chart, chart
 from candlelab.database import Connection, translated
-from candlelab.errors import InvalidValue, UnknownReference
+from candlelab.errors import InvalidValue
 from candlelab.queries import load_queries
 from candlelab.timeframes import Timeframe
 
@@ -24,18 +24,6 @@ CALENDAR_UNITS = {"d": "day", "w": "week", "M": "month"}
 # How far past the start of the last bin its base bars can lie (longest bin, DST included).
 REACH = {"d": "26 hours", "w": "8 days", "M": "32 days"}
 OFFSET = re.compile(r"^(\d+)(m|h)$")
-
-
-@dataclass(frozen=True)
-class Chart:
-    id: int
-    symbol: str
-    timeframe: str
-    source: str
-    timezone: str
-    calendar: str
-    bar_offset: str
-    base_chart_id: int | None
 
 
 def derive_chart(conn: Connection, base_id: int, timeframe: Timeframe, offset: str = "0m") -> int:
@@ -84,13 +72,6 @@ def refresh(conn: Connection, derived: Chart, first: datetime, last: datetime) -
         written = conn.execute(query, params).rowcount
     refresh_derived(conn, derived.id, first, last)  # charts resampled from this one
     return written
-
-
-def chart(conn: Connection, chart_id: int) -> Chart:
-    row = conn.execute(QUERIES["chart_for_resampling"], {"chart_id": chart_id}).fetchone()
-    if row is None:
-        raise UnknownReference(f"chart {chart_id} does not exist")
-    return Chart(*row)
 
 
 def _bin(timeframe: Timeframe, derived: Chart, time: sql.Composable) -> sql.Composable:

@@ -1,8 +1,3 @@
--- chart_for_resampling --
--- What resampling needs to know of a chart.
-SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id
-FROM charts WHERE id = %(chart_id)s;
-
 -- create_derived_chart --
 -- The resampled chart of a base at a timeframe; returns its id, made on first use.
 INSERT INTO charts (symbol, timeframe, source, name, timezone, calendar, base_chart_id, bar_offset)

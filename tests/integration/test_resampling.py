@@ -69,7 +69,8 @@ def test_session_days_stay_whole_across_the_dst_switch(conn: Connection, databas
     spec = MarketSpec(start=date(2024, 3, 1), end=date(2024, 3, 20))
     hourly = hourly_bars(next(i for i in INSTRUMENTS if i.symbol == "AAPL"), spec)
     options = IngestOptions("AAPL", Timeframe.parse("1h"), source="test",
-                            chart_timezone="America/New_York", calendar="XNYS")  # fmt: skip
+                            chart_timezone="America/New_York", calendar="XNYS",
+                            offset="30m")  # fmt: skip
     assert ingest_frame(conn, hourly.to_frame(), options).ok
     base = conn.execute("SELECT id FROM charts").fetchone()
     assert base is not None

@@ -4,6 +4,7 @@ from datetime import date
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 import pytest
 
 from candlelab.candles import Bars
@@ -48,7 +49,9 @@ def test_the_same_seed_gives_the_same_market_and_another_seed_another() -> None:
 def test_sessions_equities_trade_weekdays_fx_closes_at_the_weekend_crypto_never() -> None:
     equity = trading_hours("equity", SPEC.start, SPEC.end)
     assert set(weekday(equity)) == {0, 1, 2, 3, 4}
-    assert set(equity.view(np.int64) % 24) == set(range(14, 21))
+    local = pl.Series(equity).dt.replace_time_zone("UTC").dt.convert_time_zone("America/New_York")
+    assert set(local.dt.strftime("%H:%M")) == {f"{h:02d}:30" for h in range(9, 16)}
+    assert "2024-12-25" not in set(local.dt.strftime("%Y-%m-%d"))  # NYSE holiday
     fx = trading_hours("fx", SPEC.start, SPEC.end)
     assert 5 not in set(weekday(fx))
     crypto = trading_hours("crypto", SPEC.start, SPEC.end)

@@ -11,10 +11,11 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
+from candlelab.calendars import check_calendar
 from candlelab.candle_files import FORMATS
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out
-from candlelab.errors import ConfigError, InputError
+from candlelab.errors import ConfigError, InputError, InvalidValue
 from candlelab.ingest import IngestOptions, IngestReport, ingest_files
 from candlelab.timeframes import Timeframe
 
@@ -77,6 +78,10 @@ def ingest(
         raise ConfigError(f"--on-conflict {on_conflict!r}: use update, skip or error")
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    try:
+        check_calendar(calendar)
+    except InvalidValue as exc:
+        raise ConfigError(f"--calendar: {exc}") from None
     options = IngestOptions(
         symbol=symbol,
         timeframe=_timeframe(timeframe),

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from candlelab.cli import db, demo, ingest, resample
+from candlelab.cli import db, demo, ingest, quality, resample
 from candlelab.cli.output import error
 from candlelab.errors import CandlelabError
 from candlelab.settings import LogLevel, load_settings
@@ -28,6 +28,7 @@ app.command("demo")(demo.demo)
 app.command("charts")(demo.charts)
 app.command("ingest")(ingest.ingest)
 app.command("resample")(resample.resample)
+app.command("quality")(quality.quality)
 
 DatabaseUrl = Annotated[
     str | None,

@@ -1,0 +1,71 @@
+"""Trading calendars: which bars a chart should have, session by session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from candlelab.calendars import check_calendar, expected_bars
+from candlelab.errors import InvalidValue
+from candlelab.timeframes import Timeframe
+
+
+def bars(calendar: str, timeframe: str, clock: str, offset: str, span: tuple[str, str]
+         ) -> list[str]:  # fmt: skip
+    """The expected bar starts in `span` as minutes, on the wall clock `clock`."""
+    times = expected_bars(
+        calendar, Timeframe.parse(timeframe), timezone=clock, offset=offset,
+        first=np.datetime64(span[0], "us"), last=np.datetime64(span[1], "us"),
+    )  # fmt: skip
+    return [str(t.astype("M8[m]")) for t in times]
+
+
+def test_nyse_november_2025_thanksgiving_closed_and_the_day_after_closes_at_one() -> None:
+    daily = bars("XNYS", "1d", "America/New_York", "0m", ("2025-11-03T05:00", "2025-11-28T05:00"))
+    assert len(daily) == 19  # 20 weekdays, Thanksgiving (the 27th) closed
+    assert "2025-11-27T05:00" not in daily
+    hourly = bars("XNYS", "1h", "America/New_York", "30m", ("2025-11-03T14:30", "2025-11-28T20:30"))
+    assert len(hourly) == 18 * 7 + 4  # 09:30 to 15:30; on the 28th to 12:30
+    assert [t for t in hourly if t.startswith("2025-11-28")][-1] == "2025-11-28T17:30"
+
+
+def test_nyse_sessions_move_in_utc_across_the_march_switch() -> None:
+    hourly = bars("XNYS", "1h", "America/New_York", "30m", ("2025-03-07T00:00", "2025-03-10T23:00"))
+    assert hourly[0] == "2025-03-07T14:30"  # 09:30 EST
+    assert next(t for t in hourly if t.startswith("2025-03-10")) == "2025-03-10T13:30"  # EDT
+    assert len(hourly) == 14
+
+
+def test_the_fx_week_runs_sunday_to_friday_17_00_new_york() -> None:
+    summer = bars("24/5", "1h", "UTC", "0m", ("2025-06-27T18:00", "2025-06-29T23:00"))
+    assert summer == ["2025-06-27T18:00", "2025-06-27T19:00", "2025-06-27T20:00",
+                      "2025-06-29T21:00", "2025-06-29T22:00", "2025-06-29T23:00"]  # fmt: skip
+    winter = bars("24/5", "1h", "UTC", "0m", ("2025-12-05T20:00", "2025-12-07T22:00"))
+    assert winter == ["2025-12-05T20:00", "2025-12-05T21:00", "2025-12-07T22:00"]
+
+
+def test_tokyo_lunch_break_has_no_half_hour_bars() -> None:
+    bars_30m = bars("XTKS", "30m", "Asia/Tokyo", "0m", ("2025-06-02T00:00", "2025-06-02T06:30"))
+    assert "2025-06-02T02:00" in bars_30m  # 11:00 JST, morning session
+    assert "2025-06-02T02:30" not in bars_30m  # 11:30-12:30 JST lunch
+    assert "2025-06-02T03:00" not in bars_30m
+    assert "2025-06-02T03:30" in bars_30m  # 12:30 JST, afternoon session
+
+
+def test_continuous_4h_bars_keep_to_local_midnight_across_dst() -> None:
+    london = bars("24/7", "4h", "Europe/London", "0m", ("2025-03-29T00:00", "2025-03-31T00:00"))
+    assert london[5:8] == ["2025-03-29T20:00", "2025-03-30T00:00", "2025-03-30T03:00"]
+
+
+def test_weeks_and_months_are_expected_when_any_session_falls_in_them() -> None:
+    weeks = bars("XNYS", "1w", "America/New_York", "0m", ("2025-12-22T05:00", "2026-01-05T05:00"))
+    assert weeks == ["2025-12-22T05:00", "2025-12-29T05:00", "2026-01-05T05:00"]
+    months = bars("XNYS", "1M", "America/New_York", "0m", ("2025-11-01T04:00", "2026-01-01T05:00"))
+    assert months == ["2025-11-01T04:00", "2025-12-01T05:00", "2026-01-01T05:00"]
+
+
+def test_unknown_calendars_are_refused_by_name() -> None:
+    for good in ("24/7", "24/5", "XNYS", "XLON", "NYSE"):
+        check_calendar(good)
+    with pytest.raises(InvalidValue, match="calendar 'MOON'"):
+        check_calendar("MOON")
