@@ -43,6 +43,14 @@ class SchemaOutOfDate(OperationalError):
     """The database schema is not the one this candlelab expects; run `candlelab db upgrade`."""
 
 
+class ProviderUnavailable(OperationalError):
+    """A market data provider did not answer, even after retries."""
+
+
+class ProviderRefused(OperationalError):
+    """A market data provider refused the request (an unknown symbol, a wrong interval)."""
+
+
 class TemporaryError(CandlelabError):
     """The database asked us to retry."""
 

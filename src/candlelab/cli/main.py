@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from candlelab.cli import db, demo, ingest, quality, resample
+from candlelab.cli import backfill, db, demo, ingest, quality, resample
 from candlelab.cli.output import error
 from candlelab.errors import CandlelabError
 from candlelab.settings import LogLevel, load_settings
@@ -29,6 +29,7 @@ app.command("charts")(demo.charts)
 app.command("ingest")(ingest.ingest)
 app.command("resample")(resample.resample)
 app.command("quality")(quality.quality)
+app.command("backfill")(backfill.backfill)
 
 DatabaseUrl = Annotated[
     str | None,

@@ -34,7 +34,8 @@ def error(message: str) -> None:
     err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
 
 
-NUMERIC = {"bars", "1d bars", "1h bars", "new", "id", "rows"}
+NUMERIC = {"bars", "1d bars", "1h bars", "new", "id", "rows", "gaps", "missing", "fetched",
+           "rejected", "still missing"}  # fmt: skip
 
 
 def _cell(value: object) -> str:

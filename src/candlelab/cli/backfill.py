@@ -1,0 +1,120 @@
+"""`candlelab backfill`: fetch the bars `quality` finds missing from a market data vendor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+from candlelab.backfill import BackfillReport, Span, backfill_chart
+from candlelab.charts import Chart, all_charts, chart
+from candlelab.cli import workspace
+from candlelab.cli.output import emit_json, out, table
+from candlelab.database import Connection
+from candlelab.errors import ConfigError
+from candlelab.providers import provider, provider_names
+
+
+def backfill(
+    ctx: typer.Context,
+    chart_ids: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--chart",
+            help="A chart id (repeat); default: every chart whose source "
+            "is a provider (binance, yahoo).",
+        ),
+    ] = None,
+    provider_name: Annotated[
+        str | None,
+        typer.Option("--provider", help="binance or yahoo; default: the chart's source."),
+    ] = None,
+    vendor_symbol: Annotated[
+        str | None, typer.Option("--vendor-symbol", help="The vendor's name for the symbol.")
+    ] = None,
+    start: Annotated[
+        datetime | None, typer.Option(help="Also fetch history from here (UTC unless an offset).")
+    ] = None,
+    end: Annotated[datetime | None, typer.Option(help="Also fetch up to here.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="The vendor API's root URL (a mirror, a testnet).")
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Fill the gaps in charts from a vendor: Binance klines or Yahoo Finance charts.
+
+    The gaps are those `candlelab quality` reports against each chart's calendar, over its
+    stored range (widened by --start and --end). Fetched bars are validated like a file and
+    never replace stored ones. Interrupt it at any time: the next run fetches what is still
+    missing. Exit code 1 when a fetched page was refused.
+    """
+    span = Span(_utc(start), _utc(end), vendor_symbol)
+    ws = workspace(ctx)
+    reports = []
+    with ws.connect() as conn, _progress(quiet=json) as progress:
+        for target in _targets(conn, chart_ids, provider_name):
+            task = progress.add_task(f"{target.symbol} {target.timeframe}", total=None)
+            source = provider(provider_name or target.source, base_url)
+
+            def advance(report: BackfillReport, task: TaskID = task) -> None:
+                progress.update(task, description=f"{report.chart}: {report.loaded:,} bars stored")
+
+            reports.append(backfill_chart(conn, ws.database_url, target, source, span=span,
+                                          on_page=advance))  # fmt: skip
+    _show(reports, json)
+    if any(report.refused for report in reports):
+        raise typer.Exit(1)
+
+
+def _targets(
+    conn: Connection, chart_ids: list[int] | None, provider_name: str | None
+) -> list[Chart]:
+    if chart_ids:
+        charts = [chart(conn, i) for i in chart_ids]
+    else:
+        charts = [c for c in all_charts(conn) if c.source in provider_names()]
+    vendorless = [c for c in charts if provider_name is None and c.source not in provider_names()]
+    if vendorless:
+        c = vendorless[0]
+        raise ConfigError(
+            f"chart {c.id} ({c.symbol} {c.timeframe}) has source {c.source!r}, not a provider: "
+            f"say --provider ({', '.join(provider_names())})"
+        )
+    return charts
+
+
+def _show(reports: list[BackfillReport], json: bool) -> None:
+    if json:
+        emit_json(reports)
+        return
+    columns = (
+        "chart",
+        "provider",
+        "gaps",
+        "missing",
+        "fetched",
+        "new",
+        "rejected",
+        "still missing",
+    )
+    rows = [
+        (r.chart, r.provider, r.gaps, r.missing, r.fetched, r.loaded, r.rejected, r.still_missing)
+        for r in reports
+    ]
+    table("backfill", columns, rows)
+    for report in reports:
+        for line in [*report.refused, *report.notes]:
+            out.print(f"  {report.chart}: {line}", soft_wrap=True)
+
+
+def _progress(quiet: bool) -> Progress:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    return Progress(*columns, console=out, transient=True, disable=quiet)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
