@@ -100,14 +100,20 @@ def ingest_all(conn: Connection, files: list[Path]) -> int:
     return sum(report.loaded for report in reports)
 
 
-def timed(run: Callable[[], object], before: Callable[[], None], repeat: int) -> float:
-    times = []
+Step = tuple[str, Callable[[], object], Callable[[], None]]  # name, what to time, set-up
+
+
+def timed(steps: list[Step], repeat: int) -> dict[str, float]:
+    """The median time of each step. The steps take turns, round after round, so a slow
+    spell of the shared machine falls on baselines and candlelab alike."""
+    times: dict[str, list[float]] = {name: [] for name, _, _ in steps}
     for _ in range(repeat):
-        before()
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, run, before in steps:
+            before()
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def adbc_arrays(url: str) -> object:
@@ -148,17 +154,18 @@ def run(url: str, charts: int, bars: int, repeat: int, folder: Path) -> None:
     with connect(url) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS candles_pk_only (LIKE candles INCLUDING DEFAULTS)")
         conn.execute("ALTER TABLE candles_pk_only ADD PRIMARY KEY (chart_id, time)")
-        reset = lambda: empty_tables(conn)  # noqa: E731
-        base = timed(lambda: baseline_copy(conn, series, "candles"), reset, repeat)
-        bare = timed(lambda: baseline_copy(conn, series, "candles_pk_only"), reset, repeat)
-        from_parquet = timed(lambda: ingest_all(conn, parquet), reset, repeat)
-        reload = timed(lambda: ingest_all(conn, parquet), lambda: None, repeat)
-        from_csv = timed(lambda: ingest_all(conn, csv), reset, repeat)
-        adbc = timed(lambda: adbc_arrays(url), lambda: None, repeat)
-        cx = timed(lambda: connectorx_arrays(url), lambda: None, repeat)
-        ours = timed(
-            lambda: candle_arrays(read_candles(url, range(1, charts + 1))), lambda: None, repeat
-        )
+        reset, keep = (lambda: empty_tables(conn)), (lambda: None)
+        medians = timed([
+            ("base", lambda: baseline_copy(conn, series, "candles"), reset),
+            ("bare", lambda: baseline_copy(conn, series, "candles_pk_only"), reset),
+            ("csv", lambda: ingest_all(conn, csv), reset),
+            ("parquet", lambda: ingest_all(conn, parquet), reset),
+            ("reload", lambda: ingest_all(conn, parquet), keep),
+            ("adbc", lambda: adbc_arrays(url), keep),
+            ("cx", lambda: connectorx_arrays(url), keep),
+            ("ours", lambda: candle_arrays(read_candles(url, range(1, charts + 1))), keep),
+        ], repeat)  # fmt: skip
+        base, bare, from_csv, from_parquet, reload, adbc, cx, ours = medians.values()
         p50, p99 = point_reads(conn, charts)
     print(f"{rows:,} rows in {charts} charts, median of {repeat}")
     print(f"baseline: binary COPY into candles  {base:7.2f} s  {rows / base:10,.0f} rows/s")

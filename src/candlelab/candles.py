@@ -76,7 +76,6 @@ def load_bars(
     if bars.is_empty():
         return LoadCounts(0, 0, 0, 0)
     with translated():
-        conn.execute(QUERIES["lock_chart"], {"lock_class": LOCK_CLASS, "chart_id": chart_id})
         if not _overlaps_stored(conn, chart_id, bars):
             _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
             return LoadCounts(bars.height, 0, 0, 0)
@@ -84,11 +83,13 @@ def load_bars(
 
 
 def _overlaps_stored(conn: Connection, chart_id: int, bars: pl.DataFrame) -> bool:
-    """Whether stored bars fall in the batch's range; a missing chart is refused here."""
-    first, last = bars["time"].min(), bars["time"].max()
-    row = conn.execute(
-        QUERIES["stored_in_range"], {"chart_id": chart_id, "first": first, "last": last}
-    ).fetchone()
+    """Whether stored bars fall in the batch's range, asked once the chart's lock is held;
+    a missing chart is refused here."""
+    params = {"chart_id": chart_id, "first": bars["time"].min(), "last": bars["time"].max()}
+    with conn.pipeline():  # both statements in one round trip, run in order
+        conn.execute(QUERIES["lock_chart"], {"lock_class": LOCK_CLASS, "chart_id": chart_id})
+        cursor = conn.execute(QUERIES["stored_in_range"], params)
+    row = cursor.fetchone()
     if not row or not row[0]:
         raise UnknownReference(f"chart {chart_id} does not exist; create it with upsert_chart")
     return bool(row[1])

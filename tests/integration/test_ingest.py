@@ -166,3 +166,29 @@ def test_the_validation_thread_stops_when_the_writer_stops_early(
             break
         threading.Event().wait(0.05)
     assert not any(t.name == "candlelab-validate" for t in threading.enumerate())
+
+
+def test_files_committed_together_still_land_or_fail_one_by_one(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    """Small files share a commit; a refused one in the middle takes nothing else with it,
+    and every report comes after its commit."""
+    frame = market_frame(30)
+    ingest_frame(conn, frame.slice(10, 5), HOURLY)
+    conn.commit()
+    paths = [tmp_path / f"part{i}.parquet" for i in range(3)]
+    frame.slice(0, 10).write_parquet(paths[0])
+    changed(frame.slice(10, 10), 1).write_parquet(paths[1])  # differs from a stored bar
+    frame.slice(20, 10).write_parquet(paths[2])
+    strict = IngestOptions("BTCUSDT", Timeframe.parse("1h"), source="test", on_conflict="error")
+    committed: list[int] = []
+
+    def on_report(report: IngestReport) -> None:
+        with connect(database_url) as other:  # what another session sees at this point
+            committed.append(count_candles(other))
+
+    reports = ingest_files(conn, paths, strict, on_report)
+    assert [r.loaded for r in reports] == [10, 0, 10]
+    assert reports[1].refused is not None
+    assert count_candles(conn) == 25
+    assert committed == [25, 25, 25]  # told only once the whole group was durable
