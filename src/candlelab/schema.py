@@ -323,6 +323,34 @@ retrain_queue = Table(
     ),
 )
 
+# Imports of legacy SQLite annotator files: one row per file and table group imported,
+# written in the group's own transaction, so a re-run knows what is done.
+legacy_imports = Table(
+    "legacy_imports",
+    metadata,
+    Column("file_sha256", Text, nullable=False),
+    Column("table_group", Text, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("remapped", Boolean, nullable=False),
+    Column("report", JSONB, nullable=False),
+    _timestamp("imported_at"),
+    PrimaryKeyConstraint("file_sha256", "table_group"),
+)
+
+# Where each imported row went: its id in the legacy file and in candlelab (the same
+# unless --remap-ids). References of later table groups are rewritten through it.
+legacy_ids = Table(
+    "legacy_ids",
+    metadata,
+    Column("file_sha256", Text, nullable=False),
+    Column("table_name", Text, nullable=False),
+    Column("legacy_id", BigInteger, nullable=False),
+    Column("new_id", BigInteger, nullable=False),
+    # A type whose name the target had already: the legacy row was merged into that one.
+    Column("merged", Boolean, nullable=False, server_default=text("false")),
+    PrimaryKeyConstraint("file_sha256", "table_name", "legacy_id"),
+)
+
 # Feature values one per row, with their names: what psql and pandas users query.
 FEATURE_VALUES_LONG = """
 CREATE VIEW feature_values_long AS

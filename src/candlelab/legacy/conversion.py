@@ -1,0 +1,333 @@
+"""Reading a legacy file and converting every row, finding every problem on the way.
+
+Each table is read through ADBC's SQLite driver as Arrow, with SQLite's `typeof` of each
+column beside it: SQLite lets any value into any column, so a text in a time column is
+a problem to report, not a zero to import. Then, per table: times from epoch seconds
+or milliseconds (the unit judged per column from its values), 0/1 to booleans, JSON
+text parsed, NULL volume to 0, and the checks candlelab's tables make.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from candlelab.legacy.layout import TABLES, Layout, kind, required, sqlite_uri
+from candlelab.timeframes import Timeframe
+
+# Epoch values at or above this are milliseconds: as seconds they would be past year 5000.
+MILLISECONDS_FROM = 100_000_000_000
+PROBLEM_SCHEMA = {"table": pl.String, "id": pl.Int64, "code": pl.String, "field": pl.String,
+                  "value": pl.String}  # fmt: skip
+SOURCES = {"manual": "accepted", "model": "proposed"}  # legacy source → span status
+PLACEHOLDER_TIMEFRAME = "1d"
+# The SQLite storage classes each kind of column may hold (`typeof`).
+STORAGE_TYPES = {"int": ("integer",), "time": ("integer",), "bool": ("integer",),
+                 "real": ("real", "integer"), "text": ("text",), "json": ("text",)}  # fmt: skip
+SPACINGS = ((604_800, "w"), (86_400, "d"), (3_600, "h"), (60, "m"))  # largest unit first
+NAMED_TIMEFRAMES = {"daily": "1d", "hourly": "1h", "weekly": "1w", "monthly": "1M"}
+NAME_PATTERN = re.compile(
+    r"^\s*(?P<symbol>[A-Za-z0-9][A-Za-z0-9./=^:-]*?)\s*[-_ @|,]+\s*"
+    r"(?P<timeframe>\d+\s*(?:m|min|h|d|w|M)|daily|hourly|weekly|monthly)\s*$",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Converted:
+    """Every table's good rows, converted; every problem; what was assumed on the way."""
+
+    tables: dict[str, pl.DataFrame]
+    problems: pl.DataFrame
+    read: dict[str, int]  # rows read per table
+    time_units: dict[str, str] = field(default_factory=dict)  # "table.column" → unit
+    null_volumes: int = 0
+    placeholders: list[dict[str, Any]] = field(default_factory=list)
+
+    def rejected_ids(self, table: str) -> list[int]:
+        rows = self.problems.filter(pl.col("table") == table)
+        return sorted(set(rows["id"].to_list()))
+
+
+def convert(layout: Layout) -> Converted:
+    """Read and convert the whole file; tables in dependency order, so orphans of a
+    rejected row are found too."""
+    raw = {table: read_table(layout.path, table) for table in TABLES}
+    result = Converted(
+        {}, pl.DataFrame(schema=PROBLEM_SCHEMA), {t: f.height for t, f in raw.items()}
+    )
+    for table in TABLES:
+        frame, problems = _typed(table, raw[table])
+        frame, problems = _times(result, table, frame, problems)
+        frame, more = CONVERTERS[table](result, frame)
+        _keep(result, table, frame, [problems, more])
+    _timeframes_from_spacing(result)
+    return result
+
+
+def _timeframes_from_spacing(result: Converted) -> None:
+    """A chart whose timeframe nothing names gets the one its bars are spaced by."""
+    for placed in result.placeholders:
+        if "timeframe" not in placed:
+            continue
+        times = result.tables["candles"].filter(pl.col("chart_id") == placed["chart"])["time"]
+        spacing = times.sort().diff().drop_nulls().median()
+        seconds = int(spacing.total_seconds()) if spacing is not None else 0  # type: ignore[union-attr]
+        name = next((f"{seconds // unit}{code}" for unit, code in SPACINGS
+                     if seconds and seconds % unit == 0), None)  # fmt: skip
+        if name:
+            placed["timeframe"] = name
+            placed["timeframe_from"] = "bar spacing"
+            charts = result.tables["charts"]
+            result.tables["charts"] = charts.with_columns(
+                timeframe=pl.when(pl.col("id") == placed["chart"]).then(pl.lit(name))
+                .otherwise(pl.col("timeframe"))
+            )  # fmt: skip
+
+
+def read_table(path: Path, table: str) -> pl.DataFrame:
+    """The table's known columns as Arrow-typed values, with a type check per row."""
+    import adbc_driver_sqlite.dbapi as adbc
+
+    columns = [_selected(table, column) for column in TABLES[table]]
+    checks = [f"WHEN {_type_fails(table, c)} THEN '{c}'" for c in TABLES[table] if c != "id"]
+    values = [f"WHEN {_type_fails(table, c)} THEN quote({c})" for c in TABLES[table] if c != "id"]
+    # Table and column names come from TABLES, never from the file.
+    query = (
+        f"SELECT {', '.join(columns)}, CASE {' '.join(checks)} END AS _bad_field, "  # noqa: S608
+        f"CASE {' '.join(values)} END AS _bad_value FROM {table} ORDER BY id"
+    )
+    with adbc.connect(sqlite_uri(path)) as conn, conn.cursor() as cursor:
+        cursor.execute(query)
+        frame = pl.from_arrow(cursor.fetch_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.with_columns(pl.col("_bad_field", "_bad_value").cast(pl.String))
+
+
+def _selected(table: str, column: str) -> str:
+    cast = {"id": "INTEGER", "int": "INTEGER", "time": "INTEGER", "bool": "INTEGER",
+            "real": "REAL", "text": "TEXT", "json": "TEXT"}[kind(table, column)]  # fmt: skip
+    return f"CAST({column} AS {cast}) AS {column}"
+
+
+def _type_fails(table: str, column: str) -> str:
+    allowed = list(STORAGE_TYPES[kind(table, column)])
+    if not required(table, column):
+        allowed.append("null")
+    listed = ", ".join(f"'{t}'" for t in allowed)
+    return f"typeof({column}) NOT IN ({listed})"
+
+
+def _typed(table: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    bad = frame.filter(pl.col("_bad_field").is_not_null())
+    problems = _problems(table, bad, "wrong_type", pl.col("_bad_field"), pl.col("_bad_value"))
+    return frame.filter(pl.col("_bad_field").is_null()).drop("_bad_field", "_bad_value"), problems
+
+
+def _times(
+    result: Converted, table: str, frame: pl.DataFrame, problems: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Epoch integers to UTC times, each column in the unit its values show."""
+    found = [problems]
+    for column in (c for c in TABLES[table] if kind(table, c) == "time"):
+        values = frame[column].drop_nulls()
+        unit = "ms" if len(values) and values.abs().max() >= MILLISECONDS_FROM else "s"  # type: ignore[operator]
+        result.time_units[f"{table}.{column}"] = "milliseconds" if unit == "ms" else "seconds"
+        other = pl.col(column).abs() >= MILLISECONDS_FROM
+        mixed = frame.filter(~other if unit == "ms" else other)
+        found.append(
+            _problems(table, mixed, "mixed_time_units", column, pl.col(column).cast(pl.String))
+        )
+        frame = frame.filter(~pl.col("id").is_in(mixed["id"].implode()))
+        epoch = pl.from_epoch(column, "ms" if unit == "ms" else "s")
+        frame = frame.with_columns(epoch.dt.cast_time_unit("us").dt.replace_time_zone("UTC"))
+    return frame, pl.concat(found)
+
+
+def _charts(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    keys = [_chart_key(result, row) for row in frame.iter_rows(named=True)]
+    frame = frame.with_columns(
+        symbol=pl.Series([k[0] for k in keys], dtype=pl.String),
+        timeframe=pl.Series([k[1] for k in keys], dtype=pl.String),
+    )
+    return frame, pl.DataFrame(schema=PROBLEM_SCHEMA)
+
+
+def _chart_key(result: Converted, row: dict[str, Any]) -> tuple[str, str]:
+    """Symbol and timeframe: from their columns, else from the name, else placeholders."""
+    named = NAME_PATTERN.match(row["name"] or "")
+    symbol = row["symbol"] or (named.group("symbol").upper() if named else None)
+    timeframe = _timeframe(row["timeframe"]) or (
+        _timeframe(named.group("timeframe")) if named else None
+    )
+    placed = {}
+    if not symbol:
+        symbol = placed["symbol"] = f"LEGACY-{row['id']}"
+    if not timeframe:
+        timeframe = placed["timeframe"] = PLACEHOLDER_TIMEFRAME
+    if placed:
+        result.placeholders.append({"chart": row["id"], "name": row["name"], **placed})
+    return symbol, timeframe
+
+
+def _timeframe(text: str | None) -> str | None:
+    if not text:
+        return None
+    cleaned = re.sub(r"\s+|in$", "", text.strip())
+    cleaned = NAMED_TIMEFRAMES.get(cleaned.lower(), cleaned)
+    for candidate in (cleaned, cleaned[:-1] + cleaned[-1].lower()):
+        try:
+            return Timeframe.parse(candidate).name
+        except ValueError:
+            continue
+    return None
+
+
+def _candles(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    result.null_volumes = frame["volume"].null_count()
+    frame = frame.with_columns(pl.col("volume").fill_null(0.0))
+    prices = ["open", "high", "low", "close", "volume"]
+    finite = pl.all_horizontal(pl.col(c).is_finite() for c in prices)
+    ohlc = ((pl.col("low") <= pl.min_horizontal("open", "close"))
+            & (pl.col("high") >= pl.max_horizontal("open", "close")))  # fmt: skip
+    shown = pl.format("open {} high {} low {} close {}", "open", "high", "low", "close")
+    kept = pl.col("id").min().over("chart_id", "time")  # of candles at one time, the first
+    duplicate = pl.col("id") != kept
+    return _screen("candles", frame, [
+        (~finite, "non_finite", "open", shown),
+        (~ohlc, "ohlc_inconsistent", "high", shown),
+        (pl.col("volume") < 0, "negative_volume", "volume", pl.col("volume").cast(pl.String)),
+        (duplicate, "duplicate_candle", "time",
+         pl.format("same chart and time as candle {}", kept)),
+        _chart_orphan(result),
+    ])  # fmt: skip
+
+
+def _annotation_types(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame, problems = _booleans("annotation_types", frame)
+    return frame.with_columns(shape=pl.col("icon").fill_null("circle")), problems
+
+
+def _annotations(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame, problems = _json("annotations", frame, ["geometry"])
+    frame, more = _screen("annotations", frame, [
+        _chart_orphan(result),
+        (pl.col("type_id").is_not_null() & _orphan(result, "type_id", "annotation_types"),
+         "orphan", "type_id", _missing("annotation type", "type_id")),
+    ])  # fmt: skip
+    return _updated(frame), pl.concat([problems, more])
+
+
+def _span_label_types(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return _booleans("span_label_types", frame)
+
+
+def _span_annotations(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    frame, problems = _json("span_annotations", frame, ["sub_spans", "model_prediction"])
+    frame, more = _screen("span_annotations", frame, [
+        (pl.col("end_time") < pl.col("start_time"), "end_before_start", "end_time",
+         pl.format("start {} end {}", "start_time", "end_time")),
+        (~pl.col("source").is_in(list(SOURCES)), "unknown_source", "source", pl.col("source")),
+        (~pl.col("confidence").is_between(0, 1) & pl.col("confidence").is_not_null(),
+         "confidence_out_of_range", "confidence", pl.col("confidence").cast(pl.String)),
+        _chart_orphan(result),
+        (_orphan(result, "label_type_id", "span_label_types"), "orphan", "label_type_id",
+         _missing("span label type", "label_type_id")),
+    ])  # fmt: skip
+    frame = frame.with_columns(status=pl.col("source").replace_strict(SOURCES, default=None))
+    return _updated(frame), pl.concat([problems, more])
+
+
+CONVERTERS = {
+    "charts": _charts, "candles": _candles, "annotation_types": _annotation_types,
+    "annotations": _annotations, "span_label_types": _span_label_types,
+    "span_annotations": _span_annotations,
+}  # fmt: skip
+
+
+def _screen(
+    table: str, frame: pl.DataFrame, checks: list[tuple[pl.Expr, str, str, pl.Expr]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows failing a check, reported with their first failed check; the rest kept."""
+    flags = frame.with_columns(
+        *(check.fill_null(False).alias(f"_fail{i}") for i, (check, *_) in enumerate(checks)),
+        *(value.alias(f"_value{i}") for i, (*_, value) in enumerate(checks)),
+    )
+    found, failed_any = [], pl.lit(False)
+    for i, (_, code, column, _) in enumerate(checks):
+        first = pl.col(f"_fail{i}") & ~failed_any
+        found.append(_problems(table, flags.filter(first), code, column, pl.col(f"_value{i}")))
+        failed_any = failed_any | pl.col(f"_fail{i}")
+    kept = flags.filter(~failed_any).drop(pl.selectors.starts_with("_fail", "_value"))
+    return kept, pl.concat(found)
+
+
+def _chart_orphan(result: Converted) -> tuple[pl.Expr, str, str, pl.Expr]:
+    return (
+        _orphan(result, "chart_id", "charts"),
+        "orphan",
+        "chart_id",
+        _missing("chart", "chart_id"),
+    )
+
+
+def _orphan(result: Converted, column: str, parent: str) -> pl.Expr:
+    return ~pl.col(column).is_in(result.tables[parent]["id"].implode())
+
+
+def _missing(what: str, column: str) -> pl.Expr:
+    return pl.format(f"no {what} {{}}", column)
+
+
+def _booleans(table: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    kept, problems = _screen(table, frame, [
+        (~pl.col("is_active").is_in([0, 1]), "not_boolean", "is_active",
+         pl.col("is_active").cast(pl.String)),
+    ])  # fmt: skip
+    return kept.with_columns(pl.col("is_active") == 1), problems
+
+
+def _json(table: str, frame: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    checks = [(~pl.col(c).map_elements(_parses, return_dtype=pl.Boolean, skip_nulls=True),
+               "invalid_json", c, pl.col(c)) for c in columns]  # fmt: skip
+    return _screen(table, frame, checks)
+
+
+def _parses(text: str) -> bool:
+    """Whether PostgreSQL's jsonb will take the text: strict JSON, no NaN, no \\u0000."""
+    try:
+        json.loads(text, parse_constant=_refuse)
+    except ValueError:
+        return False
+    return "\\u0000" not in text
+
+
+def _refuse(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _updated(frame: pl.DataFrame) -> pl.DataFrame:
+    """A row never updated was last changed when it was made."""
+    return frame.with_columns(pl.col("updated_at").fill_null(pl.col("created_at")))
+
+
+def _problems(table: str, rows: pl.DataFrame, code: str, column: str | pl.Expr,
+              value: pl.Expr) -> pl.DataFrame:  # fmt: skip
+    field = pl.lit(column) if isinstance(column, str) else column
+    return rows.select(
+        pl.lit(table).alias("table"),
+        pl.col("id").cast(pl.Int64),
+        pl.lit(code).alias("code"),
+        field.cast(pl.String).alias("field"),
+        value.cast(pl.String).alias("value"),
+    )
+
+
+def _keep(result: Converted, table: str, frame: pl.DataFrame, problems: list[pl.DataFrame]) -> None:
+    result.tables[table] = frame
+    result.problems = pl.concat([result.problems, *problems])

@@ -1,0 +1,394 @@
+"""The import itself: plan every table group, refuse or write each in one transaction, verify.
+
+Table groups, in the order references need them: charts with their candles, annotation
+types with annotations, span label types with spans. Each group is written in one
+transaction together with its row in `legacy_imports`, so a run killed at any moment
+leaves each group either absent or whole, and the next run writes only what is missing.
+Ids are kept (and sequences moved past them), or with `remap` drawn anew from the
+sequences, every reference rewritten through `legacy_ids`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from psycopg import sql
+
+from candlelab.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.database import Connection, translated
+from candlelab.errors import DataError
+from candlelab.legacy.checksums import COMPARED, checksum
+from candlelab.legacy.conversion import Converted, convert
+from candlelab.legacy.layout import Layout, check_layout, open_readonly
+
+GROUPS = {
+    "charts": ("charts", "candles"),
+    "annotations": ("annotation_types", "annotations"),
+    "spans": ("span_label_types", "span_annotations"),
+}
+PARENTS = ("charts", "annotation_types", "span_label_types")
+# Each child's references: column → the parent table its ids come from.
+REFERENCES = {
+    "candles": {"chart_id": "charts"},
+    "annotations": {"chart_id": "charts", "annotation_type_id": "annotation_types"},
+    "span_annotations": {"chart_id": "charts", "label_type_id": "span_label_types"},
+}
+SOURCE = "legacy"
+NAMED = ("annotation_types", "span_label_types")  # unique names: a clash is merged by name
+
+
+class ImportRefused(DataError):
+    """The import was refused; nothing was written."""
+
+
+@dataclass
+class ImportOptions:
+    dry_run: bool = False
+    skip_invalid: bool = False
+    remap_ids: bool = False
+
+
+@dataclass
+class TableCheck:
+    table: str
+    rows_in: int
+    rows_out: int
+    checksum_in: str
+    checksum_out: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rows_in == self.rows_out and self.checksum_in == self.checksum_out
+
+
+@dataclass
+class ImportReport:
+    file: str
+    sha256: str
+    read: dict[str, int]
+    written: dict[str, int] = field(default_factory=dict)
+    already_imported: list[str] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    time_units: dict[str, str] = field(default_factory=dict)
+    null_volumes: int = 0
+    placeholders: list[dict[str, Any]] = field(default_factory=list)
+    extra_columns: dict[str, list[str]] = field(default_factory=dict)
+    extra_tables: list[str] = field(default_factory=list)
+    merged_types: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[TableCheck] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+
+def import_file(
+    conn: Connection,
+    path: Path,
+    options: ImportOptions,
+    on_table: Callable[[str, int], None] = lambda table, rows: None,
+) -> tuple[ImportReport, Converted]:
+    """Import the legacy file; the report, and the converted tables (for the reject file)."""
+    layout = check_layout(open_readonly(path), path)
+    sha = file_sha256(path)
+    converted = convert(layout)
+    report = _report(layout, sha, converted, options)
+    if report.problems and not options.skip_invalid:
+        return report, converted  # stop before writing anything: the caller lists them
+    done = _done_groups(conn, sha)
+    report.already_imported = [g for g in GROUPS if g in done]
+    plan = _Plan(conn, sha, converted, options, report)
+    plan.check_conflicts([g for g in GROUPS if g not in done])
+    if options.dry_run:
+        report.written = {t: converted.tables[t].height for g in GROUPS if g not in done
+                          for t in GROUPS[g]}  # fmt: skip
+        return report, converted
+    for group in (g for g in GROUPS if g not in done):
+        conn.commit()  # end the reads above: each group below commits on its own
+        with translated(), conn.transaction():
+            plan.write_group(group, on_table)
+    report.checks = verify(conn, sha, converted)
+    return report, converted
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _report(layout: Layout, sha: str, converted: Converted, options: ImportOptions) -> ImportReport:
+    return ImportReport(
+        file=str(layout.path), sha256=sha, read=converted.read,
+        problems=converted.problems.sort("table", "id").to_dicts(),
+        time_units=converted.time_units, null_volumes=converted.null_volumes,
+        placeholders=converted.placeholders, extra_columns=layout.extra_columns,
+        extra_tables=layout.extra_tables, dry_run=options.dry_run,
+    )  # fmt: skip
+
+
+def _done_groups(conn: Connection, sha: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT table_group FROM legacy_imports WHERE file_sha256 = %s", (sha,)
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+class _Plan:
+    """Where each legacy row goes: its new id, its references rewritten."""
+
+    def __init__(self, conn: Connection, sha: str, converted: Converted, options: ImportOptions,
+                 report: ImportReport) -> None:  # fmt: skip
+        self.conn, self.sha, self.converted = conn, sha, converted
+        self.options, self.report = options, report
+        self.ids: dict[str, dict[int, int]] = {t: self._stored_map(t) for t in PARENTS}
+
+    def _stored_map(self, table: str) -> dict[int, int]:
+        rows = self.conn.execute(
+            "SELECT legacy_id, new_id FROM legacy_ids WHERE file_sha256 = %s AND table_name = %s",
+            (self.sha, table),
+        ).fetchall()
+        return dict(rows)
+
+    def check_conflicts(self, groups: list[str]) -> None:
+        """Refuse ids (and type names) the target already holds, unless ids are remapped."""
+        clashes = []
+        tables = [t for g in groups for t in GROUPS[g] if t != "candles"]  # candles have no id
+        for table in tables:
+            legacy = self.converted.tables[table]["id"].to_list()
+            taken = self._taken(table, "id", legacy)
+            if taken and not self.options.remap_ids:
+                clashes.append(f"{table} ids {_listed(taken)}")
+            if table in NAMED:
+                names = self._taken(table, "name", self.converted.tables[table]["name"].to_list())
+                if names and not self.options.remap_ids:
+                    clashes.append(f"{table} names {_listed(names)}")
+        if clashes:
+            raise ImportRefused(
+                "the target database already holds "
+                + "; ".join(clashes)
+                + ": nothing was written; use --remap-ids to give the imported rows new ids"
+                " (types with a name already there are then merged into it)"
+            )
+
+    def _taken(self, table: str, column: str, values: list[Any]) -> list[Any]:
+        query = sql.SQL("SELECT {c} FROM {t} WHERE {c} = ANY(%s) ORDER BY {c}").format(
+            c=sql.Identifier(column), t=sql.Identifier(table)
+        )
+        return [row[0] for row in self.conn.execute(query, (values,)).fetchall()]
+
+    def write_group(self, group: str, on_table: Callable[[str, int], None]) -> None:
+        parent, child = GROUPS[group]
+        self._write_parent(parent)
+        rows = self._write_child(child)
+        for table, count in ((parent, self.converted.tables[parent].height), (child, rows)):
+            self.report.written[table] = count
+            on_table(table, count)
+        self.conn.execute(
+            "INSERT INTO legacy_imports (file_sha256, table_group, file_name, remapped, report)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (self.sha, group, Path(self.report.file).name, self.options.remap_ids,
+             json.dumps({"written": {parent: self.converted.tables[parent].height, child: rows}})),
+        )  # fmt: skip
+
+    def _write_parent(self, table: str) -> None:
+        frame = self.converted.tables[table]
+        mapping = self._new_ids(table, frame)
+        self.ids[table] = mapping
+        fresh = frame.with_columns(pl.col("id").replace_strict(mapping)).filter(
+            ~pl.col("id").is_in(self._merged_ids(table))
+        )
+        if table == "charts":
+            fresh = self._chart_sources(fresh)
+        _copy_rows(self.conn, table, fresh.select(TARGET_COLUMNS[table]))
+        self._record_ids(table, mapping)
+
+    def _record_ids(self, table: str, mapping: dict[int, int]) -> None:
+        """Where each row went, and the table's sequence moved past every id it now holds."""
+        merged = {m["legacy_id"] for m in self.report.merged_types if m["table"] == table}
+        _copy_rows(self.conn, "legacy_ids", pl.DataFrame({
+            "file_sha256": self.sha, "table_name": table, "legacy_id": list(mapping),
+            "new_id": list(mapping.values()), "merged": [i in merged for i in mapping],
+        }))  # fmt: skip
+        self.conn.execute(
+            sql.SQL("SELECT setval(pg_get_serial_sequence({t}, 'id'), (SELECT max(id) FROM {i}))")
+            .format(t=sql.Literal(table), i=sql.Identifier(table))
+        )  # fmt: skip
+
+    def _new_ids(self, table: str, frame: pl.DataFrame) -> dict[int, int]:
+        legacy = frame["id"].to_list()
+        if not self.options.remap_ids:
+            return {i: i for i in legacy}
+        existing = self._existing_by_name(table, frame) if table in NAMED else {}
+        fresh = [i for i in legacy if i not in existing]
+        drawn = self.conn.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            (table, len(fresh)),
+        ).fetchall()
+        return {**existing, **{old: int(new[0]) for old, new in zip(fresh, drawn, strict=True)}}
+
+    def _existing_by_name(self, table: str, frame: pl.DataFrame) -> dict[int, int]:
+        query = sql.SQL("SELECT name, id FROM {t} WHERE name = ANY(%s)").format(
+            t=sql.Identifier(table)
+        )
+        by_name: dict[str, int] = dict(
+            self.conn.execute(query, (frame["name"].to_list(),)).fetchall()
+        )
+        merged = {}
+        for legacy_id, name in frame.select("id", "name").iter_rows():
+            if name in by_name:
+                merged[legacy_id] = by_name[name]
+                self.report.merged_types.append(
+                    {"table": table, "name": name, "legacy_id": legacy_id, "id": by_name[name]}
+                )
+        return merged
+
+    def _merged_ids(self, table: str) -> list[int]:
+        return [m["id"] for m in self.report.merged_types if m["table"] == table]
+
+    def _chart_sources(self, charts: pl.DataFrame) -> pl.DataFrame:
+        """Source "legacy", or "legacy:<new id>" where the key is taken (in file or target)."""
+        query = "SELECT symbol, timeframe FROM charts WHERE source = %s"
+        taken = set(self.conn.execute(query, (SOURCE,)).fetchall())
+        sources = []
+        for symbol, timeframe, legacy in charts.select("symbol", "timeframe", "id").iter_rows():
+            key = (symbol, timeframe)
+            sources.append(SOURCE if key not in taken else f"{SOURCE}:{legacy}")
+            taken.add(key)
+        return charts.with_columns(source=pl.Series(sources))
+
+    def _write_child(self, table: str) -> int:
+        frame = self.converted.tables[table]
+        if table == "annotations":
+            frame = frame.rename({"candle_time": "time", "type_id": "annotation_type_id"})
+        for column, parent in REFERENCES[table].items():
+            frame = frame.with_columns(
+                pl.col(column).replace_strict(self.ids[parent], default=None)
+            )
+        if table == "candles":
+            _copy_candles(self.conn, frame)
+            return frame.height
+        mapping = self._new_ids(table, frame)
+        frame = frame.with_columns(pl.col("id").replace_strict(mapping))
+        _copy_rows(self.conn, table, frame.select(TARGET_COLUMNS[table]))
+        self._record_ids(table, mapping)
+        return frame.height
+
+
+TARGET_COLUMNS = {
+    "charts": ["id", "symbol", "timeframe", "source", "name", "created_at"],
+    "annotation_types": ["id", "name", "color", "shape", "is_active", "created_at"],
+    "annotations": ["id", "chart_id", "time", "annotation_type_id", "geometry", "note",
+                    "created_at", "updated_at"],
+    "span_label_types": ["id", "name", "color", "description", "is_active", "created_at"],
+    "span_annotations": ["id", "chart_id", "label_type_id", "start_time", "end_time", "source",
+                         "status", "confidence", "sub_spans", "model_prediction", "created_at",
+                         "updated_at"],
+}  # fmt: skip
+
+
+def _copy_rows(conn: Connection, table: str, frame: pl.DataFrame) -> None:
+    """Rows by text COPY: psycopg adapts each value; jsonb columns parse their JSON text."""
+    statement = sql.SQL("COPY {t} ({c}) FROM STDIN").format(
+        t=sql.Identifier(table), c=sql.SQL(", ").join(map(sql.Identifier, frame.columns))
+    )
+    with conn.cursor().copy(statement) as copy:
+        for row in frame.iter_rows():
+            copy.write_row(row)
+
+
+def _copy_candles(conn: Connection, frame: pl.DataFrame) -> None:
+    times = frame["time"].dt.replace_time_zone(None).dt.cast_time_unit("us").to_numpy()
+    columns = [CopyColumn("bigint", frame["chart_id"].to_numpy()), CopyColumn("timestamptz", times)]
+    columns += [CopyColumn("double precision", frame[c].to_numpy())
+                for c in ("open", "high", "low", "close", "volume")]  # fmt: skip
+    statement = (
+        "COPY candles (chart_id, time, open, high, low, close, volume) FROM STDIN (FORMAT BINARY)"
+    )
+    with conn.cursor().copy(statement) as copy:
+        copy.write(binary_copy_buffer(columns))
+
+
+def verify(conn: Connection, sha: str, converted: Converted) -> list[TableCheck]:
+    """Per table: rows and checksum of the converted values, from both sides."""
+    checks = []
+    merged = conn.execute(
+        "SELECT table_name, legacy_id FROM legacy_ids WHERE file_sha256 = %s AND merged", (sha,)
+    ).fetchall()
+    for table in COMPARED:
+        # A type merged into one the target had is that one's row now: compared are the rows
+        # the import made, and the references to the merged type (in legacy ids).
+        skipped = [legacy_id for name, legacy_id in merged if name == table]
+        sent = _legacy_side(table, converted.tables[table]).filter(
+            ~pl.col(KEYS[table]).is_in(skipped)
+        )
+        stored = _stored_side(conn, sha, table)
+        checks.append(TableCheck(table, sent.height, stored.height,
+                                 checksum(table, sent), checksum(table, stored)))  # fmt: skip
+    return checks
+
+
+KEYS = {table: "chart_id" if table == "candles" else "id" for table in COMPARED}
+
+
+def _legacy_side(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+    if table == "annotations":
+        frame = frame.rename({"candle_time": "time", "type_id": "annotation_type_id"})
+    return frame
+
+
+STORED = {
+    "charts": "SELECT m.legacy_id AS id, t.name, t.symbol, t.timeframe, t.created_at "
+              "FROM charts t JOIN ids m ON m.new_id = t.id AND m.table_name = 'charts'",
+    "candles": "SELECT m.legacy_id AS chart_id, t.time, t.open, t.high, t.low, t.close, t.volume "
+               "FROM candles t JOIN ids m ON m.new_id = t.chart_id AND m.table_name = 'charts'",
+    "annotation_types": "SELECT m.legacy_id AS id, t.name, t.color, t.shape, t.is_active, "
+                        "t.created_at FROM annotation_types t JOIN made m ON m.new_id = t.id "
+                        "AND m.table_name = 'annotation_types'",
+    "annotations": "SELECT m.legacy_id AS id, c.legacy_id AS chart_id, t.time, "
+                   "y.legacy_id AS annotation_type_id, t.geometry::text AS geometry, t.note, "
+                   "t.created_at, t.updated_at FROM annotations t "
+                   "JOIN ids m ON m.new_id = t.id AND m.table_name = 'annotations' "
+                   "JOIN ids c ON c.new_id = t.chart_id AND c.table_name = 'charts' "
+                   "LEFT JOIN ids y ON y.new_id = t.annotation_type_id "
+                   "AND y.table_name = 'annotation_types'",
+    "span_label_types": "SELECT m.legacy_id AS id, t.name, t.color, t.description, t.is_active, "
+                        "t.created_at FROM span_label_types t JOIN made m ON m.new_id = t.id "
+                        "AND m.table_name = 'span_label_types'",
+    "span_annotations": "SELECT m.legacy_id AS id, c.legacy_id AS chart_id, "
+                        "y.legacy_id AS label_type_id, t.start_time, t.end_time, t.source, "
+                        "t.status, t.confidence, t.sub_spans::text AS sub_spans, "
+                        "t.model_prediction::text AS model_prediction, t.created_at, "
+                        "t.updated_at FROM span_annotations t "
+                        "JOIN ids m ON m.new_id = t.id AND m.table_name = 'span_annotations' "
+                        "JOIN ids c ON c.new_id = t.chart_id AND c.table_name = 'charts' "
+                        "JOIN ids y ON y.new_id = t.label_type_id "
+                        "AND y.table_name = 'span_label_types'",
+}  # fmt: skip
+
+
+def _stored_side(conn: Connection, sha: str, table: str) -> pl.DataFrame:
+    """What PostgreSQL holds of this file's rows, in legacy ids."""
+    query = (  # STORED holds fixed statements
+        "WITH ids AS (SELECT * FROM legacy_ids WHERE file_sha256 = %(sha)s), "  # noqa: S608
+        "made AS (SELECT * FROM ids WHERE NOT merged) " + STORED[table]
+    )
+    cursor = conn.cursor(binary=True)
+    cursor.execute(query, {"sha": sha})
+    names = [d.name for d in cursor.description or []]
+    rows = cursor.fetchall()
+    return pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+
+
+def _listed(values: list[Any], shown: int = 5) -> str:
+    head = ", ".join(map(str, values[:shown]))
+    return head + (f" and {len(values) - shown} more" if len(values) > shown else "")

@@ -1,0 +1,164 @@
+"""Legacy SQLite files into PostgreSQL: every conversion, every problem, re-runs, remapping."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from candlelab.database import Connection
+from candlelab.legacy.importer import ImportOptions, ImportRefused, import_file
+from candlelab.legacy.sample import PROBLEMS, SampleSpec, write_sample
+
+TABLES = ("charts", "candles", "annotation_types", "annotations", "span_label_types",
+          "span_annotations")  # fmt: skip
+
+
+def sample(tmp_path: Path, name: str = "candles.db", **spec: object) -> Path:
+    path = tmp_path / name
+    write_sample(path, SampleSpec(**spec))  # type: ignore[arg-type]
+    return path
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    return {t: (conn.execute(f"SELECT count(*) FROM {t}").fetchone() or (0,))[0] for t in TABLES}
+
+
+def test_a_clean_file_arrives_whole_and_verified_and_the_file_is_untouched(
+    conn: Connection, tmp_path: Path
+) -> None:
+    path = sample(tmp_path)
+    before = (path.read_bytes(), os.stat(path).st_mtime_ns)
+    report, _ = import_file(conn, path, ImportOptions())
+    assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
+    assert report.verified
+    assert counts(conn) == {"charts": 3, "candles": 900, "annotation_types": 3, "annotations": 30,
+                            "span_label_types": 4, "span_annotations": 40}  # fmt: skip
+    assert report.null_volumes == 18
+    assert set(report.time_units.values()) == {"seconds"}
+    assert report.placeholders == [{"chart": 3, "name": "My favourite setups",
+                                    "symbol": "LEGACY-3", "timeframe": "1d",
+                                    "timeframe_from": "bar spacing"}]  # fmt: skip
+
+
+def test_values_convert_as_documented(conn: Connection, tmp_path: Path) -> None:
+    import_file(conn, sample(tmp_path), ImportOptions())
+    charts = conn.execute("SELECT id, symbol, timeframe, source FROM charts ORDER BY id").fetchall()
+    assert charts == [(1, "BTCUSDT", "1h", "legacy"), (2, "ETH/USDT", "4h", "legacy"),
+                      (3, "LEGACY-3", "1d", "legacy")]  # fmt: skip
+    assert conn.execute("SELECT count(*) FROM candles WHERE volume = 0").fetchone() == (18,)
+    first = conn.execute("SELECT time::text FROM candles WHERE chart_id = 1 ORDER BY time LIMIT 1")
+    assert first.fetchone() == ("2023-01-01 00:00:00+00",)
+    note, geometry = conn.execute(
+        "SELECT note, geometry FROM annotations WHERE id = 1"
+    ).fetchone() or (None, None)
+    assert note == 'note 0: "quoted", <b>bold</b> & ünïcode'
+    assert set(geometry) == {"price", "shape"}
+    assert geometry["shape"] == "arrow"
+    statuses = conn.execute(
+        "SELECT source, status, count(*), count(confidence), count(model_prediction) "
+        "FROM span_annotations GROUP BY 1, 2 ORDER BY 1"
+    ).fetchall()
+    assert statuses == [("manual", "accepted", 30, 0, 0), ("model", "proposed", 10, 10, 10)]
+    assert conn.execute(
+        "SELECT bool_and(is_active) FROM annotation_types WHERE id < 3"
+    ).fetchone() == (True,)
+    assert conn.execute("SELECT is_active FROM span_label_types WHERE id = 4").fetchone() == (
+        False,
+    )
+    never_updated = conn.execute("SELECT count(*) FROM annotations WHERE updated_at = created_at")
+    assert never_updated.fetchone() == (15,)
+    made = conn.execute("INSERT INTO charts (symbol, timeframe, source, name) "
+                        "VALUES ('NEW', '1h', 'x', 'new') RETURNING id").fetchone()  # fmt: skip
+    assert made == (4,)  # the sequence moved past the imported ids
+
+
+def test_millisecond_files_give_the_same_rows(conn: Connection, tmp_path: Path) -> None:
+    report, _ = import_file(conn, sample(tmp_path, time_unit="ms"), ImportOptions())
+    assert set(report.time_units.values()) == {"milliseconds"}
+    assert report.verified
+    first = conn.execute("SELECT min(time)::text, max(created_at)::text FROM candles, charts")
+    assert first.fetchone() == ("2023-01-01 00:00:00+00", "2023-11-14 22:13:23+00")
+
+
+def test_problems_stop_the_import_before_anything_is_written(
+    conn: Connection, tmp_path: Path
+) -> None:
+    path = sample(tmp_path, problems=frozenset(PROBLEMS))
+    planted = write_sample(tmp_path / "again.db", SampleSpec(problems=frozenset(PROBLEMS)))
+    report, _ = import_file(conn, path, ImportOptions())
+    found = {(p["table"], p["id"], p["code"]) for p in report.problems}
+    assert found == set(planted)
+    assert all(n == 0 for n in counts(conn).values())
+
+
+def test_skip_invalid_imports_the_rest_and_verifies_it(conn: Connection, tmp_path: Path) -> None:
+    report, _ = import_file(conn, sample(tmp_path, problems=frozenset(PROBLEMS)),
+                                    ImportOptions(skip_invalid=True))  # fmt: skip
+    assert report.verified
+    assert len(report.problems) == len(PROBLEMS)
+    assert counts(conn)["candles"] == 900 - 1  # the candle with high below low
+    assert counts(conn)["span_annotations"] == 40
+
+
+def test_a_dry_run_writes_nothing_and_says_what_it_would(conn: Connection, tmp_path: Path) -> None:
+    report, _ = import_file(conn, sample(tmp_path), ImportOptions(dry_run=True))
+    assert report.written["candles"] == 900
+    assert report.checks == []
+    assert all(n == 0 for n in counts(conn).values())
+
+
+def test_a_run_stopped_between_groups_is_finished_by_the_next(
+    conn: Connection, tmp_path: Path
+) -> None:
+    path = sample(tmp_path)
+
+    def stop_in_the_second_group(table: str, rows: int) -> None:
+        if table == "annotation_types":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_file(conn, path, ImportOptions(), stop_in_the_second_group)
+    conn.rollback()
+    assert counts(conn)["candles"] == 900
+    assert counts(conn)["annotation_types"] == 0  # that group rolled back whole
+    report, _ = import_file(conn, path, ImportOptions())
+    assert report.already_imported == ["charts"]
+    assert set(report.written) == {"annotation_types", "annotations", "span_label_types",
+                                   "span_annotations"}  # fmt: skip
+    assert report.verified
+    again, _ = import_file(conn, path, ImportOptions())
+    assert (again.written, again.already_imported, again.verified) == (
+        {}, ["charts", "annotations", "spans"], True)  # fmt: skip
+
+
+def test_ids_already_taken_are_refused_unless_remapped(conn: Connection, tmp_path: Path) -> None:
+    import_file(conn, sample(tmp_path, "first.db"), ImportOptions())
+    conn.execute("UPDATE span_label_types SET color = '#000000' WHERE name = 'Range'")
+    conn.commit()
+    other = sample(tmp_path, "second.db", seed=2, candles_per_chart=200)
+    with pytest.raises(ImportRefused, match="charts ids 1, 2, 3"):
+        import_file(conn, other, ImportOptions())
+    conn.rollback()
+    assert counts(conn)["charts"] == 3
+    report, _ = import_file(conn, other, ImportOptions(remap_ids=True))
+    assert report.verified
+    assert {m["name"] for m in report.merged_types} >= {"Range", "Uptrend"}
+    assert counts(conn)["charts"] == 6
+    assert counts(conn)["span_label_types"] == 4  # merged by name
+    moved = conn.execute(
+        "SELECT count(*) FROM span_annotations s JOIN legacy_ids m ON m.new_id = s.id "
+        "AND m.table_name = 'span_annotations' JOIN charts c ON c.id = s.chart_id "
+        "WHERE c.id > 3"
+    ).fetchone()
+    assert moved == (40,)  # every span of the second file points at its new chart
+    sources = conn.execute("SELECT source FROM charts WHERE id > 3 ORDER BY id").fetchall()
+    assert sources == [("legacy:4",), ("legacy:5",), ("legacy:6",)]  # the keys were taken
+
+
+def test_the_report_is_plain_json(conn: Connection, tmp_path: Path) -> None:
+    report, _ = import_file(conn, sample(tmp_path, extra_column=True), ImportOptions())
+    assert report.extra_columns == {"charts": ["exchange"]}
+    json.dumps(report.problems)
