@@ -27,11 +27,11 @@ def counts(conn: Connection) -> dict[str, int]:
 
 
 def test_a_clean_file_arrives_whole_and_verified_and_the_file_is_untouched(
-    conn: Connection, tmp_path: Path
+    conn: Connection, database_url: str, tmp_path: Path
 ) -> None:
     path = sample(tmp_path)
     before = (path.read_bytes(), os.stat(path).st_mtime_ns)
-    report, _ = import_file(conn, path, ImportOptions())
+    report, _ = import_file(conn, database_url, path, ImportOptions())
     assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
     assert report.verified
     assert counts(conn) == {"charts": 3, "candles": 900, "annotation_types": 3, "annotations": 30,
@@ -43,8 +43,8 @@ def test_a_clean_file_arrives_whole_and_verified_and_the_file_is_untouched(
                                     "timeframe_from": "bar spacing"}]  # fmt: skip
 
 
-def test_values_convert_as_documented(conn: Connection, tmp_path: Path) -> None:
-    import_file(conn, sample(tmp_path), ImportOptions())
+def test_values_convert_as_documented(conn: Connection, database_url: str, tmp_path: Path) -> None:
+    import_file(conn, database_url, sample(tmp_path), ImportOptions())
     charts = conn.execute("SELECT id, symbol, timeframe, source FROM charts ORDER BY id").fetchall()
     assert charts == [(1, "BTCUSDT", "1h", "legacy"), (2, "ETH/USDT", "4h", "legacy"),
                       (3, "LEGACY-3", "1d", "legacy")]  # fmt: skip
@@ -75,8 +75,10 @@ def test_values_convert_as_documented(conn: Connection, tmp_path: Path) -> None:
     assert made == (4,)  # the sequence moved past the imported ids
 
 
-def test_millisecond_files_give_the_same_rows(conn: Connection, tmp_path: Path) -> None:
-    report, _ = import_file(conn, sample(tmp_path, time_unit="ms"), ImportOptions())
+def test_millisecond_files_give_the_same_rows(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    report, _ = import_file(conn, database_url, sample(tmp_path, time_unit="ms"), ImportOptions())
     assert set(report.time_units.values()) == {"milliseconds"}
     assert report.verified
     first = conn.execute("SELECT min(time)::text, max(created_at)::text FROM candles, charts")
@@ -84,18 +86,20 @@ def test_millisecond_files_give_the_same_rows(conn: Connection, tmp_path: Path) 
 
 
 def test_problems_stop_the_import_before_anything_is_written(
-    conn: Connection, tmp_path: Path
+    conn: Connection, database_url: str, tmp_path: Path
 ) -> None:
     path = sample(tmp_path, problems=frozenset(PROBLEMS))
     planted = write_sample(tmp_path / "again.db", SampleSpec(problems=frozenset(PROBLEMS)))
-    report, _ = import_file(conn, path, ImportOptions())
+    report, _ = import_file(conn, database_url, path, ImportOptions())
     found = {(p["table"], p["id"], p["code"]) for p in report.problems}
     assert found == set(planted)
     assert all(n == 0 for n in counts(conn).values())
 
 
-def test_skip_invalid_imports_the_rest_and_verifies_it(conn: Connection, tmp_path: Path) -> None:
-    report, _ = import_file(conn, sample(tmp_path, problems=frozenset(PROBLEMS)),
+def test_skip_invalid_imports_the_rest_and_verifies_it(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    report, _ = import_file(conn, database_url, sample(tmp_path, problems=frozenset(PROBLEMS)),
                                     ImportOptions(skip_invalid=True))  # fmt: skip
     assert report.verified
     assert len(report.problems) == len(PROBLEMS)
@@ -103,15 +107,17 @@ def test_skip_invalid_imports_the_rest_and_verifies_it(conn: Connection, tmp_pat
     assert counts(conn)["span_annotations"] == 40
 
 
-def test_a_dry_run_writes_nothing_and_says_what_it_would(conn: Connection, tmp_path: Path) -> None:
-    report, _ = import_file(conn, sample(tmp_path), ImportOptions(dry_run=True))
+def test_a_dry_run_writes_nothing_and_says_what_it_would(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    report, _ = import_file(conn, database_url, sample(tmp_path), ImportOptions(dry_run=True))
     assert report.written["candles"] == 900
     assert report.checks == []
     assert all(n == 0 for n in counts(conn).values())
 
 
 def test_a_run_stopped_between_groups_is_finished_by_the_next(
-    conn: Connection, tmp_path: Path
+    conn: Connection, database_url: str, tmp_path: Path
 ) -> None:
     path = sample(tmp_path)
 
@@ -120,30 +126,32 @@ def test_a_run_stopped_between_groups_is_finished_by_the_next(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        import_file(conn, path, ImportOptions(), stop_in_the_second_group)
+        import_file(conn, database_url, path, ImportOptions(), stop_in_the_second_group)
     conn.rollback()
     assert counts(conn)["candles"] == 900
     assert counts(conn)["annotation_types"] == 0  # that group rolled back whole
-    report, _ = import_file(conn, path, ImportOptions())
+    report, _ = import_file(conn, database_url, path, ImportOptions())
     assert report.already_imported == ["charts"]
     assert set(report.written) == {"annotation_types", "annotations", "span_label_types",
                                    "span_annotations"}  # fmt: skip
     assert report.verified
-    again, _ = import_file(conn, path, ImportOptions())
+    again, _ = import_file(conn, database_url, path, ImportOptions())
     assert (again.written, again.already_imported, again.verified) == (
         {}, ["charts", "annotations", "spans"], True)  # fmt: skip
 
 
-def test_ids_already_taken_are_refused_unless_remapped(conn: Connection, tmp_path: Path) -> None:
-    import_file(conn, sample(tmp_path, "first.db"), ImportOptions())
+def test_ids_already_taken_are_refused_unless_remapped(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    import_file(conn, database_url, sample(tmp_path, "first.db"), ImportOptions())
     conn.execute("UPDATE span_label_types SET color = '#000000' WHERE name = 'Range'")
     conn.commit()
     other = sample(tmp_path, "second.db", seed=2, candles_per_chart=200)
     with pytest.raises(ImportRefused, match="charts ids 1, 2, 3"):
-        import_file(conn, other, ImportOptions())
+        import_file(conn, database_url, other, ImportOptions())
     conn.rollback()
     assert counts(conn)["charts"] == 3
-    report, _ = import_file(conn, other, ImportOptions(remap_ids=True))
+    report, _ = import_file(conn, database_url, other, ImportOptions(remap_ids=True))
     assert report.verified
     assert {m["name"] for m in report.merged_types} >= {"Range", "Uptrend"}
     assert counts(conn)["charts"] == 6
@@ -158,7 +166,9 @@ def test_ids_already_taken_are_refused_unless_remapped(conn: Connection, tmp_pat
     assert sources == [("legacy:4",), ("legacy:5",), ("legacy:6",)]  # the keys were taken
 
 
-def test_the_report_is_plain_json(conn: Connection, tmp_path: Path) -> None:
-    report, _ = import_file(conn, sample(tmp_path, extra_column=True), ImportOptions())
+def test_the_report_is_plain_json(conn: Connection, database_url: str, tmp_path: Path) -> None:
+    report, _ = import_file(
+        conn, database_url, sample(tmp_path, extra_column=True), ImportOptions()
+    )
     assert report.extra_columns == {"charts": ["exchange"]}
     json.dumps(report.problems)

@@ -57,13 +57,14 @@ def import_sqlite(
         out.print(f"wrote a sample legacy file: {path}; try: candlelab import-sqlite {path}")
         return
     options = ImportOptions(dry_run=dry_run, skip_invalid=skip_invalid, remap_ids=remap_ids)
-    with workspace(ctx).connect() as conn, _progress(quiet=json) as progress:
+    ws = workspace(ctx)
+    with ws.connect() as conn, _progress(quiet=json) as progress:
         task = progress.add_task("importing", total=len(TABLES))
 
         def written(name: str, rows: int) -> None:
             progress.update(task, advance=1, description=f"{name}: {rows:,} rows")
 
-        report, converted = import_file(conn, path, options, written)
+        report, converted = import_file(conn, ws.database_url, path, options, written)
     rejects = None
     if report.problems and skip_invalid and not dry_run:
         rejects = reject_file or path.with_name(path.name + ".rejects.jsonl")

@@ -91,22 +91,34 @@ def _timeframes_from_spacing(result: Converted) -> None:
 
 
 def read_table(path: Path, table: str) -> pl.DataFrame:
-    """The table's known columns as Arrow-typed values, with a type check per row."""
+    """The table's known columns as Arrow-typed values; rows whose stored type is wrong
+    carry the first such column and its value in `_bad_field` and `_bad_value`."""
     import adbc_driver_sqlite.dbapi as adbc
 
-    columns = [_selected(table, column) for column in TABLES[table]]
-    checks = [f"WHEN {_type_fails(table, c)} THEN '{c}'" for c in TABLES[table] if c != "id"]
-    values = [f"WHEN {_type_fails(table, c)} THEN quote({c})" for c in TABLES[table] if c != "id"]
-    # Table and column names come from TABLES, never from the file.
-    query = (
-        f"SELECT {', '.join(columns)}, CASE {' '.join(checks)} END AS _bad_field, "  # noqa: S608
-        f"CASE {' '.join(values)} END AS _bad_value FROM {table} ORDER BY id"
+    checked = [c for c in TABLES[table] if c != "id"]
+    columns = ", ".join(_selected(table, column) for column in TABLES[table])
+    fails = " OR ".join(f"({_type_fails(table, c)})" for c in checked)
+    fields = " ".join(f"WHEN {_type_fails(table, c)} THEN '{c}'" for c in checked)
+    values = " ".join(f"WHEN {_type_fails(table, c)} THEN quote({c})" for c in checked)
+    # Table and column names come from TABLES, never from the file. Every row is read with
+    # casts (cheap); only the rows that fail a type check (usually none) pay for the detail.
+    every = f"SELECT {columns} FROM {table} ORDER BY id"  # noqa: S608
+    wrong = (
+        f"SELECT id, CASE {fields} END AS _bad_field, CASE {values} END AS _bad_value "  # noqa: S608
+        f"FROM {table} WHERE {fails}"
     )
     with adbc.connect(sqlite_uri(path)) as conn, conn.cursor() as cursor:
-        cursor.execute(query)
-        frame = pl.from_arrow(cursor.fetch_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame.with_columns(pl.col("_bad_field", "_bad_value").cast(pl.String))
+        frames = []
+        for query in (every, wrong):
+            cursor.execute(query)
+            frames.append(pl.from_arrow(cursor.fetch_arrow_table()))
+    rows, bad = frames
+    assert isinstance(rows, pl.DataFrame)
+    assert isinstance(bad, pl.DataFrame)
+    bad = bad.with_columns(
+        pl.col("id").cast(pl.Int64), pl.col("_bad_field", "_bad_value").cast(pl.String)
+    )
+    return rows.join(bad, on="id", how="left")
 
 
 def _selected(table: str, column: str) -> str:
@@ -196,14 +208,14 @@ def _candles(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     ohlc = ((pl.col("low") <= pl.min_horizontal("open", "close"))
             & (pl.col("high") >= pl.max_horizontal("open", "close")))  # fmt: skip
     shown = pl.format("open {} high {} low {} close {}", "open", "high", "low", "close")
-    kept = pl.col("id").min().over("chart_id", "time")  # of candles at one time, the first
-    duplicate = pl.col("id") != kept
+    # Rows come in id order: of candles at one chart and time, the first is kept.
+    duplicate = ~pl.struct("chart_id", "time").is_first_distinct()
     return _screen("candles", frame, [
         (~finite, "non_finite", "open", shown),
         (~ohlc, "ohlc_inconsistent", "high", shown),
         (pl.col("volume") < 0, "negative_volume", "volume", pl.col("volume").cast(pl.String)),
         (duplicate, "duplicate_candle", "time",
-         pl.format("same chart and time as candle {}", kept)),
+         pl.lit("same chart and time as an earlier candle")),
         _chart_orphan(result),
     ])  # fmt: skip
 
@@ -253,18 +265,21 @@ CONVERTERS = {
 def _screen(
     table: str, frame: pl.DataFrame, checks: list[tuple[pl.Expr, str, str, pl.Expr]]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rows failing a check, reported with their first failed check; the rest kept."""
+    """Rows failing a check, reported with their first failed check; the rest kept.
+
+    The values shown are worked out for the failing rows only (usually none)."""
     flags = frame.with_columns(
-        *(check.fill_null(False).alias(f"_fail{i}") for i, (check, *_) in enumerate(checks)),
-        *(value.alias(f"_value{i}") for i, (*_, value) in enumerate(checks)),
+        *(check.fill_null(False).alias(f"_fail{i}") for i, (check, *_) in enumerate(checks))
     )
-    found, failed_any = [], pl.lit(False)
-    for i, (_, code, column, _) in enumerate(checks):
-        first = pl.col(f"_fail{i}") & ~failed_any
-        found.append(_problems(table, flags.filter(first), code, column, pl.col(f"_value{i}")))
-        failed_any = failed_any | pl.col(f"_fail{i}")
-    kept = flags.filter(~failed_any).drop(pl.selectors.starts_with("_fail", "_value"))
-    return kept, pl.concat(found)
+    failed = pl.any_horizontal(pl.col(f"_fail{i}") for i in range(len(checks)))
+    failing = flags.filter(failed)
+    found, earlier = [], pl.lit(False)
+    for i, (_, code, column, value) in enumerate(checks):
+        first = pl.col(f"_fail{i}") & ~earlier
+        found.append(_problems(table, failing.filter(first), code, column, value))
+        earlier = earlier | pl.col(f"_fail{i}")
+    drop = [f"_fail{i}" for i in range(len(checks))]
+    return flags.filter(~failed).drop(drop), pl.concat(found)
 
 
 def _chart_orphan(result: Converted) -> tuple[pl.Expr, str, str, pl.Expr]:
