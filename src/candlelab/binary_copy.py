@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,14 +29,32 @@ class CopyColumn:
 
 def binary_copy_buffer(columns: list[CopyColumn]) -> bytes:
     """One COPY ... (FORMAT BINARY) payload holding every row of `columns`."""
+    return HEADER + _rows(columns) + TRAILER
+
+
+def binary_copy_chunks(columns: list[CopyColumn], rows: int = 100_000) -> Iterator[bytes]:
+    """The same payload in pieces of `rows` rows: the server takes in one piece while the
+    next is built."""
+    yield HEADER
+    for start in range(0, len(columns[0].values), rows):
+        yield _rows([_sliced(column, start, start + rows) for column in columns])
+    yield TRAILER
+
+
+def _sliced(column: CopyColumn, start: int, stop: int) -> CopyColumn:
+    nulls = None if column.nulls is None else column.nulls[start:stop]
+    return CopyColumn(column.pg_type, column.values[start:stop], nulls)
+
+
+def _rows(columns: list[CopyColumn]) -> bytes:
     tuples = _fixed_width_tuples(columns)
     null_columns: list[tuple[int, npt.NDArray[np.bool_]]] = []
     for index, column in enumerate(columns):
         if column.nulls is not None and column.nulls.any():
             null_columns.append((index, column.nulls))
     if not null_columns:
-        return HEADER + tuples.tobytes() + TRAILER
-    return HEADER + _drop_null_values(tuples, null_columns) + TRAILER
+        return tuples.tobytes()
+    return _drop_null_values(tuples, null_columns)
 
 
 def _fixed_width_tuples(columns: list[CopyColumn]) -> npt.NDArray[np.void]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from candlelab.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.binary_copy import CopyColumn, binary_copy_buffer, binary_copy_chunks
 from candlelab.database import Connection
 
 
@@ -37,3 +37,10 @@ def test_values_and_nulls_survive_a_binary_copy(conn: Connection) -> None:
         (3, datetime(2038, 1, 20, tzinfo=UTC), 3.25, None),
         (4, datetime(1970, 1, 1, tzinfo=UTC), None, 50),
     ]
+
+
+def test_the_payload_in_chunks_is_the_payload_in_one_piece() -> None:
+    values = np.arange(10, dtype=np.int64)
+    nulls = values % 3 == 0
+    columns = [CopyColumn("bigint", values), CopyColumn("double precision", values * 1.5, nulls)]
+    assert b"".join(binary_copy_chunks(columns, rows=4)) == binary_copy_buffer(columns)

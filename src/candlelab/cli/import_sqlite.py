@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -81,7 +82,7 @@ def write_rejects(path: Path, rejects: Path, converted: Converted) -> None:
         reasons.setdefault((problem["table"], problem["id"]), []).append(
             {k: problem[k] for k in ("code", "field", "value")}
         )
-    with open_readonly(path) as legacy, rejects.open("w") as handle:
+    with closing(open_readonly(path)) as legacy, rejects.open("w") as handle:
         legacy.row_factory = sqlite3.Row
         for (name, row_id), why in sorted(reasons.items()):
             row = legacy.execute(f"SELECT * FROM {name} WHERE id = ?", (row_id,)).fetchone()  # noqa: S608

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from candlelab.legacy.layout import TABLES, Layout, kind, required, sqlite_uri
+from candlelab.legacy.layout import TABLES, Layout, kind, open_readonly, required, sqlite_uri
 from candlelab.timeframes import Timeframe
 
 # Epoch values at or above this are milliseconds: as seconds they would be past year 5000.
@@ -107,18 +109,22 @@ def read_table(path: Path, table: str) -> pl.DataFrame:
         f"SELECT id, CASE {fields} END AS _bad_field, CASE {values} END AS _bad_value "  # noqa: S608
         f"FROM {table} WHERE {fails}"
     )
-    with adbc.connect(sqlite_uri(path)) as conn, conn.cursor() as cursor:
-        frames = []
-        for query in (every, wrong):
-            cursor.execute(query)
-            frames.append(pl.from_arrow(cursor.fetch_arrow_table()))
-    rows, bad = frames
+    # The check runs beside the read: Python's sqlite3 lets go of the GIL while it scans.
+    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-sqlite") as pool:
+        failing = pool.submit(_wrong_types, path, wrong)
+        with adbc.connect(sqlite_uri(path)) as conn, conn.cursor() as cursor:
+            cursor.execute(every)
+            rows = pl.from_arrow(cursor.fetch_arrow_table())
+        bad = failing.result()
     assert isinstance(rows, pl.DataFrame)
-    assert isinstance(bad, pl.DataFrame)
-    bad = bad.with_columns(
-        pl.col("id").cast(pl.Int64), pl.col("_bad_field", "_bad_value").cast(pl.String)
-    )
     return rows.join(bad, on="id", how="left")
+
+
+def _wrong_types(path: Path, query: str) -> pl.DataFrame:
+    with closing(open_readonly(path)) as conn:
+        found = conn.execute(query).fetchall()
+    schema = {"id": pl.Int64, "_bad_field": pl.String, "_bad_value": pl.String}
+    return pl.DataFrame(found, schema=schema, orient="row")
 
 
 def _selected(table: str, column: str) -> str:

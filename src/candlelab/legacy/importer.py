@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 import polars as pl
 from psycopg import sql
 
-from candlelab.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.binary_copy import CopyColumn, binary_copy_chunks
 from candlelab.database import Connection, translated
 from candlelab.errors import DataError
 from candlelab.legacy.checksums import COMPARED, checksum
@@ -98,7 +100,8 @@ def import_file(
     on_table: Callable[[str, int], None] = lambda table, rows: None,
 ) -> tuple[ImportReport, Converted]:
     """Import the legacy file; the report, and the converted tables (for the reject file)."""
-    layout = check_layout(open_readonly(path), path)
+    with closing(open_readonly(path)) as legacy:
+        layout = check_layout(legacy, path)
     sha = file_sha256(path)
     converted = convert(layout)
     report = _report(layout, sha, converted, options)
@@ -112,11 +115,19 @@ def import_file(
         report.written = {t: converted.tables[t].height for g in GROUPS if g not in done
                           for t in GROUPS[g]}  # fmt: skip
         return report, converted
-    for group in (g for g in GROUPS if g not in done):
-        conn.commit()  # end the reads above: each group below commits on its own
-        with translated(), conn.transaction():
-            plan.write_group(group, on_table)
-    report.checks = verify(conn, url, sha, converted)
+    # Checking needs no more of this connection: the legacy side's checksums are worked out
+    # while the server takes the rows in, and each group is read back as soon as it is
+    # committed, while the next one is written.
+    conn.commit()  # end the reads above: each group below commits on its own
+    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-verify") as pool:
+        sent = pool.submit(legacy_checksums, converted)
+        checking = [pool.submit(verify, url, sha, converted, done, sent)] if done else []
+        for group in (g for g in GROUPS if g not in done):
+            with translated(), conn.transaction():
+                plan.write_group(group, on_table)
+            checking.append(pool.submit(verify, url, sha, converted, {group}, sent))
+        checks = [check for future in checking for check in future.result()]
+    report.checks = sorted(checks, key=lambda check: list(COMPARED).index(check.table))
     return report, converted
 
 
@@ -318,35 +329,56 @@ def _copy_candles(conn: Connection, frame: pl.DataFrame) -> None:
         "COPY candles (chart_id, time, open, high, low, close, volume) FROM STDIN (FORMAT BINARY)"
     )
     with conn.cursor().copy(statement) as copy:
-        copy.write(binary_copy_buffer(columns))
+        for chunk in binary_copy_chunks(columns):
+            copy.write(chunk)
 
 
-def verify(conn: Connection, url: str, sha: str, converted: Converted) -> list[TableCheck]:
-    """Per table: rows and checksum of the converted values, from both sides."""
+Sums = dict[str, tuple[int, str]]  # table → (rows, checksum)
+
+
+def legacy_checksums(converted: Converted, skipped: dict[str, list[int]] | None = None) -> Sums:
+    """The legacy side: each table's converted rows, less those merged into existing ones."""
+    sums = {}
+    for table in COMPARED:
+        sent = _legacy_side(table, converted.tables[table])
+        sent = sent.filter(~pl.col(KEYS[table]).is_in((skipped or {}).get(table, [])))
+        sums[table] = (sent.height, checksum(table, sent))
+    return sums
+
+
+def verify(
+    url: str, sha: str, converted: Converted, groups: set[str], sent: Future[Sums]
+) -> list[TableCheck]:
+    """Per table of the groups: rows and checksum of the converted values, from both sides
+    (PostgreSQL's read through its own connection)."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    # legacy_ids was just filled: without fresh statistics the planner guesses a handful of
-    # rows and joins the tables by nested loops (seconds on 5,000 spans).
-    conn.execute("ANALYZE legacy_ids")
-    conn.commit()  # what the other connection reads must be visible to it
-    merged = conn.execute(
-        "SELECT table_name, legacy_id FROM legacy_ids WHERE file_sha256 = %s AND merged", (sha,)
-    ).fetchall()
-    checks = []
+    tables = [table for group in GROUPS if group in groups for table in GROUPS[group]]
     with adbc.connect(libpq_url(url)) as reader, reader.cursor() as cursor:
-        # Hash joins at every size: statistics of freshly written tables can be far off,
-        # and a nested loop chosen on a bad guess costs minutes.
+        # legacy_ids was just filled: with the statistics of a handful of rows, the planner
+        # would join by nested loops (minutes on 50,000 spans); hash joins fit every size.
+        cursor.execute("ANALYZE legacy_ids")
         cursor.execute("SET enable_nestloop = off")
-        for table in COMPARED:
-            # A type merged into one the target had is that one's row now: compared are the
-            # rows the import made, and the references to the merged type (in legacy ids).
-            skipped = [legacy_id for name, legacy_id in merged if name == table]
-            sent = _legacy_side(table, converted.tables[table])
-            sent = sent.filter(~pl.col(KEYS[table]).is_in(skipped))
+        merged = _merged(cursor, sha)
+        # A type merged into one the target had is that one's row now: compared are the
+        # rows the import made, and the references to the merged type (in legacy ids).
+        legacy = legacy_checksums(converted, merged) if merged else sent.result()
+        checks = []
+        for table in tables:
             stored = _stored_side(cursor, sha, table)
-            checks.append(TableCheck(table, sent.height, stored.height,
-                                     checksum(table, sent), checksum(table, stored)))  # fmt: skip
+            rows, digest = legacy[table]
+            checks.append(TableCheck(table, rows, stored.height, digest, checksum(table, stored)))
     return checks
+
+
+def _merged(cursor: Any, sha: str) -> dict[str, list[int]]:
+    query = sql.SQL("SELECT table_name, legacy_id FROM legacy_ids WHERE file_sha256 = {} "
+                    "AND merged").format(sql.Literal(sha))  # fmt: skip
+    cursor.execute(query.as_string())
+    merged: dict[str, list[int]] = {}
+    for name, legacy_id in cursor.fetchall():
+        merged.setdefault(name, []).append(int(legacy_id))
+    return merged
 
 
 KEYS = {table: "chart_id" if table == "candles" else "id" for table in COMPARED}
