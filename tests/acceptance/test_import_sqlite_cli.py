@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -106,3 +110,38 @@ def test_a_killed_import_is_finished_by_the_next_run(
     report = json.loads(finished.stdout)
     assert report["verified"] is True
     assert [c["rows_out"] for c in report["checks"]][:2] == [3, 180_000]
+
+
+def test_a_file_nobody_may_write_imports_all_the_same(database_url: str, tmp_path: Path) -> None:
+    """Read-only all the way: no write, no journal, no -wal or -shm beside it."""
+    with tempfile.TemporaryDirectory() as scratch:  # pytest's own folders are root's alone
+        Path(scratch).chmod(0o755)
+        _import_read_only(Path(scratch) / "readonly", database_url, tmp_path)
+
+
+def _import_read_only(folder: Path, database_url: str, tmp_path: Path) -> None:
+    folder.mkdir()
+    path = folder / "candles.db"
+    write_sample(path)
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    command = candlelab_command("import-sqlite", str(path), "--json")
+    if os.geteuid() == 0:  # root ignores file modes: run as the user the database runs as
+        assert shutil.which("setpriv"), "setpriv (util-linux) is needed to test as root"
+        user = pwd.getpwnam("pgserver" if _has_user("pgserver") else "nobody")
+        command = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                   "--clear-groups", *command]  # fmt: skip
+    env = cli_environment(tmp_path, DATABASE_URL=database_url)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    folder.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["verified"] is True
+    assert sorted(p.name for p in folder.iterdir()) == ["candles.db"]
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True

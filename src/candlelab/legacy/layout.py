@@ -92,8 +92,11 @@ def _extra_columns(conn: sqlite3.Connection, path: Path, table: str) -> list[str
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    with path.open("rb") as handle:
-        head = handle.read(len(SQLITE_MAGIC))
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror}") from None
     if not head:
         raise InputError(f"{path}: the file is empty")
     if head != SQLITE_MAGIC:
