@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,11 +90,13 @@ def test_millisecond_files_give_the_same_rows(
     assert first.fetchone() == ("2023-01-01 00:00:00+00", "2023-11-14 22:13:23+00")
 
 
+@pytest.mark.parametrize("unit", ["s", "ms"])
 def test_problems_stop_the_import_before_anything_is_written(
-    conn: Connection, database_url: str, tmp_path: Path
+    conn: Connection, database_url: str, tmp_path: Path, unit: str
 ) -> None:
-    path = sample(tmp_path, problems=frozenset(PROBLEMS))
-    planted = write_sample(tmp_path / "again.db", SampleSpec(problems=frozenset(PROBLEMS)))
+    """Every kind of problem, planted at a known row: each found by its code, nothing else."""
+    path = tmp_path / "dirty.db"
+    planted = write_sample(path, SampleSpec(problems=frozenset(PROBLEMS), time_unit=unit))
     report, _ = import_file(conn, database_url, path, ImportOptions())
     found = {(p["table"], p["id"], p["code"]) for p in report.problems}
     assert found == set(planted)
@@ -103,8 +110,9 @@ def test_skip_invalid_imports_the_rest_and_verifies_it(
                                     ImportOptions(skip_invalid=True))  # fmt: skip
     assert report.verified
     assert len(report.problems) == len(PROBLEMS)
-    assert counts(conn)["candles"] == 900 - 1  # the candle with high below low
-    assert counts(conn)["span_annotations"] == 40
+    assert counts(conn)["candles"] == 900 - 4  # OHLC, wrong type, negative, not finite
+    assert counts(conn)["annotations"] == 30 - 1  # a time in the other unit
+    assert counts(conn)["span_annotations"] == 40 - 1  # confidence 1.5
 
 
 def test_a_dry_run_writes_nothing_and_says_what_it_would(
@@ -172,3 +180,61 @@ def test_the_report_is_plain_json(conn: Connection, database_url: str, tmp_path:
     )
     assert report.extra_columns == {"charts": ["exchange"]}
     json.dumps(report.problems)
+
+
+@pytest.mark.parametrize("unit", ["s", "ms"])
+def test_every_value_read_back_equals_the_legacy_value_converted(
+    conn: Connection, database_url: str, tmp_path: Path, unit: str
+) -> None:
+    """Independent of the importer's own checksums: SQLite's rows, converted here by hand,
+    against PostgreSQL's rows, value by value."""
+    path = sample(tmp_path, time_unit=unit)
+    import_file(conn, database_url, path, ImportOptions())
+    scale = 1000 if unit == "ms" else 1
+    with closing(sqlite3.connect(path)) as legacy:
+        for table, legacy_sql, pg_sql, convert in EXPECTED:
+            want = [convert(row, scale) for row in legacy.execute(legacy_sql)]
+            got = [tuple(row) for row in conn.execute(pg_sql)]
+            assert got == want, table
+
+
+def at(epoch: int | None, scale: int) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch / scale, UTC)
+
+
+def loads(text: str | None) -> object:
+    return None if text is None else json.loads(text)
+
+
+EXPECTED: list[tuple[str, str, str, Callable[[tuple[Any, ...], int], tuple[Any, ...]]]] = [
+    ("charts", "SELECT id, name, created_at FROM charts ORDER BY id",
+     "SELECT id, name, created_at FROM charts ORDER BY id",
+     lambda r, s: (r[0], r[1], at(r[2], s))),
+    ("candles", "SELECT chart_id, time, open, high, low, close, volume FROM candles "
+     "ORDER BY chart_id, time",
+     "SELECT chart_id, time, open, high, low, close, volume FROM candles ORDER BY chart_id, time",
+     lambda r, s: (r[0], at(r[1], s), *r[2:6], 0.0 if r[6] is None else r[6])),
+    ("annotation_types", "SELECT id, name, color, icon, is_active, created_at "
+     "FROM annotation_types ORDER BY id",
+     "SELECT id, name, color, shape, is_active, created_at FROM annotation_types ORDER BY id",
+     lambda r, s: (*r[:3], r[3] or "circle", bool(r[4]), at(r[5], s))),
+    ("annotations", "SELECT id, chart_id, candle_time, type_id, geometry, note, created_at, "
+     "updated_at FROM annotations ORDER BY id",
+     "SELECT id, chart_id, time, annotation_type_id, geometry, note, created_at, updated_at "
+     "FROM annotations ORDER BY id",
+     lambda r, s: (r[0], r[1], at(r[2], s), r[3], loads(r[4]), r[5], at(r[6], s),
+                   at(r[7] if r[7] is not None else r[6], s))),
+    ("span_label_types", "SELECT id, name, color, description, is_active, created_at "
+     "FROM span_label_types ORDER BY id",
+     "SELECT id, name, color, description, is_active, created_at FROM span_label_types "
+     "ORDER BY id",
+     lambda r, s: (*r[:4], bool(r[4]), at(r[5], s))),
+    ("span_annotations", "SELECT id, chart_id, label_type_id, start_time, end_time, source, "
+     "confidence, sub_spans, model_prediction, created_at, updated_at FROM span_annotations "
+     "ORDER BY id",
+     "SELECT id, chart_id, label_type_id, start_time, end_time, source, status, confidence, "
+     "sub_spans, model_prediction, created_at, updated_at FROM span_annotations ORDER BY id",
+     lambda r, s: (*r[:3], at(r[3], s), at(r[4], s), r[5],
+                   "proposed" if r[5] == "model" else "accepted", r[6], loads(r[7]),
+                   loads(r[8]), at(r[9], s), at(r[10] if r[10] is not None else r[9], s))),
+]  # fmt: skip

@@ -153,8 +153,10 @@ def _times(
     """Epoch integers to UTC times, each column in the unit its values show."""
     found = [problems]
     for column in (c for c in TABLES[table] if kind(table, c) == "time"):
+        # The column's unit is the one most of its values are in; the odd ones are reported.
         values = frame[column].drop_nulls()
-        unit = "ms" if len(values) and values.abs().max() >= MILLISECONDS_FROM else "s"  # type: ignore[operator]
+        typical = values.abs().median() if len(values) else 0
+        unit = "ms" if typical >= MILLISECONDS_FROM else "s"  # type: ignore[operator]
         result.time_units[f"{table}.{column}"] = "milliseconds" if unit == "ms" else "seconds"
         other = pl.col(column).abs() >= MILLISECONDS_FROM
         mixed = frame.filter(~other if unit == "ms" else other)
@@ -302,7 +304,7 @@ def _orphan(result: Converted, column: str, parent: str) -> pl.Expr:
 
 
 def _missing(what: str, column: str) -> pl.Expr:
-    return pl.format(f"no {what} {{}}", column)
+    return pl.format(f"no {what} {{}} (missing, or rejected itself)", column)
 
 
 def _booleans(table: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -49,7 +49,9 @@ LABEL_TYPES = (("Uptrend", "#16a34a", "Higher highs", 1), ("Downtrend", "#dc2626
                ("Range", "#2563eb", "Sideways", 1), ("Retired", "#999999", None, 0))  # fmt: skip
 PROBLEMS = (
     "orphan_candle", "orphan_annotation", "orphan_span", "end_before_start", "invalid_json",
-    "ohlc_inconsistent", "duplicate_candle", "unknown_source",
+    "ohlc_inconsistent", "duplicate_candle", "unknown_source", "wrong_type",
+    "mixed_time_units", "not_boolean", "negative_volume", "non_finite",
+    "confidence_out_of_range",
 )  # fmt: skip
 CREATED = 1_700_000_000  # 2023-11-14, when the sample's rows were "made"
 FIRST_BAR = 1_672_531_200  # 2023-01-01
@@ -233,9 +235,44 @@ def _unknown_source(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
     return "span_annotations", _last_id(db)
 
 
+def _wrong_type(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    db.execute("UPDATE candles SET time = 'yesterday' WHERE id = 20")
+    return "candles", 20
+
+
+def _mixed_time_units(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    other = 1 if scale == 1000 else 1000  # the other unit than the rest of the column
+    db.execute("UPDATE annotations SET created_at = created_at / ? * ? WHERE id = 2",
+               (scale, other))  # fmt: skip
+    return "annotations", 2
+
+
+def _not_boolean(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    db.execute("UPDATE span_label_types SET is_active = 2 WHERE id = 4")  # no span uses it
+    return "span_label_types", 4
+
+
+def _negative_volume(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    db.execute("UPDATE candles SET volume = -5 WHERE id = 30")
+    return "candles", 30
+
+
+def _non_finite(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    db.execute("UPDATE candles SET close = 9e999, high = 9e999 WHERE id = 40")
+    return "candles", 40
+
+
+def _confidence_out_of_range(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    db.execute("UPDATE span_annotations SET confidence = 1.5 WHERE id = 4")
+    return "span_annotations", 4
+
+
 PLANTERS = {
     "orphan_candle": _orphan_candle, "orphan_annotation": _orphan_annotation,
     "orphan_span": _orphan_span, "end_before_start": _end_before_start,
     "invalid_json": _invalid_json, "ohlc_inconsistent": _ohlc_inconsistent,
     "duplicate_candle": _duplicate_candle, "unknown_source": _unknown_source,
+    "wrong_type": _wrong_type, "mixed_time_units": _mixed_time_units,
+    "not_boolean": _not_boolean, "negative_volume": _negative_volume,
+    "non_finite": _non_finite, "confidence_out_of_range": _confidence_out_of_range,
 }  # fmt: skip
