@@ -129,23 +129,23 @@ def test_a_run_stopped_between_groups_is_finished_by_the_next(
 ) -> None:
     path = sample(tmp_path)
 
-    def stop_in_the_second_group(table: str, rows: int) -> None:
-        if table == "annotation_types":
+    def stop_in_the_annotations(table: str, rows: int) -> None:
+        if table == "annotations":
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        import_file(conn, database_url, path, ImportOptions(), stop_in_the_second_group)
+        import_file(conn, database_url, path, ImportOptions(), stop_in_the_annotations)
     conn.rollback()
     assert counts(conn)["candles"] == 900
-    assert counts(conn)["annotation_types"] == 0  # that group rolled back whole
+    assert counts(conn)["annotations"] == 0  # that group rolled back whole
+    assert counts(conn)["span_annotations"] == 0  # and the next never began
     report, _ = import_file(conn, database_url, path, ImportOptions())
-    assert report.already_imported == ["charts"]
-    assert set(report.written) == {"annotation_types", "annotations", "span_label_types",
-                                   "span_annotations"}  # fmt: skip
+    assert report.already_imported == ["parents", "candles"]
+    assert set(report.written) == {"annotations", "span_annotations"}
     assert report.verified
     again, _ = import_file(conn, database_url, path, ImportOptions())
     assert (again.written, again.already_imported, again.verified) == (
-        {}, ["charts", "annotations", "spans"], True)  # fmt: skip
+        {}, ["parents", "candles", "annotations", "spans"], True)  # fmt: skip
 
 
 def test_ids_already_taken_are_refused_unless_remapped(

@@ -10,6 +10,7 @@ sequences, every reference rewritten through `legacy_ids`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable
@@ -23,7 +24,7 @@ import polars as pl
 from psycopg import sql
 
 from candlelab.binary_copy import CopyColumn, binary_copy_chunks
-from candlelab.database import Connection, translated
+from candlelab.database import Connection, connect, translated
 from candlelab.errors import DataError
 from candlelab.legacy.checksums import COMPARED, checksum
 from candlelab.legacy.conversion import Converted, convert
@@ -31,10 +32,12 @@ from candlelab.legacy.layout import Layout, check_layout, open_readonly
 from candlelab.urls import libpq_url
 
 GROUPS = {
-    "charts": ("charts", "candles"),
-    "annotations": ("annotation_types", "annotations"),
-    "spans": ("span_label_types", "span_annotations"),
+    "parents": ("charts", "annotation_types", "span_label_types"),
+    "candles": ("candles",),
+    "annotations": ("annotations",),
+    "spans": ("span_annotations",),
 }
+SIDE_GROUPS = ("annotations", "spans")  # written beside the candles, on a second connection
 PARENTS = ("charts", "annotation_types", "span_label_types")
 # Each child's references: column → the parent table its ids come from.
 REFERENCES = {
@@ -115,20 +118,44 @@ def import_file(
         report.written = {t: converted.tables[t].height for g in GROUPS if g not in done
                           for t in GROUPS[g]}  # fmt: skip
         return report, converted
-    # Checking needs no more of this connection: the legacy side's checksums are worked out
-    # while the server takes the rows in, and each group is read back as soon as it is
-    # committed, while the next one is written.
     conn.commit()  # end the reads above: each group below commits on its own
-    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-verify") as pool:
-        sent = pool.submit(legacy_checksums, converted)
-        checking = [pool.submit(verify, url, sha, converted, done, sent)] if done else []
-        for group in (g for g in GROUPS if g not in done):
-            with translated(), conn.transaction():
-                plan.write_group(group, on_table)
-            checking.append(pool.submit(verify, url, sha, converted, {group}, sent))
-        checks = [check for future in checking for check in future.result()]
-    report.checks = sorted(checks, key=lambda check: list(COMPARED).index(check.table))
+    report.checks = _write_and_verify(plan, url, [g for g in GROUPS if g not in done], on_table)
     return report, converted
+
+
+def _write_and_verify(
+    plan: _Plan, url: str, pending: list[str], on_table: Callable[[str, int], None]
+) -> list[TableCheck]:
+    """Write the pending groups, the parents first, then the candles beside the annotations
+    and spans (two connections: the server inserts into both at once). Checking needs no
+    more of them: the legacy side's checksums are worked out while the server takes the
+    rows in, and each group is read back as soon as it is committed."""
+    done = {g for g in GROUPS if g not in pending}
+    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-verify") as verifier:
+        sent = verifier.submit(legacy_checksums, plan.converted)
+        checking: list[Future[list[TableCheck]]] = []
+
+        def check(groups: set[str]) -> None:
+            checking.append(verifier.submit(verify, url, plan.sha, plan.converted, groups, sent))
+
+        def write(writer: _Plan, groups: list[str]) -> None:
+            for group in (g for g in groups if g in pending):
+                with translated(), writer.conn.transaction():
+                    writer.write_group(group, on_table)
+                check({group})
+
+        if done:
+            check(done)
+        write(plan, ["parents"])
+        with (
+            connect(url) as other,
+            ThreadPoolExecutor(1, thread_name_prefix="candlelab-write") as pool,
+        ):
+            beside = pool.submit(write, plan.on(other), list(SIDE_GROUPS))
+            write(plan, ["candles"])
+            beside.result()
+        checks = [found for future in checking for found in future.result()]
+    return sorted(checks, key=lambda check: list(COMPARED).index(check.table))
 
 
 def file_sha256(path: Path) -> str:
@@ -199,21 +226,26 @@ class _Plan:
         )
         return [row[0] for row in self.conn.execute(query, (values,)).fetchall()]
 
+    def on(self, conn: Connection) -> _Plan:
+        """The same plan (ids, report) writing through another connection."""
+        twin = copy.copy(self)
+        twin.conn = conn
+        return twin
+
     def write_group(self, group: str, on_table: Callable[[str, int], None]) -> None:
-        parent, child = GROUPS[group]
-        self._write_parent(parent)
-        rows = self._write_child(child)
-        for table, count in ((parent, self.converted.tables[parent].height), (child, rows)):
-            self.report.written[table] = count
-            on_table(table, count)
+        written = {}
+        for table in GROUPS[group]:
+            rows = self._write_parent(table) if table in PARENTS else self._write_child(table)
+            written[table] = self.report.written[table] = rows
+            on_table(table, rows)
         self.conn.execute(
             "INSERT INTO legacy_imports (file_sha256, table_group, file_name, remapped, report)"
             " VALUES (%s, %s, %s, %s, %s)",
             (self.sha, group, Path(self.report.file).name, self.options.remap_ids,
-             json.dumps({"written": {parent: self.converted.tables[parent].height, child: rows}})),
+             json.dumps({"written": written})),
         )  # fmt: skip
 
-    def _write_parent(self, table: str) -> None:
+    def _write_parent(self, table: str) -> int:
         frame = self.converted.tables[table]
         mapping = self._new_ids(table, frame)
         self.ids[table] = mapping
@@ -224,6 +256,7 @@ class _Plan:
             fresh = self._chart_sources(fresh)
         _copy_rows(self.conn, table, fresh.select(TARGET_COLUMNS[table]))
         self._record_ids(table, mapping)
+        return frame.height
 
     def _record_ids(self, table: str, mapping: dict[int, int]) -> None:
         """Where each row went, and the table's sequence moved past every id it now holds."""
