@@ -33,18 +33,32 @@ SEEDS = (1_103_515_245, 2_654_435_761)  # two hashes per row: a collision needs 
 LOW_BITS = (1 << 32) - 1
 
 
-def checksum(table: str, frame: pl.DataFrame) -> str:
-    """A hex digest of the table's rows in canonical form, whatever their order."""
+Digest = tuple[int, ...]  # rows, then the sums of each seed's row hashes, high and low halves
+EMPTY: Digest = (0,) * (1 + 2 * len(SEEDS))
+
+
+def checksum(table: str, frame: pl.DataFrame) -> Digest:
+    """The table's rows in canonical form, summed up whatever their order. Digests of
+    disjoint parts of a table add up to the digest of the whole (see `combined`)."""
     canonical = frame.select(_canonical(frame, name) for name in COMPARED[table])
-    parts = [str(canonical.height)]
+    parts = [canonical.height]
     for seed in SEEDS:
         hashes = canonical.hash_rows(seed=seed)
         # Summed in two halves, so a million 64-bit hashes cannot overflow.
         halves = hashes.to_frame("h").select(
             (pl.col("h") // (1 << 32)).sum().alias("high"), (pl.col("h") & LOW_BITS).sum()
         )
-        parts += [str(value) for value in halves.row(0)]
-    return hashlib.sha256(":".join(parts).encode()).hexdigest()
+        parts += [int(value or 0) for value in halves.row(0)]
+    return tuple(parts)
+
+
+def combined(digests: list[Digest]) -> Digest:
+    return tuple(sum(values) for values in zip(EMPTY, *digests, strict=True))
+
+
+def hexdigest(digest: Digest) -> str:
+    """The digest as a short, printable fingerprint."""
+    return hashlib.sha256(":".join(map(str, digest)).encode()).hexdigest()
 
 
 def _canonical(frame: pl.DataFrame, name: str) -> pl.Expr:

@@ -14,7 +14,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +26,14 @@ from psycopg import sql
 from candlelab.binary_copy import CopyColumn, binary_copy_chunks
 from candlelab.database import Connection, connect, translated
 from candlelab.errors import DataError
-from candlelab.legacy.checksums import COMPARED, checksum
+from candlelab.legacy.checksums import COMPARED, Digest, checksum, combined, hexdigest
 from candlelab.legacy.conversion import Converted, convert
 from candlelab.legacy.layout import Layout, check_layout, open_readonly
 from candlelab.urls import libpq_url
 
 GROUPS = {
     "parents": ("charts", "annotation_types", "span_label_types"),
-    "candles": ("candles",),
+    "candles": ("candles",),  # one group per chart: "candles:<legacy chart id>"
     "annotations": ("annotations",),
     "spans": ("span_annotations",),
 }
@@ -103,59 +103,114 @@ def import_file(
     on_table: Callable[[str, int], None] = lambda table, rows: None,
 ) -> tuple[ImportReport, Converted]:
     """Import the legacy file; the report, and the converted tables (for the reject file)."""
-    with closing(open_readonly(path)) as legacy:
-        layout = check_layout(legacy, path)
+    with closing(open_readonly(path)) as opened:
+        layout = check_layout(opened, path)
     sha = file_sha256(path)
     converted = convert(layout)
     report = _report(layout, sha, converted, options)
     if report.problems and not options.skip_invalid:
         return report, converted  # stop before writing anything: the caller lists them
     done = _done_groups(conn, sha)
-    report.already_imported = [g for g in GROUPS if g in done]
+    groups = table_groups(converted)
+    report.already_imported = [g for g in groups if g in done]
+    pending = [g for g in groups if g not in done]
     plan = _Plan(conn, sha, converted, options, report)
-    plan.check_conflicts([g for g in GROUPS if g not in done])
+    plan.check_conflicts(pending)
     if options.dry_run:
-        report.written = {t: converted.tables[t].height for g in GROUPS if g not in done
-                          for t in GROUPS[g]}  # fmt: skip
+        report.written = {t: converted.tables[t].height for t in tables_in(pending)}
         return report, converted
     conn.commit()  # end the reads above: each group below commits on its own
-    report.checks = _write_and_verify(plan, url, [g for g in GROUPS if g not in done], on_table)
+    sent, stored = _write_and_verify(plan, url, pending, report.already_imported, on_table)
+    report.checks = _compared(sent, stored)
     return report, converted
 
 
-def _write_and_verify(
-    plan: _Plan, url: str, pending: list[str], on_table: Callable[[str, int], None]
-) -> list[TableCheck]:
-    """Write the pending groups, the parents first, then the candles beside the annotations
-    and spans (two connections: the server inserts into both at once). Checking needs no
-    more of them: the legacy side's checksums are worked out while the server takes the
-    rows in, and each group is read back as soon as it is committed."""
-    done = {g for g in GROUPS if g not in pending}
-    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-verify") as verifier:
-        sent = verifier.submit(legacy_checksums, plan.converted)
-        checking: list[Future[list[TableCheck]]] = []
+def table_groups(converted: Converted) -> list[str]:
+    """Every group of this file, in the order they are written."""
+    charts = converted.tables["charts"]["id"].to_list()
+    return ["parents", *(f"candles:{chart}" for chart in charts), *SIDE_GROUPS]
 
-        def check(groups: set[str]) -> None:
-            checking.append(verifier.submit(verify, url, plan.sha, plan.converted, groups, sent))
+
+def tables_of(group: str) -> tuple[str, ...]:
+    return GROUPS[group.split(":", maxsplit=1)[0]]
+
+
+def tables_in(groups: list[str]) -> list[str]:
+    return list(dict.fromkeys(t for g in groups for t in tables_of(g)))
+
+
+def _write_and_verify(
+    plan: _Plan,
+    url: str,
+    pending: list[str],
+    done: list[str],
+    on_table: Callable[[str, int], None],
+) -> tuple[dict[str, Digest], list[tuple[str, Digest]]]:
+    """Write the pending groups and read each back: the legacy side's digest of each table,
+    and PostgreSQL's digests per part of a table.
+
+    The parents go first; then each chart's candles on this connection while annotations
+    and spans go on a second one, so the server inserts into both at once. Each group is
+    read back, on a third connection, as soon as it is committed, while the next is
+    written: what is left after the last write is the check of the last group."""
+    stored_digests = StoredDigests(url, plan.sha)
+    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-check") as checker:
+        checking = [checker.submit(stored_digests, done)] if done else []
 
         def write(writer: _Plan, groups: list[str]) -> None:
             for group in (g for g in groups if g in pending):
                 with translated(), writer.conn.transaction():
                     writer.write_group(group, on_table)
-                check({group})
+                checking.append(checker.submit(stored_digests, [group]))
 
-        if done:
-            check(done)
-        write(plan, ["parents"])
-        with (
-            connect(url) as other,
-            ThreadPoolExecutor(1, thread_name_prefix="candlelab-write") as pool,
-        ):
-            beside = pool.submit(write, plan.on(other), list(SIDE_GROUPS))
-            write(plan, ["candles"])
-            beside.result()
-        checks = [found for future in checking for found in future.result()]
-    return sorted(checks, key=lambda check: list(COMPARED).index(check.table))
+        try:
+            write(plan, ["parents"])
+            # Worked out while the server takes the rows in: only the parents' merges matter.
+            merged = _merged(plan.conn, plan.sha)
+            legacy = checker.submit(legacy_digests, plan.converted, merged)
+            with (
+                connect(url) as other,
+                ThreadPoolExecutor(1, thread_name_prefix="candlelab-write") as pool,
+            ):
+                beside = pool.submit(write, plan.on(other), list(SIDE_GROUPS))
+                write(plan, [g for g in pending if g.startswith("candles:")])
+                beside.result()
+            return legacy.result(), [part for future in checking for part in future.result()]
+        finally:
+            checker.submit(stored_digests.close).result()
+
+
+def _merged(conn: Connection, sha: str) -> dict[str, list[int]]:
+    """The legacy ids of types merged into ones the target had, by table."""
+    rows = conn.execute(
+        "SELECT table_name, legacy_id FROM legacy_ids WHERE file_sha256 = %s AND merged", (sha,)
+    ).fetchall()
+    conn.commit()  # the groups that follow each commit on their own
+    merged: dict[str, list[int]] = {}
+    for name, legacy_id in rows:
+        merged.setdefault(name, []).append(legacy_id)
+    return merged
+
+
+def legacy_digests(converted: Converted, merged: dict[str, list[int]]) -> dict[str, Digest]:
+    """Each table's converted rows, summed up. A type merged into one the target had is that
+    one's row now: compared are the rows the import made (and references to the merged
+    type, in legacy ids)."""
+    digests = {}
+    for table in COMPARED:
+        sent = _legacy_side(table, converted.tables[table])
+        sent = sent.filter(~pl.col(KEYS[table]).is_in(merged.get(table, [])))
+        digests[table] = checksum(table, sent)
+    return digests
+
+
+def _compared(legacy: dict[str, Digest], stored: list[tuple[str, Digest]]) -> list[TableCheck]:
+    """Each table's rows and digest from the legacy side against PostgreSQL's, summed up."""
+    checks = []
+    for table, sent in legacy.items():
+        held = combined([digest for name, digest in stored if name == table])
+        checks.append(TableCheck(table, sent[0], held[0], hexdigest(sent), hexdigest(held)))
+    return checks
 
 
 def file_sha256(path: Path) -> str:
@@ -191,6 +246,7 @@ class _Plan:
         self.conn, self.sha, self.converted = conn, sha, converted
         self.options, self.report = options, report
         self.ids: dict[str, dict[int, int]] = {t: self._stored_map(t) for t in PARENTS}
+        self.candles: dict[Any, pl.DataFrame] | None = None  # by chart, made on first use
 
     def _stored_map(self, table: str) -> dict[int, int]:
         rows = self.conn.execute(
@@ -202,7 +258,7 @@ class _Plan:
     def check_conflicts(self, groups: list[str]) -> None:
         """Refuse ids (and type names) the target already holds, unless ids are remapped."""
         clashes = []
-        tables = [t for g in groups for t in GROUPS[g] if t != "candles"]  # candles have no id
+        tables = [t for t in tables_in(groups) if t != "candles"]  # candles have no id
         for table in tables:
             legacy = self.converted.tables[table]["id"].to_list()
             taken = self._taken(table, "id", legacy)
@@ -234,9 +290,15 @@ class _Plan:
 
     def write_group(self, group: str, on_table: Callable[[str, int], None]) -> None:
         written = {}
-        for table in GROUPS[group]:
-            rows = self._write_parent(table) if table in PARENTS else self._write_child(table)
-            written[table] = self.report.written[table] = rows
+        for table in tables_of(group):
+            if group.startswith("candles:"):
+                rows = self._write_candles(int(group.split(":")[1]))
+            elif table in PARENTS:
+                rows = self._write_parent(table)
+            else:
+                rows = self._write_child(table)
+            written[table] = rows
+            self.report.written[table] = self.report.written.get(table, 0) + rows
             on_table(table, rows)
         self.conn.execute(
             "INSERT INTO legacy_imports (file_sha256, table_group, file_name, remapped, report)"
@@ -312,6 +374,17 @@ class _Plan:
             taken.add(key)
         return charts.with_columns(source=pl.Series(sources))
 
+    def _write_candles(self, chart: int) -> int:
+        """One chart's candles, by binary COPY, their chart id as candlelab knows it."""
+        if self.candles is None:
+            self.candles = self.converted.tables["candles"].partition_by("chart_id", as_dict=True)
+        frame = self.candles.get((chart,))
+        if frame is None:
+            return 0
+        frame = frame.with_columns(chart_id=pl.lit(self.ids["charts"][chart], pl.Int64))
+        _copy_candles(self.conn, frame)
+        return frame.height
+
     def _write_child(self, table: str) -> int:
         frame = self.converted.tables[table]
         if table == "annotations":
@@ -320,9 +393,6 @@ class _Plan:
             frame = frame.with_columns(
                 pl.col(column).replace_strict(self.ids[parent], default=None)
             )
-        if table == "candles":
-            _copy_candles(self.conn, frame)
-            return frame.height
         mapping = self._new_ids(table, frame)
         frame = frame.with_columns(pl.col("id").replace_strict(mapping))
         _copy_rows(self.conn, table, frame.select(TARGET_COLUMNS[table]))
@@ -366,52 +436,42 @@ def _copy_candles(conn: Connection, frame: pl.DataFrame) -> None:
             copy.write(chunk)
 
 
-Sums = dict[str, tuple[int, str]]  # table → (rows, checksum)
+class StoredDigests:
+    """PostgreSQL's digest of each table part a group wrote, read through one ADBC
+    connection, opened on first use by the (one) thread that checks."""
 
+    def __init__(self, url: str, sha: str) -> None:
+        self.url, self.sha = url, sha
+        self.reader: Any = None
 
-def legacy_checksums(converted: Converted, skipped: dict[str, list[int]] | None = None) -> Sums:
-    """The legacy side: each table's converted rows, less those merged into existing ones."""
-    sums = {}
-    for table in COMPARED:
-        sent = _legacy_side(table, converted.tables[table])
-        sent = sent.filter(~pl.col(KEYS[table]).is_in((skipped or {}).get(table, [])))
-        sums[table] = (sent.height, checksum(table, sent))
-    return sums
+    def __call__(self, groups: list[str]) -> list[tuple[str, Digest]]:
+        cursor = self._cursor()
+        if any(not group.startswith("candles:") for group in groups):
+            # legacy_ids was just filled: with the statistics of a handful of rows the
+            # planner would join by nested loops (minutes on 50,000 spans).
+            cursor.execute("ANALYZE legacy_ids")
+        parts = []
+        for group in groups:
+            chart = int(group.split(":")[1]) if group.startswith("candles:") else None
+            for table in tables_of(group):
+                parts.append((table, checksum(table, _stored_side(cursor, self.sha, table, chart))))
+        return parts
 
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader[1].close()
+            self.reader[0].close()
 
-def verify(
-    url: str, sha: str, converted: Converted, groups: set[str], sent: Future[Sums]
-) -> list[TableCheck]:
-    """Per table of the groups: rows and checksum of the converted values, from both sides
-    (PostgreSQL's read through its own connection)."""
-    import adbc_driver_postgresql.dbapi as adbc
+    def _cursor(self) -> Any:
+        if self.reader is None:
+            import adbc_driver_postgresql.dbapi as adbc
 
-    tables = [table for group in GROUPS if group in groups for table in GROUPS[group]]
-    with adbc.connect(libpq_url(url)) as reader, reader.cursor() as cursor:
-        # legacy_ids was just filled: with the statistics of a handful of rows, the planner
-        # would join by nested loops (minutes on 50,000 spans); hash joins fit every size.
-        cursor.execute("ANALYZE legacy_ids")
-        cursor.execute("SET enable_nestloop = off")
-        merged = _merged(cursor, sha)
-        # A type merged into one the target had is that one's row now: compared are the
-        # rows the import made, and the references to the merged type (in legacy ids).
-        legacy = legacy_checksums(converted, merged) if merged else sent.result()
-        checks = []
-        for table in tables:
-            stored = _stored_side(cursor, sha, table)
-            rows, digest = legacy[table]
-            checks.append(TableCheck(table, rows, stored.height, digest, checksum(table, stored)))
-    return checks
-
-
-def _merged(cursor: Any, sha: str) -> dict[str, list[int]]:
-    query = sql.SQL("SELECT table_name, legacy_id FROM legacy_ids WHERE file_sha256 = {} "
-                    "AND merged").format(sql.Literal(sha))  # fmt: skip
-    cursor.execute(query.as_string())
-    merged: dict[str, list[int]] = {}
-    for name, legacy_id in cursor.fetchall():
-        merged.setdefault(name, []).append(int(legacy_id))
-    return merged
+            conn = adbc.connect(libpq_url(self.url))
+            conn.adbc_connection.set_autocommit(True)
+            cursor = conn.cursor()
+            cursor.execute("SET enable_nestloop = off")  # hash joins fit every size here
+            self.reader = (conn, cursor)
+        return self.reader[1]
 
 
 KEYS = {table: "chart_id" if table == "candles" else "id" for table in COMPARED}
@@ -453,12 +513,14 @@ STORED = {
 }  # fmt: skip
 
 
-def _stored_side(cursor: Any, sha: str, table: str) -> pl.DataFrame:
-    """What PostgreSQL holds of this file's rows, in legacy ids, read as Arrow by ADBC."""
+def _stored_side(cursor: Any, sha: str, table: str, chart: int | None = None) -> pl.DataFrame:
+    """What PostgreSQL holds of this file's rows (of one chart's candles), in legacy ids."""
     query = sql.SQL(
         "WITH ids AS (SELECT * FROM legacy_ids WHERE file_sha256 = {sha}), "
         "made AS (SELECT * FROM ids WHERE NOT merged) "
     ).format(sha=sql.Literal(sha)) + sql.SQL(STORED[table])
+    if chart is not None:
+        query += sql.SQL(" WHERE m.legacy_id = {}").format(sql.Literal(chart))
     cursor.execute(query.as_string())
     frame = pl.from_arrow(cursor.fetch_arrow_table())
     assert isinstance(frame, pl.DataFrame)
