@@ -103,5 +103,9 @@ class FileRefused(DataError):
     """An input file was refused as a whole; nothing of it was written."""
 
 
+class ImportRefused(DataError):
+    """A legacy import was refused; nothing was written."""
+
+
 class ConflictingBars(DataError):
     """Bars in the input differ from bars already stored (--on-conflict error)."""

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from candlelab.database import Connection
-from candlelab.legacy.importer import ImportOptions, ImportRefused, import_file
+from candlelab.errors import ImportRefused
+from candlelab.legacy.importer import ImportOptions, import_file
 from candlelab.legacy.sample import PROBLEMS, SampleSpec, write_sample
 
 GROUPS_DONE = ["parents", "candles:1", "candles:2", "candles:3"]  # the sample's first groups

@@ -1,11 +1,11 @@
 """The import itself: plan every table group, refuse or write each in one transaction, verify.
 
-Table groups, in the order references need them: charts with their candles, annotation
-types with annotations, span label types with spans. Each group is written in one
-transaction together with its row in `legacy_imports`, so a run killed at any moment
-leaves each group either absent or whole, and the next run writes only what is missing.
-Ids are kept (and sequences moved past them), or with `remap` drawn anew from the
-sequences, every reference rewritten through `legacy_ids`.
+Table groups, in the order references need them: the parents (charts, annotation types,
+span label types), then each chart's candles, the annotations and the spans. Each group
+is written in one transaction together with its row in `legacy_imports`, so a run killed
+at any moment leaves each group either absent or whole, and the next run writes only
+what is missing. Ids are kept (and sequences moved past them), or with `remap` drawn
+anew from the sequences, every reference rewritten through `legacy_ids`.
 """
 
 from __future__ import annotations
@@ -25,20 +25,20 @@ from psycopg import sql
 
 from candlelab.binary_copy import CopyColumn, binary_copy_chunks
 from candlelab.database import Connection, connect, translated
-from candlelab.errors import DataError
-from candlelab.legacy.checksums import COMPARED, Digest, checksum, combined, hexdigest
+from candlelab.errors import ImportRefused
+from candlelab.legacy.checksums import Digest
 from candlelab.legacy.conversion import Converted, convert
+from candlelab.legacy.groups import (
+    PARENTS,
+    SIDE_GROUPS,
+    chart_of,
+    table_groups,
+    tables_in,
+    tables_of,
+)
 from candlelab.legacy.layout import Layout, check_layout, open_readonly
-from candlelab.urls import libpq_url
+from candlelab.legacy.verification import StoredDigests, TableCheck, compared, legacy_digests
 
-GROUPS = {
-    "parents": ("charts", "annotation_types", "span_label_types"),
-    "candles": ("candles",),  # one group per chart: "candles:<legacy chart id>"
-    "annotations": ("annotations",),
-    "spans": ("span_annotations",),
-}
-SIDE_GROUPS = ("annotations", "spans")  # written beside the candles, on a second connection
-PARENTS = ("charts", "annotation_types", "span_label_types")
 # Each child's references: column → the parent table its ids come from.
 REFERENCES = {
     "candles": {"chart_id": "charts"},
@@ -49,28 +49,11 @@ SOURCE = "legacy"
 NAMED = ("annotation_types", "span_label_types")  # unique names: a clash is merged by name
 
 
-class ImportRefused(DataError):
-    """The import was refused; nothing was written."""
-
-
 @dataclass
 class ImportOptions:
     dry_run: bool = False
     skip_invalid: bool = False
     remap_ids: bool = False
-
-
-@dataclass
-class TableCheck:
-    table: str
-    rows_in: int
-    rows_out: int
-    checksum_in: str
-    checksum_out: str
-
-    @property
-    def ok(self) -> bool:
-        return self.rows_in == self.rows_out and self.checksum_in == self.checksum_out
 
 
 @dataclass
@@ -121,22 +104,8 @@ def import_file(
         return report, converted
     conn.commit()  # end the reads above: each group below commits on its own
     sent, stored = _write_and_verify(plan, url, pending, report.already_imported, on_table)
-    report.checks = _compared(sent, stored)
+    report.checks = compared(sent, stored)
     return report, converted
-
-
-def table_groups(converted: Converted) -> list[str]:
-    """Every group of this file, in the order they are written."""
-    charts = converted.tables["charts"]["id"].to_list()
-    return ["parents", *(f"candles:{chart}" for chart in charts), *SIDE_GROUPS]
-
-
-def tables_of(group: str) -> tuple[str, ...]:
-    return GROUPS[group.split(":", maxsplit=1)[0]]
-
-
-def tables_in(groups: list[str]) -> list[str]:
-    return list(dict.fromkeys(t for g in groups for t in tables_of(g)))
 
 
 def _write_and_verify(
@@ -190,27 +159,6 @@ def _merged(conn: Connection, sha: str) -> dict[str, list[int]]:
     for name, legacy_id in rows:
         merged.setdefault(name, []).append(legacy_id)
     return merged
-
-
-def legacy_digests(converted: Converted, merged: dict[str, list[int]]) -> dict[str, Digest]:
-    """Each table's converted rows, summed up. A type merged into one the target had is that
-    one's row now: compared are the rows the import made (and references to the merged
-    type, in legacy ids)."""
-    digests = {}
-    for table in COMPARED:
-        sent = _legacy_side(table, converted.tables[table])
-        sent = sent.filter(~pl.col(KEYS[table]).is_in(merged.get(table, [])))
-        digests[table] = checksum(table, sent)
-    return digests
-
-
-def _compared(legacy: dict[str, Digest], stored: list[tuple[str, Digest]]) -> list[TableCheck]:
-    """Each table's rows and digest from the legacy side against PostgreSQL's, summed up."""
-    checks = []
-    for table, sent in legacy.items():
-        held = combined([digest for name, digest in stored if name == table])
-        checks.append(TableCheck(table, sent[0], held[0], hexdigest(sent), hexdigest(held)))
-    return checks
 
 
 def file_sha256(path: Path) -> str:
@@ -290,9 +238,10 @@ class _Plan:
 
     def write_group(self, group: str, on_table: Callable[[str, int], None]) -> None:
         written = {}
+        chart = chart_of(group)
         for table in tables_of(group):
-            if group.startswith("candles:"):
-                rows = self._write_candles(int(group.split(":")[1]))
+            if chart is not None:
+                rows = self._write_candles(chart)
             elif table in PARENTS:
                 rows = self._write_parent(table)
             else:
@@ -434,97 +383,6 @@ def _copy_candles(conn: Connection, frame: pl.DataFrame) -> None:
     with conn.cursor().copy(statement) as copy:
         for chunk in binary_copy_chunks(columns):
             copy.write(chunk)
-
-
-class StoredDigests:
-    """PostgreSQL's digest of each table part a group wrote, read through one ADBC
-    connection, opened on first use by the (one) thread that checks."""
-
-    def __init__(self, url: str, sha: str) -> None:
-        self.url, self.sha = url, sha
-        self.reader: Any = None
-
-    def __call__(self, groups: list[str]) -> list[tuple[str, Digest]]:
-        cursor = self._cursor()
-        if any(not group.startswith("candles:") for group in groups):
-            # legacy_ids was just filled: with the statistics of a handful of rows the
-            # planner would join by nested loops (minutes on 50,000 spans).
-            cursor.execute("ANALYZE legacy_ids")
-        parts = []
-        for group in groups:
-            chart = int(group.split(":")[1]) if group.startswith("candles:") else None
-            for table in tables_of(group):
-                parts.append((table, checksum(table, _stored_side(cursor, self.sha, table, chart))))
-        return parts
-
-    def close(self) -> None:
-        if self.reader is not None:
-            self.reader[1].close()
-            self.reader[0].close()
-
-    def _cursor(self) -> Any:
-        if self.reader is None:
-            import adbc_driver_postgresql.dbapi as adbc
-
-            conn = adbc.connect(libpq_url(self.url))
-            conn.adbc_connection.set_autocommit(True)
-            cursor = conn.cursor()
-            cursor.execute("SET enable_nestloop = off")  # hash joins fit every size here
-            self.reader = (conn, cursor)
-        return self.reader[1]
-
-
-KEYS = {table: "chart_id" if table == "candles" else "id" for table in COMPARED}
-
-
-def _legacy_side(table: str, frame: pl.DataFrame) -> pl.DataFrame:
-    if table == "annotations":
-        frame = frame.rename({"candle_time": "time", "type_id": "annotation_type_id"})
-    return frame
-
-
-STORED = {
-    "charts": "SELECT m.legacy_id AS id, t.name, t.symbol, t.timeframe, t.created_at "
-              "FROM charts t JOIN ids m ON m.new_id = t.id AND m.table_name = 'charts'",
-    "candles": "SELECT m.legacy_id AS chart_id, t.time, t.open, t.high, t.low, t.close, t.volume "
-               "FROM candles t JOIN ids m ON m.new_id = t.chart_id AND m.table_name = 'charts'",
-    "annotation_types": "SELECT m.legacy_id AS id, t.name, t.color, t.shape, t.is_active, "
-                        "t.created_at FROM annotation_types t JOIN made m ON m.new_id = t.id "
-                        "AND m.table_name = 'annotation_types'",
-    "annotations": "SELECT m.legacy_id AS id, c.legacy_id AS chart_id, t.time, "
-                   "y.legacy_id AS annotation_type_id, t.geometry::text AS geometry, t.note, "
-                   "t.created_at, t.updated_at FROM annotations t "
-                   "JOIN ids m ON m.new_id = t.id AND m.table_name = 'annotations' "
-                   "JOIN ids c ON c.new_id = t.chart_id AND c.table_name = 'charts' "
-                   "LEFT JOIN ids y ON y.new_id = t.annotation_type_id "
-                   "AND y.table_name = 'annotation_types'",
-    "span_label_types": "SELECT m.legacy_id AS id, t.name, t.color, t.description, t.is_active, "
-                        "t.created_at FROM span_label_types t JOIN made m ON m.new_id = t.id "
-                        "AND m.table_name = 'span_label_types'",
-    "span_annotations": "SELECT m.legacy_id AS id, c.legacy_id AS chart_id, "
-                        "y.legacy_id AS label_type_id, t.start_time, t.end_time, t.source, "
-                        "t.status, t.confidence, t.sub_spans::text AS sub_spans, "
-                        "t.model_prediction::text AS model_prediction, t.created_at, "
-                        "t.updated_at FROM span_annotations t "
-                        "JOIN ids m ON m.new_id = t.id AND m.table_name = 'span_annotations' "
-                        "JOIN ids c ON c.new_id = t.chart_id AND c.table_name = 'charts' "
-                        "JOIN ids y ON y.new_id = t.label_type_id "
-                        "AND y.table_name = 'span_label_types'",
-}  # fmt: skip
-
-
-def _stored_side(cursor: Any, sha: str, table: str, chart: int | None = None) -> pl.DataFrame:
-    """What PostgreSQL holds of this file's rows (of one chart's candles), in legacy ids."""
-    query = sql.SQL(
-        "WITH ids AS (SELECT * FROM legacy_ids WHERE file_sha256 = {sha}), "
-        "made AS (SELECT * FROM ids WHERE NOT merged) "
-    ).format(sha=sql.Literal(sha)) + sql.SQL(STORED[table])
-    if chart is not None:
-        query += sql.SQL(" WHERE m.legacy_id = {}").format(sql.Literal(chart))
-    cursor.execute(query.as_string())
-    frame = pl.from_arrow(cursor.fetch_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def _listed(values: list[Any], shown: int = 5) -> str:
