@@ -157,10 +157,7 @@ def _times(
     """Epoch integers to UTC times, each column in the unit its values show."""
     found = [problems]
     for column in (c for c in TABLES[table] if kind(table, c) == "time"):
-        # The column's unit is the one most of its values are in; the odd ones are reported.
-        values = frame[column].drop_nulls()
-        typical = values.abs().median() if len(values) else 0
-        unit = "ms" if typical >= MILLISECONDS_FROM else "s"  # type: ignore[operator]
+        unit = epoch_unit(frame[column])
         result.time_units[f"{table}.{column}"] = "milliseconds" if unit == "ms" else "seconds"
         other = pl.col(column).abs() >= MILLISECONDS_FROM
         mixed = frame.filter(~other if unit == "ms" else other)
@@ -171,6 +168,13 @@ def _times(
         epoch = pl.from_epoch(column, "ms" if unit == "ms" else "s")
         frame = frame.with_columns(epoch.dt.cast_time_unit("us").dt.replace_time_zone("UTC"))
     return frame, pl.concat(found)
+
+
+def epoch_unit(values: pl.Series) -> str:
+    """ "ms" or "s": the unit most of the column's epoch values are in (the odd ones out
+    are reported as problems, not allowed to decide)."""
+    typical = values.drop_nulls().abs().median()
+    return "ms" if isinstance(typical, int | float) and typical >= MILLISECONDS_FROM else "s"
 
 
 def _charts(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

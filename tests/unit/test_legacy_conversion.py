@@ -1,0 +1,49 @@
+"""Legacy conversions as properties: epoch units, and chart names read for their keys."""
+
+from __future__ import annotations
+
+import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
+
+from candlelab.legacy.conversion import _timeframe, epoch_unit
+
+# 1990 to 2100, in seconds: the span an annotator's times can have.
+SECONDS = st.integers(631_152_000, 4_102_444_800)
+
+
+@given(st.lists(SECONDS, min_size=1, max_size=50))
+def test_seconds_read_as_seconds_and_the_same_times_in_ms_as_ms(times: list[int]) -> None:
+    assert epoch_unit(pl.Series(times)) == "s"
+    assert epoch_unit(pl.Series([t * 1000 for t in times])) == "ms"
+
+
+@given(st.lists(SECONDS, min_size=3, max_size=50), st.data())
+def test_a_few_values_in_the_other_unit_do_not_decide_the_column(
+    times: list[int], data: st.DataObject
+) -> None:
+    odd = data.draw(st.integers(0, (len(times) - 1) // 2))  # fewer than half
+    mixed = [t * 1000 for t in times[:odd]] + times[odd:]
+    assert epoch_unit(pl.Series(mixed)) == "s"
+    flipped = times[:odd] + [t * 1000 for t in times[odd:]]
+    assert epoch_unit(pl.Series(flipped)) == "ms"
+
+
+def test_an_empty_or_null_column_is_seconds() -> None:
+    assert epoch_unit(pl.Series([], dtype=pl.Int64)) == "s"
+    assert epoch_unit(pl.Series([None, None], dtype=pl.Int64)) == "s"
+
+
+@given(st.integers(1, 500), st.sampled_from(["m", "h", "d", "w"]), st.sampled_from(["", " "]))
+def test_timeframes_written_any_usual_way_are_read(count: int, unit: str, space: str) -> None:
+    assert _timeframe(f"{count}{space}{unit}") == f"{count}{unit}"
+    # Upper case is read as lower case, except M: as in candlelab, 1M is a month.
+    upper = f"{count}M" if unit == "m" else f"{count}{unit}"
+    assert _timeframe(f"{count}{space}{unit.upper()}") == upper
+
+
+def test_named_timeframes_and_nonsense() -> None:
+    assert [_timeframe(t) for t in ("daily", "Hourly", "weekly", "15min", "4H")] == [
+        "1d", "1h", "1w", "15m", "4h"]  # fmt: skip
+    assert _timeframe("whenever") is None
+    assert _timeframe(None) is None
