@@ -247,6 +247,20 @@ def last_bars(conn: Connection, chart_id: int, count: int) -> list[tuple[Any, ..
     return rows
 
 
+def window(
+    conn: Connection, chart_id: int, start: datetime | None, end: datetime, count: int
+) -> list[tuple[Any, ...]]:
+    """Up to `count` bars of a chart before `end`, oldest first: from `start` on, or the
+    newest ones when there is no start (a chart opening, a scroll to the left)."""
+    params = {"chart_id": chart_id, "start": start, "end": end, "count": count}
+    query = QUERIES["window_from" if start is not None else "window_before"]
+    with conn.cursor(binary=True) as cursor:
+        rows = cursor.execute(query, params).fetchall()
+    if start is None:
+        rows.reverse()
+    return rows
+
+
 def chart_candles(conn: Connection, chart_id: int) -> list[tuple[object, ...]]:
     """A chart's candles, oldest first, as (time, open, high, low, close, volume) rows."""
     return conn.execute(QUERIES["chart_candles"], {"chart_id": chart_id}).fetchall()

@@ -120,3 +120,19 @@ FROM candles
 WHERE chart_id = %(chart_id)s
 ORDER BY time DESC
 LIMIT %(count)s;
+
+-- window_from --
+-- A chart's bars from a time on (inclusive), before an end, oldest first, at most a count.
+SELECT time, open, high, low, close, volume
+FROM candles
+WHERE chart_id = %(chart_id)s AND time >= %(start)s AND time < %(end)s
+ORDER BY time
+LIMIT %(count)s;
+
+-- window_before --
+-- A chart's bars before a time, newest first, at most a count (the caller reverses them).
+SELECT time, open, high, low, close, volume
+FROM candles
+WHERE chart_id = %(chart_id)s AND time < %(end)s
+ORDER BY time DESC
+LIMIT %(count)s;

@@ -81,6 +81,11 @@ def chart_summaries(conn: Connection) -> list[ChartSummary]:
     return [ChartSummary(*row) for row in conn.execute(QUERIES["chart_summaries"])]
 
 
+def chart_summary(conn: Connection, chart_id: int) -> ChartSummary | None:
+    row = conn.execute(QUERIES["chart_summary"], {"chart_id": chart_id}).fetchone()
+    return ChartSummary(*row) if row else None
+
+
 def delete_chart(conn: Connection, chart_id: int) -> bool:
     """Delete a chart with its bars and labels; False when there was no such chart."""
     with translated():

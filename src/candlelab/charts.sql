@@ -35,3 +35,12 @@ WITH RECURSIVE doomed AS (
     SELECT c.id FROM charts c JOIN doomed d ON c.base_chart_id = d.id
 ), bars AS (DELETE FROM candles WHERE chart_id IN (SELECT id FROM doomed))
 DELETE FROM charts WHERE id = %(chart_id)s;
+
+-- chart_summary --
+-- One chart with its bar count and first and last bar.
+SELECT c.id, c.symbol, c.timeframe, c.source, c.name, c.timezone, c.calendar,
+       count(k.time) AS bars, min(k.time) AS first_bar, max(k.time) AS last_bar
+FROM charts c
+LEFT JOIN candles k ON k.chart_id = c.id
+WHERE c.id = %(chart_id)s
+GROUP BY c.id;

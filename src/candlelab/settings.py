@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -12,6 +13,7 @@ from candlelab.errors import ConfigError
 from candlelab.urls import redact
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+SECRET_VARIABLES = {"CANDLELAB_TOKEN_HASHES"}
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
@@ -37,6 +39,12 @@ class Settings(BaseSettings):
         description="MLflow artifact location (a path or any URI MLflow supports).",
     )
     log_level: LogLevel = Field(default="WARNING", validation_alias="CANDLELAB_LOG_LEVEL")
+    token_hashes: str = Field(
+        default="",
+        validation_alias="CANDLELAB_TOKEN_HASHES",
+        description="Comma-separated SHA-256 hex digests of the tokens `candlelab serve` "
+        "accepts; needed to serve beyond 127.0.0.1.",
+    )
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -53,6 +61,17 @@ class Settings(BaseSettings):
         # Accept any case, but leave an invalid value as typed so the error shows it.
         if isinstance(value, str) and value.upper() in get_args(LogLevel):
             return value.upper()
+        return value
+
+    @field_validator("token_hashes", mode="after")
+    @classmethod
+    def _digests(cls, value: str) -> str:
+        for digest in (d.strip() for d in value.split(",") if d.strip()):
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                raise ValueError(
+                    "an entry is not a SHA-256 hex digest: give "
+                    "`printf %s TOKEN | sha256sum`, never the token itself"
+                )
         return value
 
     @field_validator("home", mode="after")
@@ -83,5 +102,7 @@ def _describe(exc: ValidationError) -> str:
         variable = ".".join(str(part) for part in error["loc"])
         value = error.get("input")
         shown = redact(value) if isinstance(value, str) else value
+        if variable in SECRET_VARIABLES:  # it may hold the very token it should not
+            shown = "…"
         problems.append(f"{variable}={shown!r}: {error['msg']}")
     return "invalid setting " + "; ".join(problems)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from candlelab.cli import backfill, db, demo, import_sqlite, ingest, quality, resample
+from candlelab.cli import backfill, db, demo, import_sqlite, ingest, quality, resample, serve
 from candlelab.cli.output import error
 from candlelab.errors import CandlelabError
 from candlelab.settings import LogLevel, load_settings
@@ -31,6 +31,7 @@ app.command("resample")(resample.resample)
 app.command("quality")(quality.quality)
 app.command("backfill")(backfill.backfill)
 app.command("import-sqlite")(import_sqlite.import_sqlite)
+app.command("serve")(serve.serve)
 
 DatabaseUrl = Annotated[
     str | None,

@@ -1,0 +1,101 @@
+"""The web API on a real database: charts, candle windows, and access tokens on every route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from candlelab.database import Connection
+from candlelab.ingest import IngestOptions, ingest_frame
+from candlelab.timeframes import Timeframe
+from candlelab.web.access import COOKIE, Access, is_loopback, token_hash
+from candlelab.web.app import create_app
+from candlelab.web.windows import decode
+from tests.fixtures.quality_cases import START, clean_bars
+
+TOKEN = "correct horse battery staple"
+
+
+@pytest.fixture
+def stored(conn: Connection) -> int:
+    """A chart of 900 hourly bars; its id."""
+    report = ingest_frame(
+        conn, clean_bars(3).to_frame(), IngestOptions("BTCUSDT", Timeframe(1, "h"))
+    )
+    assert report.loaded == 900
+    conn.commit()
+    row = conn.execute("SELECT id FROM charts").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(database_url)) as test_client:
+        yield test_client
+
+
+def test_charts_are_listed_with_counts_filtered_and_paged(client: TestClient, stored: int) -> None:
+    listed = client.get("/api/charts").json()
+    assert listed["total"] == 1
+    assert listed["items"][0]["bars"] == 900
+    assert listed["items"][0]["first_bar"].startswith("2025-01-06T00:00:00")
+    assert client.get("/api/charts", params={"q": "eth"}).json() == {"total": 0, "items": []}
+    assert client.get(f"/api/charts/{stored}").json()["symbol"] == "BTCUSDT"
+
+
+def test_a_window_holds_the_stored_values_exactly_in_a_third_more_than_packed(
+    client: TestClient, stored: int
+) -> None:
+    bars = clean_bars(3)
+    answer = client.get(f"/api/charts/{stored}/candles", params={"limit": 500})
+    window = answer.json()
+    columns = decode(window)
+    assert window["count"] == 500
+    assert np.array_equal(columns["close"], bars.close[-500:])  # the newest 500, oldest first
+    first = (bars.time[-500] - np.datetime64("1970-01-01", "us")) / np.timedelta64(1, "s")
+    assert columns["time"][0] == first
+    packed = 500 * 6 * 8
+    assert len(answer.content) <= 1.5 * packed
+
+
+def test_a_window_from_a_start_and_before_an_end(client: TestClient, stored: int) -> None:
+    start = datetime(2025, 1, 7, tzinfo=UTC)  # bar 24: the bars start 2025-01-06 00:00
+    assert np.datetime64("2025-01-06T00:00", "us") == START
+    span = {"start": start.isoformat(), "end": "2025-01-07T10:00:00Z"}
+    window = client.get(f"/api/charts/{stored}/candles", params=span).json()
+    assert window["count"] == 10
+    assert window["first"].startswith("2025-01-07T00:00:00")
+    assert decode(window)["open"][0] == clean_bars(3).open[24]
+
+
+def test_unknown_charts_are_404_and_bad_parameters_422(client: TestClient, stored: int) -> None:
+    assert client.get("/api/charts/999").status_code == 404
+    missing = client.get("/api/charts/999/candles")
+    assert (missing.status_code, missing.json()["detail"]) == (404, "chart 999 does not exist")
+    assert client.get(f"/api/charts/{stored}/candles", params={"limit": 0}).status_code == 422
+    assert client.get(f"/api/charts/{stored}/candles", params={"start": "soon"}).status_code == 422
+
+
+def test_with_tokens_every_route_answers_401_without_one(database_url: str, stored: int) -> None:
+    app = create_app(database_url, Access([token_hash(TOKEN)]))
+    paths = {route.path.replace("{chart_id}", str(stored)) for route in app.routes}  # type: ignore[attr-defined]
+    assert {"/api/charts", "/docs", "/openapi.json"} <= paths
+    with TestClient(app) as client:
+        for path in sorted(paths):
+            assert client.get(path).status_code == 401, path
+            wrong = client.get(path, headers={"Authorization": "Bearer guess"})
+            assert wrong.status_code == 401, path
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        assert client.get("/api/charts", headers=bearer).status_code == 200
+        client.cookies.set(COOKIE, TOKEN)
+        assert client.get("/docs").status_code == 200
+
+
+def test_loopback_addresses_are_told_apart() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "127.1.2.3"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.5", "example.org", "::"))
