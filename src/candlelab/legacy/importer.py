@@ -26,7 +26,7 @@ from psycopg import sql
 from candlelab.binary_copy import CopyColumn, binary_copy_chunks
 from candlelab.database import Connection, connect, translated
 from candlelab.errors import ImportRefused
-from candlelab.legacy.checksums import Digest
+from candlelab.legacy.checksums import COMPARED, Digest
 from candlelab.legacy.conversion import Converted, convert
 from candlelab.legacy.groups import (
     PARENTS,
@@ -349,16 +349,8 @@ class _Plan:
         return frame.height
 
 
-TARGET_COLUMNS = {
-    "charts": ["id", "symbol", "timeframe", "source", "name", "created_at"],
-    "annotation_types": ["id", "name", "color", "shape", "is_active", "created_at"],
-    "annotations": ["id", "chart_id", "time", "annotation_type_id", "geometry", "note",
-                    "created_at", "updated_at"],
-    "span_label_types": ["id", "name", "color", "description", "is_active", "created_at"],
-    "span_annotations": ["id", "chart_id", "label_type_id", "start_time", "end_time", "source",
-                         "status", "confidence", "sub_spans", "model_prediction", "created_at",
-                         "updated_at"],
-}  # fmt: skip
+# The columns each table is written with: the ones compared, and a chart's source.
+TARGET_COLUMNS = {**COMPARED, "charts": [*COMPARED["charts"], "source"]}
 
 
 def _copy_rows(conn: Connection, table: str, frame: pl.DataFrame) -> None:

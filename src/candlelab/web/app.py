@@ -27,22 +27,9 @@ from candlelab.web.windows import CandleWindow, encode
 MAX_WINDOW = 50_000  # bars in one response
 
 
-class ChartOut(BaseModel):
-    id: int
-    symbol: str
-    timeframe: str
-    source: str
-    name: str
-    timezone: str
-    calendar: str
-    bars: int
-    first_bar: datetime | None
-    last_bar: datetime | None
-
-
 class ChartList(BaseModel):
     total: int
-    items: list[ChartOut]
+    items: list[ChartSummary]
 
 
 def create_app(url: str, access: Access | None = None) -> FastAPI:
@@ -59,7 +46,7 @@ def create_app(url: str, access: Access | None = None) -> FastAPI:
     app.state.pool = pool
     app.middleware("http")((access or Access([])).middleware)
     app.get("/api/charts", response_model=ChartList, summary="List charts")(list_charts)
-    app.get("/api/charts/{chart_id}", response_model=ChartOut, summary="One chart")(get_chart)
+    app.get("/api/charts/{chart_id}", response_model=ChartSummary, summary="One chart")(get_chart)
     app.get(
         "/api/charts/{chart_id}/candles", response_model=CandleWindow, summary="A candle window"
     )(get_window)
@@ -84,14 +71,14 @@ def list_charts(
 ) -> ChartList:
     """Every chart with its bar count and first and last bar; filtered by `q`, paged."""
     charts = [c for c in chart_summaries(conn) if _matches(c, q)]
-    return ChartList(total=len(charts), items=[_out(c) for c in charts[offset : offset + limit]])
+    return ChartList(total=len(charts), items=charts[offset : offset + limit])
 
 
-def get_chart(chart_id: int, conn: Conn) -> ChartOut:
+def get_chart(chart_id: int, conn: Conn) -> ChartSummary:
     summary = chart_summary(conn, chart_id)
     if summary is None:
         raise _no_such_chart(chart_id)
-    return _out(summary)
+    return summary
 
 
 def get_window(
@@ -120,10 +107,6 @@ def _no_such_chart(chart_id: int) -> HTTPException:
 
 def _matches(chart: ChartSummary, q: str | None) -> bool:
     return q is None or q.lower() in f"{chart.symbol} {chart.name}".lower()
-
-
-def _out(chart: ChartSummary) -> ChartOut:
-    return ChartOut(**chart.__dict__)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
