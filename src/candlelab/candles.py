@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 from psycopg import sql
 
-from candlelab.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.binary_copy import CopyColumn, binary_copy_chunks
 from candlelab.database import Connection, translated
 from candlelab.errors import ConflictingBars, UnknownReference
 from candlelab.queries import load_queries
@@ -77,9 +77,15 @@ def load_bars(
         return LoadCounts(0, 0, 0, 0)
     with translated():
         if not _overlaps_stored(conn, chart_id, bars):
-            _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
+            copy_new_bars(conn, chart_id, bars)
             return LoadCounts(bars.height, 0, 0, 0)
         return _load_through_staging(conn, chart_id, bars, on_conflict)
+
+
+def copy_new_bars(conn: Connection, chart_id: int, bars: pl.DataFrame) -> None:
+    """Binary COPY straight into candles, for bars that cannot collide with stored ones
+    (the caller knows: a range checked under the chart's lock, or a chart just made)."""
+    _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
 
 
 def _overlaps_stored(conn: Connection, chart_id: int, bars: pl.DataFrame) -> bool:
@@ -167,7 +173,8 @@ def _optional_column(series: pl.Series) -> CopyColumn:
 def _copy(conn: Connection, statement: LiteralString, columns: dict[str, CopyColumn]) -> None:
     names = sql.SQL(", ").join(sql.Identifier(name) for name in columns)
     with conn.cursor().copy(sql.SQL(statement).format(columns=names)) as copy:
-        copy.write(binary_copy_buffer(list(columns.values())))
+        for piece in binary_copy_chunks(list(columns.values())):  # the server takes one
+            copy.write(piece)  # piece in while the next is built
 
 
 def read_candles(

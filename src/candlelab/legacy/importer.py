@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 from psycopg import sql
 
-from candlelab.binary_copy import CopyColumn, binary_copy_chunks
+from candlelab.candles import copy_new_bars
 from candlelab.database import Connection, connect, translated
 from candlelab.errors import ImportRefused
 from candlelab.legacy.checksums import COMPARED, Digest
@@ -142,7 +142,7 @@ def _write_and_verify(
                 ThreadPoolExecutor(1, thread_name_prefix="candlelab-write") as pool,
             ):
                 beside = pool.submit(write, plan.on(other), list(SIDE_GROUPS))
-                write(plan, [g for g in pending if g.startswith("candles:")])
+                write(plan, [g for g in pending if chart_of(g) is not None])
                 beside.result()
             return legacy.result(), [part for future in checking for part in future.result()]
         finally:
@@ -330,8 +330,7 @@ class _Plan:
         frame = self.candles.get((chart,))
         if frame is None:
             return 0
-        frame = frame.with_columns(chart_id=pl.lit(self.ids["charts"][chart], pl.Int64))
-        _copy_candles(self.conn, frame)
+        copy_new_bars(self.conn, self.ids["charts"][chart], frame)
         return frame.height
 
     def _write_child(self, table: str) -> int:
@@ -362,19 +361,6 @@ def _copy_rows(conn: Connection, table: str, frame: pl.DataFrame) -> None:
     text = frame.write_csv(include_header=False, null_value="\\N", quote_style="non_numeric")
     with conn.cursor().copy(statement) as copy:
         copy.write(text.encode())
-
-
-def _copy_candles(conn: Connection, frame: pl.DataFrame) -> None:
-    times = frame["time"].dt.replace_time_zone(None).dt.cast_time_unit("us").to_numpy()
-    columns = [CopyColumn("bigint", frame["chart_id"].to_numpy()), CopyColumn("timestamptz", times)]
-    columns += [CopyColumn("double precision", frame[c].to_numpy())
-                for c in ("open", "high", "low", "close", "volume")]  # fmt: skip
-    statement = (
-        "COPY candles (chart_id, time, open, high, low, close, volume) FROM STDIN (FORMAT BINARY)"
-    )
-    with conn.cursor().copy(statement) as copy:
-        for chunk in binary_copy_chunks(columns):
-            copy.write(chunk)
 
 
 def _listed(values: list[Any], shown: int = 5) -> str:

@@ -63,7 +63,7 @@ class StoredDigests:
 
     def __call__(self, groups: list[str]) -> list[tuple[str, Digest]]:
         cursor = self._cursor()
-        if any(not group.startswith("candles:") for group in groups):
+        if any(chart_of(group) is None for group in groups):
             # legacy_ids was just filled: with the statistics of a handful of rows the
             # planner would join by nested loops (minutes on 50,000 spans).
             cursor.execute("ANALYZE legacy_ids")
