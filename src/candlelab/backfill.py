@@ -20,7 +20,7 @@ from candlelab.charts import Chart
 from candlelab.database import Connection
 from candlelab.ingest import IngestOptions, IngestReport, ingest_frame
 from candlelab.providers import Provider
-from candlelab.quality import Array, gaps
+from candlelab.quality import Array, gaps, utc_datetime
 from candlelab.timeframes import Timeframe
 
 Window = tuple[np.datetime64, np.datetime64]  # first and last missing bar start
@@ -45,7 +45,8 @@ class BackfillReport:
 
 @dataclass(frozen=True)
 class Span:
-    """What to fill: the stored range by default, widened by `start` and `end`."""
+    """What to fill: the stored range by default, widened by `start` and `end` (a time
+    without an offset is UTC)."""
 
     start: datetime | None = None
     end: datetime | None = None
@@ -70,7 +71,7 @@ def backfill_chart(
     options = ingest_options(chart)
     conn.commit()  # each page below commits on its own, not inside a caller's transaction
     for first, last in merged([(a, b) for a, b, _ in missing], timeframe, provider):
-        start, end = _utc(first), _utc(_bar_after(last, timeframe))
+        start, end = utc_datetime(first), utc_datetime(_bar_after(last, timeframe))
         for page in provider.fetch(span.symbol or chart.symbol, timeframe, start, end):
             name = f"{provider.name} {chart.symbol} from {start:%Y-%m-%d %H:%M}"
             _count(report, ingest_frame(conn, page, options, name=name))
@@ -134,8 +135,3 @@ def _bar_after(start: np.datetime64, timeframe: Timeframe) -> np.datetime64:
 def _moment(value: datetime) -> np.datetime64:
     utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
     return np.datetime64(utc, "us")
-
-
-def _utc(moment: np.datetime64) -> datetime:
-    value: datetime = moment.astype("M8[us]").item()
-    return value.replace(tzinfo=UTC)

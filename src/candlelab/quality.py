@@ -103,7 +103,7 @@ class Findings:
         self.add_times(code, self.times[first], self.times[last], int(last - first + 1), **values)
 
     def add_times(self, code: str, start: Any, end: Any, bars: int, **values: Any) -> None:
-        finding = Finding(self.chart_id, code, _utc(start), _utc(end), bars, values)
+        finding = Finding(self.chart_id, code, utc_datetime(start), utc_datetime(end), bars, values)
         self.items.append(finding)
 
 
@@ -141,7 +141,7 @@ def _duplicates(found: Findings, bars: dict[str, Array]) -> None:
         same &= bars[name][1:] == bars[name][:-1]
     same &= bars["volume"][1:] > 0  # silent bars repeating a price are `stale` instead
     for first, last in runs(same):
-        found.add("duplicate_bar", first + 1, last + 1, repeats=_utc(bars["time"][first]))
+        found.add("duplicate_bar", first + 1, last + 1, repeats=utc_datetime(bars["time"][first]))
 
 
 def _streaks(found: Findings, bars: dict[str, Array], rules: QualityRules) -> None:
@@ -258,7 +258,8 @@ def runs(mask: Array, minimum: int = 1) -> Iterator[tuple[int, int]]:
             yield int(first), int(stop - 1)
 
 
-def _utc(moment: np.datetime64) -> datetime:
+def utc_datetime(moment: np.datetime64) -> datetime:
+    """A UTC datetime64 as an aware datetime."""
     value: datetime = moment.astype("M8[us]").item()
     return value.replace(tzinfo=UTC)
 

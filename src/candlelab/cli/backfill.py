@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -50,7 +50,7 @@ def backfill(
     never replace stored ones. Interrupt it at any time: the next run fetches what is still
     missing. Exit code 1 when a fetched page was refused.
     """
-    span = Span(_utc(start), _utc(end), vendor_symbol)
+    span = Span(start, end, vendor_symbol)  # a time without an offset is UTC
     ws = workspace(ctx)
     reports = []
     with ws.connect() as conn, _progress(quiet=json) as progress:
@@ -112,9 +112,3 @@ def _show(reports: list[BackfillReport], json: bool) -> None:
 def _progress(quiet: bool) -> Progress:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     return Progress(*columns, console=out, transient=True, disable=quiet)
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

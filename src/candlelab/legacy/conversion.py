@@ -51,10 +51,6 @@ class Converted:
     null_volumes: int = 0
     placeholders: list[dict[str, Any]] = field(default_factory=list)
 
-    def rejected_ids(self, table: str) -> list[int]:
-        rows = self.problems.filter(pl.col("table") == table)
-        return sorted(set(rows["id"].to_list()))
-
 
 def convert(layout: Layout) -> Converted:
     """Read and convert the whole file; tables in dependency order, so orphans of a

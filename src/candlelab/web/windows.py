@@ -8,7 +8,7 @@ payload is 4/3 of the packed numbers (base64), where decimal text would be 2-3 t
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -50,10 +50,6 @@ def decode(window: dict[str, Any]) -> dict[str, np.ndarray[Any, np.dtype[np.floa
         name: np.frombuffer(base64.b64decode(text), dtype="<f8")
         for name, text in window["columns"].items()
     }
-
-
-def epoch(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _b64(values: np.ndarray[Any, np.dtype[np.float64]]) -> str:
