@@ -90,12 +90,16 @@ def run(url: str, folder: Path, repeat: int, candles: int, spans: int) -> None:
                 started = time.perf_counter()
                 step()
                 times[name].append(time.perf_counter() - started)
-    base, ours = (statistics.median(times[k]) for k in ("ingest", "import"))
-    rows = candles
-    print(f"{rows:,} candles in 20 charts, {spans:,} spans, median of {repeat}")
-    print(f"baseline: candlelab ingest, Parquet     {base:7.2f} s")
-    print(f"import-sqlite, verification included    {ours:7.2f} s  ratio {ours / base:5.2f}"
-          "  (target ≤ 2.0)")  # fmt: skip
+    print(f"{candles:,} candles in 20 charts, {spans:,} spans, {repeat} rounds")
+    for name, label in (("ingest", "baseline: candlelab ingest, Parquet"),
+                        ("import", "import-sqlite, verification included")):  # fmt: skip
+        print(f"{label:38s} " + " ".join(f"{t:5.2f}" for t in times[name]) + " s")
+    # The machine is shared: the median is the figure; the fastest rounds show the cost
+    # with the least interference.
+    for how, pick in (("median", statistics.median), ("fastest", min)):
+        base, ours = pick(times["ingest"]), pick(times["import"])
+        print(f"{how:8s} {base:5.2f} s against {ours:5.2f} s: ratio {ours / base:5.2f}"
+              "  (target ≤ 2.0)")  # fmt: skip
 
 
 def main() -> None:

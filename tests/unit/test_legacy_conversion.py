@@ -1,12 +1,20 @@
-"""Legacy conversions as properties: epoch units, and chart names read for their keys."""
+"""Legacy conversions as properties: epoch units, and chart names read for their keys;
+and reading a table in parts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
-from candlelab.legacy.conversion import _timeframe, epoch_unit
+from candlelab.legacy import conversion
+from candlelab.legacy.conversion import _timeframe, epoch_unit, read_table
+from candlelab.legacy.layout import TABLES
+from candlelab.legacy.sample import PROBLEMS, SampleSpec, write_sample
 
 # 1990 to 2100, in seconds: the span an annotator's times can have.
 SECONDS = st.integers(631_152_000, 4_102_444_800)
@@ -47,3 +55,18 @@ def test_named_timeframes_and_nonsense() -> None:
         "1d", "1h", "1w", "15m", "4h"]  # fmt: skip
     assert _timeframe("whenever") is None
     assert _timeframe(None) is None
+
+
+def test_a_table_read_in_parts_is_the_table_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "candles.db"
+    write_sample(path, SampleSpec(problems=frozenset(PROBLEMS)))
+    whole = {table: read_table(path, table) for table in TABLES}
+    monkeypatch.setattr(conversion, "PART_ROWS", 1)
+    monkeypatch.setattr(conversion, "READERS", 3)
+    for table in TABLES:
+        assert_frame_equal(read_table(path, table), whole[table])
+    # The planted wrong types are found in whichever part they fall.
+    wrong = whole["candles"].filter(pl.col("_bad_field").is_not_null())
+    assert wrong.height >= 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ PROBLEM_SCHEMA = {"table": pl.String, "id": pl.Int64, "code": pl.String, "field"
                   "value": pl.String}  # fmt: skip
 SOURCES = {"manual": "accepted", "model": "proposed"}  # legacy source → span status
 PLACEHOLDER_TIMEFRAME = "1d"
+# A table of more rows than this is read in READERS parts at once.
+PART_ROWS = 100_000
+READERS = 4
 # The SQLite storage classes each kind of column may hold (`typeof`).
 STORAGE_TYPES = {"int": ("integer",), "time": ("integer",), "bool": ("integer",),
                  "real": ("real", "integer"), "text": ("text",), "json": ("text",)}  # fmt: skip
@@ -89,10 +93,8 @@ def _timeframes_from_spacing(result: Converted) -> None:
 
 
 def read_table(path: Path, table: str) -> pl.DataFrame:
-    """The table's known columns as Arrow-typed values; rows whose stored type is wrong
-    carry the first such column and its value in `_bad_field` and `_bad_value`."""
-    import adbc_driver_sqlite.dbapi as adbc
-
+    """The table's known columns as Arrow-typed values, in id order; rows whose stored type
+    is wrong carry the first such column and its value in `_bad_field` and `_bad_value`."""
     checked = [c for c in TABLES[table] if c != "id"]
     columns = ", ".join(_selected(table, column) for column in TABLES[table])
     fails = " OR ".join(f"({_type_fails(table, c)})" for c in checked)
@@ -100,24 +102,52 @@ def read_table(path: Path, table: str) -> pl.DataFrame:
     values = " ".join(f"WHEN {_type_fails(table, c)} THEN quote({c})" for c in checked)
     # Table and column names come from TABLES, never from the file. Every row is read with
     # casts (cheap); only the rows that fail a type check (usually none) pay for the detail.
-    every = f"SELECT {columns} FROM {table} ORDER BY id"  # noqa: S608
+    every = f"SELECT {columns} FROM {table}"  # noqa: S608
     wrong = (
         f"SELECT id, CASE {fields} END AS _bad_field, CASE {values} END AS _bad_value "  # noqa: S608
-        f"FROM {table} WHERE {fails}"
+        f"FROM {table} WHERE ({fails})"
     )
-    # The check runs beside the read: Python's sqlite3 lets go of the GIL while it scans.
-    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-sqlite") as pool:
-        failing = pool.submit(_wrong_types, path, wrong)
-        with adbc.connect(sqlite_uri(path)) as conn, conn.cursor() as cursor:
-            cursor.execute(every)
-            rows = pl.from_arrow(cursor.fetch_arrow_table())
-        bad = failing.result()
-    assert isinstance(rows, pl.DataFrame)
+    parts = _rowid_parts(path, table)
+    # SQLite's readers let go of the GIL while they scan: the parts are read and checked at once.
+    with ThreadPoolExecutor(READERS, thread_name_prefix="candlelab-sqlite") as pool:
+        checks = [pool.submit(_wrong_types, path, f"{wrong} AND {part}") for part in parts]
+        pieces = list(pool.map(lambda part: _read_part(path, every, part), parts))
+        bad = pl.concat([check.result() for check in checks])
+    rows = pl.concat(pieces, how="vertical_relaxed")  # a part may hold only NULLs of a column
+    if not rows["id"].is_sorted():  # only when `id` is not the rowid
+        rows = rows.sort("id")
     if bad.is_empty():  # the usual case: no join of a million rows with nothing
         return rows.with_columns(
             pl.lit(None, pl.String).alias(c) for c in ("_bad_field", "_bad_value")
         )
     return rows.join(bad, on="id", how="left")
+
+
+def _rowid_parts(path: Path, table: str) -> list[str]:
+    """Conditions cutting the table into parts read at once: by rowid, so every row is in
+    exactly one part whatever its `id` holds; one part for a small table."""
+    with closing(open_readonly(path)) as conn:
+        try:
+            # Two subqueries: SQLite finds a lone min() or max() of rowid without a scan.
+            ends = f"(SELECT min(rowid) FROM {table}), (SELECT max(rowid) FROM {table})"  # noqa: S608
+            low, high = conn.execute(f"SELECT {ends}").fetchone()
+        except sqlite3.OperationalError:  # a WITHOUT ROWID table: read whole
+            return ["true"]
+    if low is None or high - low < PART_ROWS:
+        return ["true"]
+    step = (high - low) // READERS + 1
+    return [f"rowid >= {start} AND rowid < {start + step}"
+            for start in range(low, high + 1, step)]  # fmt: skip
+
+
+def _read_part(path: Path, query: str, where: str) -> pl.DataFrame:
+    import adbc_driver_sqlite.dbapi as adbc
+
+    with adbc.connect(sqlite_uri(path)) as conn, conn.cursor() as cursor:
+        cursor.execute(f"{query} WHERE {where}")  # in rowid order: sorted by id above if need be
+        frame = pl.from_arrow(cursor.fetch_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _wrong_types(path: Path, query: str) -> pl.DataFrame:

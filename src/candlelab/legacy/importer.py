@@ -88,8 +88,10 @@ def import_file(
     """Import the legacy file; the report, and the converted tables (for the reject file)."""
     with closing(open_readonly(path)) as opened:
         layout = check_layout(opened, path)
-    sha = file_sha256(path)
-    converted = convert(layout)
+    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-sha") as pool:
+        hashing = pool.submit(file_sha256, path)  # hashlib lets go of the GIL: beside the reads
+        converted = convert(layout)
+        sha = hashing.result()
     report = _report(layout, sha, converted, options)
     if report.problems and not options.skip_invalid:
         return report, converted  # stop before writing anything: the caller lists them
