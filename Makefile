@@ -8,12 +8,13 @@ STAMP  := $(VENV)/.installed
 # The second server `make test` runs the suite against when nothing else is named.
 LOCAL_PG_URL := postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install demo test lint unit bench clean
+.PHONY: install browser demo test lint unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m candlelab.web.assets
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,9 +27,14 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# The browser tests drive Debian's chromium (Playwright's own download does not work here).
+browser:
+	@test -x /usr/bin/chromium || { echo "== installing Debian's chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 # The suite runs on the embedded server, then again on a separate server: the one
 # TEST_DATABASE_URL names, or the PostgreSQL answering on 127.0.0.1:5432.
-test: lint
+test: lint browser
 	env -u TEST_DATABASE_URL $(BIN)/pytest
 	@url="$${TEST_DATABASE_URL:-}"; \
 	if [ -z "$$url" ] && $(BIN)/python -c 'import socket; socket.create_connection(("127.0.0.1", 5432), 1)' 2>/dev/null; \

@@ -49,6 +49,8 @@ class ChartSummary:
     bars: int
     first_bar: datetime | None
     last_bar: datetime | None
+    spans: int = 0
+    annotations: int = 0
 
 
 def upsert_chart(

@@ -18,12 +18,15 @@ SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart
 FROM charts ORDER BY symbol, timeframe, source;
 
 -- chart_summaries --
--- Every chart with its bar count and first and last bar.
+-- Every chart with its bar count, first and last bar, and how many spans and annotations
+-- it has; each figure is looked up per chart through an index.
 SELECT c.id, c.symbol, c.timeframe, c.source, c.name, c.timezone, c.calendar,
-       count(k.time) AS bars, min(k.time) AS first_bar, max(k.time) AS last_bar
+       (SELECT count(*) FROM candles WHERE chart_id = c.id) AS bars,
+       (SELECT min(time) FROM candles WHERE chart_id = c.id) AS first_bar,
+       (SELECT max(time) FROM candles WHERE chart_id = c.id) AS last_bar,
+       (SELECT count(*) FROM span_annotations WHERE chart_id = c.id) AS spans,
+       (SELECT count(*) FROM annotations WHERE chart_id = c.id) AS annotations
 FROM charts c
-LEFT JOIN candles k ON k.chart_id = c.id
-GROUP BY c.id
 ORDER BY c.symbol, c.timeframe, c.source;
 
 -- delete_chart --
@@ -37,10 +40,12 @@ WITH RECURSIVE doomed AS (
 DELETE FROM charts WHERE id = %(chart_id)s;
 
 -- chart_summary --
--- One chart with its bar count and first and last bar.
+-- One chart, as in chart_summaries.
 SELECT c.id, c.symbol, c.timeframe, c.source, c.name, c.timezone, c.calendar,
-       count(k.time) AS bars, min(k.time) AS first_bar, max(k.time) AS last_bar
+       (SELECT count(*) FROM candles WHERE chart_id = c.id) AS bars,
+       (SELECT min(time) FROM candles WHERE chart_id = c.id) AS first_bar,
+       (SELECT max(time) FROM candles WHERE chart_id = c.id) AS last_bar,
+       (SELECT count(*) FROM span_annotations WHERE chart_id = c.id) AS spans,
+       (SELECT count(*) FROM annotations WHERE chart_id = c.id) AS annotations
 FROM charts c
-LEFT JOIN candles k ON k.chart_id = c.id
-WHERE c.id = %(chart_id)s
-GROUP BY c.id;
+WHERE c.id = %(chart_id)s;

@@ -109,3 +109,23 @@ class ImportRefused(DataError):
 
 class ConflictingBars(DataError):
     """Bars in the input differ from bars already stored (--on-conflict error)."""
+
+
+class InvalidField(DataError):
+    """A field of a request breaks a rule: named, with the value, for the one who sent it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.reason = field, message
+
+
+class NotFound(DataError):
+    """The row asked for does not exist."""
+
+
+class VersionConflict(DataError):
+    """The row was changed by someone else since it was read: the save names an old version."""
+
+    def __init__(self, message: str, current: object) -> None:
+        super().__init__(message)
+        self.current = current

@@ -109,6 +109,13 @@ candles = Table(
     CheckConstraint(VOLUME_CHECK, name="volume"),
 )
 
+
+def _version() -> Column[int]:
+    """Bumped by every update: a save naming an older version is refused (409), so two
+    people editing one row never overwrite each other silently."""
+    return Column("version", Integer, nullable=False, server_default=text("1"))
+
+
 annotation_types = Table(
     "annotation_types",
     metadata,
@@ -133,10 +140,12 @@ annotations = Table(
         ForeignKey("annotation_types.id", ondelete="SET NULL"),
     ),
     Column("geometry", JSONB),
+    Column("price", Double),  # an optional price level the mark points at
     Column("note", Text),
     Column("created_by", Text),
     _timestamp("created_at"),
     _timestamp("updated_at"),
+    _version(),
     Index(None, "chart_id", "time"),
 )
 
@@ -204,6 +213,7 @@ span_annotations = Table(
     Column("reviewed_at", DateTime(timezone=True)),
     _timestamp("created_at"),
     _timestamp("updated_at"),
+    _version(),
     CheckConstraint("end_time >= start_time", name="time_order"),
     CheckConstraint(_one_of("source", SPAN_SOURCES), name="source"),
     CheckConstraint(_one_of("status", SPAN_STATUSES), name="status"),

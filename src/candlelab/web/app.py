@@ -1,30 +1,61 @@
-"""The FastAPI app: charts and candle windows from the database, OpenAPI at /docs.
+"""The FastAPI app: the annotator's pages, its REST API (OpenAPI at /docs), its files.
 
 Each request borrows a connection from a small pool: a window of 10,000 bars is one
 indexed range scan read through a binary cursor, with no connection set up per call.
+Domain errors become HTTP answers in one place: a field that breaks a rule is 422
+naming it, a stale version 409 with the current row, a missing row 404.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
 from candlelab import __version__
 from candlelab.candles import window
 from candlelab.charts import ChartSummary, chart, chart_summaries, chart_summary
-from candlelab.database import Connection
-from candlelab.errors import UnknownReference
+from candlelab.errors import (
+    AlreadyExists,
+    DataError,
+    InvalidField,
+    NotFound,
+    UnknownReference,
+    VersionConflict,
+)
 from candlelab.urls import libpq_url
+from candlelab.web import assets, labels, pages
 from candlelab.web.access import Access
+from candlelab.web.pool import Conn
 from candlelab.web.windows import CandleWindow, encode
 
 MAX_WINDOW = 50_000  # bars in one response
+STATIC = Path(__file__).with_name("static")
+# No inline script anywhere, and no inline style but the chart library's attribution
+# rules; the docs page is the one exception (below).
+POLICY = (
+    f"default-src 'self'; script-src 'self'; style-src 'self' {assets.ATTRIBUTION_STYLE}; "
+    "img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# Swagger UI at /docs is FastAPI's own page: an inline bootstrap script and its files
+# from a CDN (which, with no network, do not load; /openapi.json is the spec itself).
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 class ChartList(BaseModel):
@@ -34,6 +65,7 @@ class ChartList(BaseModel):
 
 def create_app(url: str, access: Access | None = None) -> FastAPI:
     """The app over the database at `url`; every route guarded by `access` if it has tokens."""
+    vendor = assets.installed()  # refuse to start without the chart library
     pool = ConnectionPool(libpq_url(url), min_size=1, max_size=4, open=False)
 
     @asynccontextmanager
@@ -44,23 +76,56 @@ def create_app(url: str, access: Access | None = None) -> FastAPI:
 
     app = FastAPI(title="candlelab", version=__version__, lifespan=lifespan)
     app.state.pool = pool
-    app.middleware("http")((access or Access([])).middleware)
-    app.get("/api/charts", response_model=ChartList, summary="List charts")(list_charts)
-    app.get("/api/charts/{chart_id}", response_model=ChartSummary, summary="One chart")(get_chart)
-    app.get(
-        "/api/charts/{chart_id}/candles", response_model=CandleWindow, summary="A candle window"
-    )(get_window)
+    app.middleware("http")(security_headers)
+    app.middleware("http")((access or Access([])).middleware)  # added last: runs first
+    _errors(app)
+    app.get("/api/charts", response_model=ChartList, summary="List charts", tags=["charts"])(
+        list_charts
+    )
+    app.get("/api/charts/{chart_id}", response_model=ChartSummary, summary="One chart",
+            tags=["charts"])(get_chart)  # fmt: skip
+    app.get("/api/charts/{chart_id}/candles", response_model=CandleWindow,
+            summary="A candle window", tags=["charts"])(get_window)  # fmt: skip
+    app.include_router(labels.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/vendor", StaticFiles(directory=vendor), name="vendor")
     return app
 
 
-def connection(request: Request) -> Iterator[Connection]:
-    """A pooled connection for one request."""
-    pool: ConnectionPool = request.app.state.pool
-    with pool.connection() as conn:
-        yield conn
+async def security_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    response = await call_next(request)
+    docs = request.url.path in ("/docs", "/redoc", "/docs/oauth2-redirect")
+    response.headers["Content-Security-Policy"] = DOCS_POLICY if docs else POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
-Conn = Annotated[Connection, Depends(connection)]
+def _errors(app: FastAPI) -> None:
+    """Domain errors as HTTP answers, shaped like FastAPI's own."""
+
+    def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InvalidField)
+        detail = [{"loc": ["body", exc.field], "msg": exc.reason, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    def conflict(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, VersionConflict)
+        current = jsonable_encoder(asdict(exc.current))  # type: ignore[call-overload]
+        return JSONResponse({"detail": str(exc), "current": current}, status_code=409)
+
+    def plain(code: int) -> Callable[[Request, Exception], Response]:
+        return lambda request, exc: JSONResponse({"detail": str(exc)}, status_code=code)
+
+    app.add_exception_handler(InvalidField, invalid)
+    app.add_exception_handler(VersionConflict, conflict)
+    app.add_exception_handler(NotFound, plain(404))
+    app.add_exception_handler(AlreadyExists, plain(409))
+    app.add_exception_handler(UnknownReference, plain(422))
+    app.add_exception_handler(DataError, plain(422))
 
 
 def list_charts(
@@ -69,15 +134,16 @@ def list_charts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ChartList:
-    """Every chart with its bar count and first and last bar; filtered by `q`, paged."""
-    charts = [c for c in chart_summaries(conn) if _matches(c, q)]
+    """Every chart with its bar, span and annotation counts and first and last bar;
+    filtered by `q`, paged."""
+    charts = [c for c in chart_summaries(conn) if pages.matches(c, q)]
     return ChartList(total=len(charts), items=charts[offset : offset + limit])
 
 
 def get_chart(chart_id: int, conn: Conn) -> ChartSummary:
     summary = chart_summary(conn, chart_id)
     if summary is None:
-        raise _no_such_chart(chart_id)
+        raise no_such_chart(chart_id)
     return summary
 
 
@@ -96,17 +162,13 @@ def get_window(
     try:
         chart(conn, chart_id)
     except UnknownReference:
-        raise _no_such_chart(chart_id) from None
+        raise no_such_chart(chart_id) from None
     rows = window(conn, chart_id, _utc(start), _utc(end) or datetime.max.replace(tzinfo=UTC), limit)
     return encode(chart_id, rows)
 
 
-def _no_such_chart(chart_id: int) -> HTTPException:
+def no_such_chart(chart_id: int) -> HTTPException:
     return HTTPException(404, detail=f"chart {chart_id} does not exist")
-
-
-def _matches(chart: ChartSummary, q: str | None) -> bool:
-    return q is None or q.lower() in f"{chart.symbol} {chart.name}".lower()
 
 
 def _utc(moment: datetime | None) -> datetime | None:

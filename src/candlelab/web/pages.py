@@ -1,0 +1,120 @@
+"""The annotator's pages, rendered on the server: charts (with upload), one chart, types.
+
+Templates escape everything they print (Jinja's autoescape), and carry no inline script
+or style: the page's data rides in `data-` attributes, read by /static/annotator.js.
+An upload is written to a file whose name the server makes (only the suffix is kept
+from the user's name) and goes through `ingest_jobs`, like `candlelab ingest`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from candlelab.charts import ChartSummary, chart_summaries, chart_summary
+from candlelab.errors import CandlelabError
+from candlelab.ingest import IngestOptions, IngestReport, ingest_jobs
+from candlelab.timeframes import Timeframe
+from candlelab.web.pool import Conn
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+SUFFIXES = (".csv", ".csv.gz", ".parquet", ".tsv", ".txt")
+UPLOAD_LIMIT = 200 * 1024 * 1024  # bytes
+CHUNK = 1 << 20
+
+
+@dataclass
+class UploadResult:
+    file_name: str
+    reports: list[IngestReport] | None = None  # one per candle table in the file
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(report.ok for report in self.reports or [])
+
+
+@router.get("/", response_class=HTMLResponse)
+def charts_page(request: Request, conn: Conn, q: str | None = None) -> HTMLResponse:
+    return _charts(request, conn, q)
+
+
+@router.post("/charts/upload", response_class=HTMLResponse)
+def upload(
+    request: Request,
+    conn: Conn,
+    file: UploadFile,
+    symbol: Annotated[str, Form(min_length=1, max_length=40)],
+    timeframe: Annotated[str, Form(min_length=2, max_length=8)],
+    timezone: Annotated[str, Form(max_length=64)] = "UTC",
+) -> HTMLResponse:
+    """A CSV or Parquet file of candles into a chart, through ingest's path and checks."""
+    name = file.filename or "upload"
+    try:
+        result = UploadResult(name, reports=_ingest(file, name, symbol, timeframe, timezone, conn))
+    except CandlelabError as exc:
+        result = UploadResult(name, error=str(exc))
+    except ValueError as exc:  # a timeframe that does not parse
+        result = UploadResult(name, error=f"timeframe {timeframe!r}: {exc}")
+    return _charts(request, conn, None, result, 200 if result.ok else 422)
+
+
+@router.get("/charts/{chart_id}", response_class=HTMLResponse)
+def chart_page(request: Request, chart_id: int, conn: Conn) -> HTMLResponse:
+    summary = chart_summary(conn, chart_id)
+    if summary is None:
+        raise HTTPException(404, detail=f"chart {chart_id} does not exist")
+    step = Timeframe.parse(summary.timeframe).micros
+    context = {"chart": summary, "bar_seconds": (step or 0) // 1_000_000}
+    return templates.TemplateResponse(request, "chart.html", context)
+
+
+@router.get("/types", response_class=HTMLResponse)
+def types_page(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "types.html", {})
+
+
+def _charts(request: Request, conn: Conn, q: str | None, result: UploadResult | None = None,
+            status: int = 200) -> HTMLResponse:  # fmt: skip
+    charts = [c for c in chart_summaries(conn) if matches(c, q)]
+    context: dict[str, Any] = {"charts": charts, "q": q or "", "upload": result}
+    return templates.TemplateResponse(request, "charts.html", context, status_code=status)
+
+
+def _ingest(file: UploadFile, name: str, symbol: str, timeframe: str, timezone: str,
+            conn: Conn) -> list[IngestReport]:  # fmt: skip
+    suffix = next((s for s in SUFFIXES if name.lower().endswith(s)), None)
+    if suffix is None:
+        raise CandlelabError(f"{name}: not a candle file (expected {', '.join(SUFFIXES)})")
+    options = IngestOptions(symbol.upper(), Timeframe.parse(timeframe), source="upload",
+                            timezone=timezone, chart_timezone=timezone)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="candlelab-upload-") as folder:
+        path = Path(folder) / f"upload{suffix}"  # the user's name is never a path
+        _save(file, path, name)
+        reports = ingest_jobs(conn, [(path, options)])
+    for report in reports:  # shown with the user's name for the file, not ours
+        report.input = report.input.replace(str(path), name)
+    return reports
+
+
+def matches(chart: ChartSummary, q: str | None) -> bool:
+    return q is None or q.lower() in f"{chart.symbol} {chart.name} {chart.source}".lower()
+
+
+def _save(file: UploadFile, path: Path, name: str) -> None:
+    size = 0
+    with path.open("wb") as out:
+        while chunk := file.file.read(CHUNK):
+            size += len(chunk)
+            if size > UPLOAD_LIMIT:
+                raise CandlelabError(f"{name}: larger than {UPLOAD_LIMIT // 2**20} MB")
+            out.write(chunk)
+    if size == 0:
+        raise CandlelabError(f"{name}: the file is empty")

@@ -1,0 +1,131 @@
+// The bars the chart holds: one contiguous window of the chart's history, fetched from
+// the database piece by piece as the user scrolls, never the whole series.
+import { api, float64s } from "./api.js";
+
+const MAX_FILLED = 2000; // whitespace bars drawn for one gap at most
+
+export class Bars {
+  constructor(chartId, step, calendar) {
+    this.chartId = chartId;
+    this.step = step; // seconds per bar
+    this.fillGaps = calendar === "24/7" && step > 0; // elsewhere a closed market is no gap
+    this.points = []; // candles and whitespace, in time order: index = logical index
+    this.volumes = [];
+    this.atStart = false;
+    this.atEnd = false;
+  }
+
+  get first() { return this.points.length ? this.points[0].time : null; }
+  get last() { return this.points.length ? this.points[this.points.length - 1].time : null; }
+
+  async latest(limit) {
+    this.replace(await this.fetch({ limit }));
+    this.atEnd = true;
+  }
+
+  async around(time, limit) {
+    const start = time - Math.floor(limit / 2) * this.step;
+    this.replace(await this.fetch({ start, limit }));
+  }
+
+  async older(limit) {
+    if (this.atStart || this.first === null) return 0;
+    const piece = await this.fetch({ end: this.first, limit });
+    this.atStart = piece.count < limit;
+    this.join(piece, this.decoded(piece), true);
+    return piece.count;
+  }
+
+  async newer(limit) {
+    if (this.atEnd || this.last === null) return 0;
+    const piece = await this.fetch({ start: this.last + 1, limit });
+    this.atEnd = piece.count < limit;
+    this.join(piece, this.decoded(piece), false);
+    return piece.count;
+  }
+
+  async fetch({ start, end, limit }) {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (start !== undefined) query.set("start", new Date(start * 1000).toISOString());
+    if (end !== undefined) query.set("end", new Date(end * 1000).toISOString());
+    return api("GET", `/api/charts/${this.chartId}/candles?${query}`);
+  }
+
+  replace(piece) {
+    this.points = [];
+    this.volumes = [];
+    this.atStart = false;
+    this.atEnd = false;
+    this.join(piece, this.decoded(piece), false);
+  }
+
+  decoded(piece) {
+    const c = Object.fromEntries(Object.entries(piece.columns).map(([k, v]) => [k, float64s(v)]));
+    const points = [];
+    const volumes = [];
+    for (let i = 0; i < c.time.length; i++) {
+      if (i > 0) this.whitespace(c.time[i - 1], c.time[i], points, volumes);
+      const up = c.close[i] >= c.open[i];
+      points.push({ time: c.time[i], open: c.open[i], high: c.high[i], low: c.low[i], close: c.close[i] });
+      volumes.push({ time: c.time[i], value: c.volume[i], color: up ? "#26a69a80" : "#ef535080" });
+    }
+    return { points, volumes };
+  }
+
+  // Missing bars of a round-the-clock chart stay visible as empty slots.
+  whitespace(before, after, points, volumes) {
+    if (!this.fillGaps) return;
+    const missing = Math.min(Math.round((after - before) / this.step) - 1, MAX_FILLED);
+    for (let k = 1; k <= missing; k++) {
+      points.push({ time: before + k * this.step });
+      volumes.push({ time: before + k * this.step });
+    }
+  }
+
+  join(piece, { points, volumes }, before) {
+    if (!points.length) return;
+    if (before) {
+      if (this.points.length) this.whitespace(points[points.length - 1].time, this.first, points, volumes);
+      this.points = points.concat(this.points);
+      this.volumes = volumes.concat(this.volumes);
+    } else {
+      if (this.points.length) {
+        const gapPoints = [];
+        this.whitespace(this.last, points[0].time, gapPoints, []);
+        this.points.push(...gapPoints);
+        this.volumes.push(...gapPoints.map((p) => ({ time: p.time })));
+      }
+      this.points = this.points.concat(points);
+      this.volumes = this.volumes.concat(volumes);
+    }
+  }
+
+  // The logical index of a time: exact inside the window, extrapolated by bars outside it.
+  logicalOf(time) {
+    const n = this.points.length;
+    if (!n) return 0;
+    if (time < this.first) return (time - this.first) / this.step;
+    if (time > this.last) return n - 1 + (time - this.last) / this.step;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.points[mid].time < time) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  }
+
+  // The open time of the bar at a logical index (the bars' boundaries are what spans snap to).
+  timeAt(logical) {
+    const n = this.points.length;
+    const i = Math.round(logical);
+    if (i < 0) return this.first + i * this.step;
+    if (i >= n) return this.last + (i - n + 1) * this.step;
+    return this.points[i].time;
+  }
+
+  isCandle(logical) {
+    const point = this.points[Math.round(logical)];
+    return Boolean(point && point.open !== undefined);
+  }
+}
