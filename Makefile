@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The second server `make test` runs the suite against when nothing else is named.
 LOCAL_PG_URL := postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install browser demo test lint unit bench clean
+.PHONY: install browser demo serve test lint unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/candlelab demo
+
+# The annotator on the demo's data (or whatever DATABASE_URL holds): http://127.0.0.1:8000
+serve: install
+	$(BIN)/candlelab serve
 
 lint: install
 	$(BIN)/ruff check src tests bench

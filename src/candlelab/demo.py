@@ -1,7 +1,9 @@
-"""The main job on a fresh machine: a synthetic market stored through the ingest path.
+"""The main job on a fresh machine: a synthetic market stored through the ingest path,
+label types to start labelling with, and trend proposals to review.
 
-Each chart is one ingest (validated, one transaction) and only missing bars are added,
-so the job can be killed at any moment and run again to the same final rows.
+Each chart is one ingest (validated, one transaction) and only missing bars are added;
+a chart's proposals are made once, in their own transaction. So the job can be killed at
+any moment and run again to the same final rows.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import numpy as np
 from candlelab.candles import Bars
 from candlelab.database import Connection
 from candlelab.ingest import IngestOptions, IngestReport, ingest_frame
+from candlelab.proposals import propose, trend_proposals
+from candlelab.quality import utc_datetime
+from candlelab.queries import load_queries
 from candlelab.synthetic_market import (
     INSTRUMENTS,
     MARKETS,
@@ -24,6 +29,13 @@ from candlelab.synthetic_market import (
 from candlelab.timeframes import Timeframe
 
 SOURCE = "synthetic"
+QUERIES = load_queries(__file__)
+LABELS = (  # name, colour, hotkey, direction, description
+    ("uptrend", "#26a69a", "1", 1, "Price rising: higher highs and higher lows."),
+    ("downtrend", "#ef5350", "2", -1, "Price falling: lower highs and lower lows."),
+    ("range", "#7e57c2", "3", 0, "Sideways between a support and a resistance."),
+)
+ANNOTATION_TYPES = (("breakout", "#2962ff", "arrowUp"), ("reversal", "#ff9800", "circle"))
 
 
 def demo_charts(spec: MarketSpec) -> Iterator[tuple[Instrument, str, Bars]]:
@@ -54,3 +66,38 @@ def store_market(
         reports.append(ingest_frame(conn, bars.to_frame(), options, name=options.key.name))
         on_chart(reports[-1])
     return reports
+
+
+def seed_labels(conn: Connection) -> dict[int, int]:
+    """The demo's label and annotation types (kept if already there); direction → label id."""
+    for name, color, hotkey, direction, description in LABELS:
+        conn.execute(QUERIES["seed_label_type"], {"name": name, "color": color, "hotkey": hotkey,
+                     "direction": direction, "description": description})  # fmt: skip
+    for name, color, shape in ANNOTATION_TYPES:
+        conn.execute(
+            QUERIES["seed_annotation_type"], {"name": name, "color": color, "shape": shape}
+        )
+    names = [label[0] for label in LABELS]
+    ids: dict[str, int] = dict(conn.execute(QUERIES["label_ids"], {"names": names}).fetchall())
+    conn.commit()
+    return {d: ids[name] for name, _, _, d, _ in LABELS if d and name in ids}
+
+
+def propose_trends(conn: Connection, spec: MarketSpec, labels: dict[int, int]) -> int:
+    """Trend proposals for every chart that has none yet, one transaction per chart."""
+    made = 0
+    for instrument, timeframe, bars in demo_charts(spec):
+        key = {"symbol": instrument.symbol, "timeframe": timeframe, "source": SOURCE}
+        row = conn.execute(QUERIES["chart_id"], key).fetchone()
+        if row is None or conn.execute(
+            QUERIES["has_proposals"], {"chart_id": row[0]}
+        ).fetchone() == (True,):
+            continue
+        times = [utc_datetime(t) for t in bars.time]
+        made += propose(conn, row[0], times, trend_proposals(bars.close), labels)
+        conn.commit()
+    return made
+
+
+def _has_proposals(conn: Connection, chart_id: int) -> bool:
+    return conn.execute(QUERIES["has_proposals"], {"chart_id": chart_id}).fetchone() == (True,)

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from candlelab.charts import ChartSummary, chart_summaries
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
-from candlelab.demo import store_market
+from candlelab.demo import propose_trends, seed_labels, store_market
 from candlelab.errors import CandlelabError
 from candlelab.ingest import IngestReport
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec
@@ -40,13 +40,17 @@ def demo(
             progress.update(task, advance=1, description=report.chart)
 
         reports = store_market(conn, spec, advance)
+        proposals = propose_trends(conn, spec, seed_labels(conn))
         summaries = chart_summaries(conn)
     refused = [f"{r.chart}: {r.refused}" for r in reports if not r.ok]
     if refused:
         raise CandlelabError("the synthetic market was refused: " + "; ".join(refused))
     new = sum(report.loaded for report in reports)
     _summary(summaries, new, time.monotonic() - started)
+    if proposals:
+        out.print(f"{proposals} trend proposal(s) made for review")
     _how_to_connect(ws.where())
+    _how_to_annotate(summaries)
 
 
 def charts(ctx: typer.Context, json: Json = False) -> None:
@@ -101,6 +105,13 @@ HINTS = """\
 psql:      psql "$(candlelab db url)" -c "select count(*) from candles"
 MLflow UI: mlflow ui --backend-store-uri "$(candlelab db url --mlflow)"
 stop:      candlelab db stop"""
+
+
+def _how_to_annotate(summaries: list[ChartSummary]) -> None:
+    """Where the labeller starts: the annotator on the first chart with proposals."""
+    chart = next((c for c in summaries if c.spans), summaries[0] if summaries else None)
+    page = f"http://127.0.0.1:8000/charts/{chart.id}" if chart else "http://127.0.0.1:8000/"
+    out.print(f"annotate:  make serve (or candlelab serve), then open {page}", soft_wrap=True)
 
 
 def _how_to_connect(where: str) -> None:

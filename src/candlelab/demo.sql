@@ -1,0 +1,18 @@
+-- seed_label_type --
+-- A span label type the demo starts with; kept as it is when its name or key is taken.
+INSERT INTO span_label_types (name, color, hotkey, direction, description)
+VALUES (%(name)s, %(color)s, %(hotkey)s, %(direction)s, %(description)s)
+ON CONFLICT DO NOTHING;
+
+-- seed_annotation_type --
+INSERT INTO annotation_types (name, color, shape) VALUES (%(name)s, %(color)s, %(shape)s)
+ON CONFLICT DO NOTHING;
+
+-- label_ids --
+SELECT name, id FROM span_label_types WHERE name = ANY(%(names)s);
+
+-- has_proposals --
+SELECT EXISTS (SELECT 1 FROM span_annotations WHERE chart_id = %(chart_id)s AND source = 'model');
+
+-- chart_id --
+SELECT id FROM charts WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND source = %(source)s;

@@ -1,0 +1,177 @@
+"""What a labeller does, in a real browser: open the demo's chart, make a label type, draw two
+spans by hotkey and mouse, resize one, reload, annotate a candle, review two proposals;
+then the database is checked. Screenshots land in test-results/screenshots."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import Page, Position, expect
+
+from candlelab.database import Connection
+from tests.browser.conftest import Watched
+
+
+def ready(page: Page) -> None:
+    page.wait_for_selector("#annotator[data-ready=true]", timeout=15_000)
+
+
+# The open time of the bar `back` bars before the newest, in the page.
+BAR_TIME = (
+    "back => { const b = window.candlelab.bars; return b.points[b.points.length - 1 - back].time; }"
+)
+
+
+def bar_time(page: Page, back: int) -> float:
+    return float(page.evaluate(BAR_TIME, back))
+
+
+def bar_x(page: Page, back: int) -> float:
+    """The page x of the bar `back` bars before the newest."""
+    box = page.locator("#chart").bounding_box()
+    assert box is not None
+    return float(box["x"] + page.evaluate("t => window.candlelab.xOf(t)", bar_time(page, back)))
+
+
+def drag(page: Page, x1: float, x2: float) -> None:
+    box = page.locator("#chart").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] * 0.45
+    page.mouse.move(x1, y)
+    page.mouse.down()
+    page.mouse.move(x2, y, steps=8)
+    page.mouse.up()
+
+
+def say(page: Page, text: str) -> None:
+    expect(page.locator("#status")).to_contain_text(text, timeout=10_000)
+
+
+def make_label_type(page: Page, site: str) -> None:
+    page.goto(f"{site}/types")
+    form = page.locator("#new-label-type")
+    form.locator("[name=name]").fill("support test")
+    form.locator("[name=hotkey]").select_option("4")
+    form.locator("[name=direction]").select_option("1")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#label-types tbody tr")).to_have_count(4)
+    expect(page.locator("#types-status")).to_contain_text("support test added")
+
+
+def review_in_list(page: Page, index: int, key: str, verdict: str) -> None:
+    page.locator("#span-list li.proposed").nth(index).click()
+    page.keyboard.press(key)
+    say(page, f"proposal {verdict}")
+
+
+def test_a_labellers_session(
+    watched: Watched, site: str, demo_chart: int, conn: Connection
+) -> None:
+    page = watched.page
+    make_label_type(page, site)
+    watched.shot("types")
+
+    page.goto(f"{site}/charts/{demo_chart}")
+    ready(page)
+    proposals = page.locator("#span-list li.proposed")
+    assert proposals.count() >= 2
+    watched.shot("chart-opened")
+
+    page.keyboard.press("4")  # the new label, by its hotkey
+    drag(page, bar_x(page, 60), bar_x(page, 45))
+    say(page, "span created")
+    page.keyboard.press("1")  # uptrend
+    drag(page, bar_x(page, 30), bar_x(page, 20))
+    say(page, "span created")
+    page.keyboard.press("Escape")
+    expect(page.locator("#span-list li.manual")).to_have_count(2)
+
+    # Resize the first span: its right edge, from bar 45 to bar 40 back.
+    box = page.locator("#chart").bounding_box()
+    assert box is not None
+    spacing = bar_x(page, 44) - bar_x(page, 45)
+    edge = bar_x(page, 45) + spacing / 2
+    drag(page, edge, bar_x(page, 40))
+    say(page, "span changed")
+    watched.shot("spans-drawn")
+
+    page.reload()
+    ready(page)
+    expect(page.locator("#span-list li.manual")).to_have_count(2)  # they persist
+
+    # A point annotation: alt+click on a candle, a price level and a note.
+    page.locator("#annotation-type").select_option(label="breakout")
+    box = page.locator("#chart").bounding_box()
+    assert box is not None
+    where: Position = {"x": bar_x(page, 10) - box["x"], "y": box["height"] * 0.4}
+    page.locator("#chart").click(position=where, modifiers=["Alt"])
+    page.locator("#annotation-price").fill("123.45")
+    page.locator("#annotation-note").fill("volume spike")
+    page.locator("#annotation-save").click()
+    say(page, "annotation added")
+    expect(page.locator("#annotation-list li")).to_have_count(1)
+
+    page.locator("#reviewer").fill("rita")
+    page.locator("#reviewer").dispatch_event("change")
+    review_in_list(page, 0, "a", "accepted")
+    review_in_list(page, 0, "r", "rejected")  # the next proposal, now the first still proposed
+    watched.shot("reviewed")
+
+    spans = rows(conn, SPANS)
+    manual = [s for s in spans if s[1] == "manual"]
+    assert [s[0] for s in manual] == ["support test", "uptrend"]
+    assert manual[0][3].timestamp() == bar_time(page, 60)
+    assert manual[0][4].timestamp() == bar_time(page, 40)  # resized
+    assert manual[1][3].timestamp() == bar_time(page, 30)
+    assert manual[1][4].timestamp() == bar_time(page, 20)
+    reviewed = sorted((s[2], s[5], s[6]) for s in spans if s[1] == "model" and s[2] != "proposed")
+    assert reviewed == [("accepted", "rita", True), ("rejected", "rita", True)]
+    [note] = rows(conn, "SELECT a.time, t.name, a.price, a.note FROM annotations a "
+                        "JOIN annotation_types t ON t.id = a.annotation_type_id")  # fmt: skip
+    assert note[0].timestamp() == bar_time(page, 10)
+    assert note[1:] == ("breakout", 123.45, "volume spike")
+    assert watched.errors == []
+
+
+def test_the_charts_page_lists_searches_and_takes_an_upload(
+    watched: Watched, site: str, demo_chart: int, tmp_path: Any
+) -> None:
+    page = watched.page
+    page.goto(site)
+    expect(page.locator("#charts tbody tr")).to_have_count(1)
+    row = page.locator("#charts tbody tr").first
+    expect(row).to_contain_text("BTCUSDT")
+    expect(row).to_contain_text("721")
+    upload = tmp_path / "eth.csv"
+    lines = ["time,open,high,low,close,volume"]
+    lines += [f"2025-03-{1 + h // 24:02d}T{h % 24:02d}:00:00Z,10,11,9,10.5,100" for h in range(200)]
+    lines.insert(4, "2025-03-01T99:00:00Z,10,11,9,10.5,100")  # line 5: a time that is not one
+    upload.write_text("\n".join(lines) + "\n")
+    page.locator("input[name=file]").set_input_files(str(upload))
+    page.locator("input[name=symbol]").fill("ethusdt")
+    page.locator("input[name=timeframe]").fill("1h")
+    page.locator(".upload button[type=submit]").click()
+    report = page.locator("#upload-report")
+    expect(report).to_contain_text("200 inserted")
+    expect(report).to_contain_text("1 rejected")
+    first_reject = report.locator(".rejects tbody tr").first
+    expect(first_reject).to_contain_text(re.compile(r"^5\s*unparsable_time"))
+    watched.shot("charts-upload")
+    page.locator("input[name=q]").fill("eth")
+    page.locator(".search button").click()
+    expect(page.locator("#charts tbody tr")).to_have_count(1)
+    expect(page.locator("#charts tbody tr").first).to_contain_text("ETHUSDT")
+    assert watched.errors == []
+
+
+SPANS = (
+    "SELECT t.name, s.source, s.status, s.start_time, s.end_time, s.reviewed_by, "
+    "s.reviewed_at IS NOT NULL FROM span_annotations s "
+    "JOIN span_label_types t ON t.id = s.label_type_id ORDER BY s.id"
+)
+
+
+def rows(conn: Connection, query: str) -> list[tuple[Any, ...]]:
+    conn.commit()  # see what the app committed
+    return conn.execute(query).fetchall()
