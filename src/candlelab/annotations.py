@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from candlelab import versions
 from candlelab.database import Connection, returned_id, translated
-from candlelab.errors import InvalidField, NotFound, VersionConflict
+from candlelab.errors import InvalidField, NotFound
 from candlelab.queries import load_queries
 
 QUERIES = load_queries(__file__)
@@ -131,15 +132,14 @@ def delete_annotation(conn: Connection, annotation_id: int, version: int) -> Non
 
 def _versioned(conn: Connection, query: str, annotation_id: int, version: int,
                params: dict[str, Any]) -> None:  # fmt: skip
-    with translated():
-        done = conn.execute(QUERIES[query], {"id": annotation_id, "version": version, **params})
-    if done.fetchone() is None:
-        current = annotation(conn, annotation_id)
-        raise VersionConflict(
-            f"annotation {annotation_id} is at version {current.version}, not {version}: "
-            "someone changed it since you read it",
-            current,
-        )
+    every = {"id": annotation_id, "version": version, **params}
+    versions.change(
+        conn,
+        QUERIES[query],
+        every,
+        lambda: annotation(conn, annotation_id),
+        f"annotation {annotation_id}",
+    )
 
 
 def _check_type(conn: Connection, type_id: int | None) -> None:

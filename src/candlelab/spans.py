@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from candlelab import versions
 from candlelab.database import Connection, returned_id, translated
-from candlelab.errors import InvalidField, NotFound, VersionConflict
+from candlelab.errors import InvalidField, NotFound
 from candlelab.queries import load_queries
 
 QUERIES = load_queries(__file__)
@@ -205,16 +206,8 @@ def delete_span(conn: Connection, span_id: int, version: int) -> None:
 
 def _versioned(conn: Connection, query: str, span_id: int, version: int,
                params: dict[str, Any]) -> None:  # fmt: skip
-    """Run a change that names the version it was made from; refuse it if that is old."""
-    with translated():
-        done = conn.execute(QUERIES[query], {"id": span_id, "version": version, **params})
-    if done.fetchone() is None:
-        current = span(conn, span_id)  # NotFound if it was deleted meanwhile
-        raise VersionConflict(
-            f"span {span_id} is at version {current.version}, not {version}: "
-            "someone changed it since you read it",
-            current,
-        )
+    every = {"id": span_id, "version": version, **params}
+    versions.change(conn, QUERIES[query], every, lambda: span(conn, span_id), f"span {span_id}")
 
 
 def _check_label(conn: Connection, type_id: int) -> None:

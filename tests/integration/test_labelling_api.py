@@ -3,35 +3,12 @@ field, 409s that carry the current row, review of model proposals."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from candlelab.database import Connection
-from candlelab.ingest import IngestOptions, ingest_frame
-from candlelab.timeframes import Timeframe
-from candlelab.web.app import create_app
-from tests.fixtures.quality_cases import clean_bars
-
-
-@pytest.fixture
-def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(database_url)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def chart(conn: Connection) -> int:
-    report = ingest_frame(
-        conn, clean_bars(3).to_frame(), IngestOptions("BTCUSDT", Timeframe(1, "h"))
-    )
-    assert report.loaded == 900
-    conn.commit()
-    row = conn.execute("SELECT id FROM charts").fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 @pytest.fixture
@@ -44,9 +21,9 @@ def label(client: TestClient) -> dict[str, Any]:
     return dict(made.json())
 
 
-def span_body(chart: int, label: dict[str, Any], **changes: Any) -> dict[str, Any]:
+def span_body(stored: int, label: dict[str, Any], **changes: Any) -> dict[str, Any]:
     body = {
-        "chart_id": chart,
+        "chart_id": stored,
         "label_type_id": label["id"],
         "start_time": "2025-01-07T00:00:00Z",
         "end_time": "2025-01-07T05:00:00Z",
@@ -119,9 +96,9 @@ def test_type_rules_answer_422_naming_the_field_and_clashes_409(
 
 
 def test_a_span_is_created_listed_by_window_and_filtered(
-    client: TestClient, chart: int, label: dict[str, Any]
+    client: TestClient, stored: int, label: dict[str, Any]
 ) -> None:
-    made = client.post("/api/spans", json=span_body(chart, label, created_by="ann"))
+    made = client.post("/api/spans", json=span_body(stored, label, created_by="ann"))
     assert made.status_code == 201, made.text
     span = made.json()
     assert (span["status"], span["source"], span["version"], span["label"]) == (
@@ -133,7 +110,7 @@ def test_a_span_is_created_listed_by_window_and_filtered(
     model = client.post(
         "/api/spans",
         json=span_body(
-            chart,
+            stored,
             label,
             source="model",
             confidence=0.7,
@@ -144,48 +121,48 @@ def test_a_span_is_created_listed_by_window_and_filtered(
     assert model.json()["status"] == "proposed"
     window = {"start": "2025-01-07T03:00:00Z", "end": "2025-01-08T00:00:00Z"}
     assert [
-        s["id"] for s in client.get(f"/api/charts/{chart}/spans", params=window).json()["items"]
+        s["id"] for s in client.get(f"/api/charts/{stored}/spans", params=window).json()["items"]
     ] == [span["id"]]
-    proposed = client.get(f"/api/charts/{chart}/spans", params={"status": "proposed"}).json()
+    proposed = client.get(f"/api/charts/{stored}/spans", params={"status": "proposed"}).json()
     assert [s["id"] for s in proposed["items"]] == [model.json()["id"]]
-    page = client.get(f"/api/charts/{chart}/spans", params={"limit": 1}).json()
+    page = client.get(f"/api/charts/{stored}/spans", params={"limit": 1}).json()
     assert (len(page["items"]), page["next_offset"]) == (1, 1)
-    rest = client.get(f"/api/charts/{chart}/spans", params={"limit": 1, "offset": 1}).json()
+    rest = client.get(f"/api/charts/{stored}/spans", params={"limit": 1, "offset": 1}).json()
     assert [s["id"] for s in rest["items"]] == [model.json()["id"]]
 
 
 def test_every_span_rule_answers_422_naming_its_field(
-    client: TestClient, chart: int, label: dict[str, Any]
+    client: TestClient, stored: int, label: dict[str, Any]
 ) -> None:
-    backwards = span_body(chart, label, start_time="2025-01-08T00:00:00Z")
+    backwards = span_body(stored, label, start_time="2025-01-08T00:00:00Z")
     assert field_of(client.post("/api/spans", json=backwards)) == "end_time"
-    early = span_body(chart, label, start_time="2024-12-31T00:00:00Z")
+    early = span_body(stored, label, start_time="2024-12-31T00:00:00Z")
     assert field_of(client.post("/api/spans", json=early)) == "start_time"
-    late = span_body(chart, label, end_time="2025-03-01T00:00:00Z")
+    late = span_body(stored, label, end_time="2025-03-01T00:00:00Z")
     assert field_of(client.post("/api/spans", json=late)) == "end_time"
     assert (
-        field_of(client.post("/api/spans", json=span_body(chart, label, label_type_id=999)))
+        field_of(client.post("/api/spans", json=span_body(stored, label, label_type_id=999)))
         == "label_type_id"
     )
     assert field_of(client.post("/api/spans", json=span_body(999, label))) == "chart_id"
     assert (
-        field_of(client.post("/api/spans", json=span_body(chart, label, confidence=2)))
+        field_of(client.post("/api/spans", json=span_body(stored, label, confidence=2)))
         == "confidence"
     )
     assert (
-        field_of(client.post("/api/spans", json=span_body(chart, label, start_time="soon")))
+        field_of(client.post("/api/spans", json=span_body(stored, label, start_time="soon")))
         == "start_time"
     )
     client.patch(f"/api/span-label-types/{label['id']}", json={"is_active": False})
-    refused = client.post("/api/spans", json=span_body(chart, label))
+    refused = client.post("/api/spans", json=span_body(stored, label))
     assert field_of(refused) == "label_type_id"
     assert "deactivated" in refused.json()["detail"][0]["msg"]
 
 
 def test_the_second_of_two_edits_from_one_version_gets_409_with_the_current_span(
-    client: TestClient, chart: int, label: dict[str, Any]
+    client: TestClient, stored: int, label: dict[str, Any]
 ) -> None:
-    span = client.post("/api/spans", json=span_body(chart, label)).json()
+    span = client.post("/api/spans", json=span_body(stored, label)).json()
     first = client.patch(
         f"/api/spans/{span['id']}", json={"version": 1, "end_time": "2025-01-07T09:00:00Z"}
     )
@@ -209,7 +186,7 @@ def test_the_second_of_two_edits_from_one_version_gets_409_with_the_current_span
 
 
 def test_proposals_are_accepted_and_rejected_with_reviewer_and_time(
-    client: TestClient, chart: int, label: dict[str, Any], conn: Connection
+    client: TestClient, stored: int, label: dict[str, Any], conn: Connection
 ) -> None:
     times = [
         ("2025-01-10T00:00:00Z", "2025-01-10T03:00:00Z"),
@@ -220,7 +197,7 @@ def test_proposals_are_accepted_and_rejected_with_reviewer_and_time(
     made = [
         client.post(
             "/api/spans",
-            json=span_body(chart, label, source="model", confidence=0.6, start_time=s, end_time=e),
+            json=span_body(stored, label, source="model", confidence=0.6, start_time=s, end_time=e),
         ).json()
         for s, e in times
     ]
@@ -236,7 +213,7 @@ def test_proposals_are_accepted_and_rejected_with_reviewer_and_time(
         "start": "2025-01-09T00:00:00Z",
         "end": "2025-01-20T00:00:00Z",
     }
-    rejected = client.post(f"/api/charts/{chart}/spans/review", json=window).json()
+    rejected = client.post(f"/api/charts/{stored}/spans/review", json=window).json()
     assert sorted(rejected["ids"]) == sorted([made[1]["id"], made[2]["id"]])  # not the accepted one
     rows = conn.execute("SELECT status, reviewed_by FROM span_annotations ORDER BY id").fetchall()
     assert rows == [
@@ -253,13 +230,13 @@ def test_proposals_are_accepted_and_rejected_with_reviewer_and_time(
 
 
 def test_point_annotations_on_a_bar_with_price_and_note(
-    client: TestClient, chart: int, conn: Connection
+    client: TestClient, stored: int, conn: Connection
 ) -> None:
     kind = client.post(
         "/api/annotation-types", json={"name": "breakout", "color": "#f23645"}
     ).json()
     body = {
-        "chart_id": chart,
+        "chart_id": stored,
         "time": "2025-01-08T05:00:00Z",
         "annotation_type_id": kind["id"],
         "price": 101.5,
@@ -285,9 +262,9 @@ def test_point_annotations_on_a_bar_with_price_and_note(
     stale = client.patch(f"/api/annotations/{made.json()['id']}", json={"version": 1, "note": "x"})
     assert stale.status_code == 409
     assert stale.json()["current"]["note"] == "retest"
-    listed = client.get(f"/api/charts/{chart}/annotations").json()["items"]
+    listed = client.get(f"/api/charts/{stored}/annotations").json()["items"]
     assert [a["note"] for a in listed] == ["retest"]
-    assert client.get(f"/api/charts/{chart}").json()["annotations"] == 1
+    assert client.get(f"/api/charts/{stored}").json()["annotations"] == 1
     assert (
         client.delete(f"/api/annotations/{made.json()['id']}", params={"version": 2}).status_code
         == 204

@@ -8,38 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from candlelab.database import Connection
-from candlelab.ingest import IngestOptions, ingest_frame
-from candlelab.timeframes import Timeframe
 from candlelab.web.access import COOKIE, Access, is_loopback, token_hash
 from candlelab.web.app import create_app
 from candlelab.web.windows import decode
 from tests.fixtures.quality_cases import START, clean_bars
 
 TOKEN = "correct horse battery staple"
-
-
-@pytest.fixture
-def stored(conn: Connection) -> int:
-    """A chart of 900 hourly bars; its id."""
-    report = ingest_frame(
-        conn, clean_bars(3).to_frame(), IngestOptions("BTCUSDT", Timeframe(1, "h"))
-    )
-    assert report.loaded == 900
-    conn.commit()
-    row = conn.execute("SELECT id FROM charts").fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-@pytest.fixture
-def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(database_url)) as test_client:
-        yield test_client
 
 
 def test_charts_are_listed_with_counts_filtered_and_paged(client: TestClient, stored: int) -> None:
