@@ -4,9 +4,11 @@ SELECT id, name, color, shape, is_active, created_at
 FROM annotation_types ORDER BY is_active DESC, name;
 
 -- annotation_type --
+-- One annotation type.
 SELECT id, name, color, shape, is_active, created_at FROM annotation_types WHERE id = %(id)s;
 
 -- add_annotation_type --
+-- A new annotation type; returns its id.
 INSERT INTO annotation_types (name, color, shape) VALUES (%(name)s, %(color)s, %(shape)s)
 RETURNING id;
 
@@ -31,6 +33,7 @@ ORDER BY a.time, a.id
 LIMIT %(limit)s OFFSET %(offset)s;
 
 -- annotation --
+-- One point annotation with its type's look.
 SELECT a.id, a.chart_id, a.time, a.annotation_type_id, t.name, t.color, t.shape, a.price,
        a.note, a.created_by, a.created_at, a.updated_at, a.version
 FROM annotations a
@@ -38,6 +41,7 @@ LEFT JOIN annotation_types t ON t.id = a.annotation_type_id
 WHERE a.id = %(id)s;
 
 -- add_annotation --
+-- A new point annotation; returns its id.
 INSERT INTO annotations (chart_id, time, annotation_type_id, price, note, created_by)
 VALUES (%(chart_id)s, %(time)s, %(annotation_type_id)s, %(price)s, %(note)s, %(created_by)s)
 RETURNING id;
@@ -54,6 +58,7 @@ WHERE id = %(id)s AND version = %(version)s
 RETURNING id;
 
 -- delete_annotation --
+-- The annotation deleted, only if still at the version the editor read.
 DELETE FROM annotations WHERE id = %(id)s AND version = %(version)s RETURNING id;
 
 -- bar_at --

@@ -5,14 +5,18 @@ VALUES (%(name)s, %(color)s, %(hotkey)s, %(direction)s, %(description)s)
 ON CONFLICT DO NOTHING;
 
 -- seed_annotation_type --
+-- An annotation type the demo starts with; kept as it is when its name is taken.
 INSERT INTO annotation_types (name, color, shape) VALUES (%(name)s, %(color)s, %(shape)s)
 ON CONFLICT DO NOTHING;
 
 -- label_ids --
+-- The ids of span label types, by name.
 SELECT name, id FROM span_label_types WHERE name = ANY(%(names)s);
 
 -- has_proposals --
+-- Whether the chart already has model spans (the demo proposes once).
 SELECT EXISTS (SELECT 1 FROM span_annotations WHERE chart_id = %(chart_id)s AND source = 'model');
 
 -- chart_id --
+-- A chart's id by its key.
 SELECT id FROM charts WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND source = %(source)s;

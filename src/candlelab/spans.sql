@@ -30,6 +30,7 @@ FROM span_label_types
 ORDER BY is_active DESC, name;
 
 -- label_type --
+-- One span label type.
 SELECT id, name, color, description, hotkey, direction, is_active, created_at
 FROM span_label_types WHERE id = %(id)s;
 
@@ -62,6 +63,7 @@ ORDER BY s.start_time, s.id
 LIMIT %(limit)s OFFSET %(offset)s;
 
 -- span --
+-- One span with its label's look.
 SELECT s.id, s.chart_id, s.label_type_id, t.name, t.color, s.start_time, s.end_time,
        s.source, s.status, s.confidence, s.created_by, s.reviewed_by, s.reviewed_at,
        s.created_at, s.updated_at, s.version
@@ -98,6 +100,7 @@ WHERE chart_id = %(chart_id)s AND status = 'proposed'
 RETURNING id;
 
 -- delete_span --
+-- The span deleted, only if still at the version the editor read.
 DELETE FROM span_annotations WHERE id = %(id)s AND version = %(version)s RETURNING id;
 
 -- chart_range --
