@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from candlelab.candles import Bars
+from candlelab.charts import upsert_chart
 from candlelab.database import Connection
 from candlelab.ingest import IngestOptions, IngestReport, ingest_frame
 from candlelab.proposals import propose, trend_proposals
@@ -48,9 +49,13 @@ def demo_charts(spec: MarketSpec) -> Iterator[tuple[Instrument, str, Bars]]:
 
 
 def store_market(
-    conn: Connection, spec: MarketSpec, on_chart: Callable[[IngestReport], None]
+    conn: Connection,
+    spec: MarketSpec,
+    on_chart: Callable[[IngestReport], None],
+    labels: dict[int, int] | None = None,
 ) -> list[IngestReport]:
-    """Ingest the synthetic market, one chart per transaction; report each as it lands."""
+    """Ingest the synthetic market, one chart per transaction; report each as it lands.
+    With `labels` (direction → label id), each chart also gets its trend proposals."""
     reports = []
     for instrument, timeframe, bars in demo_charts(spec):
         market = MARKETS[instrument.market]
@@ -64,6 +69,8 @@ def store_market(
             max_reject_ratio=0.0,  # generated data has no excuse
         )
         reports.append(ingest_frame(conn, bars.to_frame(), options, name=options.key.name))
+        if labels and reports[-1].ok:
+            propose_trends(conn, upsert_chart(conn, options.key), bars, labels)
         on_chart(reports[-1])
     return reports
 
@@ -83,21 +90,18 @@ def seed_labels(conn: Connection) -> dict[int, int]:
     return {d: ids[name] for name, _, _, d, _ in LABELS if d and name in ids}
 
 
-def propose_trends(conn: Connection, spec: MarketSpec, labels: dict[int, int]) -> int:
-    """Trend proposals for every chart that has none yet, one transaction per chart."""
-    made = 0
-    for instrument, timeframe, bars in demo_charts(spec):
-        key = {"symbol": instrument.symbol, "timeframe": timeframe, "source": SOURCE}
-        row = conn.execute(QUERIES["chart_id"], key).fetchone()
-        if row is None or conn.execute(
-            QUERIES["has_proposals"], {"chart_id": row[0]}
-        ).fetchone() == (True,):
-            continue
-        times = [utc_datetime(t) for t in bars.time]
-        made += propose(conn, row[0], times, trend_proposals(bars.close), labels)
-        conn.commit()
+def propose_trends(conn: Connection, chart_id: int, bars: Bars, labels: dict[int, int]) -> int:
+    """The chart's trend proposals, made once (none if it has model spans already), in their
+    own transaction; how many."""
+    if conn.execute(QUERIES["has_proposals"], {"chart_id": chart_id}).fetchone() == (True,):
+        return 0
+    times = [utc_datetime(t) for t in bars.time]
+    made = propose(conn, chart_id, times, trend_proposals(bars.close), labels)
+    conn.commit()
     return made
 
 
-def _has_proposals(conn: Connection, chart_id: int) -> bool:
-    return conn.execute(QUERIES["has_proposals"], {"chart_id": chart_id}).fetchone() == (True,)
+def waiting_proposals(conn: Connection) -> int:
+    """Model spans not reviewed yet, over every chart."""
+    row = conn.execute(QUERIES["waiting_proposals"]).fetchone()
+    return int(row[0]) if row else 0

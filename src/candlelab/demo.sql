@@ -17,6 +17,6 @@ SELECT name, id FROM span_label_types WHERE name = ANY(%(names)s);
 -- Whether the chart already has model spans (the demo proposes once).
 SELECT EXISTS (SELECT 1 FROM span_annotations WHERE chart_id = %(chart_id)s AND source = 'model');
 
--- chart_id --
--- A chart's id by its key.
-SELECT id FROM charts WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND source = %(source)s;
+-- waiting_proposals --
+-- Model spans not reviewed yet, over every chart.
+SELECT count(*) FROM span_annotations WHERE source = 'model' AND status = 'proposed';

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from candlelab.charts import upsert_chart
 from candlelab.database import Connection
 from candlelab.demo import SOURCE, demo_charts, propose_trends, seed_labels
 from candlelab.ingest import IngestOptions, ingest_frame
@@ -87,7 +88,6 @@ def demo_chart(conn: Connection) -> int:
     )
     options = IngestOptions(instrument.symbol, Timeframe.parse(timeframe), source=SOURCE)
     assert ingest_frame(conn, bars.to_frame(), options).loaded == len(bars.close)
-    assert propose_trends(conn, SPEC, seed_labels(conn)) >= 2
-    row = conn.execute("SELECT id FROM charts").fetchone()
-    assert row is not None
-    return int(row[0])
+    chart_id = upsert_chart(conn, options.key)
+    assert propose_trends(conn, chart_id, bars, seed_labels(conn)) >= 2
+    return chart_id

@@ -7,7 +7,7 @@ from datetime import date
 from candlelab.candles import count_candles
 from candlelab.charts import chart_summaries
 from candlelab.database import Connection
-from candlelab.demo import store_market
+from candlelab.demo import seed_labels, store_market, waiting_proposals
 from candlelab.ingest import IngestReport
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec
 
@@ -31,3 +31,16 @@ def test_the_demo_stores_every_chart_once(conn: Connection) -> None:
         (i.symbol, tf) for i in INSTRUMENTS for tf in ("1d", "1h")
     }
     assert all(c.bars > 0 for c in summaries)
+
+
+def test_with_labels_each_chart_gets_its_trend_proposals_once(conn: Connection) -> None:
+    store_market(conn, SMALL, lambda chart: None, seed_labels(conn))
+    made = waiting_proposals(conn)
+    assert made > 0
+    store_market(conn, SMALL, lambda chart: None, seed_labels(conn))
+    assert waiting_proposals(conn) == made
+    rows = conn.execute(
+        "SELECT DISTINCT t.direction FROM span_annotations s "
+        "JOIN span_label_types t ON t.id = s.label_type_id WHERE s.source = 'model'"
+    ).fetchall()
+    assert {row[0] for row in rows} <= {-1, 1}

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from candlelab.charts import ChartSummary, chart_summaries
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
-from candlelab.demo import propose_trends, seed_labels, store_market
+from candlelab.demo import seed_labels, store_market, waiting_proposals
 from candlelab.errors import CandlelabError
 from candlelab.ingest import IngestReport
 from candlelab.synthetic_market import INSTRUMENTS, MarketSpec
@@ -39,8 +39,8 @@ def demo(
         def advance(report: IngestReport) -> None:
             progress.update(task, advance=1, description=report.chart)
 
-        reports = store_market(conn, spec, advance)
-        proposals = propose_trends(conn, spec, seed_labels(conn))
+        reports = store_market(conn, spec, advance, seed_labels(conn))
+        proposals = waiting_proposals(conn)
         summaries = chart_summaries(conn)
     refused = [f"{r.chart}: {r.refused}" for r in reports if not r.ok]
     if refused:
@@ -48,7 +48,7 @@ def demo(
     new = sum(report.loaded for report in reports)
     _summary(summaries, new, time.monotonic() - started)
     if proposals:
-        out.print(f"{proposals} trend proposal(s) made for review")
+        out.print(f"{proposals} trend proposal(s) waiting for review")
     _how_to_connect(ws.where())
     _how_to_annotate(summaries)
 
