@@ -80,11 +80,12 @@ def all_charts(conn: Connection) -> list[Chart]:
 
 
 def chart_summaries(conn: Connection) -> list[ChartSummary]:
-    return [ChartSummary(*row) for row in conn.execute(QUERIES["chart_summaries"])]
+    rows = conn.execute(QUERIES["chart_summaries"], {"chart_id": None})
+    return [ChartSummary(*row) for row in rows]
 
 
 def chart_summary(conn: Connection, chart_id: int) -> ChartSummary | None:
-    row = conn.execute(QUERIES["chart_summary"], {"chart_id": chart_id}).fetchone()
+    row = conn.execute(QUERIES["chart_summaries"], {"chart_id": chart_id}).fetchone()
     return ChartSummary(*row) if row else None
 
 

@@ -18,8 +18,8 @@ SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart
 FROM charts ORDER BY symbol, timeframe, source;
 
 -- chart_summaries --
--- Every chart with its bar count, first and last bar, and how many spans and annotations
--- it has; each figure is looked up per chart through an index.
+-- Every chart (or the one chart_id names) with its bar count, first and last bar, and how
+-- many spans and annotations it has; each figure is looked up per chart through an index.
 SELECT c.id, c.symbol, c.timeframe, c.source, c.name, c.timezone, c.calendar,
        (SELECT count(*) FROM candles WHERE chart_id = c.id) AS bars,
        (SELECT min(time) FROM candles WHERE chart_id = c.id) AS first_bar,
@@ -27,6 +27,7 @@ SELECT c.id, c.symbol, c.timeframe, c.source, c.name, c.timezone, c.calendar,
        (SELECT count(*) FROM span_annotations WHERE chart_id = c.id) AS spans,
        (SELECT count(*) FROM annotations WHERE chart_id = c.id) AS annotations
 FROM charts c
+WHERE %(chart_id)s::bigint IS NULL OR c.id = %(chart_id)s::bigint
 ORDER BY c.symbol, c.timeframe, c.source;
 
 -- delete_chart --
@@ -38,14 +39,3 @@ WITH RECURSIVE doomed AS (
     SELECT c.id FROM charts c JOIN doomed d ON c.base_chart_id = d.id
 ), bars AS (DELETE FROM candles WHERE chart_id IN (SELECT id FROM doomed))
 DELETE FROM charts WHERE id = %(chart_id)s;
-
--- chart_summary --
--- One chart, as in chart_summaries.
-SELECT c.id, c.symbol, c.timeframe, c.source, c.name, c.timezone, c.calendar,
-       (SELECT count(*) FROM candles WHERE chart_id = c.id) AS bars,
-       (SELECT min(time) FROM candles WHERE chart_id = c.id) AS first_bar,
-       (SELECT max(time) FROM candles WHERE chart_id = c.id) AS last_bar,
-       (SELECT count(*) FROM span_annotations WHERE chart_id = c.id) AS spans,
-       (SELECT count(*) FROM annotations WHERE chart_id = c.id) AS annotations
-FROM charts c
-WHERE c.id = %(chart_id)s;

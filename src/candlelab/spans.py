@@ -224,10 +224,8 @@ def _check_times(conn: Connection, chart_id: int, start: datetime, end: datetime
         raise InvalidField(
             "end_time", f"{end.isoformat()} is before start_time {start.isoformat()}"
         )
-    first, last = conn.execute(QUERIES["chart_range"], {"chart_id": chart_id}).fetchone() or (
-        None,
-        None,
-    )
+    range_row = conn.execute(QUERIES["chart_range"], {"chart_id": chart_id}).fetchone()
+    first, last = range_row if range_row else (None, None)
     if first is None:
         raise InvalidField("chart_id", f"chart {chart_id} does not exist or has no bars")
     if start < first:

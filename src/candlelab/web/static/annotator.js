@@ -106,10 +106,10 @@ function toSpan(s) {
 
 async function refreshLabels() {
   if (bars.first === null) return;
-  const window = `start=${iso(bars.first)}&end=${iso(bars.last)}&limit=5000`;
+  const loaded = `start=${iso(bars.first)}&end=${iso(bars.last)}&limit=5000`;
   const [spans, notes] = await Promise.all([
-    api("GET", `/api/charts/${chartId}/spans?${window}`),
-    api("GET", `/api/charts/${chartId}/annotations?${window}`),
+    api("GET", `/api/charts/${chartId}/spans?${loaded}`),
+    api("GET", `/api/charts/${chartId}/annotations?${loaded}`),
   ]);
   state.spans = spans.items.map(toSpan);
   state.notes = notes.items;

@@ -32,7 +32,7 @@ export class Bars {
     if (this.atStart || this.first === null) return 0;
     const piece = await this.fetch({ end: this.first, limit });
     this.atStart = piece.count < limit;
-    this.join(piece, this.decoded(piece), true);
+    this.join(this.decoded(piece), true);
     return piece.count;
   }
 
@@ -40,7 +40,7 @@ export class Bars {
     if (this.atEnd || this.last === null) return 0;
     const piece = await this.fetch({ start: this.last + 1, limit });
     this.atEnd = piece.count < limit;
-    this.join(piece, this.decoded(piece), false);
+    this.join(this.decoded(piece), false);
     return piece.count;
   }
 
@@ -56,7 +56,7 @@ export class Bars {
     this.volumes = [];
     this.atStart = false;
     this.atEnd = false;
-    this.join(piece, this.decoded(piece), false);
+    this.join(this.decoded(piece), false);
   }
 
   decoded(piece) {
@@ -82,22 +82,17 @@ export class Bars {
     }
   }
 
-  join(piece, { points, volumes }, before) {
-    if (!points.length) return;
-    if (before) {
-      if (this.points.length) this.whitespace(points[points.length - 1].time, this.first, points, volumes);
-      this.points = points.concat(this.points);
-      this.volumes = volumes.concat(this.volumes);
-    } else {
-      if (this.points.length) {
-        const gapPoints = [];
-        this.whitespace(this.last, points[0].time, gapPoints, []);
-        this.points.push(...gapPoints);
-        this.volumes.push(...gapPoints.map((p) => ({ time: p.time })));
-      }
-      this.points = this.points.concat(points);
-      this.volumes = this.volumes.concat(volumes);
+  // A piece joined before or after the bars held, with the gap between them filled.
+  join(piece, before) {
+    if (!piece.points.length) return;
+    const [left, right] = before ? [piece, this] : [this, piece];
+    const gap = { points: [], volumes: [] };
+    if (left.points.length && right.points.length) {
+      const end = left.points[left.points.length - 1].time;
+      this.whitespace(end, right.points[0].time, gap.points, gap.volumes);
     }
+    this.points = left.points.concat(gap.points, right.points);
+    this.volumes = left.volumes.concat(gap.volumes, right.volumes);
   }
 
   // The logical index of a time: exact inside the window, extrapolated by bars outside it.
