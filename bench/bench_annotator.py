@@ -12,7 +12,6 @@ Targets: a window under 50 ms, payload at most 1.5 times packed, a span create u
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import threading
@@ -26,14 +25,12 @@ import numpy as np
 import polars as pl
 import uvicorn
 from fastapi.testclient import TestClient
+from servers import bench_database
 
-from candlelab import migrations
 from candlelab.candles import copy_new_bars, window
 from candlelab.charts import ChartKey, upsert_chart
-from candlelab.database import connect, ensure_database
-from candlelab.embedded import EmbeddedServer
+from candlelab.database import connect
 from candlelab.spans import LabelType, add_label_type
-from candlelab.urls import with_database
 from candlelab.web.app import create_app
 
 START = datetime(2015, 1, 1, tzinfo=UTC)
@@ -108,7 +105,7 @@ def windows(url: str, chart_id: int, bars: int, rounds: int) -> None:
     print(f"  payload {max(sizes):,} bytes, {max(sizes) / packed:.3f}x packed (target ≤ 1.5)")
 
 
-def span_creates(url: str, chart_id: int, label_id: int, rounds: int) -> None:
+def span_creates(url: str, chart_id: int, label_id: int, bars: int, rounds: int) -> None:
     server = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=0,
                                            log_level="warning"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
@@ -116,7 +113,7 @@ def span_creates(url: str, chart_id: int, label_id: int, rounds: int) -> None:
     while not server.started:
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    places = starts(1_000_000, rounds + 1)
+    places = starts(bars, rounds + 1)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
 
@@ -145,20 +142,14 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=5_000_000)
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        bench_url = os.environ.get("BENCH_DATABASE_URL")
-        server = None if bench_url else EmbeddedServer(Path(scratch) / "home")
-        url = with_database(server.start() if server else str(bench_url), "candlelab_bench_web")
-        try:
-            ensure_database(url)
-            migrations.upgrade(url)
-            chart_id, label_id = chart_of(url, args.bars)
-            print(f"chart of {args.bars:,} minute bars, {args.rounds} rounds each")
-            windows(url, chart_id, args.bars, args.rounds)
-            span_creates(url, chart_id, label_id, args.rounds)
-        finally:
-            if server:
-                server.stop()
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        bench_database("candlelab_bench_web", Path(scratch)) as url,
+    ):
+        chart_id, label_id = chart_of(url, args.bars)
+        print(f"chart of {args.bars:,} minute bars, {args.rounds} rounds each")
+        windows(url, chart_id, args.bars, args.rounds)
+        span_creates(url, chart_id, label_id, args.bars, args.rounds)
 
 
 if __name__ == "__main__":

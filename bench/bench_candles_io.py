@@ -18,7 +18,6 @@ set, else on a fresh embedded server in a temporary home.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -28,15 +27,13 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from servers import bench_database
 
-from candlelab import migrations
 from candlelab.binary_copy import CopyColumn, binary_copy_buffer
 from candlelab.candles import candle_arrays, last_bars, read_candles
-from candlelab.database import Connection, connect, ensure_database
-from candlelab.embedded import EmbeddedServer
+from candlelab.database import Connection, connect
 from candlelab.ingest import IngestOptions, ingest_jobs
 from candlelab.timeframes import Timeframe
-from candlelab.urls import with_database
 
 DAILY = Timeframe.parse("1d")
 
@@ -146,8 +143,6 @@ def point_reads(conn: Connection, charts: int, calls: int = 2000) -> tuple[float
 
 
 def run(url: str, charts: int, bars: int, repeat: int, folder: Path) -> None:
-    ensure_database(url)
-    migrations.upgrade(url)
     series = make_series(charts, bars)
     parquet, csv = write_files(series, folder)
     rows = charts * bars
@@ -193,18 +188,13 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        server = (
-            None if os.environ.get("BENCH_DATABASE_URL") else EmbeddedServer(Path(scratch) / "home")
-        )
-        url = server.start() if server else os.environ["BENCH_DATABASE_URL"]
-        try:
-            folder = Path(scratch) / "files"
-            folder.mkdir()
-            run(with_database(url, "candlelab_bench"), args.charts, args.bars, args.repeat, folder)
-        finally:
-            if server:
-                server.stop()
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        bench_database("candlelab_bench", Path(scratch)) as url,
+    ):
+        folder = Path(scratch) / "files"
+        folder.mkdir()
+        run(url, args.charts, args.bars, args.repeat, folder)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Target: the import at most 2x the baseline. The two take turns, round after roun
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -21,16 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+from servers import bench_database
 
-from candlelab import migrations
-from candlelab.database import Connection, connect, ensure_database
-from candlelab.embedded import EmbeddedServer
+from candlelab.database import Connection, connect
 from candlelab.ingest import IngestOptions, ingest_jobs
 from candlelab.legacy.conversion import read_table
 from candlelab.legacy.importer import ImportOptions, import_file
 from candlelab.legacy.sample import SampleSpec, write_sample
 from candlelab.timeframes import Timeframe
-from candlelab.urls import with_database
 
 TABLES = "charts, candles, annotation_types, annotations, span_label_types, span_annotations"
 
@@ -74,8 +71,6 @@ def import_all(conn: Connection, url: str, path: Path) -> None:
 
 
 def run(url: str, folder: Path, repeat: int, candles: int, spans: int) -> None:
-    ensure_database(url)
-    migrations.upgrade(url)
     path = legacy_file(folder, 20, candles, spans)
     files = chart_files(path, folder)
     times: dict[str, list[float]] = {"ingest": [], "import": []}
@@ -108,16 +103,11 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        bench_url = os.environ.get("BENCH_DATABASE_URL")
-        server = None if bench_url else EmbeddedServer(Path(scratch) / "home")
-        url = server.start() if server else str(bench_url)
-        try:
-            run(with_database(url, "candlelab_bench_import"), Path(scratch), args.repeat,
-                args.candles, args.spans)  # fmt: skip
-        finally:
-            if server:
-                server.stop()
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        bench_database("candlelab_bench_import", Path(scratch)) as url,
+    ):
+        run(url, Path(scratch), args.repeat, args.candles, args.spans)
 
 
 if __name__ == "__main__":
