@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from candlelab import __version__
 from candlelab.candles import window
-from candlelab.charts import ChartSummary, chart, chart_summaries, chart_summary
+from candlelab.charts import ChartSummary, chart, chart_summary
 from candlelab.errors import (
     AlreadyExists,
     DataError,
@@ -136,7 +136,7 @@ def list_charts(
 ) -> ChartList:
     """Every chart with its bar, span and annotation counts and first and last bar;
     filtered by `q`, paged."""
-    charts = [c for c in chart_summaries(conn) if pages.matches(c, q)]
+    charts = pages.matching_charts(conn, q)
     return ChartList(total=len(charts), items=charts[offset : offset + limit])
 
 

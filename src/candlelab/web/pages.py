@@ -83,7 +83,7 @@ def types_page(request: Request) -> HTMLResponse:
 
 def _charts(request: Request, conn: Conn, q: str | None, result: UploadResult | None = None,
             status: int = 200) -> HTMLResponse:  # fmt: skip
-    charts = [c for c in chart_summaries(conn) if matches(c, q)]
+    charts = matching_charts(conn, q)
     context: dict[str, Any] = {"charts": charts, "q": q or "", "upload": result}
     return templates.TemplateResponse(request, "charts.html", context, status_code=status)
 
@@ -104,8 +104,10 @@ def _ingest(file: UploadFile, name: str, symbol: str, timeframe: str, timezone: 
     return reports
 
 
-def matches(chart: ChartSummary, q: str | None) -> bool:
-    return q is None or q.lower() in f"{chart.symbol} {chart.name} {chart.source}".lower()
+def matching_charts(conn: Conn, q: str | None) -> list[ChartSummary]:
+    """Every chart whose symbol, name or source holds `q` (every chart without one)."""
+    return [c for c in chart_summaries(conn) if q is None or q.lower() in
+            f"{c.symbol} {c.name} {c.source}".lower()]  # fmt: skip
 
 
 def _save(file: UploadFile, path: Path, name: str) -> None:
