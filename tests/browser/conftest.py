@@ -6,11 +6,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from candlelab.charts import upsert_chart
@@ -19,12 +21,14 @@ from candlelab.demo import SOURCE, demo_charts, propose_trends, seed_labels
 from candlelab.ingest import IngestOptions, ingest_frame
 from candlelab.synthetic_market import MarketSpec
 from candlelab.timeframes import Timeframe
+from candlelab.web.access import Access, token_hash
 from candlelab.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `make test` installs it when missing
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SHOTS = Path(__file__).parents[2] / "test-results" / "screenshots"
 SPEC = MarketSpec(seed=7, hourly_days=30)
+TOKEN = "a token for the browser tests"
 
 
 @dataclass
@@ -66,8 +70,20 @@ def watched(browser: Browser) -> Iterator[Watched]:
 @pytest.fixture
 def site(database_url: str) -> Iterator[str]:
     """The app on a free port of 127.0.0.1; its base URL."""
-    server = uvicorn.Server(uvicorn.Config(create_app(database_url), host="127.0.0.1", port=0,
-                                           log_level="warning"))  # fmt: skip
+    with serving(create_app(database_url)) as url:
+        yield url
+
+
+@pytest.fixture
+def guarded_site(database_url: str) -> Iterator[str]:
+    """The app as it runs beyond 127.0.0.1: every route wants TOKEN."""
+    with serving(create_app(database_url, Access([token_hash(TOKEN)]))) as url:
+        yield url
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

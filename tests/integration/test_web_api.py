@@ -66,17 +66,52 @@ def test_with_tokens_every_route_answers_401_without_one(database_url: str, stor
     calls = sorted(_every_call(app))
     assert {("GET", "/api/charts"), ("GET", "/docs"), ("POST", "/api/spans"),
             ("DELETE", "/api/spans/1"), ("POST", "/charts/upload"), ("GET", "/static"),
-            ("GET", "/vendor")} <= set(calls)  # fmt: skip
+            ("GET", "/vendor"), ("POST", "/login"), ("POST", "/logout")} <= set(calls)  # fmt: skip
     with TestClient(app) as client:
         for method, path in calls:
             assert client.request(method, path).status_code == 401, (method, path)
             wrong = client.request(method, path, headers={"Authorization": "Bearer guess"})
             assert wrong.status_code == 401, (method, path)
+            forged = client.request(method, path, headers={"Cookie": f"{COOKIE}=guess"})
+            assert forged.status_code == 401, (method, path)
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         assert client.get("/api/charts", headers=bearer).status_code == 200
-        client.cookies.set(COOKIE, TOKEN)
-        assert client.get("/docs").status_code == 200
-        assert client.get("/").status_code == 200
+        assert client.get("/docs", headers=bearer).status_code == 200
+
+
+def test_a_browser_signs_in_with_a_token_and_gets_a_session_not_the_token(
+    database_url: str, stored: int
+) -> None:
+    app = create_app(database_url, Access([token_hash(TOKEN)]))
+    html = {"Accept": "text/html"}
+    with TestClient(app, follow_redirects=False) as client:
+        form = client.get(f"/charts/{stored}?from=list", headers=html)
+        assert form.status_code == 401
+        assert 'action="/login"' in form.text
+        assert f'value="/charts/{stored}?from=list"' in form.text  # back where it was going
+        refused = client.post("/login", data={"token": "guess", "next": "/"}, headers=html)
+        assert refused.status_code == 401
+        assert "not one of this server" in refused.text
+        assert COOKIE not in client.cookies
+        answer = client.post("/login", data={"token": TOKEN, "next": f"/charts/{stored}"})
+        assert (answer.status_code, answer.headers["location"]) == (303, f"/charts/{stored}")
+        cookie = answer.headers["set-cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie
+        assert TOKEN not in cookie
+        assert client.get(f"/charts/{stored}").status_code == 200
+        assert client.get("/api/charts").status_code == 200
+        assert client.post("/logout").status_code == 303
+        session = cookie.split(";")[0].split("=", 1)[1]
+        assert client.get("/", headers={"Cookie": f"{COOKIE}={session}"}).status_code == 401
+
+
+def test_signing_in_never_redirects_off_the_site(database_url: str, stored: int) -> None:
+    app = create_app(database_url, Access([token_hash(TOKEN)]))
+    with TestClient(app, follow_redirects=False) as client:
+        for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "x"):
+            answer = client.post("/login", data={"token": TOKEN, "next": target})
+            assert answer.headers["location"] == "/", target
 
 
 def _every_call(app: FastAPI) -> Iterator[tuple[str, str]]:

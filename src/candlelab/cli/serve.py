@@ -23,7 +23,7 @@ def serve(
 
     On 127.0.0.1 (the default) no login is needed. On any other address candlelab refuses
     to start unless CANDLELAB_TOKEN_HASHES is set; every route then wants a token, as
-    `Authorization: Bearer <token>` or the `candlelab_token` cookie.
+    `Authorization: Bearer <token>`, or a browser session started by signing in with one.
     """
     import uvicorn
 

@@ -34,6 +34,7 @@ from candlelab.errors import (
     VersionConflict,
 )
 from candlelab.urls import libpq_url
+from candlelab.web import access as signing
 from candlelab.web import assets, labels, pages
 from candlelab.web.access import Access
 from candlelab.web.pool import Conn
@@ -42,9 +43,10 @@ from candlelab.web.windows import CandleWindow, encode
 MAX_WINDOW = 50_000  # bars in one response
 STATIC = Path(__file__).with_name("static")
 # No inline script anywhere, and no inline style but the chart library's attribution
-# rules; the docs page is the one exception (below).
+# rules and the sign-in page's; the docs page is the one exception (below).
 POLICY = (
-    f"default-src 'self'; script-src 'self'; style-src 'self' {assets.ATTRIBUTION_STYLE}; "
+    f"default-src 'self'; script-src 'self'; "
+    f"style-src 'self' {assets.ATTRIBUTION_STYLE} {signing.SIGN_IN_STYLE_HASH}; "
     "img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
@@ -77,7 +79,8 @@ def create_app(url: str, access: Access | None = None) -> FastAPI:
     app = FastAPI(title="candlelab", version=__version__, lifespan=lifespan)
     app.state.pool = pool
     app.middleware("http")(security_headers)
-    app.middleware("http")((access or Access([])).middleware)  # added last: runs first
+    access = access or Access([])
+    app.middleware("http")(access.middleware)  # added last: runs first
     _errors(app)
     app.get("/api/charts", response_model=ChartList, summary="List charts", tags=["charts"])(
         list_charts
@@ -86,6 +89,7 @@ def create_app(url: str, access: Access | None = None) -> FastAPI:
             tags=["charts"])(get_chart)  # fmt: skip
     app.get("/api/charts/{chart_id}/candles", response_model=CandleWindow,
             summary="A candle window", tags=["charts"])(get_window)  # fmt: skip
+    app.include_router(signing.router(access))
     app.include_router(labels.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
