@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 from psycopg import sql
 
-from candlelab.binary_copy import CopyColumn, binary_copy_chunks
+from candlelab.binary_copy import POSTGRES_EPOCH, CopyColumn, binary_copy_chunks
 from candlelab.database import Connection, translated
 from candlelab.errors import ConflictingBars, UnknownReference
 from candlelab.queries import load_queries
@@ -254,18 +254,30 @@ def last_bars(conn: Connection, chart_id: int, count: int) -> list[tuple[Any, ..
     return rows
 
 
+WINDOW_COLUMNS = ("time", "open", "high", "low", "close", "volume")
+# A bar as candles.sql's window queries pack it: µs since 2000, then five float64s.
+PACKED_BAR = np.dtype([("time", ">i8")] + [(name, ">f8") for name in WINDOW_COLUMNS[1:]])
+
+
 def window(
     conn: Connection, chart_id: int, start: datetime | None, end: datetime, count: int
-) -> list[tuple[Any, ...]]:
+) -> dict[str, npt.NDArray[np.generic]]:
     """Up to `count` bars of a chart before `end`, oldest first: from `start` on, or the
-    newest ones when there is no start (a chart opening, a scroll to the left)."""
+    newest ones when there is no start (a chart opening, a scroll to the left). Columns
+    named by WINDOW_COLUMNS, time as datetime64[us] UTC, the rest float64; the server packs
+    the bars into one bytea, so no Python object is made per bar."""
     params = {"chart_id": chart_id, "start": start, "end": end, "count": count}
     query = QUERIES["window_from" if start is not None else "window_before"]
     with conn.cursor(binary=True) as cursor:
-        rows = cursor.execute(query, params).fetchall()
-    if start is None:
-        rows.reverse()
-    return rows
+        bars, packed = cursor.execute(query, params).fetchone() or (0, None)
+    rows = np.frombuffer(packed or b"", dtype=PACKED_BAR)
+    if len(rows) != bars:
+        raise ValueError(f"chart {chart_id}: {bars} bars in the window, {len(rows)} packed")
+    micros = rows["time"].astype(np.int64).astype("timedelta64[us]")
+    columns: dict[str, npt.NDArray[np.generic]] = {"time": POSTGRES_EPOCH + micros}
+    for name in WINDOW_COLUMNS[1:]:
+        columns[name] = rows[name].astype(np.float64)
+    return columns
 
 
 def chart_candles(conn: Connection, chart_id: int) -> list[tuple[object, ...]]:

@@ -122,17 +122,29 @@ ORDER BY time DESC
 LIMIT %(count)s;
 
 -- window_from --
--- A chart's bars from a time on (inclusive), before an end, oldest first, at most a count.
-SELECT time, open, high, low, close, volume
-FROM candles
-WHERE chart_id = %(chart_id)s AND time >= %(start)s AND time < %(end)s
-ORDER BY time
-LIMIT %(count)s;
+-- A chart's bars from a time on (inclusive), before an end, at most a count, packed oldest
+-- first into one bytea: per bar its time (timestamptz_send: int8 microseconds since 2000)
+-- and open, high, low, close, volume (float8send), all big-endian. One value crosses the
+-- wire, and neither side makes an object per bar. string_agg would skip a bar with a NULL
+-- (the table allows none), so the count comes along to check the length by.
+SELECT count(*), string_agg(timestamptz_send(time) || float8send(open) || float8send(high)
+    || float8send(low) || float8send(close) || float8send(volume), '' ORDER BY time)
+FROM (
+    SELECT time, open, high, low, close, volume
+    FROM candles
+    WHERE chart_id = %(chart_id)s AND time >= %(start)s AND time < %(end)s
+    ORDER BY time
+    LIMIT %(count)s
+) AS bars;
 
 -- window_before --
--- A chart's bars before a time, newest first, at most a count (the caller reverses them).
-SELECT time, open, high, low, close, volume
-FROM candles
-WHERE chart_id = %(chart_id)s AND time < %(end)s
-ORDER BY time DESC
-LIMIT %(count)s;
+-- The newest bars before a time, at most a count, packed oldest first as in window_from.
+SELECT count(*), string_agg(timestamptz_send(time) || float8send(open) || float8send(high)
+    || float8send(low) || float8send(close) || float8send(volume), '' ORDER BY time)
+FROM (
+    SELECT time, open, high, low, close, volume
+    FROM candles
+    WHERE chart_id = %(chart_id)s AND time < %(end)s
+    ORDER BY time DESC
+    LIMIT %(count)s
+) AS bars;

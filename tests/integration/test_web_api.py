@@ -36,9 +36,10 @@ def test_a_window_holds_the_stored_values_exactly_in_a_third_more_than_packed(
     window = answer.json()
     columns = decode(window)
     assert window["count"] == 500
-    assert np.array_equal(columns["close"], bars.close[-500:])  # the newest 500, oldest first
-    first = (bars.time[-500] - np.datetime64("1970-01-01", "us")) / np.timedelta64(1, "s")
-    assert columns["time"][0] == first
+    for name in ("open", "high", "low", "close", "volume"):  # the newest 500, oldest first
+        assert np.array_equal(columns[name], getattr(bars, name)[-500:]), name
+    seconds = (bars.time[-500:] - np.datetime64("1970-01-01", "us")) / np.timedelta64(1, "s")
+    assert np.array_equal(columns["time"], seconds)
     packed = 500 * 6 * 8
     assert len(answer.content) <= 1.5 * packed
 

@@ -167,8 +167,8 @@ def get_window(
         chart(conn, chart_id)
     except UnknownReference:
         raise no_such_chart(chart_id) from None
-    rows = window(conn, chart_id, _utc(start), _utc(end) or datetime.max.replace(tzinfo=UTC), limit)
-    return encode(chart_id, rows)
+    bars = window(conn, chart_id, _utc(start), _utc(end) or datetime.max.replace(tzinfo=UTC), limit)
+    return encode(chart_id, bars)
 
 
 def no_such_chart(chart_id: int) -> HTTPException:

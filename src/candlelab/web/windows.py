@@ -8,13 +8,15 @@ payload is 4/3 of the packed numbers (base64), where decimal text would be 2-3 t
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, Field
 
 COLUMNS = ("time", "open", "high", "low", "close", "volume")
+EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 
 
 class CandleWindow(BaseModel):
@@ -28,18 +30,16 @@ class CandleWindow(BaseModel):
     columns: dict[str, str] = Field(description="time, open, high, low, close, volume.")
 
 
-def encode(chart_id: int, rows: list[tuple[Any, ...]]) -> CandleWindow:
-    """Rows of (time, open, high, low, close, volume) as one window."""
-    times = np.array([row[0].timestamp() for row in rows], dtype="<f8")
-    values = np.array([row[1:] for row in rows], dtype="<f8").reshape(len(rows), 5)
-    columns = {"time": _b64(times)}
-    for index, name in enumerate(COLUMNS[1:]):
-        columns[name] = _b64(np.ascontiguousarray(values[:, index]))
+def encode(chart_id: int, bars: dict[str, npt.NDArray[np.generic]]) -> CandleWindow:
+    """A window of columns as `candles.window` reads them."""
+    times = bars["time"].astype("datetime64[us]")
+    seconds = (times - EPOCH) / np.timedelta64(1, "s")
+    columns = {"time": _b64(seconds)} | {name: _b64(bars[name]) for name in COLUMNS[1:]}
     return CandleWindow(
         chart_id=chart_id,
-        count=len(rows),
-        first=rows[0][0] if rows else None,
-        last=rows[-1][0] if rows else None,
+        count=len(times),
+        first=_moment(times[0]) if len(times) else None,
+        last=_moment(times[-1]) if len(times) else None,
         columns=columns,
     )
 
@@ -52,5 +52,10 @@ def decode(window: dict[str, Any]) -> dict[str, np.ndarray[Any, np.dtype[np.floa
     }
 
 
-def _b64(values: np.ndarray[Any, np.dtype[np.float64]]) -> str:
+def _b64(values: npt.NDArray[np.generic]) -> str:
     return base64.b64encode(values.astype("<f8").tobytes()).decode("ascii")
+
+
+def _moment(time: np.datetime64) -> datetime:
+    micros = int((time - EPOCH) // np.timedelta64(1, "us"))
+    return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=micros)
