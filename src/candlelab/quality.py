@@ -123,6 +123,12 @@ def gaps(
     return _missing_runs(_expected(chart, first, last), times)
 
 
+def missing_bars(chart: Chart, times: Array, first: np.datetime64, last: np.datetime64) -> Array:
+    """The bar starts the calendar expects in [first, last] that `times` lacks, in order."""
+    expected = _expected(chart, first, last)
+    return expected[~np.isin(expected, times)]
+
+
 def _missing_runs(expected: Array, times: Array) -> list[tuple[np.datetime64, np.datetime64, int]]:
     missing = ~np.isin(expected, times)
     return [(expected[a], expected[b], b - a + 1) for a, b in runs(missing)]

@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 from playwright.sync_api import Page, Position, expect
 
 from candlelab.database import Connection
 from tests.browser.conftest import Watched
+from tests.fixtures.charts import XNYS_HOURLY, XNYS_LACKS, XNYS_TIMES, stored_chart
 
 
 def ready(page: Page) -> None:
@@ -175,3 +177,20 @@ SPANS = (
 def rows(conn: Connection, query: str) -> list[tuple[Any, ...]]:
     conn.commit()  # see what the app committed
     return conn.execute(query).fetchall()
+
+
+def test_a_calendar_chart_shows_its_missing_bars_as_empty_slots_but_not_the_night(
+    watched: Watched, site: str, conn: Connection
+) -> None:
+    chart_id = stored_chart(conn, XNYS_TIMES, XNYS_HOURLY)
+    conn.commit()
+    page = watched.page
+    page.goto(f"{site}/charts/{chart_id}")
+    ready(page)
+    slots = page.evaluate("window.candlelab.bars.points.map(p => [p.time, p.open !== undefined])")
+    every = sorted(XNYS_TIMES + XNYS_LACKS)
+    seconds = [int(np.datetime64(t, "s").astype(np.int64)) for t in every]
+    assert slots == [[s, t not in XNYS_LACKS] for s, t in zip(seconds, every, strict=True)]
+    say(page, "5 bars loaded, 3 missing shown empty")
+    watched.shot("calendar-gaps")
+    assert watched.errors == []

@@ -7,27 +7,15 @@ from datetime import UTC, datetime
 import numpy as np
 
 from candlelab.backfill import Span, backfill_chart, merged
-from candlelab.candles import Bars
 from candlelab.charts import chart
 from candlelab.database import Connection
-from candlelab.ingest import IngestOptions, ingest_frame
+from candlelab.ingest import IngestOptions
 from candlelab.providers.binance import Binance
 from candlelab.providers.yahoo import Yahoo
 from candlelab.timeframes import Timeframe
 from tests.fixtures.cassettes import Cassette
-from tests.fixtures.quality_cases import clean_bars
+from tests.fixtures.charts import XNYS_HOURLY, stored_chart
 from tests.unit.test_providers import Sleeps
-
-
-def stored_chart(conn: Connection, times: list[str], options: IngestOptions) -> int:
-    base = clean_bars(8, len(times))
-    stamps = np.array([np.datetime64(t, "us") for t in times])
-    bars = Bars(stamps, base.open, base.high, base.low, base.close, base.volume)
-    report = ingest_frame(conn, bars.to_frame(), options)
-    assert report.loaded == len(times), report
-    row = conn.execute("SELECT id FROM charts WHERE symbol = %s", (options.symbol,)).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def hours(day: str, first: int, last: int) -> list[str]:
@@ -81,10 +69,8 @@ def test_yahoo_fills_two_missing_sessions_of_a_daily_nyse_chart(
 def test_a_bar_the_vendor_does_not_have_stays_missing_and_is_reported(
     conn: Connection, database_url: str
 ) -> None:
-    options = IngestOptions("AAPL", Timeframe(1, "h"), source="yahoo", offset="30m",
-                            chart_timezone="America/New_York", calendar="XNYS")  # fmt: skip
     times = ["2025-11-24T14:30", "2025-11-24T18:30", "2025-11-24T19:30", "2025-11-24T20:30"]
-    chart_id = stored_chart(conn, times, options)
+    chart_id = stored_chart(conn, times, XNYS_HOURLY)
     conn.commit()
     yahoo = Yahoo(transport=Cassette("yahoo_aapl_1h_gap").transport(), sleep=Sleeps())
     report = backfill_chart(conn, database_url, chart(conn, chart_id), yahoo)

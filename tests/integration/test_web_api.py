@@ -11,9 +11,11 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from candlelab.database import Connection
 from candlelab.web.access import COOKIE, Access, is_loopback, token_hash
 from candlelab.web.app import create_app
 from candlelab.web.windows import decode
+from tests.fixtures.charts import XNYS_HOURLY, XNYS_LACKS, XNYS_TIMES, stored_chart
 from tests.fixtures.quality_cases import START, clean_bars
 
 TOKEN = "correct horse battery staple"
@@ -52,6 +54,30 @@ def test_a_window_from_a_start_and_before_an_end(client: TestClient, stored: int
     assert window["count"] == 10
     assert window["first"].startswith("2025-01-07T00:00:00")
     assert decode(window)["open"][0] == clean_bars(3).open[24]
+
+
+def test_a_calendar_charts_window_names_the_bars_it_lacks_and_not_the_closed_hours(
+    conn: Connection, client: TestClient
+) -> None:
+    chart_id = stored_chart(conn, XNYS_TIMES, XNYS_HOURLY)
+    conn.commit()
+    lacking = [f"{t}:00+00:00" for t in XNYS_LACKS]
+
+    def missing(**params: str | int) -> list[str]:
+        window = client.get(f"/api/charts/{chart_id}/candles", params=params).json()
+        return [datetime.fromtimestamp(t, UTC).isoformat() for t in decode(window)["missing"]]
+
+    assert missing() == lacking
+    assert missing(end="2025-11-24T18:30:00Z") == lacking  # up to the bars already held
+    assert missing(start="2025-11-24T19:00:00Z") == []  # the night is no gap
+    assert missing(start="2025-11-24T14:30:00Z", limit=1) == []  # only what the window spans
+    assert missing(start="2025-11-24T14:30:00Z", limit=2) == lacking
+
+
+def test_a_round_the_clock_window_leaves_its_gaps_to_the_bar_step(
+    client: TestClient, stored: int
+) -> None:
+    assert client.get(f"/api/charts/{stored}/candles").json()["missing"] == ""
 
 
 def test_unknown_charts_are_404_and_bad_parameters_422(client: TestClient, stored: int) -> None:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
+import numpy.typing as npt
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -24,7 +26,7 @@ from pydantic import BaseModel
 
 from candlelab import __version__
 from candlelab.candles import window
-from candlelab.charts import ChartSummary, chart, chart_summary
+from candlelab.charts import Chart, ChartSummary, chart, chart_summary
 from candlelab.errors import (
     AlreadyExists,
     DataError,
@@ -33,6 +35,7 @@ from candlelab.errors import (
     UnknownReference,
     VersionConflict,
 )
+from candlelab.quality import missing_bars
 from candlelab.urls import libpq_url
 from candlelab.web import access as signing
 from candlelab.web import assets, labels, pages
@@ -41,6 +44,7 @@ from candlelab.web.pool import Conn
 from candlelab.web.windows import CandleWindow, encode
 
 MAX_WINDOW = 50_000  # bars in one response
+Times = npt.NDArray[np.generic]
 STATIC = Path(__file__).with_name("static")
 # No inline script anywhere, and no inline style but the chart library's attribution
 # rules and the sign-in page's; the docs page is the one exception (below).
@@ -162,13 +166,35 @@ def get_window(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_WINDOW)] = 10_000,
 ) -> CandleWindow:
-    """Bars of a chart oldest first: from `start`, or the newest `limit` before `end`."""
+    """Bars of a chart oldest first: from `start`, or the newest `limit` before `end`; with
+    the bars its calendar expects there and it lacks."""
     try:
-        chart(conn, chart_id)
+        found = chart(conn, chart_id)
     except UnknownReference:
         raise no_such_chart(chart_id) from None
-    bars = window(conn, chart_id, _utc(start), _utc(end) or datetime.max.replace(tzinfo=UTC), limit)
-    return encode(chart_id, bars)
+    start, end = _utc(start), _utc(end)
+    bars = window(conn, chart_id, start, end or datetime.max.replace(tzinfo=UTC), limit)
+    return encode(chart_id, bars, _missing(found, bars["time"], start, end, limit))
+
+
+def _missing(chart: Chart, times: Times, start: datetime | None, end: datetime | None,
+             limit: int) -> Times:  # fmt: skip
+    """What a calendar chart lacks in the range the window covers: from `start` (or its
+    first bar) to its last bar, or on to `end` when it reached no limit or was read back
+    from `end`, so the gap up to bars the browser holds shows too. A 24/7 chart's gaps
+    the browser sees from the bar step, so it is spared the work."""
+    if chart.calendar == "24/7" or not len(times):
+        return times[:0]
+    full = len(times) == limit
+    low = _utc64(start) if start else times[0]
+    high = times[-1]
+    if end is not None and not (full and start is not None):
+        high = min(_utc64(end) - np.timedelta64(1, "us"), _utc64(datetime.now(UTC)))
+    return missing_bars(chart, times, low, high)[:MAX_WINDOW]
+
+
+def _utc64(moment: datetime) -> np.datetime64:
+    return np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "us")
 
 
 def no_such_chart(chart_id: int) -> HTTPException:

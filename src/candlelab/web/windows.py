@@ -28,32 +28,48 @@ class CandleWindow(BaseModel):
     last: datetime | None = Field(description="The last bar's open time (UTC).")
     encoding: str = "base64 float64 little-endian; time in epoch seconds"
     columns: dict[str, str] = Field(description="time, open, high, low, close, volume.")
+    missing: str = Field(
+        "",
+        description="Open times (base64 float64 epoch seconds) of bars the chart's calendar "
+        "expects in the range asked for and the chart lacks (50,000 at most); empty on a "
+        "24/7 chart, whose gaps the bar step shows.",
+    )
 
 
-def encode(chart_id: int, bars: dict[str, npt.NDArray[np.generic]]) -> CandleWindow:
-    """A window of columns as `candles.window` reads them."""
+def encode(
+    chart_id: int, bars: dict[str, npt.NDArray[np.generic]], missing: npt.NDArray[np.generic]
+) -> CandleWindow:
+    """A window of columns as `candles.window` reads them, and the bars it lacks."""
     times = bars["time"].astype("datetime64[us]")
-    seconds = (times - EPOCH) / np.timedelta64(1, "s")
-    columns = {"time": _b64(seconds)} | {name: _b64(bars[name]) for name in COLUMNS[1:]}
+    columns = {"time": _b64(_seconds(times))} | {name: _b64(bars[name]) for name in COLUMNS[1:]}
     return CandleWindow(
         chart_id=chart_id,
         count=len(times),
         first=_moment(times[0]) if len(times) else None,
         last=_moment(times[-1]) if len(times) else None,
         columns=columns,
+        missing=_b64(_seconds(missing)) if len(missing) else "",
     )
 
 
 def decode(window: dict[str, Any]) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
-    """The window's columns as NumPy arrays (what the browser does with Float64Array)."""
+    """The window's columns, and its missing bars as `missing`, as NumPy arrays (what the
+    browser does with Float64Array)."""
+    columns = window["columns"] | {"missing": window["missing"]}
     return {
-        name: np.frombuffer(base64.b64decode(text), dtype="<f8")
-        for name, text in window["columns"].items()
+        name: np.frombuffer(base64.b64decode(text), dtype="<f8") for name, text in columns.items()
     }
 
 
 def _b64(values: npt.NDArray[np.generic]) -> str:
     return base64.b64encode(values.astype("<f8").tobytes()).decode("ascii")
+
+
+def _seconds(times: npt.NDArray[np.generic]) -> npt.NDArray[np.float64]:
+    seconds: npt.NDArray[np.float64] = (times.astype("datetime64[us]") - EPOCH) / np.timedelta64(
+        1, "s"
+    )
+    return seconds
 
 
 def _moment(time: np.datetime64) -> datetime:

@@ -422,7 +422,9 @@ async function start() {
   chart.timeScale().setVisibleLogicalRange({ from: bars.points.length - 150, to: bars.points.length + 5 });
   await refreshLabels();
   root.dataset.ready = "true"; // the page is drawn: what tests and screenshots wait for
-  say(`${bars.points.length.toLocaleString()} bars loaded; pick a label (1–9) and drag to draw`);
+  const empty = bars.points.length - bars.candles;
+  const gaps = empty ? `, ${empty.toLocaleString()} missing shown empty` : "";
+  say(`${bars.candles.toLocaleString()} bars loaded${gaps}; pick a label (1–9) and drag to draw`);
 }
 
 // For tests and the console: where a bar's time is on screen.

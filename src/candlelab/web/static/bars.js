@@ -15,6 +15,7 @@ export class Bars {
     this.atEnd = false;
   }
 
+  get candles() { return this.points.filter((p) => p.open !== undefined).length; }
   get first() { return this.points.length ? this.points[0].time : null; }
   get last() { return this.points.length ? this.points[this.points.length - 1].time : null; }
 
@@ -61,25 +62,27 @@ export class Bars {
 
   decoded(piece) {
     const c = Object.fromEntries(Object.entries(piece.columns).map(([k, v]) => [k, float64s(v)]));
+    const missing = piece.missing ? float64s(piece.missing) : new Float64Array(0);
     const points = [];
     const volumes = [];
+    let m = 0;
     for (let i = 0; i < c.time.length; i++) {
       if (i > 0) this.whitespace(c.time[i - 1], c.time[i], points, volumes);
+      for (; m < missing.length && missing[m] < c.time[i]; m++) empty(missing[m], points, volumes);
       const up = c.close[i] >= c.open[i];
       points.push({ time: c.time[i], open: c.open[i], high: c.high[i], low: c.low[i], close: c.close[i] });
       volumes.push({ time: c.time[i], value: c.volume[i], color: up ? "#26a69a80" : "#ef535080" });
     }
+    for (; m < missing.length; m++) empty(missing[m], points, volumes); // up to the bars held
     return { points, volumes };
   }
 
-  // Missing bars of a round-the-clock chart stay visible as empty slots.
+  // Missing bars of a round-the-clock chart stay visible as empty slots. (A calendar
+  // chart's missing bars the server names, as only it knows when the market was open.)
   whitespace(before, after, points, volumes) {
     if (!this.fillGaps) return;
     const missing = Math.min(Math.round((after - before) / this.step) - 1, MAX_FILLED);
-    for (let k = 1; k <= missing; k++) {
-      points.push({ time: before + k * this.step });
-      volumes.push({ time: before + k * this.step });
-    }
+    for (let k = 1; k <= missing; k++) empty(before + k * this.step, points, volumes);
   }
 
   // A piece joined before or after the bars held, with the gap between them filled.
@@ -123,4 +126,10 @@ export class Bars {
     const point = this.points[Math.round(logical)];
     return Boolean(point && point.open !== undefined);
   }
+}
+
+// An empty slot on the time axis: a bar that should be there and is not.
+function empty(time, points, volumes) {
+  points.push({ time });
+  volumes.push({ time });
 }
