@@ -1,7 +1,8 @@
 """The FastAPI app: the annotator's pages, its REST API (OpenAPI at /docs), its files.
 
 Each request borrows a connection from a small pool: a window of 10,000 bars is one
-indexed range scan read through a binary cursor, with no connection set up per call.
+indexed range scan, packed by the server into one bytea, with no connection set up per
+call. A calendar chart's window also names the bars the calendar expects and it lacks.
 Domain errors become HTTP answers in one place: a field that breaks a rule is 422
 naming it, a stale version 409 with the current row, a missing row 404.
 """
