@@ -10,7 +10,7 @@ LOCAL_PG_URL := postgresql://postgres@127.0.0.1:5432/postgres
 
 .PHONY: install browser demo serve test lint unit bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml src/candlelab/web/assets.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

@@ -194,3 +194,14 @@ def test_a_calendar_chart_shows_its_missing_bars_as_empty_slots_but_not_the_nigh
     say(page, "5 bars loaded, 3 missing shown empty")
     watched.shot("calendar-gaps")
     assert watched.errors == []
+
+
+def test_the_api_docs_work_offline_under_the_pages_script_policy(
+    watched: Watched, site: str
+) -> None:
+    page = watched.page
+    page.goto(f"{site}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("candlelab", timeout=15_000)
+    expect(page.get_by_text("A candle window").first).to_be_visible()
+    watched.shot("api-docs")
+    assert watched.errors == []  # nothing refused by the policy, nothing from a CDN

@@ -48,20 +48,13 @@ MAX_WINDOW = 50_000  # bars in one response
 Times = npt.NDArray[np.generic]
 STATIC = Path(__file__).with_name("static")
 # No inline script anywhere, and no inline style but the chart library's attribution
-# rules and the sign-in page's; the docs page is the one exception (below).
+# rules and the sign-in page's.
 POLICY = (
     f"default-src 'self'; script-src 'self'; "
     f"style-src 'self' {assets.ATTRIBUTION_STYLE} {signing.SIGN_IN_STYLE_HASH}; "
     "img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
-)
-# Swagger UI at /docs is FastAPI's own page: an inline bootstrap script and its files
-# from a CDN (which, with no network, do not load; /openapi.json is the spec itself).
-DOCS_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
 
@@ -72,7 +65,7 @@ class ChartList(BaseModel):
 
 def create_app(url: str, access: Access | None = None) -> FastAPI:
     """The app over the database at `url`; every route guarded by `access` if it has tokens."""
-    vendor = assets.installed()  # refuse to start without the chart library
+    vendor = assets.installed()  # refuse to start without the browser's libraries
     pool = ConnectionPool(libpq_url(url), min_size=1, max_size=4, open=False)
 
     @asynccontextmanager
@@ -81,7 +74,8 @@ def create_app(url: str, access: Access | None = None) -> FastAPI:
         yield
         pool.close()
 
-    app = FastAPI(title="candlelab", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="candlelab", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None)  # fmt: skip  # /docs is pages.api_docs
     app.state.pool = pool
     app.middleware("http")(security_headers)
     access = access or Access([])
@@ -106,8 +100,7 @@ async def security_headers(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
     response = await call_next(request)
-    docs = request.url.path in ("/docs", "/redoc", "/docs/oauth2-redirect")
-    response.headers["Content-Security-Policy"] = DOCS_POLICY if docs else POLICY
+    response.headers["Content-Security-Policy"] = POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     return response

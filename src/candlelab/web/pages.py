@@ -76,6 +76,12 @@ def chart_page(request: Request, chart_id: int, conn: Conn) -> HTMLResponse:
     return templates.TemplateResponse(request, "chart.html", context)
 
 
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """The REST API's pages (Swagger UI, served from the installed package)."""
+    return templates.TemplateResponse(request, "docs.html", {})
+
+
 @router.get("/types", response_class=HTMLResponse)
 def types_page(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "types.html", {})
