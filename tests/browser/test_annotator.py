@@ -136,6 +136,45 @@ def test_a_labellers_session(
     assert watched.errors == []
 
 
+def test_undo_and_redo_walk_back_and_forth_through_draw_resize_and_delete(
+    watched: Watched, site: str, demo_chart: int, conn: Connection
+) -> None:
+    page = watched.page
+    page.goto(f"{site}/charts/{demo_chart}")
+    ready(page)
+    page.keyboard.press("3")  # range
+    drag(page, bar_x(page, 60), bar_x(page, 45))
+    say(page, "span created")
+    page.keyboard.press("Escape")
+    spacing = bar_x(page, 44) - bar_x(page, 45)
+    drag(page, bar_x(page, 45) + spacing / 2, bar_x(page, 40))
+    say(page, "span changed")
+    page.locator("#span-list li.manual").first.click()
+    page.keyboard.press("Delete")
+    say(page, "span deleted")
+    drawn, resized = (60, 45), (60, 40)
+    steps = [("Control+z", "undone: 2 to undo, 1 to redo", [resized]),
+             ("Control+z", "undone: 1 to undo, 2 to redo", [drawn]),
+             ("Control+z", "undone: 0 to undo, 3 to redo", []),
+             ("Control+Shift+z", "redone: 1 to undo, 2 to redo", [drawn]),
+             ("Control+y", "redone: 2 to undo, 1 to redo", [resized]),
+             ("Control+Shift+z", "redone: 3 to undo, 0 to redo", [])]  # fmt: skip
+    for keys, told, expected in steps:
+        page.keyboard.press(keys)
+        say(page, told)
+        expect(page.locator("#span-list li.manual")).to_have_count(len(expected))
+        assert manual_edges(page, conn) == expected, (keys, expected)
+    assert watched.errors == []
+
+
+def manual_edges(page: Page, conn: Connection) -> list[tuple[int, int]]:
+    """Each manual span's first and last bar, counted back from the newest bar."""
+    back = {bar_time(page, n): n for n in range(80)}
+    spans = rows(conn, "SELECT start_time, end_time FROM span_annotations "
+                       "WHERE source = 'manual' ORDER BY id")  # fmt: skip
+    return [(back[a.timestamp()], back[b.timestamp()]) for a, b in spans]
+
+
 def test_the_charts_page_lists_searches_and_takes_an_upload(
     watched: Watched, site: str, demo_chart: int, tmp_path: Any
 ) -> None:

@@ -197,35 +197,58 @@ function done(action) {
   state.redo = [];
 }
 
+// Undo and redo address a span through a ref: a span deleted and made again has a new id,
+// and the actions done to it before must still find it.
+const refs = new Map();
+
+function refOf(id) {
+  if (!refs.has(id)) refs.set(id, { id });
+  return refs.get(id);
+}
+
+async function versionOf(ref) {
+  const held = state.spans.find((s) => s.id === ref.id); // or scrolled out of the window
+  return (held || await api("GET", `/api/spans/${ref.id}`)).version;
+}
+
+async function remake(ref, body) {
+  const fresh = await api("POST", "/api/spans", body);
+  ref.id = fresh.id;
+  refs.set(fresh.id, ref);
+  replaceSpan(null, fresh);
+}
+
+async function removeSpan(ref) {
+  await api("DELETE", `/api/spans/${ref.id}?version=${await versionOf(ref)}`);
+  replaceSpan(ref.id, null);
+}
+
+async function patchSpan(ref, changes) {
+  const body = { version: await versionOf(ref), ...changes };
+  replaceSpan(ref.id, await api("PATCH", `/api/spans/${ref.id}`, body));
+}
+
 async function createSpan(body) {
   const made = await attempt("span created", () => api("POST", "/api/spans", body));
-  let current = replaceSpan(null, made);
-  done({
-    undo: async () => { await api("DELETE", `/api/spans/${current.id}?version=${current.version}`); replaceSpan(current.id, null); },
-    redo: async () => { current = replaceSpan(null, await api("POST", "/api/spans", body)); },
-  });
+  replaceSpan(null, made);
+  const ref = refOf(made.id);
+  done({ undo: () => removeSpan(ref), redo: () => remake(ref, body) });
 }
 
 async function changeSpan(span, changes) {
   const before = { start_time: span.start_time, end_time: span.end_time, label_type_id: span.label_type_id };
-  const patch = async (id, version, body) => replaceSpan(id, await api("PATCH", `/api/spans/${id}`, { version, ...body }));
-  let current = await attempt("span changed", () => patch(span.id, span.version, changes));
-  done({
-    undo: async () => { current = await patch(current.id, current.version, before); },
-    redo: async () => { current = await patch(current.id, current.version, changes); },
-  });
+  const ref = refOf(span.id);
+  await attempt("span changed", () => patchSpan(ref, changes));
+  done({ undo: () => patchSpan(ref, before), redo: () => patchSpan(ref, changes) });
 }
 
 async function deleteSpan(span) {
-  await attempt("span deleted", () => api("DELETE", `/api/spans/${span.id}?version=${span.version}`));
-  replaceSpan(span.id, null);
+  const ref = refOf(span.id);
+  await attempt("span deleted", () => removeSpan(ref));
   const body = { chart_id: chartId, label_type_id: span.label_type_id, start_time: span.start_time,
-                 end_time: span.end_time, source: span.source, confidence: span.confidence };
-  let current = null;
-  done({
-    undo: async () => { current = replaceSpan(null, await api("POST", "/api/spans", body)); },
-    redo: async () => { await api("DELETE", `/api/spans/${current.id}?version=${current.version}`); replaceSpan(current.id, null); },
-  });
+                 end_time: span.end_time, source: span.source, confidence: span.confidence,
+                 created_by: span.created_by || undefined };
+  done({ undo: () => remake(ref, body), redo: () => removeSpan(ref) });
 }
 
 async function review(span, status) {
@@ -250,7 +273,7 @@ async function step(from, to) {
   try {
     await (from === state.undo ? action.undo() : action.redo());
     to.push(action);
-    say(from === state.undo ? "undone" : "redone");
+    say(`${from === state.undo ? "undone" : "redone"}: ${state.undo.length} to undo, ${state.redo.length} to redo`);
   } catch (error) { say(error.message, true); }
 }
 
