@@ -17,6 +17,11 @@ FROM charts WHERE id = %(chart_id)s;
 SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id
 FROM charts ORDER BY symbol, timeframe, source;
 
+-- chart_range --
+-- A chart's first and last bar, each found through the candles' index (never a count).
+SELECT (SELECT min(time) FROM candles WHERE chart_id = %(chart_id)s),
+       (SELECT max(time) FROM candles WHERE chart_id = %(chart_id)s);
+
 -- chart_summaries --
 -- Every chart (or the one chart_id names) with its bar count, first and last bar, and how
 -- many spans and annotations it has; each figure is looked up per chart through an index.

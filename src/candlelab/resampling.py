@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from psycopg import sql
 
-from candlelab.charts import Chart, chart
+from candlelab.charts import Chart, chart, chart_range
 from candlelab.database import Connection, translated
 from candlelab.errors import InvalidValue
 from candlelab.queries import load_queries
@@ -41,11 +41,8 @@ def derive_chart(conn: Connection, base_id: int, timeframe: Timeframe, offset: s
     assert row is not None
     if row[1] != base_id:
         raise InvalidValue(f"chart {params['name']!r} exists and is not derived from {base_id}")
-    first, last = conn.execute(QUERIES["stored_range"], {"chart_id": base_id}).fetchone() or (
-        None,
-        None,
-    )
-    if first is not None:
+    first, last = chart_range(conn, base_id)
+    if first is not None and last is not None:
         refresh(conn, chart(conn, int(row[0])), first, last)
     return int(row[0])
 

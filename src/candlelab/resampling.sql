@@ -12,10 +12,6 @@ RETURNING id, base_chart_id;
 SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id
 FROM charts WHERE base_chart_id = %(chart_id)s ORDER BY id;
 
--- stored_range --
--- The first and last bar of a chart.
-SELECT min(time), max(time) FROM candles WHERE chart_id = %(chart_id)s;
-
 -- refresh_bins --
 -- Rebuild the derived chart's bins that cover [first, last] of the base: first open,
 -- highest high, lowest low, last close, summed volumes; a sum is NULL unless every

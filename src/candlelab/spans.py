@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from candlelab import versions
+from candlelab.charts import chart_range
 from candlelab.database import Connection, returned_id, translated
 from candlelab.errors import InvalidField, NotFound
 from candlelab.queries import load_queries
@@ -224,9 +225,8 @@ def _check_times(conn: Connection, chart_id: int, start: datetime, end: datetime
         raise InvalidField(
             "end_time", f"{end.isoformat()} is before start_time {start.isoformat()}"
         )
-    range_row = conn.execute(QUERIES["chart_range"], {"chart_id": chart_id}).fetchone()
-    first, last = range_row if range_row else (None, None)
-    if first is None:
+    first, last = chart_range(conn, chart_id)
+    if first is None or last is None:
         raise InvalidField("chart_id", f"chart {chart_id} does not exist or has no bars")
     if start < first:
         raise InvalidField(

@@ -102,8 +102,3 @@ RETURNING id;
 -- delete_span --
 -- The span deleted, only if still at the version the editor read.
 DELETE FROM span_annotations WHERE id = %(id)s AND version = %(version)s RETURNING id;
-
--- chart_range --
--- A chart's first and last bar, each found through the candles' index.
-SELECT (SELECT min(time) FROM candles WHERE chart_id = %(chart_id)s),
-       (SELECT max(time) FROM candles WHERE chart_id = %(chart_id)s);
