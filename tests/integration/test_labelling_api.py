@@ -131,6 +131,20 @@ def test_a_span_is_created_listed_by_window_and_filtered(
     assert [s["id"] for s in rest["items"]] == [model.json()["id"]]
 
 
+def test_spans_of_different_labels_may_overlap(
+    client: TestClient, stored: int, label: dict[str, Any]
+) -> None:
+    other = client.post("/api/span-label-types", json={"name": "range", "color": "#7e57c2"})
+    first = client.post("/api/spans", json=span_body(stored, label))
+    overlapping = span_body(stored, other.json(), start_time="2025-01-07T03:00:00Z",
+                            end_time="2025-01-07T09:00:00Z")  # fmt: skip
+    second = client.post("/api/spans", json=overlapping)
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    window = {"start": "2025-01-07T04:00:00Z", "end": "2025-01-07T05:00:00Z"}
+    listed = client.get(f"/api/charts/{stored}/spans", params=window).json()["items"]
+    assert sorted(s["label"] for s in listed) == ["range", "uptrend"]
+
+
 def test_every_span_rule_answers_422_naming_its_field(
     client: TestClient, stored: int, label: dict[str, Any]
 ) -> None:
