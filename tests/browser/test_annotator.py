@@ -4,6 +4,7 @@ then the database is checked. Screenshots land in test-results/screenshots."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -11,6 +12,8 @@ import numpy as np
 from playwright.sync_api import Page, Position, expect
 
 from candlelab.database import Connection
+from candlelab.ingest import IngestOptions
+from candlelab.timeframes import Timeframe
 from tests.browser.conftest import Watched
 from tests.fixtures.charts import XNYS_HOURLY, XNYS_LACKS, XNYS_TIMES, stored_chart
 
@@ -244,3 +247,31 @@ def test_the_api_docs_work_offline_under_the_pages_script_policy(
     expect(page.get_by_text("A candle window").first).to_be_visible()
     watched.shot("api-docs")
     assert watched.errors == []  # nothing refused by the policy, nothing from a CDN
+
+
+def test_scrolling_back_fetches_older_bars_piece_by_piece(
+    watched: Watched, site: str, conn: Connection
+) -> None:
+    hours = np.datetime64("2024-01-01T00:00") + np.arange(10_000) * np.timedelta64(1, "h")
+    chart_id = stored_chart(conn, [str(t) for t in hours], IngestOptions("LONG", Timeframe(1, "h")))
+    conn.commit()
+    page = watched.page
+    page.goto(f"{site}/charts/{chart_id}")
+    ready(page)
+    held = "() => { const b = window.candlelab.bars; return [b.points.length, b.first, b.last]; }"
+    count, first, last = page.evaluate(held)
+    assert count == 3000  # the newest piece, not the chart
+    assert last == int(hours[-1].astype("datetime64[s]").astype(np.int64))
+    box = page.locator("#chart").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(40):  # pan left until the next piece has come
+        page.mouse.wheel(-600, 0)
+        if page.evaluate(held)[0] > count:
+            break
+    expect(page.locator("#status")).not_to_contain_text("error")
+    page.wait_for_function("() => window.candlelab.bars.points.length === 6000", timeout=10_000)
+    times = page.evaluate("() => window.candlelab.bars.points.map(p => p.time)")
+    assert times[0] == first - 3000 * 3600  # the piece just before, joined without a seam
+    assert all(b - a == 3600 for a, b in itertools.pairwise(times))
+    assert watched.errors == []
