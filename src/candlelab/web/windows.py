@@ -8,14 +8,16 @@ payload is 4/3 of the packed numbers (base64), where decimal text would be 2-3 t
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
-COLUMNS = ("time", "open", "high", "low", "close", "volume")
+from candlelab.candles import WINDOW_COLUMNS
+from candlelab.quality import utc_datetime
+
 EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 
 
@@ -41,12 +43,13 @@ def encode(
 ) -> CandleWindow:
     """A window of columns as `candles.window` reads them, and the bars it lacks."""
     times = bars["time"].astype("datetime64[us]")
-    columns = {"time": _b64(_seconds(times))} | {name: _b64(bars[name]) for name in COLUMNS[1:]}
+    prices = {name: _b64(bars[name]) for name in WINDOW_COLUMNS[1:]}
+    columns = {"time": _b64(_seconds(times))} | prices
     return CandleWindow(
         chart_id=chart_id,
         count=len(times),
-        first=_moment(times[0]) if len(times) else None,
-        last=_moment(times[-1]) if len(times) else None,
+        first=utc_datetime(times[0]) if len(times) else None,
+        last=utc_datetime(times[-1]) if len(times) else None,
         columns=columns,
         missing=_b64(_seconds(missing)) if len(missing) else "",
     )
@@ -66,12 +69,6 @@ def _b64(values: npt.NDArray[np.generic]) -> str:
 
 
 def _seconds(times: npt.NDArray[np.generic]) -> npt.NDArray[np.float64]:
-    seconds: npt.NDArray[np.float64] = (times.astype("datetime64[us]") - EPOCH) / np.timedelta64(
-        1, "s"
-    )
+    since = times.astype("datetime64[us]") - EPOCH
+    seconds: npt.NDArray[np.float64] = since / np.timedelta64(1, "s")
     return seconds
-
-
-def _moment(time: np.datetime64) -> datetime:
-    micros = int((time - EPOCH) // np.timedelta64(1, "us"))
-    return datetime.fromtimestamp(0, UTC) + timedelta(microseconds=micros)
