@@ -19,12 +19,12 @@ import ipaddress
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
+
+from candlelab.web.rendering import templates
 
 COOKIE = "candlelab_session"
 SESSION_SECONDS = 12 * 3600
@@ -41,7 +41,6 @@ SIGN_IN_STYLE = (
 )
 _DIGEST = base64.b64encode(hashlib.sha256(SIGN_IN_STYLE.encode()).digest()).decode()
 SIGN_IN_STYLE_HASH = f"'sha256-{_DIGEST}'"
-templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 
 def token_hash(token: str) -> str:

@@ -15,16 +15,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from candlelab.charts import ChartSummary, chart, chart_range, chart_summaries
 from candlelab.errors import CandlelabError, UnknownReference
 from candlelab.ingest import IngestOptions, IngestReport, ingest_jobs
 from candlelab.timeframes import Timeframe
 from candlelab.web.pool import Conn
+from candlelab.web.rendering import templates
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".tsv", ".txt")
 UPLOAD_LIMIT = 200 * 1024 * 1024  # bytes
 CHUNK = 1 << 20
