@@ -280,6 +280,17 @@ def window(
     return columns
 
 
+def packed(bars: pl.DataFrame) -> npt.NDArray[np.void]:
+    """Bars, in the order given, packed as the window queries pack them (PACKED_BAR rows):
+    the same bytes the server makes of the same values."""
+    rows = np.empty(bars.height, dtype=PACKED_BAR)
+    since = bars["time"].dt.replace_time_zone(None).dt.cast_time_unit("us").to_numpy()
+    rows["time"] = (since - POSTGRES_EPOCH).astype(np.int64)
+    for name in WINDOW_COLUMNS[1:]:
+        rows[name] = bars[name].to_numpy()
+    return rows
+
+
 def chart_candles(conn: Connection, chart_id: int) -> list[tuple[object, ...]]:
     """A chart's candles, oldest first, as (time, open, high, low, close, volume) rows."""
     return conn.execute(QUERIES["chart_candles"], {"chart_id": chart_id}).fetchall()

@@ -15,6 +15,7 @@ import pytest
 
 from candlelab.database import Connection
 from candlelab.errors import ImportRefused
+from candlelab.legacy import verification
 from candlelab.legacy.importer import ImportOptions, import_file
 from candlelab.legacy.sample import PROBLEMS, SampleSpec, write_sample
 
@@ -148,6 +149,28 @@ def test_a_run_stopped_between_groups_is_finished_by_the_next(
     again, _ = import_file(conn, database_url, path, ImportOptions())
     assert (again.written, again.already_imported, again.verified) == (
         {}, [*GROUPS_DONE, "annotations", "spans"], True)  # fmt: skip
+
+
+def test_a_value_changed_in_postgresql_afterwards_fails_the_next_verification(
+    conn: Connection, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-running re-reads everything: a changed candle in a chart's last block, a bar
+    added to one, and a changed span each make their table differ."""
+    monkeypatch.setattr(verification, "BLOCK_ROWS", 70)  # the sample's 300-bar charts: 5 blocks
+    path = sample(tmp_path)
+    assert import_file(conn, database_url, path, ImportOptions())[0].verified
+    conn.execute("UPDATE candles SET volume = volume + 1e-6 WHERE chart_id = 2 AND time = "
+                 "(SELECT max(time) FROM candles WHERE chart_id = 2)")  # fmt: skip
+    conn.commit()
+    rerun, _ = import_file(conn, database_url, path, ImportOptions())
+    assert [c.table for c in rerun.checks if not c.ok] == ["candles"]
+    conn.execute("INSERT INTO candles (chart_id, time, open, high, low, close, volume) "
+                 "VALUES (3, '1999-01-01', 1, 1, 1, 1, 1)")  # fmt: skip
+    conn.execute("UPDATE span_annotations SET confidence = 0.5 WHERE id = 7")
+    conn.commit()
+    rerun, _ = import_file(conn, database_url, path, ImportOptions())
+    differing = {c.table: (c.rows_in, c.rows_out) for c in rerun.checks if not c.ok}
+    assert differing == {"candles": (900, 901), "span_annotations": (40, 40)}
 
 
 def test_ids_already_taken_are_refused_unless_remapped(

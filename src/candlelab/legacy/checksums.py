@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
+import orjson
 import polars as pl
 
 # What each table is compared on.
@@ -31,6 +33,7 @@ COMPARED: dict[str, list[str]] = {
 JSON_COLUMNS = {"geometry", "sub_spans", "model_prediction"}
 SEEDS = (1_103_515_245, 2_654_435_761)  # two hashes per row: a collision needs both
 LOW_BITS = (1 << 32) - 1
+LONG_NUMBER = re.compile(r"\d{16,}")  # more digits than a float keeps
 
 
 Digest = tuple[int, ...]  # rows, then the sums of each seed's row hashes, high and low halves
@@ -50,6 +53,12 @@ def checksum(table: str, frame: pl.DataFrame) -> Digest:
         )
         parts += [int(value or 0) for value in halves.row(0)]
     return tuple(parts)
+
+
+def packed_digest(rows: int, sha256: bytes) -> Digest:
+    """The digest of a block of rows hashed whole (SHA-256 of their packed bytes), shaped
+    like a table's: the rows, then four 64-bit numbers, so blocks add up as parts do."""
+    return (rows, *(int.from_bytes(sha256[i : i + 8], "big") for i in range(0, 32, 8)))
 
 
 def combined(digests: list[Digest]) -> Digest:
@@ -77,4 +86,11 @@ def _canonical(frame: pl.DataFrame, name: str) -> pl.Expr:
 
 
 def _canonical_json(text: str) -> str:
+    """orjson, fast, for most texts; the json module where orjson would round a long number
+    to a float or refuses the text (each side of a comparison takes the same way)."""
+    if LONG_NUMBER.search(text) is None:
+        try:
+            return orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONDecodeError:
+            pass
     return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))

@@ -37,7 +37,13 @@ from candlelab.legacy.groups import (
     tables_of,
 )
 from candlelab.legacy.layout import Layout, check_layout, open_readonly
-from candlelab.legacy.verification import StoredDigests, TableCheck, compared, legacy_digests
+from candlelab.legacy.verification import (
+    StoredDigests,
+    TableCheck,
+    block_starts,
+    compared,
+    legacy_digests,
+)
 
 # Each child's references: column → the parent table its ids come from.
 REFERENCES = {
@@ -124,7 +130,7 @@ def _write_and_verify(
     and spans go on a second one, so the server inserts into both at once. Each group is
     read back, on a third connection, as soon as it is committed, while the next is
     written: what is left after the last write is the check of the last group."""
-    stored_digests = StoredDigests(url, plan.sha)
+    stored_digests = StoredDigests(url, plan.sha, block_starts(plan.converted.tables["candles"]))
     with ThreadPoolExecutor(1, thread_name_prefix="candlelab-check") as checker:
         checking = [checker.submit(stored_digests, done)] if done else []
 

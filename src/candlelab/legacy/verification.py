@@ -7,13 +7,25 @@ kept-open ADBC connection. Digests of a table's parts add up to the whole.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 from psycopg import sql
 
-from candlelab.legacy.checksums import COMPARED, Digest, checksum, combined, hexdigest
+from candlelab.candles import packed
+from candlelab.legacy.checksums import (
+    COMPARED,
+    Digest,
+    checksum,
+    combined,
+    hexdigest,
+    packed_digest,
+)
 from candlelab.legacy.conversion import Converted
 from candlelab.legacy.groups import chart_of, tables_of
 from candlelab.urls import libpq_url
@@ -39,9 +51,36 @@ def legacy_digests(converted: Converted, merged: dict[str, list[int]]) -> dict[s
     digests = {}
     for table in COMPARED:
         sent = _legacy_side(table, converted.tables[table])
-        sent = sent.filter(~pl.col(KEYS[table]).is_in(merged.get(table, [])))
+        if table == "candles":
+            digests[table] = _legacy_candles(sent, converted.tables["charts"]["id"].to_list())
+            continue
+        sent = sent.filter(~pl.col("id").is_in(merged.get(table, [])))
         digests[table] = checksum(table, sent)
     return digests
+
+
+def block_starts(candles: pl.DataFrame) -> dict[int, list[datetime]]:
+    """Where a chart of more than BLOCK_ROWS candles is cut into blocks, each hashed on its
+    own: the times of the blocks after the first."""
+    sizes = candles.group_by("chart_id").len().filter(pl.col("len") > BLOCK_ROWS)
+    starts = {}
+    for chart, rows in sizes.iter_rows():
+        times = candles.filter(pl.col("chart_id") == chart)["time"].sort()
+        starts[chart] = times.gather(list(range(BLOCK_ROWS, rows, BLOCK_ROWS))).to_list()
+    return starts
+
+
+def _legacy_candles(candles: pl.DataFrame, charts: list[int]) -> Digest:
+    """Each chart's candles by time, block by block, packed and hashed as the server does."""
+    candles = candles.sort("chart_id", "time")
+    rows, chart_ids = packed(candles), candles["chart_id"].to_numpy()
+    parts = []
+    for chart in charts:
+        first, end = np.searchsorted(chart_ids, chart), np.searchsorted(chart_ids, chart, "right")
+        for start in range(first, max(end, first + 1), BLOCK_ROWS):  # an empty chart: one block
+            block = rows[start : min(start + BLOCK_ROWS, end)]
+            parts.append(packed_digest(len(block), hashlib.sha256(block.data).digest()))
+    return combined(parts)
 
 
 def compared(legacy: dict[str, Digest], stored: list[tuple[str, Digest]]) -> list[TableCheck]:
@@ -57,8 +96,8 @@ class StoredDigests:
     """PostgreSQL's digest of each table part a group wrote, read through one ADBC
     connection, opened on first use by the (one) thread that checks."""
 
-    def __init__(self, url: str, sha: str) -> None:
-        self.url, self.sha = url, sha
+    def __init__(self, url: str, sha: str, starts: dict[int, list[datetime]]) -> None:
+        self.url, self.sha, self.starts = url, sha, starts
         self.reader: Any = None
 
     def __call__(self, groups: list[str]) -> list[tuple[str, Digest]]:
@@ -70,9 +109,22 @@ class StoredDigests:
         parts = []
         for group in groups:
             chart = chart_of(group)
+            if chart is not None:
+                parts += [("candles", self._candle_block(cursor, chart, *block))
+                          for block in _blocks(self.starts.get(chart, []))]  # fmt: skip
+                continue
             for table in tables_of(group):
-                parts.append((table, checksum(table, _stored_side(cursor, self.sha, table, chart))))
+                parts.append((table, checksum(table, _stored_side(cursor, self.sha, table))))
         return parts
+
+    def _candle_block(self, cursor: Any, chart: int, start: str, end: str) -> Digest:
+        query = sql.SQL(CANDLE_BLOCK).format(
+            chart=sql.Literal(chart), sha=sql.Literal(self.sha),
+            start=sql.Literal(start), end=sql.Literal(end),
+        )  # fmt: skip
+        cursor.execute(query.as_string())
+        rows, sha = cursor.fetchone()
+        return packed_digest(rows, sha)
 
     def close(self) -> None:
         if self.reader is not None:
@@ -92,9 +144,6 @@ class StoredDigests:
             cursor.execute("SET jit = off")
             self.reader = (conn, cursor)
         return self.reader[1]
-
-
-KEYS = {table: "chart_id" if table == "candles" else "id" for table in COMPARED}
 
 
 def _legacy_side(table: str, frame: pl.DataFrame) -> pl.DataFrame:
@@ -131,23 +180,33 @@ STORED = {
 }  # fmt: skip
 
 
-# One chart's candles, found through the candles' own index (a join would scan them all).
-CHART_CANDLES = (
-    "SELECT {chart} AS chart_id, time, open, high, low, close, volume FROM candles "
+# A block of one chart's candles, found through the candles' own index, packed by time as
+# candles.window packs bars and hashed by the server: only the count and the hash cross the
+# wire. (string_agg would skip a NULL; the table holds none.)
+CANDLE_BLOCK = (
+    "SELECT count(*), sha256(coalesce(string_agg(timestamptz_send(time) || float8send(open) "
+    "|| float8send(high) || float8send(low) || float8send(close) || float8send(volume), '' "
+    "ORDER BY time), '')) FROM candles "
     "WHERE chart_id = (SELECT new_id FROM legacy_ids WHERE file_sha256 = {sha} "
-    "AND table_name = 'charts' AND legacy_id = {chart})"
+    "AND table_name = 'charts' AND legacy_id = {chart}) AND time >= {start} AND time < {end}"
 )
+# A block's packed bytes (48 a bar) stay far below the 1 GB a bytea may hold.
+BLOCK_ROWS = 1_000_000
 
 
-def _stored_side(cursor: Any, sha: str, table: str, chart: int | None = None) -> pl.DataFrame:
-    """What PostgreSQL holds of this file's rows (of one chart's candles), in legacy ids."""
-    if table == "candles":
-        query = sql.SQL(CHART_CANDLES).format(chart=sql.Literal(chart), sha=sql.Literal(sha))
-    else:
-        query = sql.SQL(
-            "WITH ids AS (SELECT * FROM legacy_ids WHERE file_sha256 = {sha}), "
-            "made AS (SELECT * FROM ids WHERE NOT merged) "
-        ).format(sha=sql.Literal(sha)) + sql.SQL(STORED[table])
+def _blocks(starts: list[datetime]) -> list[tuple[str, str]]:
+    """The time ranges of a chart's blocks, as timestamptz literals: all of time, cut at
+    `starts`."""
+    edges = ["-infinity", *(start.isoformat() for start in starts), "infinity"]
+    return list(itertools.pairwise(edges))
+
+
+def _stored_side(cursor: Any, sha: str, table: str) -> pl.DataFrame:
+    """What PostgreSQL holds of this file's rows, in legacy ids."""
+    query = sql.SQL(
+        "WITH ids AS (SELECT * FROM legacy_ids WHERE file_sha256 = {sha}), "
+        "made AS (SELECT * FROM ids WHERE NOT merged) "
+    ).format(sha=sql.Literal(sha)) + sql.SQL(STORED[table])
     cursor.execute(query.as_string())
     frame = pl.from_arrow(cursor.fetch_arrow_table())
     assert isinstance(frame, pl.DataFrame)
