@@ -10,6 +10,7 @@ text parsed, NULL volume to 0, and the checks candlelab's tables make.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import adbc_driver_manager
+import orjson
 import polars as pl
 
 from candlelab.legacy.layout import TABLES, Layout, kind, open_readonly, required, sqlite_uri
 from candlelab.timeframes import Timeframe
 
+log = logging.getLogger(__name__)
 # Epoch values at or above this are milliseconds: as seconds they would be past year 5000.
 MILLISECONDS_FROM = 100_000_000_000
 PROBLEM_SCHEMA = {"table": pl.String, "id": pl.Int64, "code": pl.String, "field": pl.String,
@@ -32,6 +36,8 @@ PLACEHOLDER_TIMEFRAME = "1d"
 # A table of more rows than this is read in READERS parts at once.
 PART_ROWS = 100_000
 READERS = 4
+# The column kinds read as stored, when a table holds only these, and their Polars types.
+NUMBER_TYPES = {"id": pl.Int64, "int": pl.Int64, "time": pl.Int64, "real": pl.Float64}
 # The SQLite storage classes each kind of column may hold (`typeof`).
 STORAGE_TYPES = {"int": ("integer",), "time": ("integer",), "bool": ("integer",),
                  "real": ("real", "integer"), "text": ("text",), "json": ("text",)}  # fmt: skip
@@ -95,32 +101,74 @@ def _timeframes_from_spacing(result: Converted) -> None:
 def read_table(path: Path, table: str) -> pl.DataFrame:
     """The table's known columns as Arrow-typed values, in id order; rows whose stored type
     is wrong carry the first such column and its value in `_bad_field` and `_bad_value`."""
+    parts = _rowid_parts(path, table)
+    rows, bad = _numbers_as_stored(path, table, parts), None
+    if rows is None:
+        rows, bad = _read_checked(path, table, parts)
+    if not rows["id"].is_sorted():  # only when `id` is not the rowid
+        rows = rows.sort("id")
+    if bad is None or bad.is_empty():  # the usual case: no join of a million rows with nothing
+        return rows.with_columns(
+            pl.lit(None, pl.String).alias(c) for c in ("_bad_field", "_bad_value")
+        )
+    return rows.join(bad, on="id", how="left")
+
+
+def _numbers_as_stored(path: Path, table: str, parts: list[str]) -> pl.DataFrame | None:
+    """A table of numbers only (the candles) read as stored, with no cast and no type check
+    per value: ADBC types each column from its first values and stops at a value of another
+    type. None when it stopped, or a column came out of another type or holds a NULL it may
+    not: the checked read then finds the rows and values to report."""
+    columns = TABLES[table]
+    if any(kind(table, column) not in NUMBER_TYPES for column in columns):
+        return None
+    query = f"SELECT {', '.join(columns)} FROM {table}"  # noqa: S608 (names from TABLES)
+    try:
+        rows = _read_parts(path, query, parts)
+    except (OSError, adbc_driver_manager.Error) as stopped:
+        log.debug("%s: a value of another type (%s); reading with checks", table, stopped)
+        return None
+    for column in columns:
+        wanted, dtype = NUMBER_TYPES[kind(table, column)], rows.schema[column]
+        if dtype == pl.Null or (wanted == pl.Float64 and dtype == pl.Int64):
+            rows = rows.with_columns(pl.col(column).cast(wanted))  # all NULL, or whole numbers
+        elif dtype != wanted:
+            return None
+        if required(table, column) and rows[column].null_count():
+            return None
+    return rows
+
+
+def _read_checked(path: Path, table: str, parts: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every row read with casts (cheap); only the rows that fail a type check (usually none)
+    pay for the detail of which column and value."""
     checked = [c for c in TABLES[table] if c != "id"]
     columns = ", ".join(_selected(table, column) for column in TABLES[table])
     fails = " OR ".join(f"({_type_fails(table, c)})" for c in checked)
     fields = " ".join(f"WHEN {_type_fails(table, c)} THEN '{c}'" for c in checked)
     values = " ".join(f"WHEN {_type_fails(table, c)} THEN quote({c})" for c in checked)
-    # Table and column names come from TABLES, never from the file. Every row is read with
-    # casts (cheap); only the rows that fail a type check (usually none) pay for the detail.
+    # Table and column names come from TABLES, never from the file.
     every = f"SELECT {columns} FROM {table}"  # noqa: S608
     wrong = (
         f"SELECT id, CASE {fields} END AS _bad_field, CASE {values} END AS _bad_value "  # noqa: S608
         f"FROM {table} WHERE ({fails})"
     )
-    parts = _rowid_parts(path, table)
     # SQLite's readers let go of the GIL while they scan: the parts are read and checked at once.
     with ThreadPoolExecutor(READERS, thread_name_prefix="candlelab-sqlite") as pool:
         checks = [pool.submit(_wrong_types, path, f"{wrong} AND {part}") for part in parts]
-        pieces = list(pool.map(lambda part: _read_part(path, every, part), parts))
-        bad = pl.concat([check.result() for check in checks])
-    rows = pl.concat(pieces, how="vertical_relaxed")  # a part may hold only NULLs of a column
-    if not rows["id"].is_sorted():  # only when `id` is not the rowid
-        rows = rows.sort("id")
-    if bad.is_empty():  # the usual case: no join of a million rows with nothing
-        return rows.with_columns(
-            pl.lit(None, pl.String).alias(c) for c in ("_bad_field", "_bad_value")
-        )
-    return rows.join(bad, on="id", how="left")
+        rows = _read_parts(path, every, parts, pool)
+        return rows, pl.concat([check.result() for check in checks])
+
+
+def _read_parts(
+    path: Path, query: str, parts: list[str], pool: ThreadPoolExecutor | None = None
+) -> pl.DataFrame:
+    """The query's rows, part by part at once, in rowid order."""
+    if pool is None:
+        with ThreadPoolExecutor(READERS, thread_name_prefix="candlelab-sqlite") as own:
+            return _read_parts(path, query, parts, own)
+    pieces = list(pool.map(lambda part: _read_part(path, query, part), parts))
+    return pl.concat(pieces, how="vertical_relaxed")  # a part may hold only NULLs of a column
 
 
 def _rowid_parts(path: Path, table: str) -> list[str]:
@@ -356,11 +404,16 @@ def _json(table: str, frame: pl.DataFrame, columns: list[str]) -> tuple[pl.DataF
 
 
 def _parses(text: str) -> bool:
-    """Whether PostgreSQL's jsonb will take the text: strict JSON, no NaN, no \\u0000."""
+    """Whether PostgreSQL's jsonb will take the text: strict JSON, no NaN, no \\u0000.
+    orjson answers most texts fast; what it refuses, the json module judges (orjson is
+    stricter about some escapes)."""
     try:
-        json.loads(text, parse_constant=_refuse)
-    except ValueError:
-        return False
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:
+            json.loads(text, parse_constant=_refuse)
+        except ValueError:
+            return False
     return "\\u0000" not in text
 
 
