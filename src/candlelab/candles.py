@@ -270,25 +270,20 @@ def window(
     query = QUERIES["window_from" if start is not None else "window_before"]
     with conn.cursor(binary=True) as cursor:
         bars, packed = cursor.execute(query, params).fetchone() or (0, None)
+    return unpacked(packed, bars, f"chart {chart_id}")
+
+
+def unpacked(packed: bytes | None, bars: int, what: str) -> dict[str, npt.NDArray[np.generic]]:
+    """Bars packed by the server (PACKED_BAR rows) as columns named by WINDOW_COLUMNS: time
+    as datetime64[us] UTC, the rest float64. `bars` is the count the query gave alongside."""
     rows = np.frombuffer(packed or b"", dtype=PACKED_BAR)
     if len(rows) != bars:
-        raise ValueError(f"chart {chart_id}: {bars} bars in the window, {len(rows)} packed")
+        raise ValueError(f"{what}: {bars} bars counted, {len(rows)} packed")
     micros = rows["time"].astype(np.int64).astype("timedelta64[us]")
     columns: dict[str, npt.NDArray[np.generic]] = {"time": POSTGRES_EPOCH + micros}
     for name in WINDOW_COLUMNS[1:]:
         columns[name] = rows[name].astype(np.float64)
     return columns
-
-
-def packed(bars: pl.DataFrame) -> npt.NDArray[np.void]:
-    """Bars, in the order given, packed as the window queries pack them (PACKED_BAR rows):
-    the same bytes the server makes of the same values."""
-    rows = np.empty(bars.height, dtype=PACKED_BAR)
-    since = bars["time"].dt.replace_time_zone(None).dt.cast_time_unit("us").to_numpy()
-    rows["time"] = (since - POSTGRES_EPOCH).astype(np.int64)
-    for name in WINDOW_COLUMNS[1:]:
-        rows[name] = bars[name].to_numpy()
-    return rows
 
 
 def chart_candles(conn: Connection, chart_id: int) -> list[tuple[object, ...]]:

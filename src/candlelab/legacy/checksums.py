@@ -55,12 +55,6 @@ def checksum(table: str, frame: pl.DataFrame) -> Digest:
     return tuple(parts)
 
 
-def packed_digest(rows: int, sha256: bytes) -> Digest:
-    """The digest of a block of rows hashed whole (SHA-256 of their packed bytes), shaped
-    like a table's: the rows, then four 64-bit numbers, so blocks add up as parts do."""
-    return (rows, *(int.from_bytes(sha256[i : i + 8], "big") for i in range(0, 32, 8)))
-
-
 def combined(digests: list[Digest]) -> Digest:
     return tuple(sum(values) for values in zip(EMPTY, *digests, strict=True))
 

@@ -7,25 +7,16 @@ kept-open ADBC connection. Digests of a table's parts add up to the whole.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import polars as pl
 from psycopg import sql
 
-from candlelab.candles import packed
-from candlelab.legacy.checksums import (
-    COMPARED,
-    Digest,
-    checksum,
-    combined,
-    hexdigest,
-    packed_digest,
-)
+from candlelab.candles import unpacked
+from candlelab.legacy.checksums import COMPARED, Digest, checksum, combined, hexdigest
 from candlelab.legacy.conversion import Converted
 from candlelab.legacy.groups import chart_of, tables_of
 from candlelab.urls import libpq_url
@@ -51,36 +42,20 @@ def legacy_digests(converted: Converted, merged: dict[str, list[int]]) -> dict[s
     digests = {}
     for table in COMPARED:
         sent = _legacy_side(table, converted.tables[table])
-        if table == "candles":
-            digests[table] = _legacy_candles(sent, converted.tables["charts"]["id"].to_list())
-            continue
         sent = sent.filter(~pl.col("id").is_in(merged.get(table, [])))
         digests[table] = checksum(table, sent)
     return digests
 
 
 def block_starts(candles: pl.DataFrame) -> dict[int, list[datetime]]:
-    """Where a chart of more than BLOCK_ROWS candles is cut into blocks, each hashed on its
-    own: the times of the blocks after the first."""
+    """Where a chart of more than BLOCK_ROWS candles is cut into blocks read back one at a
+    time: the times of the blocks after the first."""
     sizes = candles.group_by("chart_id").len().filter(pl.col("len") > BLOCK_ROWS)
     starts = {}
     for chart, rows in sizes.iter_rows():
         times = candles.filter(pl.col("chart_id") == chart)["time"].sort()
         starts[chart] = times.gather(list(range(BLOCK_ROWS, rows, BLOCK_ROWS))).to_list()
     return starts
-
-
-def _legacy_candles(candles: pl.DataFrame, charts: list[int]) -> Digest:
-    """Each chart's candles by time, block by block, packed and hashed as the server does."""
-    candles = candles.sort("chart_id", "time")
-    rows, chart_ids = packed(candles), candles["chart_id"].to_numpy()
-    parts = []
-    for chart in charts:
-        first, end = np.searchsorted(chart_ids, chart), np.searchsorted(chart_ids, chart, "right")
-        for start in range(first, max(end, first + 1), BLOCK_ROWS):  # an empty chart: one block
-            block = rows[start : min(start + BLOCK_ROWS, end)]
-            parts.append(packed_digest(len(block), hashlib.sha256(block.data).digest()))
-    return combined(parts)
 
 
 def compared(legacy: dict[str, Digest], stored: list[tuple[str, Digest]]) -> list[TableCheck]:
@@ -123,8 +98,10 @@ class StoredDigests:
             start=sql.Literal(start), end=sql.Literal(end),
         )  # fmt: skip
         cursor.execute(query.as_string())
-        rows, sha = cursor.fetchone()
-        return packed_digest(rows, sha)
+        rows, packed = cursor.fetchone()
+        bars = unpacked(packed, rows, f"chart {chart} (legacy id)")
+        frame = pl.DataFrame({"chart_id": pl.repeat(chart, rows, eager=True), **bars})
+        return checksum("candles", frame.with_columns(pl.col("time").dt.replace_time_zone("UTC")))
 
     def close(self) -> None:
         if self.reader is not None:
@@ -180,14 +157,13 @@ STORED = {
 }  # fmt: skip
 
 
-# A block of one chart's candles, found through the candles' own index, packed by time as
-# candles.window packs bars and hashed by the server: only the count and the hash cross the
-# wire. (string_agg would skip a NULL; the table holds none.)
+# A block of one chart's candles, found through the candles' own index and packed by the
+# server as candles.window packs bars: one value crosses the wire, read without an object
+# per bar. In no order: the checksum adds up row hashes.
 CANDLE_BLOCK = (
-    "SELECT count(*), sha256(coalesce(string_agg(timestamptz_send(time) || float8send(open) "
-    "|| float8send(high) || float8send(low) || float8send(close) || float8send(volume), '' "
-    "ORDER BY time), '')) FROM candles "
-    "WHERE chart_id = (SELECT new_id FROM legacy_ids WHERE file_sha256 = {sha} "
+    "SELECT count(*), string_agg(timestamptz_send(time) || float8send(open) "
+    "|| float8send(high) || float8send(low) || float8send(close) || float8send(volume), '') "
+    "FROM candles WHERE chart_id = (SELECT new_id FROM legacy_ids WHERE file_sha256 = {sha} "
     "AND table_name = 'charts' AND legacy_id = {chart}) AND time >= {start} AND time < {end}"
 )
 # A block's packed bytes (48 a bar) stay far below the 1 GB a bytea may hold.
