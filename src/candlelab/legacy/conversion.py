@@ -124,7 +124,8 @@ def _numbers_as_stored(path: Path, table: str, parts: list[str]) -> pl.DataFrame
         return None
     query = f"SELECT {', '.join(columns)} FROM {table}"  # noqa: S608 (names from TABLES)
     try:
-        rows = _read_parts(path, query, parts)
+        with ThreadPoolExecutor(READERS, thread_name_prefix="candlelab-sqlite") as pool:
+            rows = _read_parts(path, query, parts, pool)
     except (OSError, adbc_driver_manager.Error) as stopped:
         log.debug("%s: a value of another type (%s); reading with checks", table, stopped)
         return None
@@ -160,13 +161,8 @@ def _read_checked(path: Path, table: str, parts: list[str]) -> tuple[pl.DataFram
         return rows, pl.concat([check.result() for check in checks])
 
 
-def _read_parts(
-    path: Path, query: str, parts: list[str], pool: ThreadPoolExecutor | None = None
-) -> pl.DataFrame:
-    """The query's rows, part by part at once, in rowid order."""
-    if pool is None:
-        with ThreadPoolExecutor(READERS, thread_name_prefix="candlelab-sqlite") as own:
-            return _read_parts(path, query, parts, own)
+def _read_parts(path: Path, query: str, parts: list[str], pool: ThreadPoolExecutor) -> pl.DataFrame:
+    """The query's rows, the parts read at once on the pool's threads, in rowid order."""
     pieces = list(pool.map(lambda part: _read_part(path, query, part), parts))
     return pl.concat(pieces, how="vertical_relaxed")  # a part may hold only NULLs of a column
 
