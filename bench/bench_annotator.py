@@ -2,7 +2,7 @@
 
 - the candle window endpoint: 10,000 bars from a random place in the history, timed in
   the server process (the app's own work: query, encoding, JSON), against the same
-  rows fetched by `candlelab.candles.window` alone (the database floor), same run;
+  rows fetched by `candlelab.market.candles.window` alone (the database floor), same run;
 - its payload against the same numbers as packed float64 (6 columns of 8 bytes);
 - creating a span: POST /api/spans over HTTP to uvicorn on 127.0.0.1, round trip.
 
@@ -27,10 +27,10 @@ import uvicorn
 from fastapi.testclient import TestClient
 from servers import bench_database
 
-from candlelab.candles import copy_new_bars, window
-from candlelab.charts import ChartKey, upsert_chart
-from candlelab.database import connect
-from candlelab.spans import LabelType, add_label_type
+from candlelab.labels.spans import LabelType, add_label_type
+from candlelab.market.candles import copy_new_bars, window
+from candlelab.market.charts import ChartKey, upsert_chart
+from candlelab.store.database import connect
 from candlelab.web.app import create_app
 
 START = datetime(2015, 1, 1, tzinfo=UTC)

@@ -29,11 +29,11 @@ import numpy as np
 import polars as pl
 from servers import bench_database
 
-from candlelab.binary_copy import CopyColumn, binary_copy_buffer
-from candlelab.candles import candle_arrays, last_bars, read_candles
-from candlelab.database import Connection, connect
-from candlelab.ingest import IngestOptions, ingest_jobs
-from candlelab.timeframes import Timeframe
+from candlelab.market.candles import candle_arrays, last_bars, read_candles
+from candlelab.market.ingest import IngestOptions, ingest_jobs
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.store.database import Connection, connect
 
 DAILY = Timeframe.parse("1d")
 

@@ -22,12 +22,12 @@ from pathlib import Path
 import polars as pl
 from servers import bench_database
 
-from candlelab.database import Connection, connect
-from candlelab.ingest import IngestOptions, ingest_jobs
 from candlelab.legacy.conversion import read_table
 from candlelab.legacy.importer import ImportOptions, import_file
 from candlelab.legacy.sample import SampleSpec, write_sample
-from candlelab.timeframes import Timeframe
+from candlelab.market.ingest import IngestOptions, ingest_jobs
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection, connect
 
 TABLES = "charts, candles, annotation_types, annotations, span_label_types, span_annotations"
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from candlelab import migrations
-from candlelab.database import ensure_database
-from candlelab.embedded import EmbeddedServer
-from candlelab.urls import with_database
+from candlelab.store import migrations
+from candlelab.store.database import ensure_database
+from candlelab.store.embedded import EmbeddedServer
+from candlelab.store.urls import with_database
 
 
 @contextmanager

@@ -16,11 +16,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from candlelab import migrations
-from candlelab.database import Connection, connect
-from candlelab.embedded import EmbeddedServer
-from candlelab.tracking import upgrade_tracking_schema
-from candlelab.urls import database_name, with_database
+from candlelab.store import migrations
+from candlelab.store.database import Connection, connect
+from candlelab.store.embedded import EmbeddedServer
+from candlelab.store.urls import database_name, with_database
+from candlelab.training.tracking import upgrade_tracking_schema
 
 EXTERNAL_URL = os.environ.get("TEST_DATABASE_URL") or None
 

@@ -12,14 +12,12 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from candlelab.candles import Bars
-from candlelab.charts import upsert_chart
-from candlelab.database import Connection
-from candlelab.ingest import IngestOptions, IngestReport, ingest_frame
-from candlelab.proposals import propose, trend_proposals
-from candlelab.quality import utc_datetime
-from candlelab.queries import load_queries
-from candlelab.synthetic_market import (
+from candlelab.labels.proposals import propose, trend_proposals
+from candlelab.market.candles import Bars
+from candlelab.market.charts import upsert_chart
+from candlelab.market.ingest import IngestOptions, IngestReport, ingest_frame
+from candlelab.market.quality import utc_datetime
+from candlelab.market.synthetic_market import (
     INSTRUMENTS,
     MARKETS,
     Instrument,
@@ -27,7 +25,9 @@ from candlelab.synthetic_market import (
     daily_bars,
     hourly_bars,
 )
-from candlelab.timeframes import Timeframe
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection
+from candlelab.store.queries import load_queries
 
 SOURCE = "synthetic"
 QUERIES = load_queries(__file__)

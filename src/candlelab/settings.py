@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from candlelab.errors import ConfigError
-from candlelab.urls import redact
+from candlelab.store.urls import redact
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 SECRET_VARIABLES = {"CANDLELAB_TOKEN_HASHES"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from candlelab import migrations
-from candlelab.database import Connection, connect
-from candlelab.embedded import EmbeddedServer
 from candlelab.errors import SchemaOutOfDate
 from candlelab.settings import Settings
-from candlelab.tracking import upgrade_tracking_schema
-from candlelab.urls import describe
+from candlelab.store import migrations
+from candlelab.store.database import Connection, connect
+from candlelab.store.embedded import EmbeddedServer
+from candlelab.store.urls import describe
+from candlelab.training.tracking import upgrade_tracking_schema
 
 
 @dataclass

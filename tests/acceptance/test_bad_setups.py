@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from candlelab.embedded import MARKER, EmbeddedServer
+from candlelab.store.embedded import MARKER, EmbeddedServer
 from tests.acceptance.conftest import (
     Cli,
     assert_one_line_error,

@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 from mlflow import MlflowClient
 
-from candlelab import migrations
-from candlelab.tracking import Tracking
+from candlelab.store import migrations
+from candlelab.training.tracking import Tracking
 from tests.acceptance.conftest import Cli, assert_one_line_error
 
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from candlelab.demo import demo_charts
-from candlelab.embedded import POSTGRES_VERSION, _pgserver
-from candlelab.synthetic_market import MarketSpec
+from candlelab.market.synthetic_market import MarketSpec
+from candlelab.store.embedded import POSTGRES_VERSION, _pgserver
 from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
 
 DEMO_BARS = sum(len(bars) for _, _, bars in demo_charts(MarketSpec()))

@@ -13,7 +13,7 @@ import polars as pl
 import psycopg
 import pytest
 
-from candlelab.embedded import EmbeddedServer
+from candlelab.store.embedded import EmbeddedServer
 from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"

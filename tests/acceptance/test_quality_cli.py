@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from candlelab.candles import Bars
+from candlelab.market.candles import Bars
 from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.fixtures.quality_cases import as_csv, clean_bars, pathological_bars, planted_times
 

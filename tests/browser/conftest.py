@@ -15,12 +15,12 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from candlelab.charts import upsert_chart
-from candlelab.database import Connection
 from candlelab.demo import SOURCE, demo_charts, propose_trends, seed_labels
-from candlelab.ingest import IngestOptions, ingest_frame
-from candlelab.synthetic_market import MarketSpec
-from candlelab.timeframes import Timeframe
+from candlelab.market.charts import upsert_chart
+from candlelab.market.ingest import IngestOptions, ingest_frame
+from candlelab.market.synthetic_market import MarketSpec
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection
 from candlelab.web.access import Access, token_hash
 from candlelab.web.app import create_app
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from playwright.sync_api import Page, Position, expect
 
-from candlelab.database import Connection
-from candlelab.ingest import IngestOptions
-from candlelab.timeframes import Timeframe
+from candlelab.market.ingest import IngestOptions
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection
 from tests.browser.conftest import Watched
 from tests.fixtures.charts import XNYS_HOURLY, XNYS_LACKS, XNYS_TIMES, stored_chart
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import APIRequestContext, Page, expect
 
-from candlelab.database import Connection
+from candlelab.store.database import Connection
 from tests.browser.conftest import TOKEN, Watched
 
 # Each would run script, add an element, or be evaluated as a template if printed raw.

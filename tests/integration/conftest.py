@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from candlelab.database import Connection
-from candlelab.ingest import IngestOptions, ingest_frame
-from candlelab.timeframes import Timeframe
+from candlelab.market.ingest import IngestOptions, ingest_frame
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection
 from candlelab.web.app import create_app
 from tests.fixtures.quality_cases import clean_bars
 

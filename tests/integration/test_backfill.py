@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from candlelab.backfill import Span, backfill_chart, merged
-from candlelab.charts import chart
-from candlelab.database import Connection
-from candlelab.ingest import IngestOptions
-from candlelab.providers.binance import Binance
-from candlelab.providers.yahoo import Yahoo
-from candlelab.timeframes import Timeframe
+from candlelab.market.backfill import Span, backfill_chart, merged
+from candlelab.market.charts import chart
+from candlelab.market.ingest import IngestOptions
+from candlelab.market.providers.binance import Binance
+from candlelab.market.providers.yahoo import Yahoo
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection
 from tests.fixtures.cassettes import Cassette
 from tests.fixtures.charts import XNYS_HOURLY, stored_chart
 from tests.unit.test_providers import Sleeps

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from candlelab.binary_copy import CopyColumn, binary_copy_buffer, binary_copy_chunks
-from candlelab.database import Connection
+from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer, binary_copy_chunks
+from candlelab.store.database import Connection
 
 
 def test_values_and_nulls_survive_a_binary_copy(conn: Connection) -> None:

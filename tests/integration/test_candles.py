@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from candlelab.candles import Bars, chart_candles, count_candles, load_bars
-from candlelab.charts import ChartKey, delete_chart, upsert_chart
-from candlelab.database import Connection
 from candlelab.errors import UnknownReference
-from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
+from candlelab.market.candles import Bars, chart_candles, count_candles, load_bars
+from candlelab.market.charts import ChartKey, delete_chart, upsert_chart
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
+from candlelab.store.database import Connection
 
 
 def store(conn: Connection, chart_id: int, bars: Bars) -> int:

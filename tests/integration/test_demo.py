@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from candlelab.candles import count_candles
-from candlelab.charts import chart_summaries
-from candlelab.database import Connection
 from candlelab.demo import seed_labels, store_market, waiting_proposals
-from candlelab.ingest import IngestReport
-from candlelab.synthetic_market import INSTRUMENTS, MarketSpec
+from candlelab.market.candles import count_candles
+from candlelab.market.charts import chart_summaries
+from candlelab.market.ingest import IngestReport
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
+from candlelab.store.database import Connection
 
 SMALL = MarketSpec(start=date(2025, 1, 1), end=date(2025, 3, 1), hourly_days=10)
 

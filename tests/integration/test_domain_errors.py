@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from candlelab import errors
-from candlelab.candles import Bars, load_bars
-from candlelab.charts import ChartKey, upsert_chart
-from candlelab.database import Connection, translated
-from candlelab.spans import LabelType, NewSpan, add_label_type, add_span
+from candlelab.labels.spans import LabelType, NewSpan, add_label_type, add_span
+from candlelab.market.candles import Bars, load_bars
+from candlelab.market.charts import ChartKey, upsert_chart
+from candlelab.store.database import Connection, translated
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -85,7 +85,7 @@ def test_a_span_on_a_missing_chart_is_an_unknown_reference(conn: Connection) -> 
 
 
 def test_every_named_constraint_in_the_map_exists(conn: Connection) -> None:
-    from candlelab.database import CONSTRAINT_ERRORS
+    from candlelab.store.database import CONSTRAINT_ERRORS
 
     names = {row[0] for row in conn.execute("SELECT conname FROM pg_constraint")}
     assert set(CONSTRAINT_ERRORS) <= names

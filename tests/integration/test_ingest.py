@@ -9,13 +9,13 @@ import polars as pl
 import psycopg
 import pytest
 
-from candlelab.candles import count_candles, load_bars
-from candlelab.charts import ChartKey, chart_summaries, upsert_chart
-from candlelab.database import Connection, connect
 from candlelab.errors import DatabaseUnavailable
-from candlelab.ingest import IngestOptions, IngestReport, ingest_files, ingest_frame
-from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
-from candlelab.timeframes import Timeframe
+from candlelab.market.candles import count_candles, load_bars
+from candlelab.market.charts import ChartKey, chart_summaries, upsert_chart
+from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files, ingest_frame
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection, connect
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
 HOURLY = IngestOptions("BTCUSDT", Timeframe.parse("1h"), source="test")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from candlelab.database import Connection
+from candlelab.store.database import Connection
 
 
 @pytest.fixture

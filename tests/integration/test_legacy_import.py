@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from candlelab.database import Connection
 from candlelab.errors import ImportRefused
 from candlelab.legacy import verification
 from candlelab.legacy.importer import ImportOptions, import_file
 from candlelab.legacy.sample import PROBLEMS, SampleSpec, write_sample
+from candlelab.store.database import Connection
 
 GROUPS_DONE = ["parents", "candles:1", "candles:2", "candles:3"]  # the sample's first groups
 TABLES = ("charts", "candles", "annotation_types", "annotations", "span_label_types",

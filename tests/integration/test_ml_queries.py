@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from candlelab.candles import Bars, chart_candles, load_bars
-from candlelab.charts import ChartKey, upsert_chart
-from candlelab.database import Connection, connect
-from candlelab.runs import NewRun, finish_run, newest_runs, record_run
-from candlelab.spans import LabelType, NewSpan, add_label_type, add_span, chart_spans
-from candlelab.tracking import tracking_uri
-from candlelab.urls import database_name
+from candlelab.labels.spans import LabelType, NewSpan, add_label_type, add_span, chart_spans
+from candlelab.market.candles import Bars, chart_candles, load_bars
+from candlelab.market.charts import ChartKey, upsert_chart
+from candlelab.store.database import Connection, connect
+from candlelab.store.urls import database_name
+from candlelab.training.runs import NewRun, finish_run, newest_runs, record_run
+from candlelab.training.tracking import tracking_uri
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime
 import numpy as np
 import polars as pl
 
-from candlelab.candles import ALL_COLUMNS, candle_arrays, last_bars, load_bars, read_candles
-from candlelab.charts import ChartKey, upsert_chart
-from candlelab.database import Connection
-from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
+from candlelab.market.candles import ALL_COLUMNS, candle_arrays, last_bars, load_bars, read_candles
+from candlelab.market.charts import ChartKey, upsert_chart
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
+from candlelab.store.database import Connection
 
 SPEC = MarketSpec(start=date(2024, 1, 1), end=date(2024, 2, 1))
 

@@ -8,14 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from candlelab.candles import count_candles, read_candles
-from candlelab.charts import delete_chart
-from candlelab.database import Connection
 from candlelab.errors import InvalidValue
-from candlelab.ingest import IngestOptions, ingest_frame
-from candlelab.resampling import derive_chart
-from candlelab.synthetic_market import INSTRUMENTS, MarketSpec, daily_bars, hourly_bars
-from candlelab.timeframes import Timeframe
+from candlelab.market.candles import count_candles, read_candles
+from candlelab.market.charts import delete_chart
+from candlelab.market.ingest import IngestOptions, ingest_frame
+from candlelab.market.resampling import derive_chart
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, daily_bars, hourly_bars
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection
 
 MINUTE = IngestOptions("BTCUSDT", Timeframe.parse("1m"), source="test")
 

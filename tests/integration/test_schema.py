@@ -6,9 +6,9 @@ import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from candlelab import migrations
-from candlelab.database import engine
-from candlelab.schema import FEATURE_VALUES_LONG, metadata
+from candlelab.store import migrations
+from candlelab.store.database import engine
+from candlelab.store.schema import FEATURE_VALUES_LONG, metadata
 
 # The shape of schema public, read from the catalogs: columns, constraints, indexes, views.
 CATALOG_QUERIES = {

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from mlflow import MlflowClient
 
-from candlelab.tracking import Tracking, tracking_uri
+from candlelab.training.tracking import Tracking, tracking_uri
 
 
 def test_a_run_logged_by_candlelab_reads_back_with_a_plain_client(

@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from candlelab.database import Connection
+from candlelab.store.database import Connection
 from candlelab.web.access import COOKIE, Access, is_loopback, token_hash
 from candlelab.web.app import create_app
 from candlelab.web.windows import decode

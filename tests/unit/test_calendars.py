@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from candlelab.calendars import check_calendar, expected_bars
 from candlelab.errors import InvalidValue
-from candlelab.timeframes import Timeframe
+from candlelab.market.calendars import check_calendar, expected_bars
+from candlelab.market.timeframes import Timeframe
 
 
 def bars(calendar: str, timeframe: str, clock: str, offset: str, span: tuple[str, str]

@@ -11,8 +11,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from candlelab.candle_files import raw_from_frame, read_candle_file
 from candlelab.errors import InputError
+from candlelab.market.candle_files import raw_from_frame, read_candle_file
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
 HEADER = "Timestamp,O,H,L,C,Vol\n"

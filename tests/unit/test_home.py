@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from candlelab.embedded import MARKER, check_home
 from candlelab.errors import HomeError
+from candlelab.store.embedded import MARKER, check_home
 
 
 def test_a_new_home_is_created_and_marked(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 
 from candlelab.errors import ProviderRefused, ProviderUnavailable
-from candlelab.providers import provider
-from candlelab.providers.binance import Binance
-from candlelab.providers.yahoo import Yahoo
-from candlelab.timeframes import Timeframe
+from candlelab.market.providers import provider
+from candlelab.market.providers.binance import Binance
+from candlelab.market.providers.yahoo import Yahoo
+from candlelab.market.timeframes import Timeframe
 from tests.fixtures.cassettes import Cassette
 
 HOUR, DAY, MINUTE = Timeframe(1, "h"), Timeframe(1, "d"), Timeframe(1, "m")

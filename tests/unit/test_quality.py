@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from candlelab.candles import Bars
-from candlelab.charts import Chart
 from candlelab.demo import demo_charts
-from candlelab.quality import QualityRules, check_bars, runs
-from candlelab.synthetic_market import MARKETS, MarketSpec
+from candlelab.market.candles import Bars
+from candlelab.market.charts import Chart
+from candlelab.market.quality import QualityRules, check_bars, runs
+from candlelab.market.synthetic_market import MARKETS, MarketSpec
 from tests.fixtures.quality_cases import clean_bars, pathological_bars, planted_times
 
 CRYPTO = Chart(1, "X", "1h", "test", "UTC", "24/7", "0m", None)

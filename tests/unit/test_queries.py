@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import candlelab
-from candlelab.queries import load_queries
+from candlelab.store.queries import load_queries
 
 PACKAGE = Path(candlelab.__file__).parent
 
@@ -18,14 +18,14 @@ def test_a_query_file_is_split_into_named_queries(tmp_path: Path) -> None:
 
 
 def test_every_shipped_query_is_used_by_its_module() -> None:
-    for sql_file in PACKAGE.glob("*.sql"):
+    for sql_file in PACKAGE.rglob("*.sql"):
         module = sql_file.with_suffix(".py").read_text()
         for name in load_queries(str(sql_file)):
             assert f'"{name}"' in module, f"{sql_file.name}: {name} is never run"
 
 
 def test_every_query_has_a_description() -> None:
-    for sql_file in PACKAGE.glob("*.sql"):
+    for sql_file in PACKAGE.rglob("*.sql"):
         text = sql_file.read_text().splitlines()
         for index, line in enumerate(text):
             if line.startswith("-- ") and line.endswith(" --"):

@@ -7,8 +7,8 @@ import numpy.typing as npt
 import polars as pl
 import pytest
 
-from candlelab.candles import Bars
-from candlelab.synthetic_market import (
+from candlelab.market.candles import Bars
+from candlelab.market.synthetic_market import (
     INSTRUMENTS,
     MarketSpec,
     daily_bars,

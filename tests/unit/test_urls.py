@@ -4,7 +4,7 @@ import psycopg.conninfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from candlelab.urls import (
+from candlelab.store.urls import (
     database_name,
     describe,
     libpq_url,

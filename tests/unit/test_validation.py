@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candlelab.candle_files import read_candle_file
-from candlelab.timeframes import Timeframe
-from candlelab.validation import Problem, Rules, validate
+from candlelab.market.candle_files import read_candle_file
+from candlelab.market.timeframes import Timeframe
+from candlelab.market.validation import Problem, Rules, validate
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

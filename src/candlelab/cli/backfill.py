@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from candlelab.backfill import BackfillReport, Span, backfill_chart
-from candlelab.charts import Chart, all_charts, chart
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
-from candlelab.database import Connection
 from candlelab.errors import ConfigError
-from candlelab.providers import provider, provider_names
+from candlelab.market.backfill import BackfillReport, Span, backfill_chart
+from candlelab.market.charts import Chart, all_charts, chart
+from candlelab.market.providers import provider, provider_names
+from candlelab.store.database import Connection
 
 
 def backfill(

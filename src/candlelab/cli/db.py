@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from candlelab import migrations
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out
-from candlelab.database import connect
 from candlelab.errors import OperationalError
-from candlelab.tracking import SCHEMA as MLFLOW_SCHEMA
-from candlelab.tracking import tracking_uri
-from candlelab.urls import describe, redact
+from candlelab.store import migrations
+from candlelab.store.database import connect
+from candlelab.store.urls import describe, redact
+from candlelab.training.tracking import SCHEMA as MLFLOW_SCHEMA
+from candlelab.training.tracking import tracking_uri
 
 app = typer.Typer(
     help="The database: schema migrations and the embedded server.", no_args_is_help=True

@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from candlelab.charts import ChartSummary, chart_summaries
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
 from candlelab.demo import seed_labels, store_market, waiting_proposals
 from candlelab.errors import CandlelabError
-from candlelab.ingest import IngestReport
-from candlelab.synthetic_market import INSTRUMENTS, MarketSpec
+from candlelab.market.charts import ChartSummary, chart_summaries
+from candlelab.market.ingest import IngestReport
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 

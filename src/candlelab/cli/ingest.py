@@ -11,13 +11,13 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-from candlelab.calendars import check_calendar
-from candlelab.candle_files import FORMATS
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out
 from candlelab.errors import ConfigError, InputError, InvalidValue
-from candlelab.ingest import IngestOptions, IngestReport, ingest_files
-from candlelab.timeframes import Timeframe
+from candlelab.market.calendars import check_calendar
+from candlelab.market.candle_files import FORMATS
+from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files
+from candlelab.market.timeframes import Timeframe
 
 EXAMPLES_SHOWN = 5
 

@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from candlelab.charts import Chart, all_charts, chart
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
-from candlelab.quality import ChartQuality, QualityRules, check_charts
+from candlelab.market.charts import Chart, all_charts, chart
+from candlelab.market.quality import ChartQuality, QualityRules, check_charts
 
 SHOWN_PER_CHART = 20
 

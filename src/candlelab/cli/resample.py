@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
-from candlelab.charts import chart_summaries
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out
 from candlelab.errors import ConfigError
-from candlelab.resampling import derive_chart
-from candlelab.timeframes import Timeframe
+from candlelab.market.charts import chart_summaries
+from candlelab.market.resampling import derive_chart
+from candlelab.market.timeframes import Timeframe
 
 
 def resample(

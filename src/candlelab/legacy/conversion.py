@@ -24,7 +24,7 @@ import orjson
 import polars as pl
 
 from candlelab.legacy.layout import TABLES, Layout, kind, open_readonly, required, sqlite_uri
-from candlelab.timeframes import Timeframe
+from candlelab.market.timeframes import Timeframe
 
 log = logging.getLogger(__name__)
 # Epoch values at or above this are milliseconds: as seconds they would be past year 5000.

@@ -23,8 +23,6 @@ from typing import Any
 import polars as pl
 from psycopg import sql
 
-from candlelab.candles import copy_new_bars
-from candlelab.database import Connection, connect, translated
 from candlelab.errors import ImportRefused
 from candlelab.legacy.checksums import COMPARED, Digest
 from candlelab.legacy.conversion import Converted, convert
@@ -44,6 +42,8 @@ from candlelab.legacy.verification import (
     compared,
     legacy_digests,
 )
+from candlelab.market.candles import copy_new_bars
+from candlelab.store.database import Connection, connect, translated
 
 # Each child's references: column → the parent table its ids come from.
 REFERENCES = {

@@ -17,11 +17,11 @@ from typing import Any
 import polars as pl
 from psycopg import sql
 
-from candlelab.candles import unpacked
 from candlelab.legacy.checksums import COMPARED, Digest, checksum, combined, hexdigest
 from candlelab.legacy.conversion import Converted
 from candlelab.legacy.groups import chart_of, tables_of
-from candlelab.urls import libpq_url
+from candlelab.market.candles import unpacked
+from candlelab.store.urls import libpq_url
 
 
 @dataclass

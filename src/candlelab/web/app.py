@@ -26,8 +26,6 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
 from candlelab import __version__
-from candlelab.candles import window
-from candlelab.charts import Chart, ChartSummary, chart, chart_summary
 from candlelab.errors import (
     AlreadyExists,
     DataError,
@@ -36,8 +34,10 @@ from candlelab.errors import (
     UnknownReference,
     VersionConflict,
 )
-from candlelab.quality import missing_bars
-from candlelab.urls import libpq_url
+from candlelab.market.candles import window
+from candlelab.market.charts import Chart, ChartSummary, chart, chart_summary
+from candlelab.market.quality import missing_bars
+from candlelab.store.urls import libpq_url
 from candlelab.web import access as signing
 from candlelab.web import assets, labels, pages
 from candlelab.web.access import Access

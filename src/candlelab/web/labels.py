@@ -14,10 +14,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, Field
 
-from candlelab import annotations as points
-from candlelab import spans
-from candlelab.annotations import Annotation, AnnotationType
-from candlelab.spans import SpanFilter, StoredLabelType, StoredSpan
+from candlelab.labels import annotations as points
+from candlelab.labels import spans
+from candlelab.labels.annotations import Annotation, AnnotationType
+from candlelab.labels.spans import SpanFilter, StoredLabelType, StoredSpan
 from candlelab.web.pool import Conn
 
 router = APIRouter(prefix="/api")

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
-from candlelab.charts import ChartSummary, chart, chart_range, chart_summaries
 from candlelab.errors import CandlelabError, UnknownReference
-from candlelab.ingest import IngestOptions, IngestReport, ingest_jobs
-from candlelab.timeframes import Timeframe
+from candlelab.market.charts import ChartSummary, chart, chart_range, chart_summaries
+from candlelab.market.ingest import IngestOptions, IngestReport, ingest_jobs
+from candlelab.market.timeframes import Timeframe
 from candlelab.web.pool import Conn
 from candlelab.web.rendering import templates
 

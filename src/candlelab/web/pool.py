@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from psycopg_pool import ConnectionPool
 
-from candlelab.database import Connection
+from candlelab.store.database import Connection
 
 
 def connection(request: Request) -> Iterator[Connection]:

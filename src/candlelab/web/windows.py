@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
-from candlelab.candles import WINDOW_COLUMNS
-from candlelab.quality import utc_datetime
+from candlelab.market.candles import WINDOW_COLUMNS
+from candlelab.market.quality import utc_datetime
 
 EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
 

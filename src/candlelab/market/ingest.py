@@ -19,14 +19,14 @@ from typing import Any
 
 import polars as pl
 
-from candlelab.candle_files import RawCandles, raw_from_frame, read_candle_file
-from candlelab.candles import LoadCounts, OnConflict, load_bars
-from candlelab.charts import ChartKey, upsert_chart
-from candlelab.database import Connection, translated
 from candlelab.errors import ConflictingBars
-from candlelab.resampling import refresh_derived
-from candlelab.timeframes import Timeframe
-from candlelab.validation import Rules, Validated, validate, validate_many
+from candlelab.market.candle_files import RawCandles, raw_from_frame, read_candle_file
+from candlelab.market.candles import LoadCounts, OnConflict, load_bars
+from candlelab.market.charts import ChartKey, upsert_chart
+from candlelab.market.resampling import refresh_derived
+from candlelab.market.timeframes import Timeframe
+from candlelab.market.validation import Rules, Validated, validate, validate_many
+from candlelab.store.database import Connection, translated
 
 EXAMPLES = 10
 BATCH_ROWS = 250_000  # validated in one pass; big enough that Polars' per-call cost vanishes

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 from psycopg import sql
 
-from candlelab.charts import Chart, chart, chart_range
-from candlelab.database import Connection, translated
 from candlelab.errors import InvalidValue
-from candlelab.queries import load_queries
-from candlelab.timeframes import Timeframe
+from candlelab.market.charts import Chart, chart, chart_range
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection, translated
+from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 CALENDAR_UNITS = {"d": "day", "w": "week", "M": "month"}

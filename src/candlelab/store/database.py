@@ -14,7 +14,7 @@ from psycopg.rows import TupleRow
 from sqlalchemy.pool import NullPool
 
 from candlelab import errors
-from candlelab.urls import database_name, describe, libpq_url, sqlalchemy_url, with_database
+from candlelab.store.urls import database_name, describe, libpq_url, sqlalchemy_url, with_database
 
 Connection = psycopg.Connection[TupleRow]
 

@@ -29,10 +29,10 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from candlelab.calendars import expected_bars
-from candlelab.candles import candle_arrays, read_candles
-from candlelab.charts import Chart
-from candlelab.timeframes import Timeframe
+from candlelab.market.calendars import expected_bars
+from candlelab.market.candles import candle_arrays, read_candles
+from candlelab.market.charts import Chart
+from candlelab.market.timeframes import Timeframe
 
 Array = npt.NDArray[Any]
 # Median |x| of a normal variable, in standard deviations: turns a median into a scale.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from candlelab.database import Connection, returned_id, translated
 from candlelab.errors import UnknownReference
-from candlelab.queries import load_queries
+from candlelab.store.database import Connection, returned_id, translated
+from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, LiteralString, Protocol
 
-from candlelab.database import Connection, translated
 from candlelab.errors import VersionConflict
+from candlelab.store.database import Connection, translated
 
 
 class Versioned(Protocol):

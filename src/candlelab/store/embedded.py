@@ -21,8 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from candlelab.database import ensure_database
 from candlelab.errors import EmbeddedServerError, HomeError
+from candlelab.store.database import ensure_database
 
 DATABASE = "candle_annotator"
 POSTGRES_VERSION = 18

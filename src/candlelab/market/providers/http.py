@@ -17,7 +17,7 @@ import httpx
 
 from candlelab import __version__
 from candlelab.errors import ProviderRefused, ProviderUnavailable
-from candlelab.providers import FetchStats
+from candlelab.market.providers import FetchStats
 
 RETRIED_STATUSES = {418, 429, 500, 502, 503, 504}
 USER_AGENT = f"Mozilla/5.0 (compatible; candlelab/{__version__})"

@@ -17,7 +17,7 @@ from typing import Protocol
 import polars as pl
 
 from candlelab.errors import ConfigError
-from candlelab.timeframes import Timeframe
+from candlelab.market.timeframes import Timeframe
 
 
 @dataclass
@@ -69,8 +69,8 @@ def provider_names() -> list[str]:
 
 
 def _register_builtin() -> None:
-    from candlelab.providers.binance import Binance
-    from candlelab.providers.yahoo import Yahoo
+    from candlelab.market.providers.binance import Binance
+    from candlelab.market.providers.yahoo import Yahoo
 
     _FACTORIES.setdefault("binance", Binance)
     _FACTORIES.setdefault("yahoo", Yahoo)

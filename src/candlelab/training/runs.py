@@ -8,8 +8,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from candlelab.database import Connection, translated
-from candlelab.queries import load_queries
+from candlelab.store.database import Connection, translated
+from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 

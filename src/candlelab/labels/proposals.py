@@ -15,9 +15,9 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from candlelab.database import Connection
-from candlelab.quality import runs
-from candlelab.spans import NewSpan, add_span
+from candlelab.labels.spans import NewSpan, add_span
+from candlelab.market.quality import runs
+from candlelab.store.database import Connection
 
 PROPOSER = "trend detector (demo)"
 

@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from candlelab.calendars import expected_bars
-from candlelab.candles import Bars
-from candlelab.timeframes import Timeframe
+from candlelab.market.calendars import expected_bars
+from candlelab.market.candles import Bars
+from candlelab.market.timeframes import Timeframe
 
 HOUR = np.timedelta64(1, "h")
 DAY = np.timedelta64(1, "D")

@@ -19,11 +19,11 @@ import polars as pl
 import pyarrow as pa
 from psycopg import sql
 
-from candlelab.binary_copy import POSTGRES_EPOCH, CopyColumn, binary_copy_chunks
-from candlelab.database import Connection, translated
 from candlelab.errors import ConflictingBars, UnknownReference
-from candlelab.queries import load_queries
-from candlelab.urls import libpq_url
+from candlelab.store.binary_copy import POSTGRES_EPOCH, CopyColumn, binary_copy_chunks
+from candlelab.store.database import Connection, translated
+from candlelab.store.queries import load_queries
+from candlelab.store.urls import libpq_url
 
 QUERIES = load_queries(__file__)
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")

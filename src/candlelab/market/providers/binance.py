@@ -15,8 +15,8 @@ import httpx
 import polars as pl
 
 from candlelab.errors import ConfigError
-from candlelab.providers.http import HttpProvider, Pacing
-from candlelab.timeframes import Timeframe
+from candlelab.market.providers.http import HttpProvider, Pacing
+from candlelab.market.timeframes import Timeframe
 
 BASE_URL = "https://api.binance.com"
 INTERVALS = {"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d",

@@ -15,8 +15,8 @@ from typing import Any
 import polars as pl
 
 from candlelab.errors import ConfigError, ProviderRefused
-from candlelab.providers.http import HttpProvider, Pacing
-from candlelab.timeframes import Timeframe
+from candlelab.market.providers.http import HttpProvider, Pacing
+from candlelab.market.timeframes import Timeframe
 
 BASE_URL = "https://query2.finance.yahoo.com"
 INTERVALS = {"1m": "1m", "2m": "2m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "60m",

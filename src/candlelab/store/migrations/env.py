@@ -1,9 +1,9 @@
-"""Alembic's entry point; run by `candlelab.migrations`, never imported directly."""
+"""Alembic's entry point; run by `candlelab.store.migrations`, never imported directly."""
 
 from alembic import context
 
-from candlelab.database import engine
-from candlelab.schema import metadata
+from candlelab.store.database import engine
+from candlelab.store.schema import metadata
 
 config = context.config
 

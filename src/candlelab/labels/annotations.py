@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from candlelab import versions
-from candlelab.database import Connection, returned_id, translated
 from candlelab.errors import InvalidField, NotFound
-from candlelab.queries import load_queries
+from candlelab.labels import versions
+from candlelab.store.database import Connection, returned_id, translated
+from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 

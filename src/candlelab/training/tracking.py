@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from candlelab.database import connect
-from candlelab.urls import sqlalchemy_url, with_search_path
+from candlelab.store.database import connect
+from candlelab.store.urls import sqlalchemy_url, with_search_path
 
 SCHEMA = "mlflow"
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from candlelab.candle_files import OPTIONAL
-from candlelab.timeframes import Timeframe
+from candlelab.market.candle_files import OPTIONAL
+from candlelab.market.timeframes import Timeframe
 
 PRICES = ("open", "high", "low", "close")
 UTC_MICROS = pl.Datetime("us", "UTC")

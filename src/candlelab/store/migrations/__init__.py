@@ -12,7 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from candlelab.database import advisory_lock, engine
+from candlelab.store.database import advisory_lock, engine
 
 UPGRADE_LOCK = "candlelab schema upgrade"
 

@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from candlelab.candles import candle_arrays, read_candles
-from candlelab.charts import Chart
-from candlelab.database import Connection
-from candlelab.ingest import IngestOptions, IngestReport, ingest_frame
-from candlelab.providers import Provider
-from candlelab.quality import Array, gaps, utc_datetime
-from candlelab.timeframes import Timeframe
+from candlelab.market.candles import candle_arrays, read_candles
+from candlelab.market.charts import Chart
+from candlelab.market.ingest import IngestOptions, IngestReport, ingest_frame
+from candlelab.market.providers import Provider
+from candlelab.market.quality import Array, gaps, utc_datetime
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection
 
 Window = tuple[np.datetime64, np.datetime64]  # first and last missing bar start
 

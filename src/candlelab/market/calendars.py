@@ -21,7 +21,7 @@ import numpy.typing as npt
 import polars as pl
 
 from candlelab.errors import InvalidValue
-from candlelab.timeframes import Timeframe
+from candlelab.market.timeframes import Timeframe
 
 Times = npt.NDArray[np.datetime64]  # datetime64[us], UTC
 CONTINUOUS = "24/7"
