@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pandas as pd
 import polars as pl
 import psycopg
 import pytest
 
 from candlelab.errors import DatabaseUnavailable
-from candlelab.market.candles import count_candles, load_bars
+from candlelab.market.candles import count_candles, load_bars, read_candles
 from candlelab.market.charts import ChartKey, chart_summaries, upsert_chart
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files, ingest_frame
 from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
@@ -192,3 +193,35 @@ def test_files_committed_together_still_land_or_fail_one_by_one(
     assert reports[1].refused is not None
     assert count_candles(conn) == 25
     assert committed == [25, 25, 25]  # told only once the whole group was durable
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("1d", pd.date_range("2024-01-01", periods=40, freq="D")),
+        ("1h", pd.date_range("2024-03-09", periods=60, freq="h", tz="America/New_York")),
+        ("5m", pd.date_range("2024-06-03 13:30", periods=60, freq="5min", tz="UTC")),
+    ],
+)
+def test_files_written_by_pandas_with_their_time_index_load_every_bar(
+    conn: Connection, database_url: str, tmp_path: Path, suffix: str,
+    case: tuple[str, pd.DatetimeIndex],
+) -> None:  # fmt: skip
+    timeframe, index = case
+    hourly = market_frame(len(index)).to_pandas()
+    frame = hourly[["open", "high", "low", "close", "volume"]].set_axis(index)
+    frame.columns = ["Open", "High", "Low", "Close", "Volume"]  # as Yahoo-style tools name them
+    path = tmp_path / f"bars{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path)
+    options = IngestOptions("PANDAS", Timeframe.parse(timeframe), source="pandas")
+    (report,) = ingest_files(conn, [path], options)
+    assert (report.loaded, report.rejected) == (len(index), 0)
+    chart_id = upsert_chart(conn, options.key)
+    conn.commit()
+    stored = read_candles(database_url, [chart_id]).column("time").to_pylist()
+    expected = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    assert stored == list(expected.to_pydatetime())

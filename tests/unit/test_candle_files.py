@@ -120,3 +120,75 @@ def test_a_headerless_file_of_six_columns_reads_them_in_the_usual_order(tmp_path
     path.write_text("1704067200,1,2,0.5,1.5,10,ignored\n")
     frame = read_one(path)
     assert frame.columns == ["time", "open", "high", "low", "close", "volume", "line"]
+
+
+def pandas_candles(index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Candles as most people hold them: a pandas frame indexed by time, capitalised names."""
+    close = [100.0 + i for i in range(len(index))]
+    return pd.DataFrame(
+        {"Open": close, "High": [c + 1 for c in close], "Low": [c - 1 for c in close],
+         "Close": close, "Volume": [10.0] * len(index)},
+        index=index,
+    )  # fmt: skip
+
+
+PANDAS_INDEXES = {
+    "daily": pd.date_range("2024-01-01", periods=5, freq="D"),
+    "daily in New York": pd.date_range("2024-01-01", periods=5, freq="D", tz="America/New_York"),
+    "hourly in UTC": pd.date_range("2024-03-09 22:00", periods=5, freq="h", tz="UTC"),
+    "minutes, naive": pd.date_range("2024-03-10 01:58", periods=5, freq="min"),
+}
+
+
+@pytest.mark.parametrize("kind", PANDAS_INDEXES)
+def test_a_csv_written_by_pandas_reads_its_index_as_the_time(tmp_path: Path, kind: str) -> None:
+    frame = pandas_candles(PANDAS_INDEXES[kind])
+    frame.to_csv(tmp_path / "a.csv")
+    frame.to_csv(tmp_path / "b.csv.gz")
+    assert (tmp_path / "a.csv").read_text().startswith(",Open,High,Low,Close,Volume\n")
+    for name in ("a.csv", "b.csv.gz"):
+        read = read_one(tmp_path / name)
+        assert read.columns == ["time", "open", "high", "low", "close", "volume", "line"]
+        written = pd.read_csv(tmp_path / name, dtype=str).iloc[:, 0].tolist()
+        assert read["time"].to_list() == written
+
+
+def test_a_csv_whose_index_has_another_name_is_refused_naming_the_header(
+    tmp_path: Path,
+) -> None:
+    pandas_candles(PANDAS_INDEXES["daily"].rename("bar_open")).to_csv(tmp_path / "a.csv")
+    with pytest.raises(InputError, match=r"no column for time in the header \(bar_open, Open"):
+        read_one(tmp_path / "a.csv")
+
+
+@pytest.mark.parametrize("kind", PANDAS_INDEXES)
+@pytest.mark.parametrize("index_name", [None, "bar_open", "Date"])
+def test_a_parquet_written_by_pandas_reads_its_index_as_the_time(
+    tmp_path: Path, kind: str, index_name: str | None
+) -> None:
+    index = PANDAS_INDEXES[kind].rename(index_name)
+    pandas_candles(index).to_parquet(tmp_path / "a.parquet")
+    read = read_one(tmp_path / "a.parquet")
+    assert list(read["time"].to_pandas()) == list(index)
+    assert read.columns == ["time", "open", "high", "low", "close", "volume", "line"]
+
+
+def test_a_pandas_row_number_index_is_not_taken_for_the_time(tmp_path: Path) -> None:
+    pandas_candles(PANDAS_INDEXES["daily"]).reset_index(drop=True).to_csv(tmp_path / "a.csv")
+    with pytest.raises(InputError, match="no column for time"):
+        read_one(tmp_path / "a.csv")
+
+
+def test_a_csv_read_back_by_pandas_keeps_its_unnamed_index_column(tmp_path: Path) -> None:
+    frame = pandas_candles(PANDAS_INDEXES["hourly in UTC"])
+    frame.to_csv(tmp_path / "a.csv")
+    pd.read_csv(tmp_path / "a.csv").to_csv(tmp_path / "b.csv", index=False)  # "Unnamed: 0"
+    assert (tmp_path / "b.csv").read_text().startswith("Unnamed: 0,")
+    assert read_one(tmp_path / "b.csv")["time"].to_list() == [str(t) for t in frame.index]
+
+
+def test_a_column_named_like_a_time_wins_over_the_index(tmp_path: Path) -> None:
+    frame = pandas_candles(PANDAS_INDEXES["daily"]).rename_axis("when")
+    frame.insert(0, "Date", [f"2023-06-0{i + 1}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "a.csv")
+    assert read_one(tmp_path / "a.csv")["time"].to_list()[0] == "2023-06-01"

@@ -17,8 +17,10 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from candlelab.errors import InputError
+from candlelab.market.time_formats import holds_dates
 
 REQUIRED = ("time", "open", "high", "low", "close")
 OPTIONAL = ("volume", "vwap", "trades", "taker_buy_volume", "quote_volume")
@@ -42,6 +44,9 @@ BINANCE_COLUMNS = (
     "trades", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
 )  # fmt: skip
 FORMATS = ("csv", "tsv", "parquet", "binance", "yahoo")
+# What pandas calls the column it writes an unnamed index to: `to_csv` leaves the header
+# cell empty (read back as "Unnamed: 0"), `to_parquet` and `reset_index` name it.
+PANDAS_INDEX_NAMES = ("", "Unnamed: 0", "__index_level_0__", "index")
 
 
 @dataclass(frozen=True)
@@ -76,14 +81,14 @@ def _read(path: Path, fmt: str | None) -> Iterator[RawCandles]:
         yield _from_bytes(str(path), gzip.decompress(path.read_bytes()), fmt, suffixes[:-1])
         return
     if fmt == "parquet" or (fmt is None and suffixes[-1:] == [".parquet"]):
-        yield _parquet(str(path), pl.read_parquet(path))
+        yield _parquet(str(path), path)
         return
     yield _from_bytes(str(path), path.read_bytes(), fmt, suffixes)
 
 
 def _from_bytes(name: str, data: bytes, fmt: str | None, suffixes: list[str]) -> RawCandles:
     if fmt == "parquet" or (fmt is None and suffixes[-1:] == [".parquet"]):
-        return _parquet(name, pl.read_parquet(io.BytesIO(data)))
+        return _parquet(name, io.BytesIO(data))
     first_line = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip("\r\ufeff")
     separator = (
         "\t" if fmt == "tsv" or (fmt is None and _looks_tabbed(first_line, suffixes)) else ","
@@ -121,16 +126,39 @@ def _positional(width: int) -> list[str]:
 
 
 def _with_header(name: str, data: bytes, separator: str, fmt: str | None) -> RawCandles:
-    frame = _read_csv(name, data, separator, has_header=True)
+    frame = _index_as_time(_read_csv(name, data, separator, has_header=True))
     renamed = _standard_names(name, frame.columns)
     detected = "yahoo" if "adjclose" in {_fold(c) for c in frame.columns} else "csv"
     frame = frame.rename(renamed)
     return RawCandles(name, fmt or detected, _keep_known(frame, first_line=2))
 
 
-def _parquet(name: str, frame: pl.DataFrame) -> RawCandles:
+def _parquet(name: str, source: Path | io.BytesIO) -> RawCandles:
+    index_columns = _pandas_index_columns(pq.read_schema(source))
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    frame = _index_as_time(pl.read_parquet(source), index_columns)
     frame = frame.rename(_standard_names(name, frame.columns))
     return RawCandles(name, "parquet", _keep_known(frame, first_line=1))
+
+
+def _pandas_index_columns(schema: pa.Schema) -> list[str]:
+    """The columns pandas stored its index in (a RangeIndex is stored as metadata only)."""
+    metadata = schema.pandas_metadata or {}
+    return [c for c in metadata.get("index_columns", []) if isinstance(c, str)]
+
+
+def _index_as_time(frame: pl.DataFrame, index_columns: list[str] | None = None) -> pl.DataFrame:
+    """A frame saved by pandas with its time index: that column becomes `time`, when no
+    column is named like a time and the index column holds dates or times (a row number
+    does not count)."""
+    if any(_fold(column) in ALIASES["time"] for column in frame.columns):
+        return frame
+    candidates = [*(index_columns or []), *PANDAS_INDEX_NAMES]
+    for column in (c for c in candidates if c in frame.columns):
+        if holds_dates(frame[column]):
+            return frame.rename({column: "time"})
+    return frame
 
 
 def _read_csv(name: str, data: bytes, separator: str, **options: object) -> pl.DataFrame:
@@ -183,6 +211,7 @@ def raw_from_frame(frame: object, name: str = "frame") -> RawCandles:
         polars_frame = pl.DataFrame(frame)
     else:
         raise InputError(f"{name}: expected a pandas or Polars DataFrame or an Arrow table")
+    polars_frame = _index_as_time(polars_frame)
     polars_frame = polars_frame.rename(_standard_names(name, polars_frame.columns))
     return RawCandles(name, "frame", _keep_known(polars_frame, first_line=1))
 

@@ -16,12 +16,17 @@ from typing import Any
 import polars as pl
 
 from candlelab.market.candle_files import OPTIONAL
+from candlelab.market.time_formats import (
+    EPOCH,
+    NAIVE_FORMATS,
+    OFFSET_FORMATS,
+    normalized,
+    sample_format,
+)
 from candlelab.market.timeframes import Timeframe
 
 PRICES = ("open", "high", "low", "close")
 UTC_MICROS = pl.Datetime("us", "UTC")
-OFFSET_FORMATS = ("%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M%z")
-NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
 
 
 class Problem(StrEnum):
@@ -184,7 +189,7 @@ def _parsed_time(frame: pl.DataFrame, rules: Rules) -> pl.Series:
     column = frame["time"]
     if column.dtype != pl.String:
         return frame.select(_parse_time(column.dtype, rules.timezone)).to_series()
-    fmt = _sample_format(column)
+    fmt = sample_format(column)
     quick = frame.select(_parse_time_text(pl.col("time"), rules.timezone, fmt)).to_series()
     missed = quick.is_null() & column.is_not_null()
     if fmt is None or not missed.any():
@@ -193,32 +198,9 @@ def _parsed_time(frame: pl.DataFrame, rules: Rules) -> pl.Series:
     return quick.scatter(missed.arg_true(), rest.to_series())
 
 
-def _normalized(text: pl.Expr) -> pl.Expr:
-    return text.str.strip_chars().str.replace("T", " ", literal=True).str.replace(r"Z$", "+00:00")
-
-
-def _sample_format(column: pl.Series) -> str | None:
-    """The format of the column's first value: "epoch", one of the formats, or None."""
-    sample = column.drop_nulls().head(1).to_frame("time").select(_normalized(pl.col("time")))
-    if sample.is_empty():
-        return None
-    text = sample.to_series()
-    if text.str.contains(r"^-?\d+(\.\d+)?$").all():
-        return "epoch"
-    for fmt in (*OFFSET_FORMATS, *NAIVE_FORMATS):
-        zone = "UTC" if fmt in OFFSET_FORMATS else None
-        if (
-            text.str.to_datetime(fmt, time_unit="us", time_zone=zone, strict=False)
-            .is_not_null()
-            .all()
-        ):
-            return fmt
-    return None
-
-
 def _parse_time_text(column: pl.Expr, timezone: str, fmt: str | None = None) -> pl.Expr:
-    text = _normalized(column)
-    if fmt == "epoch":
+    text = normalized(column)
+    if fmt == EPOCH:
         return _from_epoch(text.cast(pl.Float64, strict=False))
     if fmt in OFFSET_FORMATS:
         return text.str.to_datetime(fmt, time_unit="us", time_zone="UTC", strict=False)
