@@ -111,6 +111,21 @@ def test_a_browser_signs_in_with_a_token_and_out_again(watched: Watched, guarded
     assert all("401" in error for error in watched.errors), watched.errors
 
 
+def test_no_page_leaves_the_browser_asking_for_a_missing_icon(
+    watched: Watched, site: str, guarded_site: str
+) -> None:
+    """Chromium asks for /favicon.ico on any page that links no icon (JSON, the sign-in
+    form): it is there, for anyone, so the console stays clean."""
+    page = watched.page
+    for path in ("/api/charts", "/openapi.json"):
+        assert page.goto(f"{site}{path}") is not None
+        page.wait_for_timeout(300)  # the browser asks for the icon after the page
+    assert watched.errors == []
+    page.goto(f"{guarded_site}/types")  # the sign-in form, itself a 401
+    page.wait_for_timeout(300)
+    assert len(watched.errors) == 1, watched.errors  # the page's own 401, not its icon's
+
+
 def post(api: APIRequestContext, url: str, body: dict[str, Any]) -> dict[str, Any]:
     answer = api.post(url, data=body)
     assert answer.ok, (url, answer.status, answer.text())

@@ -90,7 +90,7 @@ def test_unknown_charts_are_404_and_bad_parameters_422(client: TestClient, store
 
 def test_with_tokens_every_route_answers_401_without_one(database_url: str, stored: int) -> None:
     app = create_app(database_url, Access([token_hash(TOKEN)]))
-    calls = sorted(_every_call(app))
+    calls = sorted(set(_every_call(app)) - {("GET", "/favicon.ico")})
     assert {("GET", "/api/charts"), ("GET", "/docs"), ("POST", "/api/spans"),
             ("DELETE", "/api/spans/1"), ("POST", "/charts/upload"), ("GET", "/static"),
             ("GET", "/vendor"), ("POST", "/login"), ("POST", "/logout")} <= set(calls)  # fmt: skip
@@ -104,6 +104,15 @@ def test_with_tokens_every_route_answers_401_without_one(database_url: str, stor
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         assert client.get("/api/charts", headers=bearer).status_code == 200
         assert client.get("/docs", headers=bearer).status_code == 200
+
+
+def test_the_favicon_is_served_to_anyone_as_svg(database_url: str) -> None:
+    with TestClient(create_app(database_url, Access([token_hash(TOKEN)]))) as client:
+        icon = client.get("/favicon.ico")  # before signing in, as a browser asks for it
+        assert icon.status_code == 200
+        assert icon.headers["content-type"] == "image/svg+xml"
+        assert icon.content.startswith(b"<svg")
+        assert client.post("/favicon.ico").status_code in (401, 405)  # only GET is public
 
 
 def test_a_browser_signs_in_with_a_token_and_gets_a_session_not_the_token(

@@ -29,6 +29,9 @@ from candlelab.web.rendering import templates
 COOKIE = "candlelab_session"
 SESSION_SECONDS = 12 * 3600
 LOGIN = "/login"
+# What a browser fetches before anyone signs in; nothing secret, and a 401 there would be
+# a console error on every page.
+PUBLIC = frozenset({"/favicon.ico"})
 LOOPBACK_NAMES = {"localhost"}
 # The sign-in page cannot load /static without credentials, so it carries its few rules
 # inline; the page's policy allows exactly this text by its hash.
@@ -96,9 +99,11 @@ class Access:
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         """Every route, pages and API and /docs alike: 401 without a token or session.
-        Only the sign-in form's POST goes through, to be checked by its handler."""
+        Only the sign-in form's POST goes through, to be checked by its handler, and the
+        site's icon."""
         signing_in = request.method == "POST" and request.url.path == LOGIN
-        if signing_in or self.allows(request):
+        public = request.method == "GET" and request.url.path in PUBLIC
+        if signing_in or public or self.allows(request):
             return await call_next(request)
         return refusal(request)
 

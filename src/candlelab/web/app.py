@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
@@ -88,12 +88,19 @@ def create_app(url: str, access: Access | None = None) -> FastAPI:
             tags=["charts"])(get_chart)  # fmt: skip
     app.get("/api/charts/{chart_id}/candles", response_model=CandleWindow,
             summary="A candle window", tags=["charts"])(get_window)  # fmt: skip
+    app.get("/favicon.ico", include_in_schema=False)(favicon)
     app.include_router(signing.router(access))
     app.include_router(labels.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=vendor), name="vendor")
     return app
+
+
+def favicon() -> FileResponse:
+    """The icon browsers ask for at /favicon.ico whatever the page links: our SVG one."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
 
 
 async def security_headers(
