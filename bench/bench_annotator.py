@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import polars as pl
-import uvicorn
 from fastapi.testclient import TestClient
 from servers import bench_database
 
@@ -32,6 +30,7 @@ from candlelab.market.candles import copy_new_bars, window
 from candlelab.market.charts import ChartKey, upsert_chart
 from candlelab.store.database import connect
 from candlelab.web.app import create_app
+from candlelab.web.serving import serving
 
 START = datetime(2015, 1, 1, tzinfo=UTC)
 WINDOW = 10_000
@@ -106,29 +105,18 @@ def windows(url: str, chart_id: int, bars: int, rounds: int) -> None:
 
 
 def span_creates(url: str, chart_id: int, label_id: int, bars: int, rounds: int) -> None:
-    server = uvicorn.Server(uvicorn.Config(create_app(url), host="127.0.0.1", port=0,
-                                           log_level="warning"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
     places = starts(bars, rounds + 1)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+    with serving(create_app(url)) as site, httpx.Client(base_url=site) as http:
 
-            def create() -> None:
-                first = places.pop()
-                body = {"chart_id": chart_id, "label_type_id": label_id,
-                        "start_time": first.isoformat(),
-                        "end_time": (first + timedelta(minutes=30)).isoformat()}  # fmt: skip
-                assert http.post("/api/spans", json=body).status_code == 201
+        def create() -> None:
+            first = places.pop()
+            body = {"chart_id": chart_id, "label_type_id": label_id,
+                    "start_time": first.isoformat(),
+                    "end_time": (first + timedelta(minutes=30)).isoformat()}  # fmt: skip
+            assert http.post("/api/spans", json=body).status_code == 201
 
-            create()  # the pool's first connection
-            report("span create, HTTP round trip", timed(create, rounds), "< 50 ms")
-    finally:
-        server.should_exit = True
-        thread.join(10)
+        create()  # the pool's first connection
+        report("span create, HTTP round trip", timed(create, rounds), "< 50 ms")
 
 
 def report(what: str, times: list[float], target: str) -> None:

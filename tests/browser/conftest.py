@@ -3,16 +3,11 @@ served by uvicorn in a thread over a test database holding one demo chart."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from candlelab.demo import SOURCE, demo_charts, propose_trends, seed_labels
@@ -23,6 +18,7 @@ from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
 from candlelab.web.access import Access, token_hash
 from candlelab.web.app import create_app
+from candlelab.web.serving import serving
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; `make test` installs it when missing
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -79,21 +75,6 @@ def guarded_site(database_url: str) -> Iterator[str]:
     """The app as it runs beyond 127.0.0.1: every route wants TOKEN."""
     with serving(create_app(database_url, Access([token_hash(TOKEN)]))) as url:
         yield url
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the app did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture
