@@ -14,7 +14,7 @@ from candlelab.market.providers.yahoo import Yahoo
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
 from tests.fixtures.cassettes import Cassette
-from tests.fixtures.charts import XNYS_HOURLY, stored_chart
+from tests.fixtures.charts import XNYS_HOURLY, assert_bar_counts_current, stored_chart
 from tests.unit.test_providers import Sleeps
 
 
@@ -44,6 +44,7 @@ def test_binance_fills_a_six_hour_gap_then_finds_nothing_to_do(
     idle = Binance(transport=Cassette("binance_invalid_symbol").transport(), sleep=Sleeps())
     again = backfill_chart(conn, database_url, target, idle)
     assert (again.gaps, again.requests, again.loaded) == (0, 0, 0)
+    assert_bar_counts_current(conn)
 
 
 def test_yahoo_fills_two_missing_sessions_of_a_daily_nyse_chart(

@@ -12,11 +12,12 @@ import pytest
 
 from candlelab.errors import DatabaseUnavailable
 from candlelab.market.candles import count_candles, load_bars, read_candles
-from candlelab.market.charts import ChartKey, chart_summaries, upsert_chart
+from candlelab.market.charts import ChartKey, chart_summaries, recount_bars, upsert_chart
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files, ingest_frame
 from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection, connect
+from tests.fixtures.charts import assert_bar_counts_current
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
 HOURLY = IngestOptions("BTCUSDT", Timeframe.parse("1h"), source="test")
@@ -61,6 +62,7 @@ def test_reingesting_writes_nothing_and_overlaps_add_only_new_bars(conn: Connect
     assert (overlap.loaded, overlap.unchanged) == (100, 50)
     assert count_candles(conn) == 300
     assert all(add_up(r) for r in (first, again, overlap))
+    assert_bar_counts_current(conn)
 
 
 def changed(frame: pl.DataFrame, rows: int) -> pl.DataFrame:
@@ -86,6 +88,8 @@ def test_a_changed_bar_follows_the_conflict_policy(
     stored = conn.execute("SELECT close, low FROM candles ORDER BY time LIMIT 1").fetchone()
     assert stored is not None
     assert (stored[0] == stored[1]) == (policy == "update")
+    ingest_frame(conn, market_frame(20).slice(5), options)  # 10 stored among 15
+    assert_bar_counts_current(conn)
 
 
 def test_under_on_conflict_error_a_changed_bar_refuses_the_whole_input(conn: Connection) -> None:
@@ -98,6 +102,7 @@ def test_under_on_conflict_error_a_changed_bar_refuses_the_whole_input(conn: Con
     assert "line 1" in report.refused
     assert count_candles(conn) == 5  # the 5 new bars of that input were not written either
     assert add_up(report)
+    assert_bar_counts_current(conn)  # the chart's figures went back with them
 
 
 def test_above_the_reject_ratio_or_under_strict_nothing_is_written(conn: Connection) -> None:
@@ -225,3 +230,20 @@ def test_files_written_by_pandas_with_their_time_index_load_every_bar(
     stored = read_candles(database_url, [chart_id]).column("time").to_pylist()
     expected = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     assert stored == list(expected.to_pydatetime())
+
+
+def test_bars_written_by_hand_are_counted_again_on_request(conn: Connection) -> None:
+    ingest_frame(conn, market_frame(30), HOURLY)
+    chart_id = upsert_chart(conn, HOURLY.key)
+    conn.execute(
+        "DELETE FROM candles WHERE chart_id = %s AND time > "
+        "(SELECT min(time) FROM candles WHERE chart_id = %s) + interval '19 hours'",
+        (chart_id, chart_id),
+    )
+    (summary,) = chart_summaries(conn)
+    assert summary.bars == 30  # SQL of one's own is not seen by the kept figures...
+    assert recount_bars(conn) == [chart_id]
+    (summary,) = chart_summaries(conn)
+    assert summary.bars == 20  # ...until they are counted again
+    assert recount_bars(conn) == []
+    assert_bar_counts_current(conn)

@@ -18,6 +18,7 @@ from candlelab.legacy import verification
 from candlelab.legacy.importer import ImportOptions, import_file
 from candlelab.legacy.sample import PROBLEMS, SampleSpec, write_sample
 from candlelab.store.database import Connection
+from tests.fixtures.charts import assert_bar_counts_current
 
 GROUPS_DONE = ["parents", "candles:1", "candles:2", "candles:3"]  # the sample's first groups
 TABLES = ("charts", "candles", "annotation_types", "annotations", "span_label_types",
@@ -45,6 +46,7 @@ def test_a_clean_file_arrives_whole_and_verified_and_the_file_is_untouched(
     assert counts(conn) == {"charts": 3, "candles": 900, "annotation_types": 3, "annotations": 30,
                             "span_label_types": 4, "span_annotations": 40}  # fmt: skip
     assert report.null_volumes == 18
+    assert_bar_counts_current(conn)
     assert set(report.time_units.values()) == {"seconds"}
     assert report.placeholders == [{"chart": 3, "name": "My favourite setups",
                                     "symbol": "LEGACY-3", "timeframe": "1d",
@@ -146,6 +148,7 @@ def test_a_run_stopped_between_groups_is_finished_by_the_next(
     assert report.already_imported == GROUPS_DONE
     assert set(report.written) == {"annotations", "span_annotations"}
     assert report.verified
+    assert_bar_counts_current(conn)
     again, _ = import_file(conn, database_url, path, ImportOptions())
     assert (again.written, again.already_imported, again.verified) == (
         {}, [*GROUPS_DONE, "annotations", "spans"], True)  # fmt: skip

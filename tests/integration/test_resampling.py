@@ -16,6 +16,7 @@ from candlelab.market.resampling import derive_chart
 from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, daily_bars, hourly_bars
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
+from tests.fixtures.charts import assert_bar_counts_current
 
 MINUTE = IngestOptions("BTCUSDT", Timeframe.parse("1m"), source="test")
 
@@ -96,12 +97,14 @@ def test_ingesting_more_base_bars_updates_the_derived_chart(
     assert got.height == want.height == 120
     assert np.allclose(got["close"].to_numpy(), want["close"].to_numpy())
     assert np.allclose(got["volume"].to_numpy(), want["volume"].to_numpy())
+    assert_bar_counts_current(conn)
 
 
 def test_only_longer_whole_multiples_can_be_derived(conn: Connection) -> None:
     base = base_chart(conn, minute_bars(10))
     five = derive_chart(conn, base, Timeframe.parse("5m"))
     assert derive_chart(conn, five, Timeframe.parse("1h")) > five  # 12 bins of 5m
+    assert_bar_counts_current(conn)
     with pytest.raises(InvalidValue, match="cannot resample 5m bars to 3m"):
         derive_chart(conn, five, Timeframe.parse("3m"))
     with pytest.raises(InvalidValue, match="cannot resample 1m bars to 1m"):

@@ -108,3 +108,26 @@ def test_the_application_writes_nothing_into_schema_mlflow_and_mlflow_nothing_in
     assert public == {*metadata.tables, "alembic_version", "feature_values_long"}
     assert {"experiments", "runs", "metrics", "registered_models"} <= in_mlflow
     assert not (in_mlflow - {"alembic_version"}) & set(metadata.tables)
+
+
+def test_the_chart_bar_counts_revision_counts_the_bars_stored_before_it(
+    empty_database_url: str,
+) -> None:
+    migrations.upgrade(empty_database_url, "0007")
+    with psycopg.connect(empty_database_url) as conn:
+        conn.execute(
+            "INSERT INTO charts (id, symbol, timeframe, source, name) VALUES "
+            "(1, 'A', '1d', 's', 'A'), (2, 'B', '1d', 's', 'B')"
+        )
+        conn.execute(
+            "INSERT INTO candles (chart_id, time, open, high, low, close, volume) "
+            "SELECT 1, timestamptz '2024-01-01' + n * interval '1 day', 1, 1, 1, 1, 0 "
+            "FROM generate_series(0, 9) n"
+        )
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as conn:
+        rows = conn.execute(
+            "SELECT id, bar_count, first_bar::date::text, last_bar::date::text "
+            "FROM charts ORDER BY id"
+        ).fetchall()
+    assert rows == [(1, 10, "2024-01-01", "2024-01-10"), (2, 0, None, None)]

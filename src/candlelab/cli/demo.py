@@ -9,10 +9,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from candlelab.cli import workspace
-from candlelab.cli.output import emit_json, out, table
+from candlelab.cli.output import emit_json, err, out, table
 from candlelab.demo import seed_labels, store_market, waiting_proposals
 from candlelab.errors import CandlelabError
-from candlelab.market.charts import ChartSummary, chart_summaries
+from candlelab.market.charts import ChartSummary, chart_summaries, recount_bars
 from candlelab.market.ingest import IngestReport
 from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
 
@@ -53,9 +53,20 @@ def demo(
     _how_to_annotate(summaries)
 
 
-def charts(ctx: typer.Context, json: Json = False) -> None:
+def charts(
+    ctx: typer.Context,
+    json: Json = False,
+    recount: Annotated[
+        bool,
+        typer.Option(help="Count every chart's bars again first (after writing candles by SQL)."),
+    ] = False,
+) -> None:
     """Every chart with its bar count, first and last bar, source and calendar."""
     with workspace(ctx).connect() as conn:
+        if recount:
+            off = recount_bars(conn)
+            conn.commit()
+            err.print(f"recounted every chart; {len(off)} had figures that were off")
         summaries = chart_summaries(conn)
     if json:
         emit_json(summaries)

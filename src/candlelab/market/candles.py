@@ -76,22 +76,35 @@ def load_bars(
     if bars.is_empty():
         return LoadCounts(0, 0, 0, 0)
     with translated():
-        if not _overlaps_stored(conn, chart_id, bars):
-            copy_new_bars(conn, chart_id, bars)
+        if not _overlaps_stored(conn, chart_id, bars):  # the chart has counted them
+            _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
             return LoadCounts(bars.height, 0, 0, 0)
-        return _load_through_staging(conn, chart_id, bars, on_conflict)
+        counts = _load_through_staging(conn, chart_id, bars, on_conflict)
+        _note_bars(conn, chart_id, bars, counts.inserted)
+        return counts
 
 
 def copy_new_bars(conn: Connection, chart_id: int, bars: pl.DataFrame) -> None:
     """Binary COPY straight into candles, for bars that cannot collide with stored ones
     (the caller knows: a range checked under the chart's lock, or a chart just made)."""
     _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
+    _note_bars(conn, chart_id, bars, bars.height)
+
+
+def _note_bars(conn: Connection, chart_id: int, bars: pl.DataFrame, added: int) -> None:
+    """Keep the chart's bar count, first and last bar with the bars just written."""
+    if added:
+        conn.execute(QUERIES["note_bars"], {**_batch_range(chart_id, bars), "bars": added})
+
+
+def _batch_range(chart_id: int, bars: pl.DataFrame) -> dict[str, Any]:
+    return {"chart_id": chart_id, "first": bars["time"].min(), "last": bars["time"].max()}
 
 
 def _overlaps_stored(conn: Connection, chart_id: int, bars: pl.DataFrame) -> bool:
     """Whether stored bars fall in the batch's range, asked once the chart's lock is held;
-    a missing chart is refused here."""
-    params = {"chart_id": chart_id, "first": bars["time"].min(), "last": bars["time"].max()}
+    a missing chart is refused here. When none do, the chart counts the batch as stored."""
+    params = {**_batch_range(chart_id, bars), "bars": bars.height}
     with conn.pipeline():  # both statements in one round trip, run in order
         conn.execute(QUERIES["lock_chart"], {"lock_class": LOCK_CLASS, "chart_id": chart_id})
         cursor = conn.execute(QUERIES["stored_in_range"], params)
@@ -107,7 +120,7 @@ def _load_through_staging(
     conn.execute(QUERIES["create_staging"])
     _copy(conn, QUERIES["copy_staging"], _copy_columns(chart_id, bars, with_lines=True))
     conn.execute(QUERIES["hash_joins_only"])
-    span = {"chart_id": chart_id, "first": bars["time"].min(), "last": bars["time"].max()}
+    span = _batch_range(chart_id, bars)
     row = conn.execute(QUERIES["compare_staging"], span).fetchone()
     stored, differing = (int(row[0]), int(row[1])) if row else (0, 0)
     if on_conflict == "error" and differing:

@@ -4,11 +4,27 @@ SELECT pg_advisory_xact_lock(%(lock_class)s, %(chart_id)s::integer);
 
 -- stored_in_range --
 -- Whether the chart exists, and whether it has any bar between two times (inclusive).
-SELECT EXISTS (SELECT 1 FROM charts WHERE id = %(chart_id)s),
-       EXISTS (
-           SELECT 1 FROM candles
-           WHERE chart_id = %(chart_id)s AND time BETWEEN %(first)s AND %(last)s
-       );
+-- When it has none the caller copies the batch straight in, so the chart's bar count and
+-- range take the batch here, in the same round trip; a copy that fails aborts the
+-- transaction and takes this back with it.
+WITH overlap AS (
+    SELECT EXISTS (
+        SELECT 1 FROM candles
+        WHERE chart_id = %(chart_id)s AND time BETWEEN %(first)s AND %(last)s
+    ) AS stored
+), noted AS (
+    UPDATE charts SET bar_count = bar_count + %(bars)s, first_bar = least(first_bar, %(first)s),
+                      last_bar = greatest(last_bar, %(last)s)
+    WHERE id = %(chart_id)s AND NOT (SELECT stored FROM overlap)
+)
+SELECT EXISTS (SELECT 1 FROM charts WHERE id = %(chart_id)s), (SELECT stored FROM overlap);
+
+-- note_bars --
+-- A chart's bar count and range after bars were added to it, in the same transaction:
+-- every time in [first, last] that was written is stored now, new or not.
+UPDATE charts SET bar_count = bar_count + %(bars)s, first_bar = least(first_bar, %(first)s),
+                  last_bar = greatest(last_bar, %(last)s)
+WHERE id = %(chart_id)s;
 
 -- copy_candles --
 -- Binary COPY straight into candles: for bars that cannot collide with stored ones.

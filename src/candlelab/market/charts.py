@@ -96,6 +96,12 @@ def chart_range(conn: Connection, chart_id: int) -> tuple[datetime | None, datet
     return (row[0], row[1]) if row else (None, None)
 
 
+def recount_bars(conn: Connection) -> list[int]:
+    """Count every chart's bars again; the ids of the charts whose kept figures were off.
+    candlelab's own writes keep them current: this is for candles written by hand."""
+    return sorted(row[0] for row in conn.execute(QUERIES["recount_bars"]))
+
+
 def delete_chart(conn: Connection, chart_id: int) -> bool:
     """Delete a chart with its bars and labels; False when there was no such chart."""
     with translated():

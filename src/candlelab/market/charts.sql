@@ -23,12 +23,11 @@ SELECT (SELECT min(time) FROM candles WHERE chart_id = %(chart_id)s),
        (SELECT max(time) FROM candles WHERE chart_id = %(chart_id)s);
 
 -- chart_summaries --
--- Every chart (or the one chart_id names) with its bar count, first and last bar, and how
--- many spans and annotations it has; each figure is looked up per chart through an index.
+-- Every chart (or the one chart_id names) with its bar count, first and last bar (kept by
+-- each write of its candles), and how many spans and annotations it has, each looked up
+-- per chart through an index.
 SELECT c.id, c.symbol, c.timeframe, c.source, c.name, c.timezone, c.calendar,
-       (SELECT count(*) FROM candles WHERE chart_id = c.id) AS bars,
-       (SELECT min(time) FROM candles WHERE chart_id = c.id) AS first_bar,
-       (SELECT max(time) FROM candles WHERE chart_id = c.id) AS last_bar,
+       c.bar_count AS bars, c.first_bar, c.last_bar,
        (SELECT count(*) FROM span_annotations WHERE chart_id = c.id) AS spans,
        (SELECT count(*) FROM annotations WHERE chart_id = c.id) AS annotations
 FROM charts c
@@ -44,3 +43,16 @@ WITH RECURSIVE doomed AS (
     SELECT c.id FROM charts c JOIN doomed d ON c.base_chart_id = d.id
 ), bars AS (DELETE FROM candles WHERE chart_id IN (SELECT id FROM doomed))
 DELETE FROM charts WHERE id = %(chart_id)s;
+
+-- recount_bars --
+-- Every chart's bar count, first and last bar counted again from its candles, for bars
+-- written by SQL of one's own; returns the charts whose kept figures were off.
+UPDATE charts c SET bar_count = s.bars, first_bar = s.first_bar, last_bar = s.last_bar
+FROM (
+    SELECT charts.id, count(b.time) AS bars, min(b.time) AS first_bar, max(b.time) AS last_bar
+    FROM charts LEFT JOIN candles b ON b.chart_id = charts.id
+    GROUP BY charts.id
+) s
+WHERE s.id = c.id
+  AND (c.bar_count, c.first_bar, c.last_bar) IS DISTINCT FROM (s.bars, s.first_bar, s.last_bar)
+RETURNING c.id;

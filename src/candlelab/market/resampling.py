@@ -66,7 +66,8 @@ def refresh(conn: Connection, derived: Chart, first: datetime, last: datetime) -
     )
     params = {"base": derived.base_chart_id, "derived": derived.id, "first": first, "last": last}
     with translated():
-        written = conn.execute(query, params).rowcount
+        row = conn.execute(query, params).fetchone()
+    written = int(row[0]) if row else 0
     refresh_derived(conn, derived.id, first, last)  # charts resampled from this one
     return written
 

@@ -17,14 +17,15 @@ FROM charts WHERE base_chart_id = %(chart_id)s ORDER BY id;
 -- highest high, lowest low, last close, summed volumes; a sum is NULL unless every
 -- base bar has the value. {bin} is the bin of a time (composed by psycopg.sql from a
 -- fixed set); {first_bin} and {last_bin} the same for the two bounds; {reach} bounds the
--- scan past the last bin's start.
+-- scan past the last bin's start. The derived chart's bar count and range take the new
+-- bins; returns how many bins were written.
 WITH bounds AS (SELECT {first_bin} AS first_bin, {last_bin} AS last_bin),
 bars AS (
     SELECT {bin} AS bin, b.*
     FROM candles b, bounds
     WHERE b.chart_id = %(base)s
       AND b.time >= bounds.first_bin AND b.time < bounds.last_bin + {reach}
-)
+), written AS (
 INSERT INTO candles AS c (chart_id, time, open, high, low, close, volume, vwap, trades,
                           taker_buy_volume, quote_volume)
 SELECT %(derived)s, bin,
@@ -46,4 +47,16 @@ WHERE (c.open, c.high, c.low, c.close, c.volume, c.vwap, c.trades, c.taker_buy_v
        c.quote_volume)
       IS DISTINCT FROM
       (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume,
-       EXCLUDED.vwap, EXCLUDED.trades, EXCLUDED.taker_buy_volume, EXCLUDED.quote_volume);
+       EXCLUDED.vwap, EXCLUDED.trades, EXCLUDED.taker_buy_volume, EXCLUDED.quote_volume)
+RETURNING time, xmax = 0 AS inserted
+), new_bins AS (
+    SELECT count(*) AS bins, min(time) AS first_bin, max(time) AS last_bin
+    FROM written WHERE inserted
+), noted AS (
+    UPDATE charts SET bar_count = bar_count + new_bins.bins,
+                      first_bar = least(first_bar, new_bins.first_bin),
+                      last_bar = greatest(last_bar, new_bins.last_bin)
+    FROM new_bins
+    WHERE id = %(derived)s AND new_bins.bins > 0
+)
+SELECT count(*) FROM written;

@@ -82,6 +82,11 @@ charts = Table(
     # A resampled chart's source chart: its bars are derived from the base's, kept current.
     Column("base_chart_id", BigInteger, ForeignKey("charts.id", ondelete="CASCADE")),
     Column("bar_offset", Text, nullable=False, server_default=text("'0m'")),
+    # Kept by every write of candles in its own transaction, so listing charts never
+    # counts bars (a count of a 5M-bar chart takes ~300 ms).
+    Column("bar_count", BigInteger, nullable=False, server_default=text("0")),
+    Column("first_bar", DateTime(timezone=True)),
+    Column("last_bar", DateTime(timezone=True)),
     _timestamp("created_at"),
     UniqueConstraint("symbol", "timeframe", "source"),
     Index(None, "base_chart_id"),
