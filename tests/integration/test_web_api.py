@@ -11,6 +11,7 @@ import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from candlelab.market.charts import ChartKey, upsert_chart
 from candlelab.store.database import Connection
 from candlelab.web.access import COOKIE, Access, is_loopback, token_hash
 from candlelab.web.app import create_app
@@ -28,6 +29,27 @@ def test_charts_are_listed_with_counts_filtered_and_paged(client: TestClient, st
     assert listed["items"][0]["first_bar"].startswith("2025-01-06T00:00:00")
     assert client.get("/api/charts", params={"q": "eth"}).json() == {"total": 0, "items": []}
     assert client.get(f"/api/charts/{stored}").json()["symbol"] == "BTCUSDT"
+
+
+def test_the_charts_page_shows_a_hundred_charts_a_page(
+    client: TestClient, conn: Connection, stored: int
+) -> None:
+    for n in range(149):
+        upsert_chart(conn, ChartKey(f"Z{n:03d}", "1d", "paged"))
+    conn.commit()
+    first = client.get("/").text
+    assert first.count('<a href="/charts/') == 100
+    assert "1\u2013100 of 150" in first
+    assert 'rel="next"' in first
+    assert 'rel="prev"' not in first
+    last = client.get("/", params={"page": 2}).text
+    assert last.count('<a href="/charts/') == 50
+    assert "101\u2013150 of 150" in last
+    assert 'rel="next"' not in last
+    searched = client.get("/", params={"q": "Z14"}).text  # Z140…Z148: one page, no pager
+    assert searched.count('<a href="/charts/') == 9
+    assert 'id="charts-pager"' not in searched
+    assert client.get("/", params={"page": 0}).status_code == 422
 
 
 def test_a_window_holds_the_stored_values_exactly_in_a_third_more_than_packed(

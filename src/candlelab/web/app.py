@@ -140,7 +140,7 @@ def _errors(app: FastAPI) -> None:
 def list_charts(
     conn: Conn,
     q: Annotated[str | None, Query(description="Part of the symbol or name.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000)] = pages.PAGE,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ChartList:
     """Every chart with its bar, span and annotation counts and first and last bar;

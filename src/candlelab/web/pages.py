@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
 from candlelab.errors import CandlelabError, UnknownReference
@@ -27,6 +27,7 @@ router = APIRouter(include_in_schema=False)
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".tsv", ".txt")
 UPLOAD_LIMIT = 200 * 1024 * 1024  # bytes
 CHUNK = 1 << 20
+PAGE = 100  # charts a page shows; /api/charts pages by the same default
 
 
 @dataclass
@@ -41,8 +42,11 @@ class UploadResult:
 
 
 @router.get("/", response_class=HTMLResponse)
-def charts_page(request: Request, conn: Conn, q: str | None = None) -> HTMLResponse:
-    return _charts(request, conn, q)
+def charts_page(
+    request: Request, conn: Conn, q: str | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> HTMLResponse:  # fmt: skip
+    return _charts(request, conn, q, page=page)
 
 
 @router.post("/charts/upload", response_class=HTMLResponse)
@@ -92,9 +96,14 @@ def types_page(request: Request) -> HTMLResponse:
 
 
 def _charts(request: Request, conn: Conn, q: str | None, result: UploadResult | None = None,
-            status: int = 200) -> HTMLResponse:  # fmt: skip
+            status: int = 200, page: int = 1) -> HTMLResponse:  # fmt: skip
+    """The charts page: PAGE charts at a time, so a thousand charts list as fast as ten."""
     charts = matching_charts(conn, q)
-    context: dict[str, Any] = {"charts": charts, "q": q or "", "upload": result}
+    first = (page - 1) * PAGE
+    context: dict[str, Any] = {
+        "charts": charts[first : first + PAGE], "total": len(charts), "first": first,
+        "page": page, "pages": max(1, -(-len(charts) // PAGE)), "q": q or "", "upload": result,
+    }  # fmt: skip
     return templates.TemplateResponse(request, "charts.html", context, status_code=status)
 
 
