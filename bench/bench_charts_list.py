@@ -8,8 +8,10 @@ first and last bar. Timed in this process (the app through FastAPI's TestClient,
 network), each against baselines of the same run, taking turns call by call:
 - floor: reading the charts table alone (one query, no figures);
 - before: the query the list ran until the figures were kept, counting every bar.
-Target: the list under 20 ms in both data sets. Runs on BENCH_DATABASE_URL's server if
-set, else on a fresh embedded server in a temporary home.
+Target: the list under 20 ms in both data sets. Also: what keeping the figures costs a
+load, as the `note_bars` statements alone against the time the loads took (an upper
+bound: a direct load's note rides in a statement it runs anyway). Runs on
+BENCH_DATABASE_URL's server if set, else on a fresh embedded server in a temporary home.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import polars as pl
 from fastapi.testclient import TestClient
 from servers import bench_database
 
+from candlelab.market.candles import QUERIES as CANDLE_QUERIES
 from candlelab.market.candles import copy_new_bars
 from candlelab.market.charts import ChartKey, chart_summaries, upsert_chart
 from candlelab.store.database import Connection, connect
@@ -105,10 +108,27 @@ def report(title: str, times: dict[str, list[float]]) -> None:
     print(f"  the list is {before / listed:.1f}x faster than counting (target: under 20 ms)")
 
 
+def note_cost(conn: Connection, charts: int) -> float:
+    """Seconds the figures' upkeep costs on its own: one `note_bars` per chart, as each
+    load adds to its chart (in one transaction, rolled back: nothing changes)."""
+    started = time.perf_counter()
+    for chart_id in range(1, charts + 1):
+        conn.execute(CANDLE_QUERIES["note_bars"],
+                     {"chart_id": chart_id, "bars": 0, "first": None, "last": None})  # fmt: skip
+    elapsed = time.perf_counter() - started
+    conn.rollback()
+    return elapsed
+
+
 def run(url: str, charts: int, per_chart: int, big: int, rounds: int) -> None:
     with connect(url) as conn:
+        started = time.perf_counter()
         for index in range(charts):
             store(conn, f"S{index:04d}", bars(per_chart, 24 * 60, index))
+        loading = time.perf_counter() - started
+        upkeep = note_cost(conn, charts)
+    print(f"loading {charts:,} charts: {loading:.2f} s; the figures' upkeep alone "
+          f"{upkeep * 1000:.0f} ms, {upkeep / loading:.1%} of it (target ≤ 3 %)")  # fmt: skip
     measure(url, f"{charts:,} charts of {per_chart:,} daily bars, {rounds} rounds", rounds)
     with connect(url) as conn:
         conn.execute("TRUNCATE candles, charts RESTART IDENTITY CASCADE")

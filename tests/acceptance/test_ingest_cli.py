@@ -154,6 +154,11 @@ def test_charts_lists_each_chart_with_counts_range_and_calendar(
     text = cli("charts", DATABASE_URL=database_url).stdout
     assert "XNYS" in text
     assert "AAPL" in text
+    with psycopg.connect(database_url) as conn:  # bars removed by SQL of one's own
+        conn.execute("DELETE FROM candles WHERE time > '2024-01-10'")
+    recounted = cli("charts", "--recount", "--json", DATABASE_URL=database_url)
+    assert "1 had figures that were off" in recounted.stderr
+    assert json.loads(recounted.stdout)[0]["last_bar"].startswith("2024-01-10")
 
 
 @pytest.mark.embedded
