@@ -54,9 +54,12 @@ class Timeframe:
         1st); intraday bars on multiples of their length, shifted by `offset` (e.g. 30m
         for hourly bars that follow a 09:30 session open).
         """
+        return self.bar_start(times, timezone, offset) == times.dt.convert_time_zone(timezone)
+
+    def bar_start(self, times: pl.Expr, timezone: str, offset: str = "0m") -> pl.Expr:
+        """The open of the bar holding each UTC time, on the chart's wall clock (in `timezone`)."""
         local = times.dt.convert_time_zone(timezone)
-        start = local.dt.offset_by(f"-{offset}").dt.truncate(self.every).dt.offset_by(offset)
-        return start == local
+        return local.dt.offset_by(f"-{offset}").dt.truncate(self.every).dt.offset_by(offset)
 
     def bar_end(self, times: pl.Expr) -> pl.Expr:
         """When each bar closes."""
