@@ -7,12 +7,14 @@ import json
 import signal
 import subprocess
 import time
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 import psycopg
 import pytest
 
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, daily_bars, hourly_bars
 from candlelab.store.embedded import EmbeddedServer
 from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
 
@@ -198,3 +200,30 @@ def test_resample_derives_a_chart_that_follows_later_ingests(cli: Cli, database_
     refused = cli("resample", "1", "--to", "90m", DATABASE_URL=database_url)
     assert refused.returncode == 1
     assert "cannot resample 1h bars to 90m" in refused.stderr
+
+
+def test_a_new_charts_calendar_is_told_from_its_bars_unless_given(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    """A year of a stock's daily bars: XNYS, said in the report; --calendar still decides."""
+    aapl = next(i for i in INSTRUMENTS if i.symbol == "AAPL")
+    spec = MarketSpec(start=date(2024, 1, 1), end=date(2025, 1, 1))
+    path = tmp_path / "AAPL-1d.csv"
+    daily_bars(hourly_bars(aapl, spec)).to_frame().write_csv(path)
+    day = ("--timeframe", "1d", "--source", "yahoo")
+    told = cli("ingest", str(path), "--symbol", "AAPL", *day, DATABASE_URL=database_url)
+    assert told.returncode == 0, told.stderr
+    assert "    calendar XNYS (inferred from the bars: no weekend or XNYS holiday bars)\n" in (
+        told.stdout
+    )
+    quiet = cli("ingest", str(path), "--symbol", "SPY", *day, "--json", DATABASE_URL=database_url)
+    (report,) = json.loads(quiet.stdout)
+    assert (report["calendar"], report["calendar_inferred"]) == ("XNYS", True)
+    given = cli("ingest", str(path), "--symbol", "MSFT", *day, "--calendar", "24/7",
+                DATABASE_URL=database_url)  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    assert "inferred" not in given.stdout
+    listed = json.loads(cli("charts", "--json", DATABASE_URL=database_url).stdout)
+    assert {c["symbol"]: c["calendar"] for c in listed} == {
+        "AAPL": "XNYS", "MSFT": "24/7", "SPY": "XNYS"
+    }  # fmt: skip

@@ -12,20 +12,42 @@ import pytest
 
 from candlelab.errors import DatabaseUnavailable
 from candlelab.market.candles import count_candles, load_bars, read_candles
-from candlelab.market.charts import ChartKey, chart_summaries, recount_bars, upsert_chart
+from candlelab.market.charts import (
+    ChartKey,
+    all_charts,
+    chart_summaries,
+    recount_bars,
+    upsert_chart,
+)
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files, ingest_frame
-from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
+from candlelab.market.quality import QualityRules, check_charts
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, daily_bars, hourly_bars
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection, connect
 from tests.fixtures.charts import assert_bar_counts_current
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
 HOURLY = IngestOptions("BTCUSDT", Timeframe.parse("1h"), source="test")
+STOCK_DAYS = IngestOptions("AAPL", Timeframe.parse("1d"), source="test")
 
 
 def market_frame(count: int) -> pl.DataFrame:
     spec = MarketSpec(start=date(2024, 1, 1), end=date(2024, 3, 1))
     return hourly_bars(INSTRUMENTS[0], spec).slice(0, count).to_frame()
+
+
+def stock_days() -> pl.DataFrame:
+    """A year of a synthetic NYSE stock's daily bars, each at midnight UTC of its session."""
+    aapl = next(i for i in INSTRUMENTS if i.symbol == "AAPL")
+    spec = MarketSpec(start=date(2024, 1, 1), end=date(2025, 1, 1))
+    return daily_bars(hourly_bars(aapl, spec)).to_frame()
+
+
+def calendar_findings(database_url: str) -> list[str]:
+    """The gap and off_calendar findings of the only chart, by code."""
+    with connect(database_url) as conn:
+        (checked,) = check_charts(database_url, all_charts(conn), QualityRules())
+    return [f.code for f in checked.findings if f.code in ("gap", "off_calendar")]
 
 
 def add_up(report: IngestReport) -> bool:
@@ -247,3 +269,32 @@ def test_bars_written_by_hand_are_counted_again_on_request(conn: Connection) -> 
     assert summary.bars == 20  # ...until they are counted again
     assert recount_bars(conn) == []
     assert_bar_counts_current(conn)
+
+
+def test_a_new_daily_stock_chart_without_a_calendar_gets_its_exchanges_and_no_gaps(
+    conn: Connection, database_url: str
+) -> None:
+    report = ingest_frame(conn, stock_days(), STOCK_DAYS)
+    assert (report.loaded, report.calendar, report.calendar_inferred) == (252, "XNYS", True)
+    assert report.calendar_note == "inferred from the bars: no weekend or XNYS holiday bars"
+    conn.commit()
+    assert [c.calendar for c in all_charts(conn)] == ["XNYS"]
+    assert calendar_findings(database_url) == []
+
+
+def test_a_calendar_given_wins_and_an_existing_chart_keeps_its_own(
+    conn: Connection, database_url: str
+) -> None:
+    days = stock_days()
+    given = IngestOptions("AAPL", Timeframe.parse("1d"), source="test", calendar="24/7")
+    first = ingest_frame(conn, days.head(100), given)
+    assert (first.calendar, first.calendar_inferred, first.calendar_note) == ("24/7", False, "")
+    untold = ingest_frame(conn, days.slice(100, 100), STOCK_DAYS)
+    assert (untold.calendar, untold.calendar_inferred, untold.calendar_note) == ("24/7", False, "")
+    other = IngestOptions("AAPL", Timeframe.parse("1d"), source="test", calendar="XNYS")
+    late = ingest_frame(conn, days.slice(200), other)
+    assert late.calendar == "24/7"
+    assert late.calendar_note == "the chart's own: XNYS applies to a new chart only"
+    conn.commit()
+    assert [c.calendar for c in all_charts(conn)] == ["24/7"]
+    assert calendar_findings(database_url).count("gap") > 50  # a run for every weekend

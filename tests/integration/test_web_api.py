@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from candlelab.market.charts import ChartKey, upsert_chart
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, daily_bars, hourly_bars
 from candlelab.store.database import Connection
 from candlelab.web.access import COOKIE, Access, is_loopback, token_hash
 from candlelab.web.app import create_app
@@ -100,6 +101,19 @@ def test_a_round_the_clock_window_leaves_its_gaps_to_the_bar_step(
     client: TestClient, stored: int
 ) -> None:
     assert client.get(f"/api/charts/{stored}/candles").json()["missing"] == ""
+
+
+def test_an_upload_to_a_new_chart_says_which_calendar_its_bars_gave_it(client: TestClient) -> None:
+    aapl = next(i for i in INSTRUMENTS if i.symbol == "AAPL")
+    spec = MarketSpec(start=date(2024, 1, 1), end=date(2024, 7, 1))
+    days = daily_bars(hourly_bars(aapl, spec)).to_frame().write_csv()
+    page = client.post(
+        "/charts/upload", data={"symbol": "aapl", "timeframe": "1d"},
+        files={"file": ("aapl.csv", days.encode(), "text/csv")},
+    )  # fmt: skip
+    assert page.status_code == 200, page.text
+    assert "Calendar XNYS (inferred from the bars: no weekend or XNYS holiday bars)" in page.text
+    assert client.get("/api/charts").json()["items"][0]["calendar"] == "XNYS"
 
 
 def test_unknown_charts_are_404_and_bad_parameters_422(client: TestClient, stored: int) -> None:

@@ -41,8 +41,12 @@ def ingest(
         str | None, typer.Option(help="Wall clock bars align to; default: --timezone.")
     ] = None,
     calendar: Annotated[
-        str, typer.Option(help="Trading calendar: 24/7, 24/5 or an exchange code.")
-    ] = "24/7",
+        str | None,
+        typer.Option(
+            help="A new chart's trading calendar: 24/7, 24/5 or an exchange code (XNYS); "
+            "default: told from its first file's bars."
+        ),
+    ] = None,
     offset: Annotated[
         str, typer.Option(help="Intraday bars start this long after round times (30m).")
     ] = "0m",
@@ -72,16 +76,19 @@ def ingest(
     Every input is one transaction: it lands whole or not at all. Column names recognised:
     time/date/datetime/timestamp/open_time, open/o, high/h, low/l, close/c, volume/vol/v,
     vwap, trades/count, taker_buy_volume, quote_volume (any case). Times: epoch s/ms/µs/ns
-    or ISO-8601 with or without offset. Exit code 1 when any input was refused.
+    or ISO-8601 with or without offset. Without --calendar, a new chart's calendar (what
+    `quality` measures gaps against) is told from its first file's bars, as the report says.
+    Exit code 1 when any input was refused.
     """
     if on_conflict not in ("update", "skip", "error"):
         raise ConfigError(f"--on-conflict {on_conflict!r}: use update, skip or error")
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
-    try:
-        check_calendar(calendar)
-    except InvalidValue as exc:
-        raise ConfigError(f"--calendar: {exc}") from None
+    if calendar is not None:
+        try:
+            check_calendar(calendar)
+        except InvalidValue as exc:
+            raise ConfigError(f"--calendar: {exc}") from None
     options = IngestOptions(
         symbol=symbol,
         timeframe=_timeframe(timeframe),
@@ -174,6 +181,8 @@ class _Progress:
 def _print(reports: list[IngestReport], seconds: float) -> None:
     for report in reports:
         out.print(_line(report), soft_wrap=True)
+        if report.calendar_note:
+            out.print(f"    calendar {report.calendar} ({report.calendar_note})", soft_wrap=True)
         for example in report.examples[:EXAMPLES_SHOWN] if report.rejected else []:
             value = example["value"]
             out.print(f"    line {example['line']}: {example['code']} in {example['field']}"

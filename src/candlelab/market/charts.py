@@ -68,6 +68,12 @@ def upsert_chart(
     return returned_id(conn, QUERIES["upsert_chart"], params)
 
 
+def find_chart(conn: Connection, key: ChartKey) -> Chart | None:
+    """The chart of a (symbol, timeframe, source), if there is one yet."""
+    row = conn.execute(QUERIES["chart_by_key"], key.__dict__).fetchone()
+    return Chart(*row) if row else None
+
+
 def chart(conn: Connection, chart_id: int) -> Chart:
     row = conn.execute(QUERIES["chart"], {"chart_id": chart_id}).fetchone()
     if row is None:

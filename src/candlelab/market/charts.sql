@@ -12,6 +12,12 @@ RETURNING id;
 SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id
 FROM charts WHERE id = %(chart_id)s;
 
+-- chart_by_key --
+-- The chart of a (symbol, timeframe, source), found through the key's unique index.
+SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id
+FROM charts
+WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND source = %(source)s;
+
 -- all_charts --
 -- Every chart's own properties, in the order `charts` lists them.
 SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id

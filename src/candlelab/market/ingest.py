@@ -4,6 +4,8 @@ For each input: read (`candle_files`), judge every row (`validation`), then eith
 the input whole (too many problems, or any under --strict, or a conflict under
 --on-conflict error) or write its good bars (`candles.load_bars`) in one transaction.
 The report's counts always add up: loaded + updated + unchanged + rejected = rows read.
+A new chart given no calendar gets the one its first input's bars point to, and the report
+says so.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import Any
 import polars as pl
 
 from candlelab.errors import ConflictingBars
+from candlelab.market.calendars import infer_calendar
 from candlelab.market.candle_files import RawCandles, raw_from_frame, read_candle_file
 from candlelab.market.candles import LoadCounts, OnConflict, load_bars
-from candlelab.market.charts import ChartKey, upsert_chart
+from candlelab.market.charts import ChartKey, find_chart, upsert_chart
 from candlelab.market.resampling import refresh_derived
 from candlelab.market.timeframes import Timeframe
 from candlelab.market.validation import Rules, Validated, validate, validate_many
@@ -46,7 +49,7 @@ class IngestOptions:
     format: str | None = None  # None: recognised from the name and the first line
     timezone: str = "UTC"  # the zone of naive times in the input
     chart_timezone: str = "UTC"
-    calendar: str = "24/7"
+    calendar: str | None = None  # None: a new chart's is inferred from its first bars
     offset: str = "0m"
     on_conflict: OnConflict = "skip"
     max_reject_ratio: float = 0.01
@@ -88,6 +91,9 @@ class IngestReport:
     by_code: dict[str, int] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
     refused: str | None = None
+    calendar: str | None = None  # the chart's (None when refused before there was one)
+    calendar_inferred: bool = False
+    calendar_note: str = ""  # where the calendar came from, when the user did not say it
     seconds: float = 0.0
     rejections: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
 
@@ -231,9 +237,7 @@ def _store(
     if report.refused is None:
         try:
             with translated(), conn.transaction():  # a lost connection reads as one error
-                chart_id = upsert_chart(
-                    conn, options.key, options.chart_timezone, options.calendar, options.offset
-                )
+                chart_id = _chart(conn, options, validated.bars, report)
                 counts = load_bars(conn, chart_id, validated.bars, options.on_conflict)
                 if counts.inserted or counts.updated:  # charts resampled from this one follow
                     times = validated.bars["time"]
@@ -245,6 +249,23 @@ def _store(
         report.rejected, report.unchanged = report.rows_read, 0
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _chart(
+    conn: Connection, options: IngestOptions, bars: pl.DataFrame, report: IngestReport
+) -> int:
+    """The chart's id, the chart created on first use; the report says its calendar and why."""
+    existing = find_chart(conn, options.key)
+    calendar = existing.calendar if existing else options.calendar
+    if calendar is None:  # a new chart, no calendar given: the bars tell
+        times = bars["time"].dt.replace_time_zone(None).to_numpy()
+        found = infer_calendar(times, options.timeframe, options.chart_timezone, options.offset)
+        calendar, report.calendar_inferred = found.calendar, True
+        report.calendar_note = f"inferred from the bars: {found.why}"
+    elif options.calendar not in (None, calendar):
+        report.calendar_note = f"the chart's own: {options.calendar} applies to a new chart only"
+    report.calendar = calendar
+    return upsert_chart(conn, options.key, options.chart_timezone, calendar, options.offset)
 
 
 def _judged(raw: RawCandles, options: IngestOptions, validated: Validated) -> IngestReport:
