@@ -282,6 +282,19 @@ def test_a_new_daily_stock_chart_without_a_calendar_gets_its_exchanges_and_no_ga
     assert calendar_findings(database_url) == []
 
 
+def test_weekday_fx_days_without_a_calendar_get_the_fx_week_and_no_sunday_gaps(
+    conn: Connection, database_url: str
+) -> None:
+    days = stock_days()  # NYSE sessions, with the holidays an FX feed trades through
+    every = pl.datetime_range(days["time"][0], days["time"][-1], "1d", eager=True)
+    weekdays = every.filter(every.dt.weekday() <= 5).to_frame("time")
+    fx = weekdays.join(days.drop("time").head(1), how="cross")
+    report = ingest_frame(conn, fx, IngestOptions("EURUSD", Timeframe.parse("1d"), "test"))
+    assert (report.calendar, report.calendar_inferred) == ("24/5", True)
+    conn.commit()
+    assert calendar_findings(database_url) == []  # no Sunday owed, no holiday either
+
+
 def test_a_calendar_given_wins_and_an_existing_chart_keeps_its_own(
     conn: Connection, database_url: str
 ) -> None:

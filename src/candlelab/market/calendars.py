@@ -229,7 +229,28 @@ def expected_bars(
     first: np.datetime64,
     last: np.datetime64,
 ) -> Times:
-    """The bar starts in [first, last] a chart should have: aligned bars overlapping a session."""
+    """The bar starts in [first, last] a chart should have: the open bars (`open_bars`),
+    but for the FX week's Sunday stubs."""
+    starts = open_bars(calendar, timeframe, timezone=timezone, offset=offset, first=first,
+                       last=last)  # fmt: skip
+    if calendar == FX_WEEK and timeframe.unit == "d":
+        # The FX day that opens Sunday 17:00 New York is Monday's: daily FX bars run Monday
+        # to Friday. A Sunday bar (the stub of a few hours some vendors write) overlaps the
+        # week, so it is allowed (an open bar); it is not owed.
+        starts = starts[_weekdays(starts, timezone)]
+    return starts
+
+
+def open_bars(
+    calendar: str,
+    timeframe: Timeframe,
+    *,
+    timezone: str,
+    offset: str,
+    first: np.datetime64,
+    last: np.datetime64,
+) -> Times:
+    """The bar starts in [first, last] a chart may have: aligned bars overlapping a session."""
     starts = bar_grid(timeframe, timezone, offset, (first, last))
     if not len(starts):
         return starts
@@ -237,6 +258,13 @@ def expected_bars(
     open_ = sessions(calendar, starts[0], ends[-1]).overlapping(starts, ends)
     result: Times = starts[open_]
     return result
+
+
+def _weekdays(starts: Times, timezone: str) -> npt.NDArray[np.bool_]:
+    """Which bar starts fall on Monday to Friday on the chart's wall clock."""
+    local = pl.Series(starts).dt.replace_time_zone("UTC").dt.convert_time_zone(timezone)
+    weekday: npt.NDArray[np.bool_] = (local.dt.weekday() <= 5).to_numpy()
+    return weekday
 
 
 def bar_grid(
