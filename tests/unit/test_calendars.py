@@ -16,7 +16,6 @@ from candlelab.market.calendars import (
     check_calendar,
     expected_bars,
     infer_calendar,
-    open_bars,
     sessions,
 )
 from candlelab.market.synthetic_market import (
@@ -202,9 +201,10 @@ def test_the_listed_exchanges_trade_inside_the_fx_week_in_their_own_zones() -> N
 def test_daily_fx_bars_are_owed_monday_to_friday_and_a_sunday_bar_is_allowed() -> None:
     days = bars("24/5", "1d", "UTC", "0m", ("2025-06-01T00:00", "2025-06-14T00:00"))
     assert [d[:10] for d in days] == [f"2025-06-{n:02d}" for n in (*range(2, 7), *range(9, 14))]
-    allowed = open_bars(
+    allowed = expected_bars(
         "24/5", Timeframe.parse("1d"), timezone="UTC", offset="0m",
         first=np.datetime64("2025-06-01", "us"), last=np.datetime64("2025-06-14", "us"),
+        owed=False,
     )  # fmt: skip
     assert set(allowed.astype("M8[D]").astype(str)) - {d[:10] for d in days} == {
         "2025-06-01", "2025-06-08"}  # the Sunday stubs, 22:00-24:00 UTC  # fmt: skip

@@ -228,34 +228,20 @@ def expected_bars(
     offset: str,
     first: np.datetime64,
     last: np.datetime64,
+    owed: bool = True,
 ) -> Times:
-    """The bar starts in [first, last] a chart should have: the open bars (`open_bars`),
-    but for the FX week's Sunday stubs."""
-    starts = open_bars(calendar, timeframe, timezone=timezone, offset=offset, first=first,
-                       last=last)  # fmt: skip
-    if calendar == FX_WEEK and timeframe.unit == "d":
-        # The FX day that opens Sunday 17:00 New York is Monday's: daily FX bars run Monday
-        # to Friday. A Sunday bar (the stub of a few hours some vendors write) overlaps the
-        # week, so it is allowed (an open bar); it is not owed.
-        starts = starts[_weekdays(starts, timezone)]
-    return starts
-
-
-def open_bars(
-    calendar: str,
-    timeframe: Timeframe,
-    *,
-    timezone: str,
-    offset: str,
-    first: np.datetime64,
-    last: np.datetime64,
-) -> Times:
-    """The bar starts in [first, last] a chart may have: aligned bars overlapping a session."""
+    """The bar starts in [first, last] a chart should have: aligned bars overlapping a
+    session. With `owed=False`, also the bars it may have without owing them."""
     starts = bar_grid(timeframe, timezone, offset, (first, last))
     if not len(starts):
         return starts
     ends = bar_ends(timeframe, timezone, starts)
     open_ = sessions(calendar, starts[0], ends[-1]).overlapping(starts, ends)
+    if owed and calendar == FX_WEEK and timeframe.unit == "d":
+        # The FX day that opens Sunday 17:00 New York is Monday's: daily FX bars run Monday
+        # to Friday. A Sunday bar (the stub of a few hours some vendors write) overlaps the
+        # week, so it is allowed; it is not owed.
+        open_ &= _weekdays(starts, timezone)
     result: Times = starts[open_]
     return result
 

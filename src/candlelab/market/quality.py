@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from candlelab.market.calendars import expected_bars, open_bars
+from candlelab.market.calendars import expected_bars
 from candlelab.market.candles import candle_arrays, read_candles
 from candlelab.market.charts import Chart
 from candlelab.market.timeframes import Timeframe
@@ -111,7 +111,7 @@ def _calendar(found: Findings, chart: Chart, times: Array) -> None:
     expected = _expected(chart, times[0], times[-1])
     for start, end, bars in _missing_runs(expected, times):
         found.add_times("gap", start, end, bars, missing=bars, calendar=chart.calendar)
-    allowed = _expected(chart, times[0], times[-1], allowed=True)
+    allowed = _expected(chart, times[0], times[-1], owed=False)
     for first, last in runs(~np.isin(times, allowed)):
         found.add("off_calendar", first, last, calendar=chart.calendar)
 
@@ -135,15 +135,12 @@ def _missing_runs(expected: Array, times: Array) -> list[tuple[np.datetime64, np
     return [(expected[a], expected[b], b - a + 1) for a, b in runs(missing)]
 
 
-def _expected(
-    chart: Chart, first: np.datetime64, last: np.datetime64, allowed: bool = False
-) -> Array:
-    """The bars the chart owes in [first, last]; with `allowed`, every bar it may have (the
-    FX week's Sunday stubs are allowed, not owed)."""
-    bars_of = open_bars if allowed else expected_bars
-    return bars_of(
+def _expected(chart: Chart, first: np.datetime64, last: np.datetime64, owed: bool = True) -> Array:
+    """The bars the chart owes in [first, last]; with `owed=False`, every bar it may have
+    (the FX week's Sunday stubs are allowed, not owed)."""
+    return expected_bars(
         chart.calendar, Timeframe.parse(chart.timeframe), timezone=chart.timezone,
-        offset=chart.bar_offset, first=first, last=last,
+        offset=chart.bar_offset, first=first, last=last, owed=owed,
     )  # fmt: skip
 
 
