@@ -9,9 +9,13 @@ import re
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from playwright.sync_api import Page, Position, expect
 
+from candlelab.demo import seed_labels
+from candlelab.labels.spans import NewSpan, add_span
 from candlelab.market.ingest import IngestOptions
+from candlelab.market.quality import utc_datetime
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
 from tests.browser.conftest import Watched
@@ -274,4 +278,126 @@ def test_scrolling_back_fetches_older_bars_piece_by_piece(
     times = page.evaluate("() => window.candlelab.bars.points.map(p => p.time)")
     assert times[0] == first - 3000 * 3600  # the piece just before, joined without a seam
     assert all(b - a == 3600 for a, b in itertools.pairwise(times))
+    assert watched.errors == []
+
+
+HELD = 12_000  # annotator.js's HELD: the most bars (empty slots too) the page holds
+HOUR = 3600
+# Resolves once the chart has drawn what the last input did and no piece is on its way.
+SETTLE = """async () => {
+  const frame = () => new Promise((done) => requestAnimationFrame(() => done()));
+  do { await frame(); await frame(); } while (window.candlelab.state.loading);
+}"""
+HELD_NOW = """() => { const b = window.candlelab.bars;
+  return { count: b.points.length, last: b.last, atEnd: b.atEnd }; }"""
+
+
+def seconds(moment: np.datetime64) -> int:
+    return int(moment.astype("datetime64[s]").astype(np.int64))
+
+
+def x_of(page: Page, time: float) -> float:
+    """Where a bar's time is, in px from the chart's left edge."""
+    return float(page.evaluate("t => window.candlelab.xOf(t)", time))
+
+
+def pan(page: Page, dx: float) -> None:
+    """Drag the chart by dx px (to the right: back in time) in small steps, so that pieces
+    come and go mid-drag; the bar grabbed must end under the pointer all the same."""
+    box = page.locator("#chart").bounding_box()
+    assert box is not None
+    x0 = box["x"] + clear_of_spans(page, box["width"] * 0.45 - dx / 2)
+    y = box["y"] + box["height"] * 0.45
+    grabbed = page.evaluate("x => window.candlelab.timeAt(x)", x0 - box["x"])
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(x0 + dx * step / 20, y)
+        page.wait_for_timeout(15)
+    page.mouse.up()
+    settled_with(page, grabbed, x0 + dx - box["x"])
+
+
+def wheel(page: Page, dx: float) -> None:
+    """Scroll the chart by dx px (to the right: back in time) with the wheel: a piece comes or
+    goes with no mouse move after it, so the page alone must keep the view on its bars."""
+    box = page.locator("#chart").bounding_box()
+    assert box is not None
+    x = box["width"] * 0.45
+    page.mouse.move(box["x"] + x, box["y"] + box["height"] * 0.45)
+    grabbed = page.evaluate("x => window.candlelab.timeAt(x)", x)
+    page.mouse.wheel(-dx / 0.8, 0)  # the chart scrolls 80 px a 100 of delta
+    settled_with(page, grabbed, x + dx)
+
+
+def clear_of_spans(page: Page, x: float) -> float:
+    """An x near `x` that is no span's edge, where a press pans rather than resizes."""
+    edges = page.evaluate("() => window.candlelab.state.spans.flatMap(s => [s.start, s.end])")
+    while any(abs(x_of(page, edge) - x) < 10 for edge in edges):
+        x += 20
+    return x
+
+
+def settled_with(page: Page, time: float, x: float) -> None:
+    """Once the page has settled: the bar at `time` is at `x` (nothing jumped when pieces came
+    and went), and the page holds no more than HELD bars."""
+    page.evaluate(SETTLE)
+    assert abs(x_of(page, time) - x) < 2, time
+    assert page.evaluate(HELD_NOW)["count"] <= HELD
+
+
+def long_chart(conn: Connection) -> tuple[int, npt.NDArray[np.datetime64]]:
+    """A 24/7 hourly chart of 40,000 hours with a 3-hour gap every 997, a proposal 25,600
+    bars back and a manual span among the newest; its id and its bars' times."""
+    hours = np.datetime64("2020-01-01T00:00") + np.arange(40_000) * np.timedelta64(1, "h")
+    stored = np.delete(hours, [i + k for i in range(500, len(hours), 997) for k in range(3)])
+    chart_id = stored_chart(
+        conn, [str(t) for t in stored], IngestOptions("LONG", Timeframe(1, "h"))
+    )
+    labels = seed_labels(conn)
+    at = [utc_datetime(stored[i]) for i in (-25_600, -25_300, -60, -30)]
+    add_span(conn, NewSpan(chart_id, labels[1], at[0], at[1], source="model", status="proposed"))
+    add_span(conn, NewSpan(chart_id, labels[-1], at[2], at[3]))
+    conn.commit()
+    return chart_id, stored
+
+
+def test_scrolling_far_back_and_forth_holds_a_few_pieces_and_never_jumps(
+    watched: Watched, site: str, conn: Connection
+) -> None:
+    chart_id, stored = long_chart(conn)
+    newest = seconds(stored[-1])
+    page = watched.page
+    page.goto(f"{site}/charts/{chart_id}")
+    ready(page)
+    box = page.locator("#chart").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.45)
+    for _ in range(30):  # zoom out: about 2,000 bars a screen
+        page.mouse.wheel(0, 300)
+    page.evaluate(SETTLE)
+    proposal = (seconds(stored[-25_600]), seconds(stored[-25_300]))
+    scrolls = itertools.cycle([pan, wheel])
+    while x_of(page, proposal[0]) < 50:  # back to the proposal, eight pieces back
+        next(scrolls)(page, 700)
+    assert page.evaluate(HELD_NOW)["last"] < newest - 12_000 * HOUR  # the newest were dropped
+    expect(page.locator("#span-list li.proposed")).to_have_count(1)
+    expect(page.locator("#span-list li.manual")).to_have_count(0)
+    assert x_of(page, proposal[1]) < box["width"] * 0.9  # drawn whole, over its bars
+    watched.shot("scrolled-far-back")
+
+    while x_of(page, newest) > box["width"] * 0.8:
+        next(scrolls)(page, -700)
+    held = page.evaluate(HELD_NOW)
+    assert (held["last"], held["atEnd"]) == (newest, True)
+    points = page.evaluate(
+        "() => window.candlelab.bars.points.map(p => [p.time, p.open !== undefined])"
+    )
+    times = [t for t, _ in points]
+    assert all(b - a == HOUR for a, b in itertools.pairwise(times))  # no seam, nothing twice
+    candles = [t for t, candle in points if candle]
+    assert candles == [seconds(t) for t in stored if times[0] <= seconds(t) <= times[-1]]
+    expect(page.locator("#span-list li.manual")).to_have_count(1)
+    expect(page.locator("#span-list li.proposed")).to_have_count(0)
+    watched.shot("scrolled-back-to-the-newest")
     assert watched.errors == []

@@ -10,6 +10,13 @@ const chartId = Number(root.dataset.chartId);
 const timezone = root.dataset.timezone || "UTC";
 const PIECE = 3000; // bars fetched at a time
 const MARGIN = 300; // bars kept ready beyond the visible range
+// The most bars (empty slots included) the page holds, however long the chart and however
+// long the user scrolls: each piece joined drops as much from the far end. The window must
+// take the widest view (at the chart's 0.5 px minimum bar spacing, about 2,800 bars on a
+// 1,400 px chart) with its margins and the piece just joined; four pieces is that with room
+// to spare, so scrolling back and forth over a screen or two refetches nothing, and 12,000
+// bars stay a few MB in the page and in the chart.
+const HELD = 4 * PIECE;
 
 const bars = new Bars(chartId, Number(root.dataset.barSeconds), root.dataset.calendar);
 const layer = new SpanLayer(bars);
@@ -31,6 +38,7 @@ const chart = LC.createChart(el("chart"), {
   autoSize: true,
   layout: { background: { color: "#ffffff" }, textColor: "#333", panes: { separatorColor: "#ddd" } },
   grid: { vertLines: { color: "#f0f0f0" }, horzLines: { color: "#f0f0f0" } },
+  handleScroll: { pressedMouseMove: false }, // panned in this file: see grip()
   timeScale: { timeVisible: true, secondsVisible: false, rightOffset: 5,
                tickMarkFormatter: (t, kind) => formats[kind].format(new Date(t * 1000)) },
   localization: { timeFormatter: (t) => `${formats.full.format(new Date(t * 1000))} ${timezone}` },
@@ -55,26 +63,41 @@ function redraw() {
   volume.setData(bars.volumes);
 }
 
-// Keep the logical range steady while bars are added in front of it.
-function prepended(count, range) {
-  redraw();
-  if (range) chart.timeScale().setVisibleLogicalRange({ from: range.from + count, to: range.to + count });
+// The piece the view needs next, or null: older bars near its left edge, newer near its right.
+function wanted(range) {
+  if (range.from < MARGIN && !bars.atStart) return bars.older(PIECE);
+  if (range.to > bars.points.length - MARGIN && !bars.atEnd) return bars.newer(PIECE);
+  return null;
 }
 
 async function extend() {
   const range = chart.timeScale().getVisibleLogicalRange();
-  if (!range || state.loading) return;
+  const coming = range && !state.loading ? wanted(range) : null;
+  if (!coming) return;
   state.loading = true;
   try {
-    if (range.from < MARGIN && !bars.atStart) {
-      const before = bars.points.length;
-      await bars.older(PIECE);
-      prepended(bars.points.length - before, range);
-      await refreshLabels();
-    } else if (range.to > bars.points.length - MARGIN && !bars.atEnd) {
-      if (await bars.newer(PIECE)) { redraw(); await refreshLabels(); }
-    }
-  } catch (error) { say(error.message, true); } finally { state.loading = false; }
+    const piece = await coming;
+    if (!bars.fits(piece)) return;
+    takeIn(piece);
+    await refreshLabels();
+  } catch (error) { say(error.message, true); return; } finally { state.loading = false; }
+  extend(); // the user may have scrolled past this piece while it came
+}
+
+// Join a piece, drop what lies farthest from the view beyond HELD, and keep the view on the
+// same bars. Logical indices count from the first bar held, so they move by what came and
+// went at the start; left alone, the chart would keep the view's offset from the last bar.
+// The view is read now, not before the fetch: the user may have scrolled on meanwhile.
+function takeIn(piece) {
+  const range = chart.timeScale().getVisibleLogicalRange();
+  const added = bars.take(piece);
+  const view = { from: range.from + added, to: range.to + added };
+  // A view wider than HELD allows (a very wide screen, zoomed right out) is held whole with
+  // its margins: cutting into them would make each piece drop what the next must fetch.
+  const cap = Math.max(HELD, view.to - view.from + 2 * (MARGIN + 1));
+  const moved = added - bars.fit(cap, view);
+  redraw();
+  chart.timeScale().setVisibleLogicalRange({ from: range.from + moved, to: range.to + moved });
 }
 
 async function jumpTo(start, end) {
@@ -282,14 +305,15 @@ async function step(from, to) {
 const area = el("chart");
 const xOf = (event) => event.clientX - area.getBoundingClientRect().left;
 const logicalAt = (x) => chart.timeScale().coordinateToLogical(x);
-const pan = (on) => chart.applyOptions({ handleScroll: { pressedMouseMove: on } });
 
 area.addEventListener("mousemove", (event) => {
-  const x = xOf(event);
-  if (state.drag) return dragTo(x);
-  const edge = layer.edgeAt(x);
+  if (state.drag) return;
+  const edge = layer.edgeAt(xOf(event));
   area.style.cursor = edge ? "ew-resize" : state.label ? "crosshair" : "";
-  pan(!edge && !state.label); // the chart pans unless a drag here draws or resizes
+});
+
+window.addEventListener("mousemove", (event) => {
+  if (state.drag && event.buttons & 1) dragTo(event); // outside the chart too, as its own pan did
 });
 
 area.addEventListener("mousedown", (event) => {
@@ -299,19 +323,50 @@ area.addEventListener("mousedown", (event) => {
   const at = bars.timeAt(logicalAt(x));
   if (edge) state.drag = { kind: "resize", span: edge.span, edge: edge.edge, x0: x, at };
   else if (state.label) state.drag = { kind: "draw", from: at, at, x0: x };
-  else state.drag = { kind: "click", x0: x };
-  if (state.drag.kind !== "click") dragTo(x);
+  else state.drag = { kind: "pan", x0: x, grip: grip(event) }; // a click, if it barely moves
+  if (state.drag.kind !== "pan") dragTo(event);
 });
 
-function dragTo(x) {
+function dragTo(event) {
   const drag = state.drag;
-  if (drag.kind === "click") return;
-  drag.at = bars.timeAt(logicalAt(x));
+  if (drag.kind === "pan") return drag.grip && panTo(drag.grip, event);
+  drag.at = bars.timeAt(logicalAt(xOf(event)));
   const [start, end] = drag.kind === "draw" ? [drag.from, drag.at]
     : drag.edge === "start" ? [drag.at, drag.span.end] : [drag.span.start, drag.at];
   const color = drag.kind === "draw" ? state.label.color : drag.span.color;
   layer.preview = { start: Math.min(start, end), end: Math.max(start, end), color, label_type_id: -1 };
   layer.requestUpdate();
+}
+
+// Panning by mouse is done here, not by the chart (its pressedMouseMove is off): the chart
+// keeps where a drag began as an offset from the last bar held, so a piece joined or dropped
+// at that end mid-drag would throw the view by as many bars (lightweight-charts issue 1521).
+// A pan here holds on to the bar grabbed, by its time, which no piece coming or going moves;
+// and to the price grabbed, when the pane's prices are scaled by hand.
+function grip(event) {
+  const x = xOf(event);
+  const pane = chart.panes().find((p) => p.getHTMLElement()?.contains(event.target));
+  if (!pane || x >= chart.timeScale().width()) return null; // an axis, or the panes' divider
+  const logical = logicalAt(x);
+  const grabbed = { time: bars.timeAt(logical), dx: x - chart.timeScale().logicalToCoordinate(logical) };
+  const series = pane.getSeries()[0];
+  const scale = series.priceScale();
+  if (scale.options().autoScale) return grabbed; // the chart fits the prices to the bars in view
+  const perPixel = (series.coordinateToPrice(0) - series.coordinateToPrice(100)) / 100;
+  return { ...grabbed, scale, prices: scale.getVisibleRange(), perPixel, y0: event.clientY };
+}
+
+// Move the view so that the grabbed bar is under the pointer again.
+function panTo(grip, event) {
+  const time = chart.timeScale();
+  const range = time.getVisibleLogicalRange();
+  const spacing = time.width() / (range.to - range.from + 1); // px a bar, as the chart sizes it
+  const at = time.logicalToCoordinate(Math.round(bars.logicalOf(grip.time))) + grip.dx;
+  const by = (at - xOf(event)) / spacing;
+  time.setVisibleLogicalRange({ from: range.from + by, to: range.to + by });
+  if (!grip.scale) return;
+  const up = (event.clientY - grip.y0) * grip.perPixel;
+  grip.scale.setVisibleRange({ from: grip.prices.from + up, to: grip.prices.to + up });
 }
 
 window.addEventListener("mouseup", async (event) => {
@@ -321,7 +376,7 @@ window.addEventListener("mouseup", async (event) => {
   layer.requestUpdate();
   if (!drag) return;
   const x = xOf(event);
-  if (drag.kind === "click" || Math.abs(x - drag.x0) < 3 && drag.kind === "resize") {
+  if (drag.kind === "pan" || Math.abs(x - drag.x0) < 3 && drag.kind === "resize") {
     if (Math.abs(x - drag.x0) < 3) await select(layer.spanAt(x));
     return;
   }
@@ -450,8 +505,8 @@ async function start() {
   say(`${bars.candles.toLocaleString()} bars loaded${gaps}; pick a label (1–9) and drag to draw`);
 }
 
-// For tests and the console: where a bar's time is on screen.
+// For tests and the console: where a bar's time is on screen, and which bar is at an x.
 window.candlelab = { xOf: (time) => chart.timeScale().logicalToCoordinate(bars.logicalOf(time)),
-                     bars, state, jumpTo };
+                     timeAt: (x) => bars.timeAt(logicalAt(x)), bars, state, jumpTo };
 
 start().catch((error) => say(error.message, true));

@@ -1,5 +1,6 @@
 // The bars the chart holds: one contiguous window of the chart's history, fetched from
-// the database piece by piece as the user scrolls, never the whole series.
+// the database piece by piece as the user scrolls, never the whole series, and cut back at
+// its far end so the page holds a few pieces however far the user scrolls.
 import { api, float64s } from "./api.js";
 
 const MAX_FILLED = 2000; // whitespace bars drawn for one gap at most
@@ -29,20 +30,51 @@ export class Bars {
     this.replace(await this.fetch({ start, limit }));
   }
 
+  // The piece before the bars held, for take(); null at the chart's first bar.
   async older(limit) {
-    if (this.atStart || this.first === null) return 0;
-    const piece = await this.fetch({ end: this.first, limit });
-    this.atStart = piece.count < limit;
-    this.join(this.decoded(piece), true);
-    return piece.count;
+    if (this.atStart || this.first === null) return null;
+    const edge = this.first;
+    const piece = await this.fetch({ end: edge, limit });
+    return { ...this.decoded(piece), before: true, edge, final: piece.count < limit };
   }
 
+  // The piece after the bars held, for take(); null at the chart's newest bar.
   async newer(limit) {
-    if (this.atEnd || this.last === null) return 0;
-    const piece = await this.fetch({ start: this.last + 1, limit });
-    this.atEnd = piece.count < limit;
-    this.join(this.decoded(piece), false);
-    return piece.count;
+    if (this.atEnd || this.last === null) return null;
+    const edge = this.last;
+    const piece = await this.fetch({ start: edge + 1, limit });
+    return { ...this.decoded(piece), before: false, edge, final: piece.count < limit };
+  }
+
+  // Whether a piece still fits on the bars held: a jump elsewhere while it came replaces them.
+  fits(piece) {
+    return piece !== null && piece.edge === (piece.before ? this.first : this.last);
+  }
+
+  // Join a piece from older() or newer(); how many points came in front, which is how far
+  // every logical index moved.
+  take(piece) {
+    const held = this.points.length;
+    if (piece.before) this.atStart = piece.final; else this.atEnd = piece.final;
+    this.join(piece, piece.before);
+    return piece.before ? this.points.length - held : 0;
+  }
+
+  // Hold at most `cap` points: keep the `cap` centred on the view (a logical range) as far as
+  // the window allows, so what goes is what lies farthest from it; how many went from the
+  // start. A cut may fall on an empty slot: the piece fetched again later is asked for by
+  // time and the gap up to the slot filled as before (only a 24/7 gap longer than MAX_FILLED,
+  // cut at the window's newer end, may come back drawn with more empty slots).
+  fit(cap, view) {
+    const n = this.points.length;
+    if (n <= cap) return 0;
+    const centre = Math.round((view.from + view.to) / 2);
+    const start = Math.min(Math.max(centre - Math.floor(cap / 2), 0), n - cap);
+    this.points = this.points.slice(start, start + cap);
+    this.volumes = this.volumes.slice(start, start + cap);
+    if (start > 0) this.atStart = false;
+    if (start + cap < n) this.atEnd = false;
+    return start;
   }
 
   async fetch({ start, end, limit }) {
