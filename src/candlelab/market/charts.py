@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from candlelab.errors import UnknownReference
-from candlelab.store.database import Connection, returned_id, translated
+from candlelab.store.database import Connection, translated
 from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
@@ -53,6 +53,15 @@ class ChartSummary:
     annotations: int = 0
 
 
+@dataclass(frozen=True)
+class EnsuredChart:
+    """A chart as `ensure_chart` found or made it."""
+
+    id: int
+    calendar: str
+    created: bool
+
+
 def upsert_chart(
     conn: Connection,
     key: ChartKey,
@@ -61,17 +70,26 @@ def upsert_chart(
     bar_offset: str = "0m",
 ) -> int:
     """The chart's id, creating the chart on first use (an existing chart keeps its settings)."""
+    return ensure_chart(conn, key, timezone, calendar, bar_offset).id
+
+
+def ensure_chart(
+    conn: Connection, key: ChartKey, timezone: str, calendar: str | None, bar_offset: str
+) -> EnsuredChart:
+    """The chart, created on first use, in one statement; with no calendar a new chart is
+    24/7 until `set_calendar` (ingest tells it from the bars)."""
     params = {
         **key.__dict__, "name": key.name, "timezone": timezone, "calendar": calendar,
         "bar_offset": bar_offset,
     }  # fmt: skip
-    return returned_id(conn, QUERIES["upsert_chart"], params)
+    with translated():
+        row = conn.execute(QUERIES["upsert_chart"], params).fetchone()
+    assert row is not None, "an upsert returns its row"
+    return EnsuredChart(int(row[0]), row[1], bool(row[2]))
 
 
-def find_chart(conn: Connection, key: ChartKey) -> Chart | None:
-    """The chart of a (symbol, timeframe, source), if there is one yet."""
-    row = conn.execute(QUERIES["chart_by_key"], key.__dict__).fetchone()
-    return Chart(*row) if row else None
+def set_calendar(conn: Connection, chart_id: int, calendar: str) -> None:
+    conn.execute(QUERIES["set_calendar"], {"chart_id": chart_id, "calendar": calendar})
 
 
 def chart(conn: Connection, chart_id: int) -> Chart:

@@ -1,22 +1,21 @@
 -- upsert_chart --
--- One chart per (symbol, timeframe, source): create it on first use, return its id either way.
+-- One chart per (symbol, timeframe, source): create it on first use (a calendar not given
+-- yet is 24/7 until the caller sets it), return its id, calendar, and whether it is new.
 INSERT INTO charts (symbol, timeframe, source, name, timezone, calendar, bar_offset)
-VALUES (%(symbol)s, %(timeframe)s, %(source)s, %(name)s, %(timezone)s, %(calendar)s,
-        %(bar_offset)s)
+VALUES (%(symbol)s, %(timeframe)s, %(source)s, %(name)s, %(timezone)s,
+        coalesce(%(calendar)s, '24/7'), %(bar_offset)s)
 ON CONFLICT ON CONSTRAINT uq_charts_symbol_timeframe_source
 DO UPDATE SET symbol = EXCLUDED.symbol
-RETURNING id;
+RETURNING id, calendar, xmax = 0 AS created;
+
+-- set_calendar --
+-- A chart's trading calendar, told after it was made in the same transaction.
+UPDATE charts SET calendar = %(calendar)s WHERE id = %(chart_id)s;
 
 -- chart --
 -- One chart's own properties.
 SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id
 FROM charts WHERE id = %(chart_id)s;
-
--- chart_by_key --
--- The chart of a (symbol, timeframe, source), found through the key's unique index.
-SELECT id, symbol, timeframe, source, timezone, calendar, bar_offset, base_chart_id
-FROM charts
-WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND source = %(source)s;
 
 -- all_charts --
 -- Every chart's own properties, in the order `charts` lists them.

@@ -25,7 +25,7 @@ from candlelab.errors import ConflictingBars
 from candlelab.market.calendars import infer_calendar
 from candlelab.market.candle_files import RawCandles, raw_from_frame, read_candle_file
 from candlelab.market.candles import LoadCounts, OnConflict, load_bars
-from candlelab.market.charts import ChartKey, find_chart, upsert_chart
+from candlelab.market.charts import ChartKey, ensure_chart, set_calendar
 from candlelab.market.resampling import refresh_derived
 from candlelab.market.timeframes import Timeframe
 from candlelab.market.validation import Rules, Validated, validate, validate_many
@@ -254,18 +254,22 @@ def _store(
 def _chart(
     conn: Connection, options: IngestOptions, bars: pl.DataFrame, report: IngestReport
 ) -> int:
-    """The chart's id, the chart created on first use; the report says its calendar and why."""
-    existing = find_chart(conn, options.key)
-    calendar = existing.calendar if existing else options.calendar
-    if calendar is None:  # a new chart, no calendar given: the bars tell
+    """The chart's id, the chart created on first use; the report says its calendar and why.
+    One statement for a chart that exists: a folder of files re-loaded pays nothing more."""
+    found = ensure_chart(
+        conn, options.key, options.chart_timezone, options.calendar, options.offset
+    )
+    report.calendar = found.calendar
+    if found.created and options.calendar is None:  # a new chart, no calendar given
         times = bars["time"].dt.replace_time_zone(None).to_numpy()
-        found = infer_calendar(times, options.timeframe, options.chart_timezone, options.offset)
-        calendar, report.calendar_inferred = found.calendar, True
-        report.calendar_note = f"inferred from the bars: {found.why}"
-    elif options.calendar not in (None, calendar):
+        told = infer_calendar(times, options.timeframe, options.chart_timezone, options.offset)
+        if told.calendar != found.calendar:  # made as 24/7 until told
+            set_calendar(conn, found.id, told.calendar)
+        report.calendar, report.calendar_inferred = told.calendar, True
+        report.calendar_note = f"inferred from the bars: {told.why}"
+    elif options.calendar not in (None, found.calendar):
         report.calendar_note = f"the chart's own: {options.calendar} applies to a new chart only"
-    report.calendar = calendar
-    return upsert_chart(conn, options.key, options.chart_timezone, calendar, options.offset)
+    return found.id
 
 
 def _judged(raw: RawCandles, options: IngestOptions, validated: Validated) -> IngestReport:
