@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from candlelab.errors import ConflictingBars
-from candlelab.market.calendars import infer_calendar
+from candlelab.market.calendar_inference import infer_calendar
 from candlelab.market.candle_files import RawCandles, raw_from_frame, read_candle_file
 from candlelab.market.candles import LoadCounts, OnConflict, load_bars
 from candlelab.market.charts import ChartKey, ensure_chart, set_calendar
