@@ -90,14 +90,19 @@ def expected_bars(
     if not len(starts):
         return starts
     ends = bar_ends(timeframe, timezone, starts)
-    open_ = sessions(calendar, starts[0], ends[-1]).overlapping(starts, ends)
-    if owed and calendar == FX_WEEK and timeframe.unit == "d":
+    allowed: Times = starts[sessions(calendar, starts[0], ends[-1]).overlapping(starts, ends)]
+    return owed_bars(calendar, timeframe, timezone, allowed) if owed else allowed
+
+
+def owed_bars(calendar: str, timeframe: Timeframe, timezone: str, allowed: Times) -> Times:
+    """Of the bars a chart may have (`expected_bars(owed=False)`), those it owes."""
+    if calendar == FX_WEEK and timeframe.unit == "d":
         # The FX day that opens Sunday 17:00 New York is Monday's: daily FX bars run Monday
         # to Friday. A Sunday bar (the stub of a few hours some vendors write) overlaps the
         # week, so it is allowed; it is not owed.
-        open_ &= _weekdays(starts, timezone)
-    result: Times = starts[open_]
-    return result
+        result: Times = allowed[_weekdays(allowed, timezone)]
+        return result
+    return allowed
 
 
 def _weekdays(starts: Times, timezone: str) -> npt.NDArray[np.bool_]:

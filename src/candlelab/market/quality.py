@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from candlelab.market.calendars import expected_bars
+from candlelab.market.calendars import expected_bars, owed_bars
 from candlelab.market.candles import candle_arrays, read_candles
 from candlelab.market.charts import Chart
 from candlelab.market.timeframes import Timeframe
@@ -108,10 +108,11 @@ class Findings:
 
 
 def _calendar(found: Findings, chart: Chart, times: Array) -> None:
-    expected = _expected(chart, times[0], times[-1])
+    allowed = _expected(chart, times[0], times[-1], owed=False)  # the calendar worked once
+    timeframe = Timeframe.parse(chart.timeframe)
+    expected = owed_bars(chart.calendar, timeframe, chart.timezone, allowed)
     for start, end, bars in _missing_runs(expected, times):
         found.add_times("gap", start, end, bars, missing=bars, calendar=chart.calendar)
-    allowed = _expected(chart, times[0], times[-1], owed=False)
     for first, last in runs(~np.isin(times, allowed)):
         found.add("off_calendar", first, last, calendar=chart.calendar)
 
