@@ -115,7 +115,9 @@ def test_a_labellers_session(
     assert box is not None
     where: Position = {"x": bar_x(page, 10) - box["x"], "y": box["height"] * 0.4}
     page.locator("#chart").click(position=where, modifiers=["Alt"])
-    page.locator("#annotation-price").fill("123.45")
+    # The level clicked at, on the chart's own scale: a price the API finds plausible.
+    price = round(float(page.locator("#annotation-price").input_value()) + 0.25, 2)
+    page.locator("#annotation-price").fill(str(price))
     page.locator("#annotation-note").fill("volume spike")
     page.locator("#annotation-save").click()
     say(page, "annotation added")
@@ -139,7 +141,7 @@ def test_a_labellers_session(
     [note] = rows(conn, "SELECT a.time, t.name, a.price, a.note FROM annotations a "
                         "JOIN annotation_types t ON t.id = a.annotation_type_id")  # fmt: skip
     assert note[0].timestamp() == bar_time(page, 10)
-    assert note[1:] == ("breakout", 123.45, "volume spike")
+    assert note[1:] == ("breakout", price, "volume spike")
     assert watched.errors == []
 
 

@@ -1,21 +1,40 @@
 """Point annotations: a mark on one candle, of a type, with an optional price level and note.
 
+A mark's time is the open of a bar the chart has; its price, when given, is finite and
+within `bars.PRICE_FACTOR` of that bar's range (a chart with no bars has no bar to mark,
+so nothing is placed on it). Type names are trimmed and unique whatever their case.
 Like spans, each change bumps the annotation's `version` and a change from an older
 version is refused with the current row.
+
+What people write goes through `fields`' rules here, whoever calls: the API, and the
+legacy import through `checked_annotation_type` and `checked_annotation` (row rules
+without the database) and `check_type_name_free` and `check_place` (against it).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from candlelab.errors import InvalidField, NotFound
-from candlelab.labels import versions
+from candlelab.labels import fields, versions
+from candlelab.labels.bars import check_bar_open, check_price
+from candlelab.labels.spans import name_free
 from candlelab.store.database import Connection, returned_id, translated
 from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
+SHAPES = ("circle", "square", "arrowUp", "arrowDown")  # the chart's marker shapes
+
+
+@dataclass(frozen=True)
+class NewAnnotationType:
+    name: str
+    color: str
+    shape: str = "circle"
 
 
 @dataclass(frozen=True)
@@ -81,14 +100,54 @@ def annotation_type(conn: Connection, type_id: int) -> AnnotationType:
     return AnnotationType(*row)
 
 
+def checked_annotation_type(kind: NewAnnotationType) -> NewAnnotationType:
+    """The type with its name trimmed, or InvalidField naming the field that breaks a rule.
+    Needs no database: the legacy import checks each row with it."""
+    _shape(kind.shape)
+    name, color = fields.name("name", kind.name), fields.color("color", kind.color)
+    return replace(kind, name=name, color=color)
+
+
+def checked_annotation(new: NewAnnotation) -> NewAnnotation:
+    """The annotation with its person's name trimmed, or InvalidField naming the field.
+    Needs no database; `check_place` checks its time and price against the chart's bars."""
+    if new.price is not None and not math.isfinite(new.price):
+        raise InvalidField("price", f"{new.price} is not a finite number")
+    return replace(
+        new,
+        note=_optional(fields.text, "note", new.note),
+        created_by=_optional(fields.name, "created_by", new.created_by),
+    )
+
+
+def check_type_name_free(conn: Connection, name: str, type_id: int | None = None) -> None:
+    """LabelExists unless no other annotation type has this name, whatever its case and
+    spaces (`type_id` is the type being renamed)."""
+    name_free(conn, QUERIES["annotation_type_names"], "annotation type", name, type_id)
+
+
+def check_place(conn: Connection, chart_id: int, time: datetime, price: float | None) -> None:
+    """InvalidField unless `time` is the open of a bar of the chart and `price` (if any)
+    is finite and within PRICE_FACTOR of that bar's low and high."""
+    check_bar_open(conn, chart_id, "time", time)
+    if price is not None:
+        check_price(conn, chart_id, time, price)
+
+
 def add_annotation_type(conn: Connection, name: str, color: str, shape: str) -> AnnotationType:
-    params = {"name": name, "color": color, "shape": shape}
-    return annotation_type(conn, returned_id(conn, QUERIES["add_annotation_type"], params))
+    """A new annotation type, once its fields keep the rules and its name is free."""
+    kind = checked_annotation_type(NewAnnotationType(name, color, shape))
+    check_type_name_free(conn, kind.name)
+    return annotation_type(conn, returned_id(conn, QUERIES["add_annotation_type"], asdict(kind)))
 
 
 def update_annotation_type(
     conn: Connection, type_id: int, changes: AnnotationTypeChanges
 ) -> AnnotationType:
+    """The type changed, once the changed fields keep the rules (a new name is free)."""
+    changes = _checked_type_changes(changes)
+    if changes.name is not None:
+        check_type_name_free(conn, changes.name, type_id)
     with translated():
         row = conn.execute(QUERIES["update_annotation_type"], {"id": type_id, **asdict(changes)})
     if row.fetchone() is None:
@@ -110,10 +169,9 @@ def annotation(conn: Connection, annotation_id: int) -> Annotation:
 
 
 def create_annotation(conn: Connection, new: NewAnnotation) -> Annotation:
-    """A mark on a bar the chart has, of a usable type."""
-    bar = conn.execute(QUERIES["bar_at"], {"chart_id": new.chart_id, "time": new.time}).fetchone()
-    if not (bar and bar[0]):
-        raise InvalidField("time", f"chart {new.chart_id} has no bar at {new.time.isoformat()}")
+    """A mark on a bar the chart has, at a plausible price, of a usable type."""
+    new = checked_annotation(new)
+    check_place(conn, new.chart_id, new.time, new.price)
     _check_type(conn, new.annotation_type_id)
     return annotation(conn, returned_id(conn, QUERIES["add_annotation"], asdict(new)))
 
@@ -121,6 +179,12 @@ def create_annotation(conn: Connection, new: NewAnnotation) -> Annotation:
 def update_annotation(
     conn: Connection, annotation_id: int, version: int, changes: AnnotationChanges
 ) -> Annotation:
+    """The annotation changed, if nobody changed it since `version` (its price is checked
+    against its own bar)."""
+    stored = annotation(conn, annotation_id)
+    changes = _checked_changes(changes)
+    if changes.price is not None:
+        check_price(conn, stored.chart_id, stored.time, changes.price)
     _check_type(conn, changes.annotation_type_id)
     _versioned(conn, "update_annotation", annotation_id, version, asdict(changes))
     return annotation(conn, annotation_id)
@@ -151,3 +215,28 @@ def _check_type(conn: Connection, type_id: int | None) -> None:
         raise InvalidField("annotation_type_id", f"no annotation type {type_id}") from None
     if not kind.is_active:
         raise InvalidField("annotation_type_id", f"annotation type {kind.name!r} is deactivated")
+
+
+def _checked_type_changes(changes: AnnotationTypeChanges) -> AnnotationTypeChanges:
+    if changes.shape is not None:
+        _shape(changes.shape)
+    return replace(
+        changes,
+        name=_optional(fields.name, "name", changes.name),
+        color=_optional(fields.color, "color", changes.color),
+    )
+
+
+def _checked_changes(changes: AnnotationChanges) -> AnnotationChanges:
+    if changes.price is not None and not math.isfinite(changes.price):
+        raise InvalidField("price", f"{changes.price} is not a finite number")
+    return replace(changes, note=_optional(fields.text, "note", changes.note))
+
+
+def _shape(value: str) -> None:
+    if value not in SHAPES:
+        raise InvalidField("shape", f"{fields.shown(value)} is not one of {', '.join(SHAPES)}")
+
+
+def _optional(rule: Callable[[str, str], str], field: str, value: str | None) -> str | None:
+    return None if value is None else rule(field, value)

@@ -61,6 +61,6 @@ RETURNING id;
 -- The annotation deleted, only if still at the version the editor read.
 DELETE FROM annotations WHERE id = %(id)s AND version = %(version)s RETURNING id;
 
--- bar_at --
--- Whether the chart has a bar opening at this time.
-SELECT EXISTS (SELECT 1 FROM candles WHERE chart_id = %(chart_id)s AND time = %(time)s);
+-- annotation_type_names --
+-- Every annotation type's id and name, to compare by name key in Python.
+SELECT id, name FROM annotation_types;

@@ -1,23 +1,39 @@
 """Span annotations: a labelled stretch of a chart, by a person, a model or an import.
 
 A span runs from the open of its first bar to the open of its last (end ≥ start; one bar
-is a span too). Every change bumps its `version`; a change that names an older version
-is refused with the current span, so nobody's work is overwritten unseen.
+is a span too): both must be opens of bars the chart has, as on the annotator page; any
+other time is refused naming the nearest bar opens, never moved silently. Every change
+bumps its `version`; a change that names an older version is refused with the current
+span, so nobody's work is overwritten unseen.
+
+Label type names are trimmed and unique whatever their case (`UPTREND ` is `uptrend`).
+What people write goes through `fields`' rules here, whoever calls: the API, and the
+legacy import through `checked_label_type` and `checked_span` (row rules without the
+database) and `check_label_name_free` and `check_span_times` (against it). `add_*`
+insert without these checks: they are for rows candlelab makes itself (proposals).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
-from candlelab.errors import InvalidField, NotFound
-from candlelab.labels import versions
+from candlelab.errors import InvalidField, LabelExists, NotFound
+from candlelab.labels import fields, versions
+from candlelab.labels.bars import check_bar_open
 from candlelab.market.charts import chart_range
 from candlelab.store.database import Connection, returned_id, translated
 from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
+HOTKEY = re.compile(r"[1-9]")  # the annotator's keys 1 to 9
+DIRECTIONS = (-1, 0, 1)
+SOURCES = ("manual", "model", "import")
+STATUSES = ("accepted", "proposed", "rejected")
 
 
 @dataclass(frozen=True)
@@ -56,11 +72,62 @@ class Span:
 
 
 def add_label_type(conn: Connection, label: LabelType) -> int:
+    """Insert a label type as it is (see `create_label_type` for one a person asked for)."""
     return returned_id(conn, QUERIES["add_label_type"], asdict(label))
 
 
 def add_span(conn: Connection, span: NewSpan) -> int:
+    """Insert a span as it is (see `create_span` for one a person asked for)."""
     return returned_id(conn, QUERIES["add_span"], asdict(span))
+
+
+def checked_label_type(label: LabelType) -> LabelType:
+    """The label type with its name trimmed, or InvalidField naming the field that breaks
+    a rule. Needs no database: the legacy import checks each row with it."""
+    return replace(
+        label,
+        name=fields.name("name", label.name),
+        color=fields.color("color", label.color),
+        description=_optional(fields.text, "description", label.description),
+        hotkey=_hotkey(label.hotkey),
+        direction=_direction(label.direction),
+    )
+
+
+def checked_span(new: NewSpan) -> NewSpan:
+    """The span with its person's name trimmed, or InvalidField naming the field that
+    breaks a rule. Needs no database; `check_span_times` checks the times against the bars."""
+    _in("source", new.source, SOURCES)
+    _in("status", new.status, STATUSES)
+    if new.confidence is not None and not (
+        math.isfinite(new.confidence) and 0 <= new.confidence <= 1
+    ):
+        raise InvalidField("confidence", f"{new.confidence} is not between 0 and 1")
+    return replace(
+        new,
+        created_by=_optional(fields.name, "created_by", new.created_by),
+        training_run_id=_optional(fields.name, "training_run_id", new.training_run_id),
+    )
+
+
+def check_label_name_free(conn: Connection, name: str, type_id: int | None = None) -> None:
+    """LabelExists unless no other span label type has this name, whatever its case and
+    spaces (`type_id` is the type being renamed)."""
+    name_free(conn, QUERIES["label_type_names"], "span label type", name, type_id)
+
+
+def check_span_times(conn: Connection, chart_id: int, start: datetime, end: datetime) -> None:
+    """InvalidField unless start and end are opens of the chart's bars, end ≥ start."""
+    _check_times(conn, chart_id, start, end)
+    check_bar_open(conn, chart_id, "start_time", start)
+    check_bar_open(conn, chart_id, "end_time", end)
+
+
+def create_label_type(conn: Connection, label: LabelType) -> StoredLabelType:
+    """A new label type, once its fields keep the rules and its name is free."""
+    checked = checked_label_type(label)
+    check_label_name_free(conn, checked.name)
+    return label_type(conn, add_label_type(conn, checked))
 
 
 def chart_spans(conn: Connection, chart_id: int, source: str | None = None) -> list[Span]:
@@ -145,6 +212,10 @@ def label_type(conn: Connection, type_id: int) -> StoredLabelType:
 
 
 def update_label_type(conn: Connection, type_id: int, changes: LabelTypeChanges) -> StoredLabelType:
+    """The label type changed, once the changed fields keep the rules (a new name is free)."""
+    changes = checked_label_type_changes(changes)
+    if changes.name is not None:
+        check_label_name_free(conn, changes.name, type_id)
     with translated():
         row = conn.execute(QUERIES["update_label_type"], {"id": type_id, **asdict(changes)})
     if row.fetchone() is None:
@@ -165,10 +236,25 @@ def span(conn: Connection, span_id: int) -> StoredSpan:
     return StoredSpan(*row)
 
 
+def checked_label_type_changes(changes: LabelTypeChanges) -> LabelTypeChanges:
+    """The changes with a new name trimmed, or InvalidField naming the field (an empty
+    hotkey is kept: it clears the stored one)."""
+    return replace(
+        changes,
+        name=_optional(fields.name, "name", changes.name),
+        color=_optional(fields.color, "color", changes.color),
+        description=_optional(fields.text, "description", changes.description),
+        hotkey=changes.hotkey if changes.hotkey == "" else _hotkey(changes.hotkey),
+        direction=None if changes.direction is None else _direction(changes.direction),
+    )
+
+
 def create_span(conn: Connection, new: NewSpan) -> StoredSpan:
-    """A span, once its label type is usable and its times lie inside the chart."""
+    """A span, once its fields keep the rules, its label type is usable and its times are
+    opens of the chart's bars."""
+    new = checked_span(new)
     _check_label(conn, new.label_type_id)
-    _check_times(conn, new.chart_id, new.start_time, new.end_time)
+    check_span_times(conn, new.chart_id, new.start_time, new.end_time)
     return span(conn, add_span(conn, new))
 
 
@@ -178,7 +264,7 @@ def update_span(conn: Connection, span_id: int, version: int, changes: SpanChang
     if changes.label_type_id is not None:
         _check_label(conn, changes.label_type_id)
     start, end = changes.start_time or stored.start_time, changes.end_time or stored.end_time
-    _check_times(conn, stored.chart_id, start, end)
+    check_span_times(conn, stored.chart_id, start, end)
     _versioned(conn, "update_span", span_id, version, asdict(changes))
     return span(conn, span_id)
 
@@ -187,7 +273,7 @@ def review_span(
     conn: Connection, span_id: int, version: int, status: str, reviewer: str
 ) -> StoredSpan:
     """A model's proposal accepted or rejected, by whom and when."""
-    _check_review(status)
+    reviewer = checked_reviewer(status, reviewer)
     _versioned(conn, "review_span", span_id, version, {"status": status, "reviewer": reviewer})
     return span(conn, span_id)
 
@@ -195,7 +281,7 @@ def review_span(
 def review_window(conn: Connection, chart_id: int, where: SpanFilter, status: str,
                   reviewer: str) -> list[int]:  # fmt: skip
     """Every proposal of the chart overlapping the window, accepted or rejected at once."""
-    _check_review(status)
+    reviewer = checked_reviewer(status, reviewer)
     params = {"chart_id": chart_id, "start": where.start, "end": where.end, "status": status,
               "reviewer": reviewer}  # fmt: skip
     return [row[0] for row in conn.execute(QUERIES["review_window"], params)]
@@ -238,6 +324,41 @@ def _check_times(conn: Connection, chart_id: int, start: datetime, end: datetime
         )
 
 
-def _check_review(status: str) -> None:
+def checked_reviewer(status: str, reviewer: str) -> str:
+    """The reviewer's name trimmed, once the review accepts or rejects."""
     if status not in ("accepted", "rejected"):
-        raise InvalidField("status", f"{status!r}: a review accepts or rejects")
+        raise InvalidField("status", f"{fields.shown(status)}: a review accepts or rejects")
+    return fields.name("reviewer", reviewer)
+
+
+def name_free(conn: Connection, query: LiteralString, what: str, name: str,
+               type_id: int | None) -> None:  # fmt: skip
+    """LabelExists naming `name` if another row of the query's (id, name) has its key."""
+    key = fields.name_key(name)
+    for other_id, other in conn.execute(query):
+        if other_id != type_id and fields.name_key(other) == key:
+            raise LabelExists(
+                f"name: {what} {other_id} is already named {fields.shown(other)}, "
+                f"the same name as {fields.shown(name)} whatever the case and spaces"
+            )
+
+
+def _optional(rule: Callable[[str, str], str], field: str, value: str | None) -> str | None:
+    return None if value is None else rule(field, value)
+
+
+def _hotkey(value: str | None) -> str | None:
+    if value is not None and not HOTKEY.fullmatch(value):
+        raise InvalidField("hotkey", f"{fields.shown(value)} is not one of the keys 1 to 9")
+    return value
+
+
+def _direction(value: int) -> int:
+    _in("direction", value, DIRECTIONS)
+    return value
+
+
+def _in(field: str, value: object, allowed: tuple[object, ...]) -> None:
+    if value not in allowed:
+        shown = fields.shown(value) if isinstance(value, str) else repr(value)
+        raise InvalidField(field, f"{shown} is not one of {', '.join(map(str, allowed))}")

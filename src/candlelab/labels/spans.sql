@@ -102,3 +102,8 @@ RETURNING id;
 -- delete_span --
 -- The span deleted, only if still at the version the editor read.
 DELETE FROM span_annotations WHERE id = %(id)s AND version = %(version)s RETURNING id;
+
+-- label_type_names --
+-- Every span label type's id and name: few enough to compare by name key in Python,
+-- where the key (trimmed, case-folded) is the one `fields.name_key` defines.
+SELECT id, name FROM span_label_types;

@@ -139,9 +139,9 @@ def list_label_types(conn: Conn) -> list[StoredLabelType]:
 
 @router.post("/span-label-types", status_code=201, summary="New span label type", tags=["types"])
 def create_label_type(body: LabelTypeIn, conn: Conn) -> StoredLabelType:
-    type_id = spans.add_label_type(conn, spans.LabelType(**body.model_dump()))
+    made = spans.create_label_type(conn, spans.LabelType(**body.model_dump()))
     conn.commit()
-    return spans.label_type(conn, type_id)
+    return made
 
 
 @router.patch("/span-label-types/{type_id}", summary="Rename, recolour, deactivate…",
