@@ -5,14 +5,20 @@ plausible prices, and no control characters in anything a person writes."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from candlelab.demo import seed_labels
 from candlelab.errors import InvalidField, LabelExists
 from candlelab.labels import annotations as points
 from candlelab.labels import spans
+from candlelab.legacy.importer import ImportOptions, import_file
+from candlelab.legacy.sample import SampleSpec, write_sample
+from candlelab.store import migrations
 from candlelab.store.database import Connection
 
 ON_GRID = {"start_time": "2025-01-07T00:00:00Z", "end_time": "2025-01-07T05:00:00Z"}
@@ -95,6 +101,18 @@ def test_annotation_type_names_are_trimmed_and_unique_whatever_their_case(
     assert clash.status_code == 409
 
 
+def test_the_database_refuses_a_name_differing_only_by_case_whoever_inserts_it(
+    conn: Connection,
+) -> None:
+    spans.add_label_type(conn, spans.LabelType("uptrend", "#26a69a"))
+    with pytest.raises(psycopg.errors.UniqueViolation, match="uq_span_label_types_name_key"):
+        conn.execute("INSERT INTO span_label_types (name, color) VALUES ('UPTREND ', '#000000')")
+    conn.rollback()
+    conn.execute("INSERT INTO annotation_types (name, color) VALUES ('breakout', '#000000')")
+    with pytest.raises(psycopg.errors.UniqueViolation, match="uq_annotation_types_name_key"):
+        conn.execute("INSERT INTO annotation_types (name, color) VALUES (' Breakout', '#000000')")
+
+
 def test_an_annotation_price_must_be_plausible_for_its_bar(
     client: TestClient, stored: int, kind: dict[str, Any]
 ) -> None:
@@ -166,3 +184,43 @@ def test_direct_callers_get_the_same_rules_as_the_api(conn: Connection, stored: 
     with pytest.raises(InvalidField) as shaped:
         points.add_annotation_type(conn, "entry", "#22c55e", "arrow-up")
     assert shaped.value.field == "shape"
+
+
+def test_upgrading_a_database_with_names_differing_by_case_keeps_the_first_and_renames_the_rest(
+    empty_database_url: str,
+) -> None:
+    migrations.upgrade(empty_database_url, "0008")
+    with psycopg.connect(empty_database_url) as db:
+        db.execute(
+            "INSERT INTO span_label_types (id, name, color) VALUES (1, 'uptrend', '#000000'), "
+            "(2, 'UPTREND ', '#000000'), (3, ' Uptrend', '#000000'), (4, 'range', '#000000')"
+        )
+        db.execute(
+            "INSERT INTO annotation_types (id, name, color) VALUES (1, 'Entry', '#000000'), "
+            "(2, 'entry', '#000000')"
+        )
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as db:
+        labels = db.execute("SELECT id, name FROM span_label_types ORDER BY id").fetchall()
+        kinds = db.execute("SELECT id, name FROM annotation_types ORDER BY id").fetchall()
+    assert labels == [
+        (1, "uptrend"),
+        (2, "UPTREND (duplicate 2)"),
+        (3, "Uptrend (duplicate 3)"),
+        (4, "range"),
+    ]
+    assert kinds == [(1, "Entry"), (2, "entry (duplicate 2)")]
+
+
+def test_a_legacy_import_merges_types_into_those_named_alike_whatever_their_case(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    seed_labels(conn)  # the demo's `uptrend`, `downtrend`, `range`
+    legacy = tmp_path / "legacy.db"
+    write_sample(legacy, SampleSpec())  # its `Uptrend`, `Downtrend`, `Range`, `Retired`
+    report, _ = import_file(conn, database_url, legacy, ImportOptions(remap_ids=True))
+    assert report.verified
+    merged = {m["name"] for m in report.merged_types if m["table"] == "span_label_types"}
+    assert merged == {"Uptrend", "Downtrend", "Range"}
+    names = [row[0] for row in conn.execute("SELECT name FROM span_label_types ORDER BY id")]
+    assert names == ["uptrend", "downtrend", "range", "Retired"]

@@ -52,7 +52,7 @@ REFERENCES = {
     "span_annotations": {"chart_id": "charts", "label_type_id": "span_label_types"},
 }
 SOURCE = "legacy"
-NAMED = ("annotation_types", "span_label_types")  # unique names: a clash is merged by name
+NAMED = ("annotation_types", "span_label_types")  # unique names (whatever the case): merged
 
 
 @dataclass
@@ -221,7 +221,7 @@ class _Plan:
             if taken and not self.options.remap_ids:
                 clashes.append(f"{table} ids {_listed(taken)}")
             if table in NAMED:
-                names = self._taken(table, "name", self.converted.tables[table]["name"].to_list())
+                names = list(self._named_alike(table, self.converted.tables[table]))
                 if names and not self.options.remap_ids:
                     clashes.append(f"{table} names {_listed(names)}")
         if clashes:
@@ -302,12 +302,7 @@ class _Plan:
         return {**existing, **{old: int(new[0]) for old, new in zip(fresh, drawn, strict=True)}}
 
     def _existing_by_name(self, table: str, frame: pl.DataFrame) -> dict[int, int]:
-        query = sql.SQL("SELECT name, id FROM {t} WHERE name = ANY(%s)").format(
-            t=sql.Identifier(table)
-        )
-        by_name: dict[str, int] = dict(
-            self.conn.execute(query, (frame["name"].to_list(),)).fetchall()
-        )
+        by_name = self._named_alike(table, frame)
         merged = {}
         for legacy_id, name in frame.select("id", "name").iter_rows():
             if name in by_name:
@@ -316,6 +311,15 @@ class _Plan:
                     {"table": table, "name": name, "legacy_id": legacy_id, "id": by_name[name]}
                 )
         return merged
+
+    def _named_alike(self, table: str, frame: pl.DataFrame) -> dict[str, int]:
+        """The frame's names the target already has, whatever their case and spaces (the
+        names' unique key): legacy name → the target type's id."""
+        query = sql.SQL(
+            "SELECT n.name, t.id FROM unnest(%s::text[]) AS n(name) "
+            "JOIN {t} t ON lower(btrim(t.name)) = lower(btrim(n.name)) ORDER BY n.name"
+        ).format(t=sql.Identifier(table))
+        return dict(self.conn.execute(query, (frame["name"].to_list(),)).fetchall())
 
     def _merged_ids(self, table: str) -> list[int]:
         return [m["id"] for m in self.report.merged_types if m["table"] == table]

@@ -31,6 +31,8 @@ VOLUME_CHECK = (
     " AND (taker_buy_volume IS NULL OR (taker_buy_volume >= 0 AND taker_buy_volume <= volume))"
     " AND (trades IS NULL OR trades >= 0) AND (quote_volume IS NULL OR quote_volume >= 0)"
 )
+# Type names are one name whatever their case and surrounding spaces (`labels.fields`).
+NAME_KEY = text("lower(btrim(name))")
 NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
@@ -131,6 +133,7 @@ annotation_types = Table(
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
     _timestamp("created_at"),
     UniqueConstraint("name"),
+    Index("uq_annotation_types_name_key", NAME_KEY, unique=True),
 )
 
 annotations = Table(
@@ -167,6 +170,7 @@ span_label_types = Table(
     _timestamp("created_at"),
     UniqueConstraint("name"),
     UniqueConstraint("hotkey"),
+    Index("uq_span_label_types_name_key", NAME_KEY, unique=True),
     CheckConstraint("direction IN (-1, 0, 1)", name="direction"),
 )
 
