@@ -73,6 +73,20 @@ def test_moving_or_resizing_a_span_off_the_bar_grid_is_refused(
     assert client.patch(f"/api/spans/{made['id']}", json=on_grid).status_code == 200
 
 
+def test_a_time_without_a_zone_is_refused_naming_the_field_not_a_server_error(
+    client: TestClient, stored: int, label: dict[str, Any]
+) -> None:
+    naive = new_span(client, stored, label, start_time="2025-01-07T00:00:00")
+    assert refusal(naive)[0] == "start_time"
+    made = new_span(client, stored, label).json()
+    moved = {"version": 1, "end_time": "2025-01-07T09:00:00"}
+    assert refusal(client.patch(f"/api/spans/{made['id']}", json=moved))[0] == "end_time"
+    mark = {"chart_id": stored, "time": "2025-01-08T05:00:00"}
+    assert refusal(client.post("/api/annotations", json=mark))[0] == "time"
+    far = new_span(client, stored, label, start_time="0001-01-01T00:00:00Z")
+    assert refusal(far)[0] == "start_time"
+
+
 def test_label_type_names_are_trimmed_and_unique_whatever_their_case(
     client: TestClient, label: dict[str, Any], kind: dict[str, Any]
 ) -> None:

@@ -19,8 +19,16 @@ QUERIES = load_queries(__file__)
 PRICE_FACTOR = 10.0  # a mark's price lies within a tenth of the bar's low and ten times its high
 
 
+def check_aware(field: str, time: datetime) -> None:
+    """InvalidField(field) for a time without a zone: on a chart kept in New York time,
+    2025-01-07T09:30 could mean either clock, so the caller says which (Z or an offset)."""
+    if time.utcoffset() is None:
+        raise InvalidField(field, f"{time.isoformat()} has no timezone; add Z or an offset")
+
+
 def check_bar_open(conn: Connection, chart_id: int, field: str, time: datetime) -> None:
-    """InvalidField(field) unless a bar of the chart opens exactly at `time`."""
+    """InvalidField(field) unless a bar of the chart opens exactly at `time` (with a zone)."""
+    check_aware(field, time)
     before, after = _bars_around(conn, chart_id, time)
     if before == time:
         return

@@ -24,7 +24,7 @@ from typing import Any, LiteralString
 
 from candlelab.errors import InvalidField, LabelExists, NotFound
 from candlelab.labels import fields, versions
-from candlelab.labels.bars import check_bar_open
+from candlelab.labels.bars import check_aware, check_bar_open
 from candlelab.market.charts import chart_range
 from candlelab.store.database import Connection, returned_id, translated
 from candlelab.store.queries import load_queries
@@ -118,6 +118,8 @@ def check_label_name_free(conn: Connection, name: str, type_id: int | None = Non
 
 def check_span_times(conn: Connection, chart_id: int, start: datetime, end: datetime) -> None:
     """InvalidField unless start and end are opens of the chart's bars, end ≥ start."""
+    check_aware("start_time", start)
+    check_aware("end_time", end)
     _check_times(conn, chart_id, start, end)
     check_bar_open(conn, chart_id, "start_time", start)
     check_bar_open(conn, chart_id, "end_time", end)
