@@ -5,6 +5,7 @@ The gaps are the ones `quality` reports, over the chart's stored range (or a wid
 fetched in one request. Every page the provider returns is ingested like a file (same
 validation, one transaction, bars already stored left alone), so an interrupted
 backfill keeps what it stored and the next run asks only for what is still missing.
+Symbols go by the one rule (`symbols.normalized_symbol`), the vendor's name for one too.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from candlelab.errors import InvalidField
 from candlelab.market.candles import candle_arrays, read_candles
 from candlelab.market.charts import Chart
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_frame
 from candlelab.market.providers import Provider
 from candlelab.market.quality import Array, gaps, utc_datetime
+from candlelab.market.symbols import normalized_symbol
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
 
@@ -52,6 +55,10 @@ class Span:
     end: datetime | None = None
     symbol: str | None = None  # the vendor's name for the chart's symbol, if it differs
 
+    def __post_init__(self) -> None:
+        if self.symbol is not None:
+            object.__setattr__(self, "symbol", normalized_symbol(self.symbol, "vendor symbol"))
+
 
 def backfill_chart(
     conn: Connection,
@@ -63,6 +70,7 @@ def backfill_chart(
     on_page: Callable[[BackfillReport], None] = lambda report: None,
 ) -> BackfillReport:
     """Fill the chart's gaps from the provider; report what was missing, fetched and stored."""
+    _check_symbol(chart)
     report = BackfillReport(chart.id, f"{chart.symbol} {chart.timeframe} ({chart.source})",
                             provider.name)  # fmt: skip
     missing = _gaps(url, chart, span)
@@ -81,6 +89,16 @@ def backfill_chart(
     report.requests, report.retries = provider.stats.requests, provider.stats.retries
     report.notes = provider.stats.notes
     return report
+
+
+def _check_symbol(chart: Chart) -> None:
+    """Fetched bars are stored under the chart's key: a symbol stored before the symbol rule
+    (`btcusdt`) would send them to another chart (`BTCUSDT`), so it is refused instead."""
+    if normalized_symbol(chart.symbol) != chart.symbol:
+        raise InvalidField(
+            "symbol", f"chart {chart.id}'s symbol {chart.symbol!r} is not as the symbol rule "
+            f"stores it ({normalized_symbol(chart.symbol)!r}); rename the chart first",
+        )  # fmt: skip
 
 
 def _count(report: BackfillReport, ingested: IngestReport) -> None:

@@ -1,11 +1,18 @@
-"""Charts: one series, a symbol at a timeframe from a source."""
+"""Charts: one series, a symbol at a timeframe from a source.
+
+A chart is made only with a symbol by the one rule (`symbols.normalized_symbol`, so
+`btcusdt` names the chart `BTCUSDT`), a bounded timeframe, a known timezone and a bar
+offset shorter than one bar (`timeframes`): the library refuses what the CLI refuses.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from candlelab.errors import UnknownReference
+from candlelab.errors import InvalidField, UnknownReference
+from candlelab.market.symbols import normalized_symbol
+from candlelab.market.timeframes import Timeframe, checked_timezone
 from candlelab.store.database import Connection, translated
 from candlelab.store.queries import load_queries
 
@@ -17,6 +24,11 @@ class ChartKey:
     symbol: str
     timeframe: str
     source: str
+
+    def __post_init__(self) -> None:
+        # Frozen, yet the symbol is stored normalised: every key to one chart is equal.
+        object.__setattr__(self, "symbol", normalized_symbol(self.symbol))
+        _timeframe(self.timeframe)
 
     @property
     def name(self) -> str:
@@ -78,14 +90,22 @@ def ensure_chart(
 ) -> EnsuredChart:
     """The chart, created on first use, in one statement; with no calendar a new chart is
     24/7 until `set_calendar` (ingest tells it from the bars)."""
+    offset = _timeframe(key.timeframe).bar_offset(bar_offset, "bar_offset")
     params = {
-        **key.__dict__, "name": key.name, "timezone": timezone, "calendar": calendar,
-        "bar_offset": bar_offset,
+        **key.__dict__, "name": key.name, "timezone": checked_timezone(timezone),
+        "calendar": calendar, "bar_offset": offset,
     }  # fmt: skip
     with translated():
         row = conn.execute(QUERIES["upsert_chart"], params).fetchone()
     assert row is not None, "an upsert returns its row"
     return EnsuredChart(int(row[0]), row[1], bool(row[2]))
+
+
+def _timeframe(text: str) -> Timeframe:
+    try:
+        return Timeframe.parse(text)
+    except ValueError as exc:
+        raise InvalidField("timeframe", str(exc)) from None
 
 
 def set_calendar(conn: Connection, chart_id: int, calendar: str) -> None:

@@ -27,7 +27,8 @@ from candlelab.market.candle_files import RawCandles, raw_from_frame, read_candl
 from candlelab.market.candles import LoadCounts, OnConflict, load_bars
 from candlelab.market.charts import ChartKey, ensure_chart, set_calendar
 from candlelab.market.resampling import refresh_derived
-from candlelab.market.timeframes import Timeframe
+from candlelab.market.symbols import normalized_symbol
+from candlelab.market.timeframes import Timeframe, checked_timezone
 from candlelab.market.validation import Rules, Validated, validate, validate_many
 from candlelab.store.database import Connection, translated
 
@@ -57,6 +58,14 @@ class IngestOptions:
     allow_non_positive: bool = False
     keep_incomplete: bool = False
     now: datetime | None = None  # "now" for future and incomplete bars; the clock if None
+
+    def __post_init__(self) -> None:
+        # The chart's rules hold before a row is read: a bad zone or offset would otherwise
+        # surface as a Polars error from deep inside validation.
+        object.__setattr__(self, "symbol", normalized_symbol(self.symbol))
+        object.__setattr__(self, "offset", self.timeframe.bar_offset(self.offset))
+        checked_timezone(self.timezone)
+        checked_timezone(self.chart_timezone, "chart_timezone")
 
     @property
     def key(self) -> ChartKey:
