@@ -9,6 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from candlelab.cli import workspace
+from candlelab.cli.options import symbol_option
 from candlelab.cli.output import emit_json, out, table
 from candlelab.errors import ConfigError
 from candlelab.market.backfill import BackfillReport, Span, backfill_chart
@@ -50,7 +51,8 @@ def backfill(
     never replace stored ones. Interrupt it at any time: the next run fetches what is still
     missing. Exit code 1 when a fetched page was refused.
     """
-    span = Span(start, end, vendor_symbol)  # a time without an offset is UTC
+    vendor = symbol_option(vendor_symbol, "--vendor-symbol") if vendor_symbol is not None else None
+    span = Span(start, end, vendor)  # a time without an offset is UTC
     ws = workspace(ctx)
     reports = []
     with ws.connect() as conn, _progress(quiet=json) as progress:

@@ -12,12 +12,12 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from candlelab.cli import workspace
+from candlelab.cli.options import offset_option, symbol_option, timeframe_option, timezone_option
 from candlelab.cli.output import emit_json, out
 from candlelab.errors import ConfigError, InputError, InvalidValue
 from candlelab.market.calendars import check_calendar
 from candlelab.market.candle_files import FORMATS
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files
-from candlelab.market.timeframes import Timeframe
 
 EXAMPLES_SHOWN = 5
 
@@ -89,15 +89,16 @@ def ingest(
             check_calendar(calendar)
         except InvalidValue as exc:
             raise ConfigError(f"--calendar: {exc}") from None
+    bars = timeframe_option(timeframe)
     options = IngestOptions(
-        symbol=symbol,
-        timeframe=_timeframe(timeframe),
+        symbol=symbol_option(symbol),
+        timeframe=bars,
         source=source,
         format=fmt,
-        timezone=timezone,
-        chart_timezone=chart_timezone or timezone,
+        timezone=timezone_option(timezone),
+        chart_timezone=timezone_option(chart_timezone or timezone, "--chart-timezone"),
         calendar=calendar,
-        offset=offset,
+        offset=offset_option(offset, bars),
         on_conflict=on_conflict,  # type: ignore[arg-type]
         max_reject_ratio=max_reject_ratio,
         strict=strict,
@@ -117,13 +118,6 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _timeframe(text: str) -> Timeframe:
-    try:
-        return Timeframe.parse(text)
-    except ValueError as exc:
-        raise ConfigError(f"--timeframe: {exc}") from None
-
-
 def expand(patterns: list[str]) -> list[Path]:
     """Paths and glob patterns to existing files, in order; any that matches nothing is an error."""
     files: list[Path] = []
@@ -131,7 +125,9 @@ def expand(patterns: list[str]) -> list[Path]:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         missing = [m for m in matches if not Path(m).is_file()]
         if not matches or missing:
-            raise InputError(f"{(missing or [pattern])[0]}: no such file")
+            first = (missing or [pattern])[0]
+            what = "is a directory, not a file" if Path(first).is_dir() else "no such file"
+            raise InputError(f"{first}: {what}")
         files += [Path(m) for m in matches]
     return files
 

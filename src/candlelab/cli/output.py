@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 out = Console(highlight=False)
@@ -31,7 +32,14 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """One line on stderr whatever the message holds: line breaks joined, other control
+    characters (a terminal escape in a file name) shown escaped, brackets never markup."""
+    err.print(f"[bold red]error:[/] {escape(one_line(message))}", soft_wrap=True)
+
+
+def one_line(message: str) -> str:
+    joined = " ".join(part.strip() for part in message.strip().splitlines() if part.strip())
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in joined)
 
 
 NUMERIC = {"bars", "1d bars", "1h bars", "new", "id", "rows", "gaps", "missing", "fetched",

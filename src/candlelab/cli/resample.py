@@ -7,11 +7,10 @@ from typing import Annotated
 import typer
 
 from candlelab.cli import workspace
+from candlelab.cli.options import offset_option, timeframe_option
 from candlelab.cli.output import emit_json, out
-from candlelab.errors import ConfigError
 from candlelab.market.charts import chart_summaries
 from candlelab.market.resampling import derive_chart
-from candlelab.market.timeframes import Timeframe
 
 
 def resample(
@@ -28,13 +27,11 @@ def resample(
     Days, weeks and months follow the chart's timezone (a session stays in its local
     day across DST). Later ingests into the base update the derived chart too.
     """
-    try:
-        timeframe = Timeframe.parse(to)
-    except ValueError as exc:
-        raise ConfigError(f"--to: {exc}") from None
+    timeframe = timeframe_option(to, "--to")
+    bar_offset = offset_option(offset, timeframe)
     with workspace(ctx).connect() as conn:
         with conn.transaction():
-            derived = derive_chart(conn, chart_id, timeframe, offset)
+            derived = derive_chart(conn, chart_id, timeframe, bar_offset)
         summary = next(c for c in chart_summaries(conn) if c.id == derived)
     if json:
         emit_json(summary)

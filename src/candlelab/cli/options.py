@@ -1,0 +1,44 @@
+"""Options people type, checked by the rules of `market` before any work starts.
+
+A value that breaks a rule is a usage mistake: one `error:` line naming the option and the
+rule, exit code 2 (ConfigError), never a traceback from deep inside a load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from candlelab.errors import ConfigError, InvalidField
+from candlelab.market.symbols import normalized_symbol
+from candlelab.market.timeframes import Timeframe, checked_timezone
+
+T = TypeVar("T")
+
+
+def symbol_option(value: str, option: str = "--symbol") -> str:
+    """The symbol as every chart stores it (trimmed, printable, upper-cased)."""
+    return _checked(lambda: normalized_symbol(value, option))
+
+
+def timeframe_option(value: str, option: str = "--timeframe") -> Timeframe:
+    try:
+        return Timeframe.parse(value)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
+def offset_option(value: str, timeframe: Timeframe, option: str = "--offset") -> str:
+    """A bar offset: whole minutes or hours, 0 or more, shorter than one bar."""
+    return _checked(lambda: timeframe.bar_offset(value, option))
+
+
+def timezone_option(value: str, option: str = "--timezone") -> str:
+    return _checked(lambda: checked_timezone(value, option))
+
+
+def _checked(check: Callable[[], T]) -> T:
+    try:
+        return check()
+    except InvalidField as exc:
+        raise ConfigError(str(exc)) from None
