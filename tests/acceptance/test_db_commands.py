@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import psycopg
+import pytest
 from mlflow import MlflowClient
 
 from candlelab.store import migrations
+from candlelab.store.urls import describe, redact
 from candlelab.training.tracking import Tracking
 from tests.acceptance.conftest import Cli, assert_one_line_error
 
@@ -46,6 +48,25 @@ def test_url_prints_the_database_and_the_mlflow_uri(cli: Cli, database_url: str)
     mlflow = cli("db", "url", "--mlflow", DATABASE_URL=database_url)
     assert mlflow.stdout.startswith("postgresql+psycopg://")
     assert "search_path%3Dmlflow" in mlflow.stdout
+
+
+def test_status_and_start_print_urls_whole_on_a_narrow_terminal(
+    cli: Cli, database_url: str
+) -> None:
+    status = cli("db", "status", DATABASE_URL=database_url, COLUMNS="40")
+    assert f"url: {redact(database_url)}" in [line.strip() for line in status.stdout.splitlines()]
+    assert len(redact(database_url)) > 40  # what makes the terminal narrow
+    start = cli("db", "start", DATABASE_URL=database_url, COLUMNS="40")
+    assert f"candlelab uses {describe(database_url)}, which answers" in start.stdout
+
+
+@pytest.mark.embedded
+def test_start_prints_the_embedded_servers_url_on_one_line(cli: Cli, embedded_home: Path) -> None:
+    home = {"CANDLELAB_HOME": str(embedded_home), "COLUMNS": "40"}
+    started = cli("db", "start", **home)
+    assert started.returncode == 0, started.stderr
+    url = cli("db", "url", **home).stdout.strip()
+    assert f"url: {url}" in started.stdout.splitlines()
 
 
 def test_a_database_never_migrated_is_refused_with_the_fix(

@@ -1,4 +1,8 @@
-"""`candlelab db`: migrate the schema, see where the database is, run the embedded server."""
+"""`candlelab db`: migrate the schema, see where the database is, run the embedded server.
+
+URLs and paths are printed on one line whatever the terminal's width (soft_wrap), so they
+copy and paste whole.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ def upgrade(ctx: typer.Context) -> None:
     ws.upgrade()
     out.print(
         f"schema at revision {migrations.head()} (head); MLflow tables current in schema "
-        f"{MLFLOW_SCHEMA}; {ws.where()}"
+        f"{MLFLOW_SCHEMA}; {ws.where()}",
+        soft_wrap=True,
     )
 
 
@@ -68,7 +73,7 @@ def status(ctx: typer.Context, json: Json = False) -> None:
         emit_json(report)
         return
     for field, value in report.__dict__.items():
-        out.print(f"{field:>14}: {value}")
+        out.print(f"{field:>14}: {value}", soft_wrap=True)
 
 
 @app.command()
@@ -90,9 +95,12 @@ def start(ctx: typer.Context) -> None:
     database_url = ws.database_url
     if ws.embedded is None:
         connect(database_url).close()
-        out.print(f"DATABASE_URL is set; candlelab uses {describe(database_url)}, which answers")
+        out.print(
+            f"DATABASE_URL is set; candlelab uses {describe(database_url)}, which answers",
+            soft_wrap=True,
+        )
         return
-    out.print(f"running: {ws.where()}\nurl: {database_url}")
+    out.print(f"running: {ws.where()}\nurl: {database_url}", soft_wrap=True)
 
 
 @app.command()
@@ -104,7 +112,8 @@ def stop(ctx: typer.Context) -> None:
             "DATABASE_URL is set: candlelab does not run that server, stop it yourself"
         )
     stopped = server.stop()
-    out.print(f"stopped the server in {server.pgdata}" if stopped else "the server was not running")
+    stopped_in = f"stopped the server in {server.pgdata}"
+    out.print(stopped_in if stopped else "the server was not running", soft_wrap=True)
 
 
 def _status(database_url: str | None, where: str, embedded: bool) -> DatabaseStatus:

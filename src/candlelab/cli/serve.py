@@ -38,5 +38,7 @@ def serve(
         )
     with ws.connect():  # the schema is current, the database answers
         pass
-    out.print(f"candlelab on http://{host}:{port} (API docs at /docs); Ctrl-C stops it")
+    out.print(
+        f"candlelab on http://{host}:{port} (API docs at /docs); Ctrl-C stops it", soft_wrap=True
+    )
     uvicorn.run(create_app(ws.database_url, access), host=host, port=port, log_level="warning")
