@@ -112,6 +112,35 @@ def test_a_file_name_that_looks_like_markup_or_a_terminal_escape_is_shown_as_it_
     assert "\x1b" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (("frobnicate",), "No such command 'frobnicate'"),
+        (("ingest", GOOD, *HOURLY, "--max-reject-ratio", "5"), "'--max-reject-ratio'"),
+        (("quality", "--chart", "9223372036854775808"), "'--chart'"),
+        (("backfill", "--chart", "9" * 30), "'--chart'"),
+        (("resample", "0", "--to", "1d"), "'chart_id'"),
+        (("serve", "--port", "0"), "'--port'"),
+        (("ingest", GOOD, "--timeframe", "1h"), "'--symbol'"),
+    ],
+    ids=[
+        "unknown-command",
+        "ratio-over-1",
+        "chart-2**63",
+        "chart-1e30",
+        "chart-0",
+        "port-0",
+        "no-symbol",
+    ],
+)
+def test_a_usage_mistake_is_one_line_pointing_to_help(
+    cli: Cli, database_url: str, arguments: Args, named: str
+) -> None:
+    result = cli(*arguments, DATABASE_URL=database_url)
+    assert_one_line_error(result, named, "--help")
+    assert result.returncode == 2
+
+
 # Unreadable inputs: the streaming rewrite of ingest answers these (issue 13).
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from candlelab.cli import workspace
-from candlelab.cli.options import symbol_option
+from candlelab.cli.options import LARGEST_ID, symbol_option
 from candlelab.cli.output import emit_json, out, table
 from candlelab.errors import ConfigError
 from candlelab.market.backfill import BackfillReport, Span, backfill_chart
@@ -26,6 +26,8 @@ def backfill(
             "--chart",
             help="A chart id (repeat); default: every chart whose source "
             "is a provider (binance, yahoo).",
+            min=1,
+            max=LARGEST_ID,
         ),
     ] = None,
     provider_name: Annotated[

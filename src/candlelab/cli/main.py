@@ -90,20 +90,31 @@ def _configure_logging(level: LogLevel) -> None:
     logging.getLogger("psycopg").setLevel(level if level == "DEBUG" else "ERROR")
 
 
-INTERRUPTED = 130  # what a shell reports for Ctrl-C; Typer turns KeyboardInterrupt into it
+INTERRUPTED = 130  # what a shell reports for Ctrl-C; Typer returns it for KeyboardInterrupt
 
 
 def main() -> None:
-    """The console script: candlelab's own errors become one line on stderr and an exit code.
+    """The console script: every failure becomes one line on stderr and an exit code.
 
-    Typer reports usage errors itself; everything else that is ours ends up here.
+    Usage mistakes (an unknown command, a value Typer refuses) exit 2 with Click's message
+    and a pointer to --help; candlelab's own errors exit with their code.
     """
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # Click's usage errors
+        if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help
+            error(f"{exc.format_message()} ({_help_hint(exc)})")
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # end of input at a prompt
+        sys.exit(1)
     except CandlelabError as exc:
         error(str(exc))
         sys.exit(exc.exit_code)
-    except SystemExit as exc:
-        if exc.code == INTERRUPTED:
-            error("interrupted; what was committed stays, run the command again to finish")
-        raise
+    if code == INTERRUPTED:
+        error("interrupted; what was committed stays, run the command again to finish")
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _help_hint(exc: typer.TyperException) -> str:
+    ctx = getattr(exc, "ctx", None)
+    return f"see {ctx.command_path} --help" if ctx is not None else "see candlelab --help"

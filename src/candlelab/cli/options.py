@@ -14,6 +14,7 @@ from candlelab.market.symbols import normalized_symbol
 from candlelab.market.timeframes import Timeframe, checked_timezone
 
 T = TypeVar("T")
+LARGEST_ID = 2**63 - 1  # a PostgreSQL bigint: a larger chart id is a usage mistake, not a query
 
 
 def symbol_option(value: str, option: str = "--symbol") -> str:

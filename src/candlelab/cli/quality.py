@@ -8,6 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from candlelab.cli import workspace
+from candlelab.cli.options import LARGEST_ID
 from candlelab.cli.output import emit_json, out, table
 from candlelab.market.charts import Chart, all_charts, chart
 from candlelab.market.quality import ChartQuality, QualityRules, check_charts
@@ -18,7 +19,8 @@ SHOWN_PER_CHART = 20
 def quality(
     ctx: typer.Context,
     chart_ids: Annotated[
-        list[int] | None, typer.Option("--chart", help="A chart id (repeat); default: all.")
+        list[int] | None,
+        typer.Option("--chart", help="A chart id (repeat); default: all.", min=1, max=LARGEST_ID),
     ] = None,
     jump_threshold: Annotated[
         float, typer.Option(help="A price jump: a move this many robust deviations wide.", min=1)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from candlelab.cli import workspace
-from candlelab.cli.options import offset_option, timeframe_option
+from candlelab.cli.options import LARGEST_ID, offset_option, timeframe_option
 from candlelab.cli.output import emit_json, out
 from candlelab.market.charts import chart_summaries
 from candlelab.market.resampling import derive_chart
@@ -15,7 +15,10 @@ from candlelab.market.resampling import derive_chart
 
 def resample(
     ctx: typer.Context,
-    chart_id: Annotated[int, typer.Argument(help="The base chart's id (see `candlelab charts`).")],
+    chart_id: Annotated[
+        int,
+        typer.Argument(help="The base chart's id (see `candlelab charts`).", min=1, max=LARGEST_ID),
+    ],
     to: Annotated[str, typer.Option("--to", help="Target timeframe: 5m, 1h, 4h, 1d, 1w, 1M.")],
     offset: Annotated[
         str, typer.Option(help="Intraday bins start this long after round times (30m).")
