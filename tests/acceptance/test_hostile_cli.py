@@ -73,6 +73,23 @@ def test_a_bad_symbol_is_one_line_naming_symbol(
     assert_no_chart(cli, database_url)
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (("--source", ""), "--source: is empty"),
+        (("--source", "bin\u202eance"), "--source: holds the character U+202E"),
+        (("--reject-file", "/"), "--reject-file /: is a directory"),
+        (("--reject-file", "/nowhere/rejects.csv"), "no directory /nowhere"),
+    ],
+)
+def test_a_bad_source_or_reject_file_is_one_line_before_any_load(
+    cli: Cli, database_url: str, options: Args, named: str
+) -> None:
+    result = cli("ingest", GOOD, *HOURLY, *options, DATABASE_URL=database_url)
+    assert_one_line_error(result, named)
+    assert_no_chart(cli, database_url)
+
+
 def test_one_symbol_lands_in_one_chart_whatever_its_case(cli: Cli, database_url: str) -> None:
     for symbol in ("btcusdt", " BTCUSDT "):
         loaded = cli("ingest", GOOD, "--symbol", symbol, "--timeframe", "1h",

@@ -72,6 +72,9 @@ def test_a_chart_key_holds_the_symbol_as_the_rule_stores_it() -> None:
     assert ChartKey(" btcusdt ", "1h", "file") == ChartKey("BTCUSDT", "1h", "file")
     with pytest.raises(InvalidField, match=r"^symbol: "):
         ChartKey("A\u202eB", "1h", "file")
+    assert ChartKey("BTCUSDT", "1h", " binance ").source == "binance"
+    with pytest.raises(InvalidField, match=r"^source: is empty"):
+        ChartKey("BTCUSDT", "1h", "  ")
     with pytest.raises(InvalidField, match=r"^timeframe: .* longer than a year"):
         ChartKey("BTCUSDT", "99999d", "file")
 

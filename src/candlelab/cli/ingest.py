@@ -12,7 +12,14 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from candlelab.cli import workspace
-from candlelab.cli.options import offset_option, symbol_option, timeframe_option, timezone_option
+from candlelab.cli.options import (
+    file_option,
+    offset_option,
+    source_option,
+    symbol_option,
+    timeframe_option,
+    timezone_option,
+)
 from candlelab.cli.output import emit_json, out
 from candlelab.errors import ConfigError, InputError, InvalidValue
 from candlelab.market.calendars import check_calendar
@@ -93,7 +100,7 @@ def ingest(
     options = IngestOptions(
         symbol=symbol_option(symbol),
         timeframe=bars,
-        source=source,
+        source=source_option(source),
         format=fmt,
         timezone=timezone_option(timezone),
         chart_timezone=timezone_option(chart_timezone or timezone, "--chart-timezone"),
@@ -105,11 +112,12 @@ def ingest(
         allow_non_positive=allow_non_positive,
         keep_incomplete=keep_incomplete,
     )
+    rejects = file_option(reject_file, "--reject-file") if reject_file is not None else None
     files = expand(paths)
     with workspace(ctx).connect() as conn, _Progress(files, quiet=json) as progress:
         reports = ingest_files(conn, files, options, progress.report)
-    if reject_file is not None:
-        write_rejections(reject_file, reports)
+    if rejects is not None:
+        write_rejections(rejects, reports)
     if json:
         emit_json([report.summary() for report in reports])
     else:

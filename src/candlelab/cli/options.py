@@ -7,6 +7,7 @@ rule, exit code 2 (ConfigError), never a traceback from deep inside a load.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from candlelab.errors import ConfigError, InvalidField
@@ -20,6 +21,21 @@ LARGEST_ID = 2**63 - 1  # a PostgreSQL bigint: a larger chart id is a usage mist
 def symbol_option(value: str, option: str = "--symbol") -> str:
     """The symbol as every chart stores it (trimmed, printable, upper-cased)."""
     return _checked(lambda: normalized_symbol(value, option))
+
+
+def source_option(value: str) -> str:
+    """A chart's source: printable like a symbol, at most as long, in its own case."""
+    _checked(lambda: normalized_symbol(value, "--source"))
+    return value.strip()
+
+
+def file_option(path: Path, option: str) -> Path:
+    """A file to write: not a directory, in a directory that exists (checked before any load)."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a directory, not a file")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{option} {path}: no directory {path.parent}")
+    return path
 
 
 def timeframe_option(value: str, option: str = "--timeframe") -> Timeframe:

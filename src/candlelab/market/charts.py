@@ -28,6 +28,8 @@ class ChartKey:
     def __post_init__(self) -> None:
         # Frozen, yet the symbol is stored normalised: every key to one chart is equal.
         object.__setattr__(self, "symbol", normalized_symbol(self.symbol))
+        normalized_symbol(self.source, "source")  # printable, like a symbol, but keeps its case
+        object.__setattr__(self, "source", self.source.strip())
         _timeframe(self.timeframe)
 
     @property
