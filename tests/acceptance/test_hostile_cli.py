@@ -119,6 +119,33 @@ def test_a_bad_vendor_symbol_is_one_line(cli: Cli, database_url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (("--start", "0001-01-01"), "--start: 0001-01-01 is before 1900-01-01"),
+        (("--start", "2025-01-02", "--end", "2025-01-01"), "--end: 2025-01-01 00:00:00 is before"),
+    ],
+)
+def test_a_backfill_span_out_of_bounds_is_one_line(
+    cli: Cli, database_url: str, options: Args, named: str
+) -> None:
+    assert_one_line_error(cli("backfill", *options, DATABASE_URL=database_url), named)
+
+
+def test_a_backfill_span_reaching_millions_of_bars_back_is_refused_before_any_request(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    minutes = tmp_path / "minutes.csv"
+    minutes.write_text("time,open,high,low,close,volume\n2025-01-01T00:00:00Z,1,2,0.5,1.5,10\n")
+    loaded = cli("ingest", str(minutes), "--symbol", "BTCUSDT", "--timeframe", "1m",
+                 "--source", "binance", DATABASE_URL=database_url)  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+    nowhere = "http://127.0.0.1:9"  # a request would fail differently
+    result = cli("backfill", "--start", "1990-01-01", "--base-url", nowhere,
+                 DATABASE_URL=database_url)  # fmt: skip
+    assert_one_line_error(result, "span: from 1990-01-01", "at most 5,000,000 per run")
+
+
+@pytest.mark.parametrize(
     ("name", "shown"), [("[/bold].csv", "[/bold].csv"), ("a\x1b[31mred.csv", "a\\x1b[31mred.csv")]
 )
 def test_a_file_name_that_looks_like_markup_or_a_terminal_escape_is_shown_as_it_is(

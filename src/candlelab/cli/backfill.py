@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from candlelab.cli import workspace
 from candlelab.cli.options import LARGEST_ID, symbol_option
 from candlelab.cli.output import emit_json, out, table
-from candlelab.errors import ConfigError
+from candlelab.errors import ConfigError, InvalidField
 from candlelab.market.backfill import BackfillReport, Span, backfill_chart
 from candlelab.market.charts import Chart, all_charts, chart
 from candlelab.market.providers import provider, provider_names
@@ -54,7 +54,7 @@ def backfill(
     missing. Exit code 1 when a fetched page was refused.
     """
     vendor = symbol_option(vendor_symbol, "--vendor-symbol") if vendor_symbol is not None else None
-    span = Span(start, end, vendor)  # a time without an offset is UTC
+    span = _span(start, end, vendor)
     ws = workspace(ctx)
     reports = []
     with ws.connect() as conn, _progress(quiet=json) as progress:
@@ -70,6 +70,14 @@ def backfill(
     _show(reports, json)
     if any(report.refused for report in reports):
         raise typer.Exit(1)
+
+
+def _span(start: datetime | None, end: datetime | None, vendor: str | None) -> Span:
+    """What to fill (a time without an offset is UTC); a bad bound names its option."""
+    try:
+        return Span(start, end, vendor)
+    except InvalidField as exc:
+        raise ConfigError(f"--{exc.field}: {exc.reason}") from None
 
 
 def _targets(

@@ -6,6 +6,8 @@ fetched in one request. Every page the provider returns is ingested like a file 
 validation, one transaction, bars already stored left alone), so an interrupted
 backfill keeps what it stored and the next run asks only for what is still missing.
 Symbols go by the one rule (`symbols.normalized_symbol`), the vendor's name for one too.
+A span starts in 1900 at the earliest and may add at most MAX_NEW_BARS bars beyond the
+stored range: `--start 0001-01-01` is refused instead of computing two millennia of gaps.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
 
 Window = tuple[np.datetime64, np.datetime64]  # first and last missing bar start
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_NEW_BARS = 5_000_000  # about 9.5 years of minute bars
 
 
 @dataclass
@@ -58,6 +62,11 @@ class Span:
     def __post_init__(self) -> None:
         if self.symbol is not None:
             object.__setattr__(self, "symbol", normalized_symbol(self.symbol, "vendor symbol"))
+        for name, moment in (("start", self.start), ("end", self.end)):
+            if moment is not None and _utc(moment) < EARLIEST:
+                raise InvalidField(name, f"{moment.date()} is before {EARLIEST.date()}")
+        if self.start and self.end and _utc(self.end) < _utc(self.start):
+            raise InvalidField("end", f"{self.end} is before the start, {self.start}")
 
 
 def backfill_chart(
@@ -138,7 +147,21 @@ def _gaps(url: str, chart: Chart, span: Span) -> list[tuple[np.datetime64, np.da
     last = max([*ends, *times[-1:]], default=None)
     if first is None or last is None:
         return []
+    _check_reach(Timeframe.parse(chart.timeframe), times, first, last)
     return gaps(chart, times, first, last)
+
+
+def _check_reach(
+    timeframe: Timeframe, times: Array, first: np.datetime64, last: np.datetime64
+) -> None:
+    """Refuse a span that widens the stored range by more than MAX_NEW_BARS bars."""
+    held = times[-1] - times[0] if len(times) else np.timedelta64(0, "us")
+    added = int((last - first - held) // _bar_length(timeframe))
+    if added > MAX_NEW_BARS:
+        raise InvalidField(
+            "span", f"from {first} to {last} reaches {added:,} {timeframe.name} bars beyond "
+            f"the stored ones; at most {MAX_NEW_BARS:,} per run",
+        )  # fmt: skip
 
 
 def _bar_length(timeframe: Timeframe) -> np.timedelta64:
@@ -151,5 +174,9 @@ def _bar_after(start: np.datetime64, timeframe: Timeframe) -> np.datetime64:
 
 
 def _moment(value: datetime) -> np.datetime64:
-    utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-    return np.datetime64(utc, "us")
+    return np.datetime64(_utc(value).replace(tzinfo=None), "us")
+
+
+def _utc(value: datetime) -> datetime:
+    """A time without an offset is UTC."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
