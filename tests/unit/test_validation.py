@@ -52,10 +52,53 @@ def test_every_known_problem_is_flagged_by_its_code_line_field_and_value() -> No
     assert result.rows_read == result.bars.height + result.rejections.height == 17
 
 
-def test_the_benign_drops_are_not_problems() -> None:
+def test_identical_duplicates_are_problems_and_only_an_incomplete_bar_is_benign() -> None:
     result = validate(raw(FIXTURES / "pathology_1h.csv"), HOURLY)
-    assert "duplicate_identical" not in set(result.problems["code"])
-    assert result.problems.height == len(EXPECTED) - 1
+    assert "duplicate_identical" in set(result.problems["code"])
+    assert result.problems.height == len(EXPECTED)
+    frame = hourly_frame(datetime(2025, 12, 31, 22, tzinfo=UTC), 3, step=timedelta(hours=1))
+    almost = validate(
+        frame, Rules(Timeframe.parse("1h"), now=datetime(2026, 1, 1, 0, 30, tzinfo=UTC))
+    )
+    assert almost.rejections["code"].to_list() == ["incomplete_bar"]
+    assert almost.problems.is_empty()
+
+
+def test_a_file_of_one_row_repeated_is_all_problems() -> None:
+    frame = ohlc_rows(["2024-01-01T00:00:00Z"] * 1000)
+    result = validate(frame, HOURLY)
+    assert result.bars.height == 1
+    assert result.problems.height == 999
+    assert set(result.problems["code"]) == {"duplicate_identical"}
+
+
+def test_times_before_the_floor_are_refused_like_future_ones() -> None:
+    frame = ohlc_rows(["0001-01-01T00:00:00Z", "1899-12-31T23:00:00Z", "1900-01-01T00:00:00Z"])
+    result = validate(frame, HOURLY)
+    assert result.rejections.rows() == [
+        (2, "too_early_time", "time", "0001-01-01T00:00:00Z"),
+        (3, "too_early_time", "time", "1899-12-31T23:00:00Z"),
+    ]
+    later = validate(
+        frame, Rules(Timeframe.parse("1h"), now=NOW, earliest=datetime(1950, 1, 1, tzinfo=UTC))
+    )
+    assert later.rejections.height == 3
+
+
+def test_a_rejected_value_is_cut_to_about_100_characters() -> None:
+    frame = ohlc_rows(["2024-01-01T00:00:00Z", "x" * 10_000_000])
+    (value,) = validate(frame, HOURLY).rejections["value"].to_list()
+    assert len(value) == 100
+    assert value.endswith("…")
+
+
+def test_rows_going_back_in_time_are_counted_against_the_chunk_before() -> None:
+    first = hourly_frame(datetime(2024, 1, 1, 10, tzinfo=UTC), 3, step=timedelta(hours=1))
+    after = validate(first, HOURLY).latest
+    assert after == datetime(2024, 1, 1, 12, tzinfo=UTC)
+    second = hourly_frame(datetime(2024, 1, 1, 8, tzinfo=UTC), 6, step=timedelta(hours=1))
+    assert validate(second, HOURLY).reordered == 0
+    assert validate(second, HOURLY, after=after).reordered == 4  # 08:00 to 11:00 < 12:00
 
 
 def test_an_incomplete_last_bar_is_dropped_unless_kept() -> None:

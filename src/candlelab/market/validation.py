@@ -1,9 +1,15 @@
 """What is wrong with each input row, as one code per problem, and the bars that are right.
 
 Pure functions of a frame: no database, no files. Every row read ends up either in
-`bars` or in `rejections` (with its line, code, field and value), so counts always add
-up. Identical duplicates and an incomplete last bar are dropped with a code but are not
-problems: they do not count toward the reject ratio or --strict.
+`bars` or in `rejections` (with its line, code, field and value, cut to SHOWN
+characters), so counts always add up. Every rejection is a problem that counts toward
+the reject ratio and --strict, identical duplicates included (a file of one row repeated
+is not a good file); only an incomplete last bar is dropped without counting against
+the input.
+
+A big input is judged chunk by chunk: `validate(..., after=)` carries the latest time
+of the chunks before, so rows that go back in time are counted across chunks; repeats
+across chunks are found by the caller (`ingest`), which has seen the earlier chunks.
 """
 
 from __future__ import annotations
@@ -43,12 +49,15 @@ class Problem(StrEnum):
     TAKER_ABOVE_VOLUME = "taker_buy_above_volume"
     MISALIGNED_TIME = "misaligned_time"
     FUTURE_TIME = "future_time"
+    TOO_EARLY_TIME = "too_early_time"
     DUPLICATE_CONFLICTING = "duplicate_conflicting"
     DUPLICATE_IDENTICAL = "duplicate_identical"
     INCOMPLETE_BAR = "incomplete_bar"
 
 
-BENIGN = frozenset({Problem.DUPLICATE_IDENTICAL, Problem.INCOMPLETE_BAR})
+BENIGN = frozenset({Problem.INCOMPLETE_BAR})
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)  # times before this are refused
+SHOWN = 100  # characters of a value kept in a rejection
 INPUT = "_input"  # which input of a batch a row came from
 
 
@@ -63,6 +72,7 @@ class Rules:
     allow_non_positive: bool = False
     keep_incomplete: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    earliest: datetime = EARLIEST  # a time before this is a problem (too_early_time)
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,7 @@ class Validated:
     bars: pl.DataFrame  # time (UTC, µs), prices, volume, optional extras, line; sorted by time
     rejections: pl.DataFrame  # line, code, field, value
     reordered: int  # rows that came earlier in time than a row above them
+    latest: datetime | None = None  # the latest time of a row whose time was good
 
     @property
     def problems(self) -> pl.DataFrame:
@@ -88,40 +99,43 @@ class Check:
     value: pl.Expr
 
 
-def validate(raw: pl.DataFrame, rules: Rules) -> Validated:
-    """Parse and judge every row of `raw` (standard columns, text or typed, plus `line`)."""
-    return validate_many([raw], rules)[0]
+def validate(raw: pl.DataFrame, rules: Rules, after: datetime | None = None) -> Validated:
+    """Parse and judge every row of `raw` (standard columns, text or typed, plus `line`).
+    `after`: the latest time of the rows before these (a chunk's predecessors)."""
+    return validate_many([raw], rules, after)[0]
 
 
-def validate_many(raws: list[pl.DataFrame], rules: Rules) -> list[Validated]:
+def validate_many(
+    raws: list[pl.DataFrame], rules: Rules, after: datetime | None = None
+) -> list[Validated]:
     """Judge several inputs in one pass, each on its own: Polars' cost per call is paid once.
 
     Inputs of different shapes (columns, types) are judged in separate passes.
     """
     raws = [raw.with_columns(pl.col(pl.Null).cast(pl.String)) for raw in raws]  # empty = text
     if len({tuple(raw.schema.items()) for raw in raws}) > 1:
-        return [validate_many([raw], rules)[0] for raw in raws]
+        return [validate_many([raw], rules, after)[0] for raw in raws]
     frame = pl.concat(
         [raw.with_columns(pl.lit(i, pl.Int32).alias(INPUT)) for i, raw in enumerate(raws)]
     )
     if frame.is_empty():  # nothing to judge (and Polars' window functions want a row)
         return [Validated(0, _empty_bars(raw), EMPTY_REJECTIONS, 0) for raw in raws]
-    bars, rejections, reordered = _judge(frame, raws[0], rules)
+    bars, rejections, order = _judge(frame, raws[0], rules, after)
     bars_by, rejections_by = _by_input(bars), _by_input(rejections)
     return [
         Validated(
             raw.height,
             bars_by.get(i, _empty_bars(raw)),
             rejections_by.get(i, EMPTY_REJECTIONS),
-            reordered.get(i, 0),
+            *order.get(i, (0, None)),
         )
         for i, raw in enumerate(raws)
     ]
 
 
 def _judge(
-    frame: pl.DataFrame, shape: pl.DataFrame, rules: Rules
-) -> tuple[pl.DataFrame, pl.DataFrame, dict[int, int]]:
+    frame: pl.DataFrame, shape: pl.DataFrame, rules: Rules, after: datetime | None
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[int, tuple[int, datetime | None]]]:
     parsed = frame.with_columns(_parsed_time(frame, rules).alias("_time"))
     parsed = parsed.with_columns(_parsed_columns(shape, rules))
     checks = _row_checks(shape, rules)
@@ -131,13 +145,23 @@ def _judge(
     # Only the failed rows (usually none) pay for working out which check they failed.
     bad = marked.filter(pl.col("_failed"))
     bad = bad.with_columns(_first_problem(checks) if bad.height else _no_problem())
-    late = (pl.col("_time") < pl.col("_time").cum_max().shift(1)).sum()
-    reordered = dict(good.group_by(INPUT).agg(late).iter_rows())
+    order = _order(good, after)
     good = good.sort(INPUT, "_time", "line")
     kept, duplicates = _split_duplicates(good, _value_columns(shape))
     kept, incomplete = _split_incomplete(kept, rules)
     rejections = pl.concat([_rejection_rows(bad), duplicates, incomplete]).sort(INPUT, "line")
-    return _bars(kept, shape), rejections, {int(k): int(v or 0) for k, v in reordered.items()}
+    return _bars(kept, shape), rejections, order
+
+
+def _order(good: pl.DataFrame, after: datetime | None) -> dict[int, tuple[int, datetime | None]]:
+    """Per input: how many rows came earlier than a row above them (or than `after`), and
+    the latest time."""
+    before = pl.col("_time").cum_max().shift(1)
+    if after is not None:
+        before = pl.max_horizontal(before, pl.lit(after).cast(UTC_MICROS))
+    late = (pl.col("_time") < before).sum().alias("late")
+    stats = good.group_by(INPUT).agg(late, pl.col("_time").max().alias("latest"))
+    return {int(i): (int(n or 0), latest) for i, n, latest in stats.iter_rows()}
 
 
 def _by_input(frame: pl.DataFrame) -> dict[int, pl.DataFrame]:
@@ -259,6 +283,8 @@ def _row_checks(raw: pl.DataFrame, rules: Rules) -> list[Check]:
     checks.append(Check(Problem.MISALIGNED_TIME, ~aligned, "time", original))
     future = time > pl.lit(rules.now).cast(UTC_MICROS)
     checks.append(Check(Problem.FUTURE_TIME, future, "time", original))
+    early = time < pl.lit(rules.earliest).cast(UTC_MICROS)
+    checks.append(Check(Problem.TOO_EARLY_TIME, early, "time", original))
     return checks
 
 
@@ -383,12 +409,18 @@ def _coded(rows: pl.DataFrame, problem: Problem) -> pl.DataFrame:
         "line",
         code=pl.lit(str(problem)),
         field=pl.lit("time"),
-        value=pl.col("time").cast(pl.String),  # as the input wrote it
+        value=_cut(pl.col("time").cast(pl.String)),  # as the input wrote it
     )
 
 
 def _rejection_rows(bad: pl.DataFrame) -> pl.DataFrame:
-    return bad.select(INPUT, "line", "code", "field", "value")
+    return bad.select(INPUT, "line", "code", "field", _cut(pl.col("value")))
+
+
+def _cut(text: pl.Expr) -> pl.Expr:
+    """Text cut to SHOWN characters with "…": a 10 MB value never comes back whole."""
+    long = text.str.len_chars() > SHOWN
+    return pl.when(long).then(text.str.slice(0, SHOWN - 1) + "…").otherwise(text).alias("value")
 
 
 EMPTY_REJECTIONS = pl.DataFrame(
