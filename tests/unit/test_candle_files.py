@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from candlelab.errors import InputError
-from candlelab.market.candle_files import raw_from_frame, read_candle_file
+from candlelab.market import candle_files
+from candlelab.market.candle_files import Limits, raw_from_frame, read_candle_file
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
 HEADER = "Timestamp,O,H,L,C,Vol\n"
@@ -192,3 +193,144 @@ def test_a_column_named_like_a_time_wins_over_the_index(tmp_path: Path) -> None:
     frame.insert(0, "Date", [f"2023-06-0{i + 1}" for i in range(len(frame))])
     frame.to_csv(tmp_path / "a.csv")
     assert read_one(tmp_path / "a.csv")["time"].to_list()[0] == "2023-06-01"
+
+
+def refusal(path: Path, fmt: str | None = None, **kwargs: object) -> str:
+    """The one-line error reading `path` gives."""
+    with pytest.raises(InputError) as caught:
+        list(read_candle_file(path, fmt, **kwargs))  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("twin", ["close", "Close", "last", "c"])
+def test_a_header_naming_a_column_twice_is_refused_naming_both(tmp_path: Path, twin: str) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text(f"time,open,high,low,close,{twin}\n2024-01-01,1,2,0.5,1.5,1.6\n")
+    assert f"twice.csv: the columns 'close' and '{twin}' both name close" in refusal(path)
+
+
+def test_a_header_only_csv_reads_as_no_rows(tmp_path: Path) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text(HEADER)
+    assert read_one(path).height == 0
+
+
+def gzip_bomb(path: Path, size: int) -> Path:
+    with gzip.open(path, "wb") as handle:
+        handle.write(HEADER.encode() + b"0" * size)
+    return path
+
+
+def test_a_gzip_bomb_stops_at_the_limit_naming_the_file_and_the_limit(tmp_path: Path) -> None:
+    bomb = gzip_bomb(tmp_path / "bomb.csv.gz", 50_000_000)
+    assert bomb.stat().st_size < 100_000
+    message = refusal(bomb, limits=Limits(max_expanded=1_000_000))
+    assert message.startswith(f"{bomb}: expands to more than 1,000,000 bytes, the limit")
+
+
+def test_a_zip_bomb_stops_at_the_limit_over_all_its_members(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        for index in range(3):  # each under the limit, together over it
+            archive.writestr(f"m{index}.csv", HEADER + ROW * 10_000)
+    message = refusal(bomb, limits=Limits(max_expanded=len(HEADER + ROW * 25_000)))
+    assert f"{bomb}:m2.csv: expands to more than" in message
+
+
+def test_a_ten_megabyte_line_is_refused_quickly_without_being_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "line.csv"
+    path.write_text(HEADER + ROW + "x" * 10_000_000 + "\n" + ROW)
+    message = refusal(path)
+    assert message == f"{path}: line 3 is longer than 65,536 bytes, the limit; refused"
+
+
+def test_a_million_column_header_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(1_000_000)) + "\n" + ROW)
+    assert "wide.csv: line 1 is longer than 65,536 bytes" in refusal(path)
+    narrow = tmp_path / "narrow.csv"  # short names: under the line limit, over the columns'
+    narrow.write_text(",".join("c" for _ in range(1000)) + "\n" + ROW)
+    assert refusal(narrow) == f"{narrow}: line 1 has 1,000 columns, more than the limit of 64"
+
+
+def test_a_badly_quoted_csv_is_one_line_with_its_line_number(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.csv"
+    path.write_text(HEADER + ROW + '2024-01-01T01:00:00Z,"1,2,0.5,1.5,10\n' + ROW)
+    assert refusal(path) == (
+        f'{path}: line 3: not readable as CSV: a quote (") is not closed on its line'
+    )
+
+
+def test_unreadable_files_are_one_line_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(HEADER + ROW)
+    (tmp_path / "fake.parquet").write_text(HEADER + ROW)
+    (tmp_path / "corrupt.parquet").write_bytes(b"PAR1" + b"\0" * 100 + b"PAR1")
+    (tmp_path / "corrupt.csv.gz").write_bytes(gzip.compress((HEADER + ROW).encode())[:-12])
+    (tmp_path / "text.csv.gz").write_text("secret first line\n")
+    cases = {
+        "fake.parquet": (None, "not a readable Parquet file"),
+        "corrupt.parquet": (None, "not a readable Parquet file"),
+        "a.csv": ("parquet", "not a readable Parquet file"),
+        "corrupt.csv.gz": (None, "cannot read it: it is cut short"),
+        "text.csv.gz": (None, "cannot read it: not gzip data"),
+    }
+    for name, (fmt, reason) in cases.items():
+        message = refusal(tmp_path / name, fmt)
+        assert message.startswith(f"{tmp_path / name}: {reason}"), message
+        assert "secret" not in message
+    assert refusal(tmp_path) == f"{tmp_path}: a directory, not a candle file"
+
+
+def test_errors_name_the_file_by_its_display_name(tmp_path: Path) -> None:
+    path = tmp_path / "tmpx8y7.csv"
+    path.write_text("time,open,high,low,volume\n2024-01-01,1,2,0.5,10\n")
+    message = refusal(path, name="my upload.csv")
+    assert message.startswith("my upload.csv: no column for close")
+    assert "tmpx8y7" not in message
+    path.write_text(HEADER + ROW)
+    (raw,) = read_candle_file(path, name="my upload.csv")
+    assert raw.name == "my upload.csv"
+
+
+def test_a_big_csv_comes_in_chunks_with_the_same_rows_and_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.csv.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write(HEADER + "".join(ROW.replace("00:00:00", f"00:{i // 60:02d}:{i % 60:02d}")
+                                      for i in range(2000)))  # fmt: skip
+    (whole,) = read_candle_file(path)
+    assert not whole.streamed
+    monkeypatch.setattr(candle_files, "CHUNK_BYTES", 4096)
+    (raw,) = read_candle_file(path)
+    chunks = list(raw.chunks())
+    assert raw.streamed
+    assert len(chunks) > 10
+    assert pl.concat(chunks).equals(whole.frame)
+    assert whole.frame["line"].to_list() == list(range(2, 2002))
+
+
+def test_a_big_parquet_comes_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 1000
+    pl.DataFrame({"time": range(n), "open": [1.0] * n, "high": [2.0] * n, "low": [0.5] * n,
+                  "close": [1.5] * n}).write_parquet(tmp_path / "a.parquet")  # fmt: skip
+    monkeypatch.setattr(candle_files, "CHUNK_ROWS", 300)
+    (raw,) = read_candle_file(tmp_path / "a.parquet")
+    chunks = list(raw.chunks())
+    assert raw.streamed
+    assert [c.height for c in chunks] == [300, 300, 300, 100]
+    assert pl.concat(chunks)["line"].to_list() == list(range(1, n + 1))
+
+
+def test_a_gzip_damaged_past_its_first_chunk_is_one_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = "".join(f"2024-01-01T00:00:00Z,1,2,0.5,1.5,{i}\n" for i in range(200_000)).encode()
+    path = tmp_path / "late.csv.gz"
+    path.write_bytes(gzip.compress(HEADER.encode() + body)[:-2000])
+    monkeypatch.setattr(candle_files, "CHUNK_BYTES", 64 << 10)
+    (raw,) = read_candle_file(path)
+    with pytest.raises(InputError, match=r"late\.csv\.gz: cannot read it: it is cut short"):
+        list(raw.chunks())
