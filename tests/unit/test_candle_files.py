@@ -299,17 +299,17 @@ def test_a_big_csv_comes_in_chunks_with_the_same_rows_and_lines(
 ) -> None:
     path = tmp_path / "big.csv.gz"
     with gzip.open(path, "wt") as handle:
-        handle.write(HEADER + "".join(ROW.replace("00:00:00", f"00:{i // 60:02d}:{i % 60:02d}")
-                                      for i in range(2000)))  # fmt: skip
+        handle.write(HEADER + "".join(ROW.replace("00:00:00", f"{i // 3600:02d}:{i // 60 % 60:02d}"
+                                      f":{i % 60:02d}") for i in range(20_000)))  # fmt: skip
     (whole,) = read_candle_file(path)
     assert not whole.streamed
-    monkeypatch.setattr(candle_files, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(candle_files, "CHUNK_BYTES", 16384)
     (raw,) = read_candle_file(path)
     chunks = list(raw.chunks())
     assert raw.streamed
     assert len(chunks) > 10
     assert pl.concat(chunks).equals(whole.frame)
-    assert whole.frame["line"].to_list() == list(range(2, 2002))
+    assert whole.frame["line"].to_list() == list(range(2, 20_002))
 
 
 def test_a_big_parquet_comes_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

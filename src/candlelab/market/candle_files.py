@@ -59,7 +59,7 @@ PANDAS_INDEX_NAMES = ("", "Unnamed: 0", "__index_level_0__", "index")
 MAX_EXPANDED = 4 << 30  # bytes a .gz or .zip may expand to: a 20M-row minute CSV is 1.3 GB
 MAX_COLUMNS = 64  # columns in a header (or a headerless first line)
 MAX_LINE = 64 << 10  # bytes in one line
-CHUNK_BYTES = 16 << 20  # CSV read this much at a time (about 250,000 minute bars)
+CHUNK_BYTES = 8 << 20  # CSV read this much at a time (about 100,000 minute bars)
 CHUNK_ROWS = 250_000  # Parquet rows read at a time
 SHOWN = 100  # characters of a value quoted back in a message
 
@@ -374,15 +374,18 @@ class _Lines:
         self.first = b""
 
     def header(self) -> str:
-        """The first line, as text; the blocks then start after it."""
-        block = self._read()
-        if block.startswith(b"\xef\xbb\xbf"):
-            block = block[3:]
-        end = block.find(b"\n")
-        if end < 0:
-            end = len(block)
-        self.first, self.rest = block[: end + 1], block[end + 1 :] + self.rest
-        self.lines = 1
+        """The first line, as text; the blocks then start after it. Only enough is read to
+        hold a first line within the limit."""
+        data = b""
+        while b"\n" not in data and len(data) <= self.limits.max_line + 3:
+            piece = self.stream.read(4096)
+            if not piece:
+                break
+            data += piece
+        data = data.removeprefix(b"\xef\xbb\xbf")
+        end = data.find(b"\n") + 1 or len(data)
+        self.first, self.rest = data[:end], data[end:]
+        self._measure(self.first + (b"" if self.first.endswith(b"\n") else b"\n"))
         return self.first.decode("utf-8", errors="replace").strip("\r\n")
 
     def keep_first_line(self) -> None:
