@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import signal
 import subprocess
@@ -227,3 +228,68 @@ def test_a_new_charts_calendar_is_told_from_its_bars_unless_given(
     assert {c["symbol"]: c["calendar"] for c in listed} == {
         "AAPL": "XNYS", "MSFT": "24/7", "SPY": "XNYS"
     }  # fmt: skip
+
+
+def hostile_files(folder: Path) -> dict[str, tuple[Path, tuple[str, ...], str]]:
+    """Each bad input: its file, extra options, and what its one error line says."""
+    header, row = "time,open,high,low,close,volume\n", "2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
+    (folder / "a.csv").write_text(header + row)
+    (folder / "fake.parquet").write_text(header + row)
+    (folder / "corrupt.parquet").write_bytes(b"PAR1" + b"\0" * 64 + b"PAR1")
+    (folder / "corrupt.csv.gz").write_bytes(gzip.compress((header + row * 100).encode())[:-20])
+    (folder / "quoted.csv").write_text(header + row + '2024-01-01T01:00:00Z,"1,2,0.5,1.5,10\n')
+    (folder / "line.csv").write_text("x" * 10_000_000)
+    (folder / "wide.csv").write_text(",".join(f"c{i}" for i in range(1_000_000)) + "\n")
+    (folder / "twice.csv").write_text("time,open,high,low,close,Last\n" + row)
+    (folder / "bomb.csv.gz").write_bytes(gzip.compress(header.encode() + b"0" * 20_000_000))
+    (folder / "dir").mkdir()
+    return {
+        "fake.parquet": (folder / "fake.parquet", (), "not a readable Parquet file"),
+        "corrupt.parquet": (folder / "corrupt.parquet", (), "not a readable Parquet file"),
+        "--format parquet": (folder / "a.csv", ("--format", "parquet"), "not a readable Parquet"),
+        "corrupt.csv.gz": (folder / "corrupt.csv.gz", (), "cannot read it: it is cut short"),
+        "quoted.csv": (folder / "quoted.csv", (), "line 3: not readable as CSV: a quote"),
+        "line.csv": (folder / "line.csv", (), "line 1 is longer than 65,536 bytes"),
+        "wide.csv": (folder / "wide.csv", (), "line 1 is longer than 65,536 bytes"),
+        "twice.csv": (folder / "twice.csv", (), "the columns 'close' and 'Last' both name close"),
+        "bomb.csv.gz": (folder / "bomb.csv.gz", ("--max-expanded", "1M"),
+                        "expands to more than 1,048,576 bytes, the limit (--max-expanded)"),
+        "dir": (folder / "dir", (), "a directory, not a candle file"),
+    }  # fmt: skip
+
+
+def test_every_unreadable_input_is_one_error_line_naming_the_file(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    for case, (path, options, says) in hostile_files(tmp_path).items():
+        result = cli("ingest", str(path), *CHART, *options, DATABASE_URL=database_url)
+        assert result.returncode == 1, case
+        assert result.stderr.count("\n") == 1, (case, result.stderr[:2000])
+        assert result.stderr.startswith(f"error: {path}: "), (case, result.stderr[:300])
+        assert says in result.stderr, (case, result.stderr)
+        assert len(result.stderr) < 400, case
+    assert stored(database_url) == (0, 0)
+
+
+def test_a_header_only_csv_exits_1_with_no_rows_and_no_chart(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "header.csv"
+    path.write_text("time,open,high,low,close,volume\n")
+    result = cli("ingest", str(path), *CHART, DATABASE_URL=database_url)
+    assert result.returncode == 1
+    assert "no rows" in result.stdout
+    assert stored(database_url) == (0, 0)
+
+
+def test_bars_before_earliest_are_refused(cli: Cli, database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "old.csv"
+    path.write_text("time,open,high,low,close,volume\n0001-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
+                    "1990-01-01T00:00:00Z,1,2,0.5,1.5,10\n")  # fmt: skip
+    result = cli("ingest", str(path), *CHART, "--max-reject-ratio", "1", DATABASE_URL=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "1 too_early_time" in result.stdout
+    later = cli("ingest", str(path), "--symbol", "L", "--timeframe", "1h", "--earliest",
+                "2000-01-01", "--strict", DATABASE_URL=database_url)  # fmt: skip
+    assert later.returncode == 1
+    assert "--strict: line 2: too_early_time" in later.stdout

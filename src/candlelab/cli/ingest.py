@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import glob
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +24,7 @@ from candlelab.cli.options import (
 from candlelab.cli.output import emit_json, out
 from candlelab.errors import ConfigError, InputError, InvalidValue
 from candlelab.market.calendars import check_calendar
-from candlelab.market.candle_files import FORMATS
+from candlelab.market.candle_files import FORMATS, shown
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files
 
 EXAMPLES_SHOWN = 5
@@ -76,6 +77,12 @@ def ingest(
     keep_incomplete: Annotated[
         bool, typer.Option(help="Keep a last bar that is still open.")
     ] = False,
+    earliest: Annotated[
+        str, typer.Option(help="Refuse bars before this date (too_early_time).")
+    ] = "1900-01-01",
+    max_expanded: Annotated[
+        str, typer.Option(help="Most a .gz or .zip may expand to (bytes, or 500M, 4G).")
+    ] = "4G",
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Validate candle files and store their bars; a bar already stored is never duplicated.
@@ -111,6 +118,8 @@ def ingest(
         strict=strict,
         allow_non_positive=allow_non_positive,
         keep_incomplete=keep_incomplete,
+        earliest=_earliest(earliest),
+        max_expanded=_size(max_expanded),
     )
     rejects = file_option(reject_file, "--reject-file") if reject_file is not None else None
     files = expand(paths)
@@ -126,16 +135,37 @@ def ingest(
         raise typer.Exit(1)
 
 
+def _earliest(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"--earliest {shown(text)!r}: use a date such as 1900-01-01") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """Bytes from 1000000, 500M or 4G (units of 1024)."""
+    number, unit = text.strip().upper().removesuffix("IB").removesuffix("B"), ""
+    if number[-1:] in SIZE_UNITS:
+        number, unit = number[:-1], number[-1]
+    if not number.isdigit() or int(number) == 0:
+        raise ConfigError(f"--max-expanded {shown(text)!r}: use a size such as 500M or 4G")
+    return int(number) * SIZE_UNITS[unit]
+
+
 def expand(patterns: list[str]) -> list[Path]:
     """Paths and glob patterns to existing files, in order; any that matches nothing is an error."""
     files: list[Path] = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         missing = [m for m in matches if not Path(m).is_file()]
+        if missing and Path(missing[0]).is_dir():
+            raise InputError(f"{shown(missing[0])}: a directory, not a candle file")
         if not matches or missing:
-            first = (missing or [pattern])[0]
-            what = "is a directory, not a file" if Path(first).is_dir() else "no such file"
-            raise InputError(f"{first}: {what}")
+            raise InputError(f"{shown((missing or [pattern])[0])}: no such file")
         files += [Path(m) for m in matches]
     return files
 
@@ -188,7 +218,7 @@ def _print(reports: list[IngestReport], seconds: float) -> None:
         if report.calendar_note:
             out.print(f"    calendar {report.calendar} ({report.calendar_note})", soft_wrap=True)
         for example in report.examples[:EXAMPLES_SHOWN] if report.rejected else []:
-            value = example["value"]
+            value = shown(example["value"]) if example["value"] is not None else None
             out.print(f"    line {example['line']}: {example['code']} in {example['field']}"
                       f" ({value!r})", soft_wrap=True)  # fmt: skip
         if report.refused:

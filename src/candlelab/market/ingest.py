@@ -1,11 +1,24 @@
 """Ingest: candle files and frames into charts, validated, each input in one transaction.
 
 For each input: read (`candle_files`), judge every row (`validation`), then either refuse
-the input whole (too many problems, or any under --strict, or a conflict under
+the input whole (no rows, too many problems, or any under --strict, or a conflict under
 --on-conflict error) or write its good bars (`candles.load_bars`) in one transaction.
 The report's counts always add up: loaded + updated + unchanged + rejected = rows read.
 A new chart given no calendar gets the one its first input's bars point to, and the report
 says so.
+
+Small inputs are validated ahead in batches and committed in groups. A big one (more than
+one chunk of `candle_files`) streams: each chunk is validated (in a thread, one chunk
+ahead) and copied in, all inside the input's one transaction, so memory stays flat
+whatever the file's size; the verdict (reject ratio, --strict) is over the whole input
+and a refused input is rolled back whole, its new chart with it. Across chunks, rows that
+go back in time are counted (the latest time is carried), and a time an earlier chunk
+already had is found in a bitmap of the minutes seen (`_Seen`, at most a bit per minute
+of the input's span). Such a repeat is rejected alone: as duplicate_identical when it
+equals the bar stored for that time at that point, else duplicate_conflicting. Unlike a
+conflicting repeat within one chunk, where every copy is rejected, the earlier copy,
+already written, stays (the repeat still counts against the input, so --strict or the
+ratio can refuse the whole input).
 """
 
 from __future__ import annotations
@@ -13,24 +26,45 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from candlelab.errors import ConflictingBars
 from candlelab.market.calendar_inference import infer_calendar
-from candlelab.market.candle_files import RawCandles, raw_from_frame, read_candle_file
-from candlelab.market.candles import LoadCounts, OnConflict, load_bars
+from candlelab.market.candle_files import (
+    MAX_EXPANDED,
+    Limits,
+    RawCandles,
+    raw_from_frame,
+    read_candle_file,
+    shown,
+)
+from candlelab.market.candles import PRICE_COLUMNS, LoadCounts, OnConflict, load_bars
 from candlelab.market.charts import ChartKey, ensure_chart, set_calendar
 from candlelab.market.resampling import refresh_derived
 from candlelab.market.symbols import normalized_symbol
 from candlelab.market.timeframes import Timeframe, checked_timezone
-from candlelab.market.validation import Rules, Validated, validate, validate_many
+from candlelab.market.validation import (
+    BENIGN,
+    EARLIEST,
+    EMPTY_REJECTIONS,
+    Problem,
+    Rules,
+    Validated,
+    validate,
+    validate_many,
+)
 from candlelab.store.database import Connection, translated
+from candlelab.store.queries import load_queries
+
+QUERIES = load_queries(__file__)
 
 EXAMPLES = 10
 BATCH_ROWS = 250_000  # validated in one pass; big enough that Polars' per-call cost vanishes
@@ -58,6 +92,8 @@ class IngestOptions:
     allow_non_positive: bool = False
     keep_incomplete: bool = False
     now: datetime | None = None  # "now" for future and incomplete bars; the clock if None
+    earliest: datetime = EARLIEST  # a bar before this is a problem (too_early_time)
+    max_expanded: int = MAX_EXPANDED  # bytes a .gz or .zip may expand to
 
     def __post_init__(self) -> None:
         # The chart's rules hold before a row is read: a bad zone or offset would otherwise
@@ -80,7 +116,12 @@ class IngestOptions:
             allow_non_positive=self.allow_non_positive,
             keep_incomplete=self.keep_incomplete,
             now=self.now or now or datetime.now(UTC),
+            earliest=self.earliest,
         )
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_expanded=self.max_expanded)
 
 
 @dataclass
@@ -120,25 +161,28 @@ def ingest_files(
     paths: Iterable[Path],
     options: IngestOptions,
     on_report: Callable[[IngestReport], None] = lambda report: None,
+    names: Mapping[Path, str] | None = None,
 ) -> list[IngestReport]:
     """Ingest every candle table in `paths` into one chart; see `ingest_jobs`."""
-    return ingest_jobs(conn, ((path, options) for path in paths), on_report)
+    return ingest_jobs(conn, ((path, options) for path in paths), on_report, names)
 
 
 def ingest_jobs(
     conn: Connection,
     jobs: Iterable[tuple[Path, IngestOptions]],
     on_report: Callable[[IngestReport], None] = lambda report: None,
+    names: Mapping[Path, str] | None = None,
 ) -> list[IngestReport]:
     """Ingest each (file, options) job: every candle table in it, one transaction each.
 
     Small inputs judged by the same rules are validated together, in a thread, while the
-    previous ones are written: the database and the client work at the same time.
-    Unreadable files raise.
+    previous ones are written: the database and the client work at the same time. A big
+    input streams (see the module's note). Unreadable files raise. `names`: how a file is
+    called in reports and errors, when not by its path (an upload's own name).
     """
     now = datetime.now(UTC)  # one "now" for the whole call, so rules compare equal
     reports: list[IngestReport] = []
-    judged = _judged_ahead(jobs, now)
+    judged = _judged_ahead(jobs, now, names or {})
     for first in judged:
         group = _commit_group(conn, first, judged)
         reports += group
@@ -165,11 +209,22 @@ def _commit_group(conn: Connection, first: Judged, more: Iterator[Judged]) -> li
     return group
 
 
-Judged = tuple[RawCandles, "IngestOptions", Validated]
+@dataclass(frozen=True)
+class _Streamed:
+    """The verdict of a big input: to be judged as it is written. The worker reading the
+    inputs waits for `done` (the input's file is still being read)."""
+
+    rules: Rules
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+Judged = tuple[RawCandles, "IngestOptions", Validated | _Streamed]
 Batch = list[tuple[RawCandles, "IngestOptions", Rules]]
 
 
-def _judged_ahead(jobs: Iterable[tuple[Path, IngestOptions]], now: datetime) -> Iterator[Judged]:
+def _judged_ahead(
+    jobs: Iterable[tuple[Path, IngestOptions]], now: datetime, names: Mapping[Path, str]
+) -> Iterator[Judged]:
     """(input, options, verdict) triples, produced ahead by a worker thread.
 
     If the consumer stops early (an error, an interrupt), the worker stops too.
@@ -186,9 +241,22 @@ def _judged_ahead(jobs: Iterable[tuple[Path, IngestOptions]], now: datetime) -> 
                 continue
         return False
 
+    def hand_over_streamed(raw: RawCandles, options: IngestOptions, rules: Rules) -> bool:
+        streamed = _Streamed(rules)
+        if not hand_over((raw, options, streamed)):
+            return False
+        while not streamed.done.wait(0.1):
+            if stop.is_set():
+                return False
+        return True
+
     def work() -> None:
         try:
-            for batch in _batches(jobs, now):
+            for batch in _batches(jobs, now, names):
+                if batch[0][0].streamed:
+                    if not hand_over_streamed(*batch[0]):
+                        return
+                    continue
                 verdicts = validate_many([raw.frame for raw, _, _ in batch], batch[0][2])
                 for (raw, options, _), validated in zip(batch, verdicts, strict=True):
                     if not hand_over((raw, options, validated)):
@@ -208,17 +276,24 @@ def _judged_ahead(jobs: Iterable[tuple[Path, IngestOptions]], now: datetime) -> 
         stop.set()
 
 
-def _batches(jobs: Iterable[tuple[Path, IngestOptions]], now: datetime) -> Iterator[Batch]:
+def _batches(
+    jobs: Iterable[tuple[Path, IngestOptions]], now: datetime, names: Mapping[Path, str]
+) -> Iterator[Batch]:
     """Inputs grouped while they share rules. The first batch is small, so writing starts
-    at once; each next one doubles, up to BATCH_ROWS rows or BATCH_FILES inputs."""
+    at once; each next one doubles, up to BATCH_ROWS rows or BATCH_FILES inputs. A big
+    input (streamed) is a batch of its own."""
     batch: Batch = []
     rows, limit = 0, FIRST_BATCH_ROWS
     for path, options in jobs:
-        for raw in read_candle_file(path, options.format):
+        for raw in read_candle_file(path, options.format, names.get(path), options.limits):
             rules = options.rules(now)
-            if batch and (rules != batch[0][2] or rows >= limit or len(batch) >= BATCH_FILES):
+            full = rows >= limit or len(batch) >= BATCH_FILES
+            if batch and (rules != batch[0][2] or full or raw.streamed):
                 yield batch
                 batch, rows, limit = [], 0, min(limit * 2, BATCH_ROWS)
+            if raw.streamed:
+                yield [(raw, options, rules)]
+                continue
             batch.append((raw, options, rules))
             rows += raw.frame.height
     if batch:
@@ -233,16 +308,37 @@ def ingest_frame(
 
 
 def ingest_raw(conn: Connection, raw: RawCandles, options: IngestOptions) -> IngestReport:
-    return _store(conn, raw, options, validate(raw.frame, options.rules()))
+    """Ingest one input already read; a frame with no rows is no error (nothing to do)."""
+    return _store_judged(conn, raw, options, validate(raw.frame, options.rules()))
 
 
 def _store(
+    conn: Connection, raw: RawCandles, options: IngestOptions, verdict: Validated | _Streamed
+) -> IngestReport:
+    """A file's input: streamed, or judged already; a file with no rows is refused."""
+    if isinstance(verdict, _Streamed):
+        try:
+            return _store_streamed(conn, raw, options, verdict.rules)
+        finally:
+            verdict.done.set()
+    if verdict.rows_read == 0:
+        return _no_rows(raw, options)
+    return _store_judged(conn, raw, options, verdict)
+
+
+def _no_rows(raw: RawCandles, options: IngestOptions) -> IngestReport:
+    report = IngestReport(raw.name, raw.format, options.key.name)
+    report.refused = "no rows: the input has no bars (a header and nothing else?)"
+    return report
+
+
+def _store_judged(
     conn: Connection, raw: RawCandles, options: IngestOptions, validated: Validated
 ) -> IngestReport:
     """Refuse the input, or write its good bars in one transaction; report either way."""
     started = time.perf_counter()
     report = _judged(raw, options, validated)
-    report.refused = _refusal(validated, options)
+    report.refused = _refusal(validated.problems, validated.rows_read, options)
     if report.refused is None:
         try:
             with translated(), conn.transaction():  # a lost connection reads as one error
@@ -299,18 +395,19 @@ def _judged(raw: RawCandles, options: IngestOptions, validated: Validated) -> In
     )
 
 
-def _refusal(validated: Validated, options: IngestOptions) -> str | None:
-    problems = validated.problems
+def _refusal(problems: pl.DataFrame, rows_read: int, options: IngestOptions) -> str | None:
+    """Why the input is refused, judged over all its rows; `problems` in line order."""
     if problems.is_empty():
         return None
     first = problems.row(0, named=True)
-    where = f"line {first['line']}: {first['code']} in {first['field']} ({first['value']!r})"
+    value = shown(first["value"]) if first["value"] is not None else None
+    where = f"line {first['line']}: {first['code']} in {first['field']} ({value!r})"
     if options.strict:
         return f"--strict: {where}"
-    ratio = problems.height / max(validated.rows_read, 1)
+    ratio = problems.height / max(rows_read, 1)
     if ratio > options.max_reject_ratio:
         return (
-            f"{problems.height} of {validated.rows_read} rows have problems ({ratio:.1%}), "
+            f"{problems.height} of {rows_read} rows have problems ({ratio:.1%}), "
             f"more than --max-reject-ratio {options.max_reject_ratio:.1%}; first: {where}"
         )
     return None
@@ -319,3 +416,245 @@ def _refusal(validated: Validated, options: IngestOptions) -> str | None:
 def _count(report: IngestReport, counts: LoadCounts) -> None:
     report.loaded, report.updated = counts.inserted, counts.updated
     report.unchanged, report.differing = counts.unchanged, counts.differing
+
+
+class _Refused(Exception):
+    """Raised inside a streamed input's transaction to roll it back."""
+
+
+def _store_streamed(
+    conn: Connection, raw: RawCandles, options: IngestOptions, rules: Rules
+) -> IngestReport:
+    """A big input chunk by chunk, in one transaction: judged as it is written, refused
+    (rolled back whole) when, all read, it has too many problems."""
+    started = time.perf_counter()
+    load = _StreamLoad(conn, raw, options)
+    try:
+        with translated(), conn.transaction():
+            for validated in _ahead(_validated_chunks(raw, rules)):
+                load.chunk(validated)
+            load.finish()
+    except _Refused:
+        pass
+    except ConflictingBars as exc:
+        load.report.refused = str(exc)
+    report = load.result()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _validated_chunks(raw: RawCandles, rules: Rules) -> Iterator[Validated]:
+    latest: datetime | None = None
+    for chunk in raw.chunks():
+        validated = validate(chunk, rules, after=latest)
+        latest = max((t for t in (latest, validated.latest) if t is not None), default=None)
+        yield validated
+
+
+class _StreamLoad:
+    """The state of one streamed input: its counts, rejections, chart and times seen."""
+
+    def __init__(self, conn: Connection, raw: RawCandles, options: IngestOptions) -> None:
+        self.conn, self.options = conn, options
+        self.report = IngestReport(raw.name, raw.format, options.key.name)
+        self.rejections: list[pl.DataFrame] = []
+        self.problems = 0
+        self.seen = _Seen()
+        self.chart_id: int | None = None
+        self.counts = LoadCounts(0, 0, 0, 0)
+        self.span: tuple[Any, Any] | None = None  # the times written, first and last
+
+    def chunk(self, validated: Validated) -> None:
+        self.report.rows_read += validated.rows_read
+        self.report.reordered += validated.reordered
+        bars, repeats = self._repeats(validated.bars)
+        rejected = pl.concat([validated.rejections, repeats]) if repeats.height else None
+        self._reject(validated.rejections if rejected is None else rejected)
+        if self.options.strict and self.problems:
+            return  # refused whatever follows: only counted from here
+        self._write(bars)
+
+    def _reject(self, rejections: pl.DataFrame) -> None:
+        if rejections.height:
+            self.rejections.append(rejections)
+            self.problems += rejections.filter(~pl.col("code").is_in(_BENIGN)).height
+
+    def _repeats(self, bars: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The bars whose time an earlier chunk had, split off and coded; the rest noted."""
+        micros = bars["time"].dt.epoch("us").to_numpy()
+        if self.seen.latest is None or not micros.size or micros.min() > self.seen.latest:
+            self.seen.add(micros)
+            return bars, EMPTY_REJECTIONS
+        again = self.seen.holds(micros)
+        kept = bars.filter(pl.Series(~again))
+        self.seen.add(micros[~again])
+        return kept, self._coded_repeats(bars.filter(pl.Series(again)))
+
+    def _coded_repeats(self, repeats: pl.DataFrame) -> pl.DataFrame:
+        stored = self._stored(repeats["time"])
+        same = repeats.join(stored, on=["time", *PRICE_COLUMNS], how="semi", nulls_equal=True)
+        identical = repeats["line"].is_in(same["line"].implode())
+        code = pl.when(identical).then(pl.lit(str(Problem.DUPLICATE_IDENTICAL)))
+        return repeats.select(
+            "line",
+            code.otherwise(pl.lit(str(Problem.DUPLICATE_CONFLICTING))).alias("code"),
+            pl.lit("time").alias("field"),
+            pl.col("time").dt.to_string("%Y-%m-%dT%H:%M:%SZ").alias("value"),  # bars are UTC
+        )
+
+    def _stored(self, times: pl.Series) -> pl.DataFrame:
+        schema: dict[str, pl.DataType] = {"time": times.dtype}
+        schema.update({name: pl.Float64() for name in PRICE_COLUMNS})
+        if self.chart_id is None:
+            return pl.DataFrame(schema=schema)
+        params = {"chart_id": self.chart_id, "times": times.unique().to_list()}
+        rows = self.conn.execute(QUERIES["stored_bars"], params).fetchall()
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def _write(self, bars: pl.DataFrame) -> None:
+        if bars.is_empty():
+            return
+        if self.chart_id is None:  # a new chart's calendar is told from the first chunk
+            self.chart_id = _chart(self.conn, self.options, bars, self.report)
+        counts = load_bars(self.conn, self.chart_id, bars, self.options.on_conflict)
+        self.counts = _added(self.counts, counts)
+        if counts.inserted or counts.updated:
+            first: Any = bars["time"].min()
+            last: Any = bars["time"].max()
+            span = self.span or (first, last)
+            self.span = (min(span[0], first), max(span[1], last))
+
+    def finish(self) -> None:
+        """Refuse the input (raising _Refused: the transaction rolls back), or finish it."""
+        rejections = self._rejections()
+        if self.report.rows_read == 0:
+            self.report.refused = "no rows: the input has no bars (a header and nothing else?)"
+        else:
+            problems = rejections.filter(~pl.col("code").is_in(_BENIGN))
+            self.report.refused = _refusal(problems, self.report.rows_read, self.options)
+        if self.report.refused is not None:
+            raise _Refused
+        if self.span is not None and self.chart_id is not None:  # derived charts follow
+            refresh_derived(self.conn, self.chart_id, *self.span)
+
+    def _rejections(self) -> pl.DataFrame:
+        if not self.rejections:
+            return EMPTY_REJECTIONS
+        return pl.concat(self.rejections).sort("line")
+
+    def result(self) -> IngestReport:
+        report = self.report
+        rejections = self._rejections()
+        report.rejected, report.rejections = rejections.height, rejections
+        report.examples = rejections.head(EXAMPLES).to_dicts()
+        by_code = rejections.group_by("code").len().sort("code").iter_rows()
+        report.by_code = {str(code): int(n) for code, n in by_code}
+        if report.refused is None:
+            _count(report, self.counts)
+        else:
+            report.rejected = report.rows_read
+        return report
+
+
+_BENIGN = [str(code) for code in BENIGN]
+
+
+def _added(a: LoadCounts, b: LoadCounts) -> LoadCounts:
+    return LoadCounts(
+        a.inserted + b.inserted,
+        a.updated + b.updated,
+        a.unchanged + b.unchanged,
+        a.differing + b.differing,
+    )
+
+
+class _Seen:
+    """The times of the bars an input's earlier chunks kept: a bit per minute of the span
+    seen so far (whole minutes, all bars of 1m and longer; any other time is kept as is)."""
+
+    MINUTE = 60_000_000  # µs
+
+    def __init__(self) -> None:
+        self.base = 0  # the minute of bit 0, a multiple of 8
+        self.bits = np.zeros(0, np.uint8)
+        self.odd = np.zeros(0, np.int64)
+        self.latest: int | None = None
+
+    def add(self, micros: npt.NDArray[np.int64]) -> None:
+        if not micros.size:
+            return
+        self.latest = max(int(micros.max()), self.latest if self.latest is not None else -(2**63))
+        minutes, within = np.divmod(micros, self.MINUTE)
+        if (within != 0).any():
+            self.odd = np.union1d(self.odd, micros[within != 0])
+        minutes = minutes[within == 0]
+        if minutes.size:
+            self._cover(int(minutes.min()), int(minutes.max()))
+            index = minutes - self.base
+            np.bitwise_or.at(self.bits, index >> 3, (1 << (index & 7)).astype(np.uint8))
+
+    def holds(self, micros: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        minutes, within = np.divmod(micros, self.MINUTE)
+        index = minutes - self.base
+        inside = (within == 0) & (index >= 0) & (index < self.bits.size * 8)
+        safe = np.where(inside, index, 0)
+        found: npt.NDArray[np.bool_] = inside & ((self.bits[safe >> 3] >> (safe & 7)) & 1 == 1)
+        return found | np.isin(micros, self.odd)
+
+    def _cover(self, first: int, last: int) -> None:
+        """Grow the bitmap to cover minutes first..last."""
+        if not self.bits.size:
+            self.base = first - first % 8
+        base = min(self.base, first - first % 8)
+        end = max(self.base + self.bits.size * 8, last + 1)
+        if base == self.base and end == self.base + self.bits.size * 8:
+            return
+        bits = np.zeros((end - base + 7) // 8, np.uint8)
+        start = (self.base - base) // 8
+        bits[start : start + self.bits.size] = self.bits
+        self.base, self.bits = base, bits
+
+
+T = TypeVar("T")
+
+
+def _ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, each produced by a worker thread while the one before is used: a chunk is
+    validated while the previous one is written. The worker stops when the consumer does."""
+    ready: queue.Queue[tuple[bool, Any]] = queue.Queue(1)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not _put(ready, (True, item), stop):
+                    return
+            _put(ready, (False, None), stop)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            _put(ready, (False, exc), stop)
+
+    worker = threading.Thread(target=work, name="candlelab-chunks", daemon=True)
+    worker.start()
+    try:
+        while True:
+            more, item = ready.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _put(
+    ready: queue.Queue[tuple[bool, Any]], item: tuple[bool, Any], stop: threading.Event
+) -> bool:
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
