@@ -254,7 +254,7 @@ def hostile_files(folder: Path) -> dict[str, tuple[Path, tuple[str, ...], str]]:
         "twice.csv": (folder / "twice.csv", (), "the columns 'close' and 'Last' both name close"),
         "bomb.csv.gz": (folder / "bomb.csv.gz", ("--max-expanded", "1M"),
                         "expands to more than 1,048,576 bytes, the limit (--max-expanded)"),
-        "dir": (folder / "dir", (), "a directory, not a candle file"),
+        "dir": (folder / "dir", (), "is a directory, not a file"),
     }  # fmt: skip
 
 
@@ -278,7 +278,7 @@ def test_a_header_only_csv_exits_1_with_no_rows_and_no_chart(
     path.write_text("time,open,high,low,close,volume\n")
     result = cli("ingest", str(path), *CHART, DATABASE_URL=database_url)
     assert result.returncode == 1
-    assert "no rows" in result.stdout
+    assert result.stderr == f"error: {path}: no rows, only a header\n"
     assert stored(database_url) == (0, 0)
 
 

@@ -96,6 +96,7 @@ def test_problems_are_judged_over_the_whole_streamed_file(
     assert report.refused is not None
     assert report.refused.startswith("50 of 1050 rows have problems")
     assert (report.loaded, report.rejected) == (0, 1050)
+    assert report.calendar is None
     assert count_candles(conn) == 0
     assert all_charts(conn) == []
 
@@ -121,14 +122,14 @@ def test_a_file_of_one_row_repeated_is_refused(conn: Connection, tmp_path: Path)
     assert all_charts(conn) == []
 
 
-def test_a_header_only_file_is_refused_for_no_rows_and_makes_no_chart(
+def test_a_header_only_file_is_an_error_for_no_rows_and_makes_no_chart(
     conn: Connection, tmp_path: Path
 ) -> None:
     path = tmp_path / "header.csv"
     path.write_text(HEADER)
-    (report,) = ingest_files(conn, [path], MINUTES)
-    assert report.refused is not None
-    assert "no rows" in report.refused
+    with pytest.raises(InputError, match=r"header\.csv: no rows, only a header$"):
+        ingest_files(conn, [path], MINUTES)
+    conn.rollback()
     assert all_charts(conn) == []
 
 

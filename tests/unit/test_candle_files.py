@@ -280,7 +280,7 @@ def test_unreadable_files_are_one_line_naming_the_file(tmp_path: Path) -> None:
         message = refusal(tmp_path / name, fmt)
         assert message.startswith(f"{tmp_path / name}: {reason}"), message
         assert "secret" not in message
-    assert refusal(tmp_path) == f"{tmp_path}: a directory, not a candle file"
+    assert refusal(tmp_path) == f"{tmp_path}: is a directory, not a file"
 
 
 def test_errors_name_the_file_by_its_display_name(tmp_path: Path) -> None:

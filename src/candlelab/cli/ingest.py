@@ -163,7 +163,7 @@ def expand(patterns: list[str]) -> list[Path]:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         missing = [m for m in matches if not Path(m).is_file()]
         if missing and Path(missing[0]).is_dir():
-            raise InputError(f"{shown(missing[0])}: a directory, not a candle file")
+            raise InputError(f"{shown(missing[0])}: is a directory, not a file")
         if not matches or missing:
             raise InputError(f"{shown((missing or [pattern])[0])}: no such file")
         files += [Path(m) for m in matches]

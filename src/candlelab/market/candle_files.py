@@ -108,7 +108,7 @@ def read_candle_file(
             f"{shown_name}: unknown format {shown(fmt)!r}; known: {', '.join(FORMATS)}"
         )
     if path.is_dir():
-        raise InputError(f"{shown_name}: a directory, not a candle file")
+        raise InputError(f"{shown_name}: is a directory, not a file")
     for raw in _guarded(shown_name, _read(path, shown_name, fmt, limits)):
         yield dataclasses.replace(raw, more=_guarded(raw.name, raw.more))
 

@@ -1,7 +1,7 @@
 """Ingest: candle files and frames into charts, validated, each input in one transaction.
 
 For each input: read (`candle_files`), judge every row (`validation`), then either refuse
-the input whole (no rows, too many problems, or any under --strict, or a conflict under
+the input whole (too many problems, or any under --strict, or a conflict under
 --on-conflict error) or write its good bars (`candles.load_bars`) in one transaction.
 The report's counts always add up: loaded + updated + unchanged + rejected = rows read.
 A new chart given no calendar gets the one its first input's bars point to, and the report
@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from candlelab.errors import ConflictingBars
+from candlelab.errors import ConflictingBars, InputError
 from candlelab.market.calendar_inference import infer_calendar
 from candlelab.market.candle_files import (
     MAX_EXPANDED,
@@ -177,8 +177,9 @@ def ingest_jobs(
 
     Small inputs judged by the same rules are validated together, in a thread, while the
     previous ones are written: the database and the client work at the same time. A big
-    input streams (see the module's note). Unreadable files raise. `names`: how a file is
-    called in reports and errors, when not by its path (an upload's own name).
+    input streams (see the module's note). Unreadable files, and files with no rows,
+    raise. `names`: how a file is called in reports and errors, when not by its path (an
+    upload's own name).
     """
     now = datetime.now(UTC)  # one "now" for the whole call, so rules compare equal
     reports: list[IngestReport] = []
@@ -286,6 +287,8 @@ def _batches(
     rows, limit = 0, FIRST_BATCH_ROWS
     for path, options in jobs:
         for raw in read_candle_file(path, options.format, names.get(path), options.limits):
+            if raw.frame.is_empty():  # a header and nothing else: no chart is made for it
+                raise InputError(f"{raw.name}: no rows, only a header")
             rules = options.rules(now)
             full = rows >= limit or len(batch) >= BATCH_FILES
             if batch and (rules != batch[0][2] or full or raw.streamed):
@@ -315,21 +318,13 @@ def ingest_raw(conn: Connection, raw: RawCandles, options: IngestOptions) -> Ing
 def _store(
     conn: Connection, raw: RawCandles, options: IngestOptions, verdict: Validated | _Streamed
 ) -> IngestReport:
-    """A file's input: streamed, or judged already; a file with no rows is refused."""
+    """A file's input: streamed, or judged already."""
     if isinstance(verdict, _Streamed):
         try:
             return _store_streamed(conn, raw, options, verdict.rules)
         finally:
             verdict.done.set()
-    if verdict.rows_read == 0:
-        return _no_rows(raw, options)
     return _store_judged(conn, raw, options, verdict)
-
-
-def _no_rows(raw: RawCandles, options: IngestOptions) -> IngestReport:
-    report = IngestReport(raw.name, raw.format, options.key.name)
-    report.refused = "no rows: the input has no bars (a header and nothing else?)"
-    return report
 
 
 def _store_judged(
@@ -526,12 +521,8 @@ class _StreamLoad:
 
     def finish(self) -> None:
         """Refuse the input (raising _Refused: the transaction rolls back), or finish it."""
-        rejections = self._rejections()
-        if self.report.rows_read == 0:
-            self.report.refused = "no rows: the input has no bars (a header and nothing else?)"
-        else:
-            problems = rejections.filter(~pl.col("code").is_in(_BENIGN))
-            self.report.refused = _refusal(problems, self.report.rows_read, self.options)
+        problems = self._rejections().filter(~pl.col("code").is_in(_BENIGN))
+        self.report.refused = _refusal(problems, self.report.rows_read, self.options)
         if self.report.refused is not None:
             raise _Refused
         if self.span is not None and self.chart_id is not None:  # derived charts follow
@@ -551,8 +542,9 @@ class _StreamLoad:
         report.by_code = {str(code): int(n) for code, n in by_code}
         if report.refused is None:
             _count(report, self.counts)
-        else:
+        else:  # rolled back: no chart was made or told its calendar
             report.rejected = report.rows_read
+            report.calendar, report.calendar_inferred, report.calendar_note = None, False, ""
         return report
 
 
