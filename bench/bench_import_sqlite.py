@@ -48,7 +48,9 @@ def chart_files(path: Path, folder: Path) -> list[Path]:
     files = []
     for (chart_id,), group in candles.group_by("chart_id", maintain_order=True):
         files.append(folder / f"SYM{chart_id}.parquet")
-        group.drop("id", "chart_id", "_bad_field", "_bad_value").write_parquet(files[-1])
+        group.drop("id", "chart_id", "_bad_code", "_bad_field", "_bad_value").write_parquet(
+            files[-1]
+        )
     return files
 
 

@@ -4,6 +4,7 @@ and reading a table in parts."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from polars.testing import assert_frame_equal
 
 from candlelab.legacy import conversion
 from candlelab.legacy.conversion import _timeframe, epoch_unit, read_table
-from candlelab.legacy.layout import TABLES
+from candlelab.legacy.layout import TABLES, check_layout, open_readonly, readable
 from candlelab.legacy.sample import PROBLEMS, SampleSpec, write_sample
 
 # 1990 to 2100, in seconds: the span an annotator's times can have.
@@ -108,3 +109,135 @@ def test_clean_candles_read_as_stored_equal_the_checked_read(
     as_stored = read_table(path, "candles")
     monkeypatch.setattr(conversion, "_numbers_as_stored", lambda *args: None)  # checked, then
     assert_frame_equal(read_table(path, "candles"), as_stored)
+
+
+def converted(path: Path, max_value: int = conversion.MAX_VALUE) -> conversion.Converted:
+    with readable(path) as source:
+        with closing(open_readonly(source.read)) as conn:
+            layout = check_layout(conn, source)
+        return conversion.convert(layout, max_value)
+
+
+def problems_of(result: conversion.Converted) -> list[tuple[str, int, str, str]]:
+    return result.problems.select("table", "id", "code", "field").rows()
+
+
+@pytest.mark.parametrize("column", ["open", "high", "low", "close", "volume"])
+def test_a_price_not_finite_is_reported_under_its_own_column(tmp_path: Path, column: str) -> None:
+    path = tmp_path / "candles.db"
+    write_sample(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(f"UPDATE candles SET {column} = 9e999 WHERE id = 7")
+    assert problems_of(converted(path)) == [("candles", 7, "non_finite", column)]
+
+
+HOSTILE = [
+    ("charts", "name", "BTC\x00USDT 1h", "U+0000"),
+    ("charts", "name", "x" * 5000, "has 5000 characters; at most 80"),
+    ("charts", "name", "   ", "is empty"),
+    ("charts", "symbol", "BTC\u202eUSDT", "U+202E"),
+    ("charts", "symbol", "S" * 41, "at most 40"),
+    ("annotation_types", "color", "javascript:alert(1)", "is not a colour"),
+    ("annotation_types", "name", "Entry\nNow", "U+000A"),
+    ("annotation_types", "icon", "arrow\x00", "U+0000"),
+    ("annotations", "note", "ring \x07 the bell", "U+0007"),
+    ("annotations", "note", "n" * 2001, "at most 2000"),
+    ("span_label_types", "color", "red", "is not a colour"),
+    ("span_label_types", "description", "nul\x00", "U+0000"),
+]
+
+
+@pytest.mark.parametrize(("table", "column", "value", "why"), HOSTILE)
+def test_the_api_field_rules_refuse_the_row_and_say_why(
+    tmp_path: Path, table: str, column: str, value: str, why: str
+) -> None:
+    path = tmp_path / "candles.db"
+    write_sample(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(f"UPDATE {table} SET {column} = ? WHERE id = 1", (value,))
+    result = converted(path)
+    problem = result.problems.row(0, named=True)
+    assert (problem["table"], problem["id"], problem["code"], problem["field"]) == (
+        table, 1, "invalid_field", column)  # fmt: skip
+    assert why in problem["value"]
+    assert len(problem["value"]) <= conversion.SHOWN + 1
+    assert 1 not in result.tables[table]["id"].to_list()
+
+
+def test_names_are_trimmed_and_symbols_upper_cased_as_the_api_has_them(tmp_path: Path) -> None:
+    path = tmp_path / "candles.db"
+    write_sample(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE charts SET name = '  BTC hourly  ', symbol = ' btcusdt ' WHERE id = 1")
+        db.execute("UPDATE span_label_types SET name = ' Uptrend ' WHERE id = 1")
+    result = converted(path)
+    assert result.problems.is_empty()
+    charts = result.tables["charts"].filter(pl.col("id") == 1)
+    assert charts.select("name", "symbol").row(0) == ("BTC hourly", "BTCUSDT")
+    assert result.tables["span_label_types"]["name"][0] == "Uptrend"
+
+
+def test_a_name_too_long_for_a_symbol_gives_a_placeholder_not_a_long_symbol(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "candles.db"
+    write_sample(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE charts SET name = ? WHERE id = 2", ("E" * 60 + " 4h",))
+    charts = converted(path).tables["charts"].filter(pl.col("id") == 2)
+    assert charts.select("symbol", "timeframe").row(0) == ("LEGACY-2", "4h")
+
+
+def test_type_names_equal_but_for_case_keep_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "candles.db"
+    write_sample(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("INSERT INTO annotation_types (name, color, created_at) "
+                   "VALUES ('ENTRY ', '#000000', 1700000000)")  # fmt: skip
+    result = converted(path)
+    assert problems_of(result) == [("annotation_types", 4, "duplicate_name", "name")]
+    assert "type 1" in result.problems["value"][0]
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("charts", "name", "randomblob(3000000)"),  # a blob in a text column
+        ("annotations", "note", "printf('%.3000000c', 'n')"),  # a text
+        ("candles", "open", "randomblob(3000000)"),  # a blob in a table of numbers
+        ("span_annotations", "sub_spans", "printf('%.3000000c', '[')"),
+    ],
+)
+def test_a_value_too_long_refuses_its_row_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, column: str, value: str
+) -> None:
+    """A value of 3 MB against a limit of 1 MB: measured by SQLite, reported with its
+    table, row, column and size; no frame read from the file holds it."""
+    path = tmp_path / "candles.db"
+    write_sample(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(f"UPDATE {table} SET {column} = {value} WHERE id = 3")
+    longest = 0
+
+    def watched(read: Callable[..., pl.DataFrame]) -> Callable[..., pl.DataFrame]:
+        def reading(*args: object) -> pl.DataFrame:
+            nonlocal longest
+            frame = read(*args)
+            for name, dtype in frame.schema.items():
+                if dtype in (pl.String, pl.Binary) and frame.height:
+                    lengths = frame[name].cast(pl.Binary).bin.size() if dtype == pl.Binary else (
+                        frame[name].str.len_bytes())  # fmt: skip
+                    longest = max(longest, int(lengths.max() or 0))  # type: ignore[arg-type]
+            return frame
+
+        return reading
+
+    monkeypatch.setattr(conversion, "_read_part", watched(conversion._read_part))
+    monkeypatch.setattr(conversion, "_wrong_types", watched(conversion._wrong_types))
+    result = converted(path, max_value=1_000_000)
+    assert longest < 1_000_000
+    problem = result.problems.filter(pl.col("code") == "too_large").row(0, named=True)
+    assert (problem["table"], problem["id"], problem["field"]) == (table, 3, column)
+    assert "3,000,000" in problem["value"]
+    assert "at most 1,000,000" in problem["value"]
+    assert 3 not in result.tables[table]["id"].to_list()

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn
 
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
-from candlelab.legacy.conversion import Converted
+from candlelab.legacy.conversion import MAX_VALUE, Converted
 from candlelab.legacy.importer import ImportOptions, ImportReport, import_file
-from candlelab.legacy.layout import TABLES, open_readonly
+from candlelab.legacy.layout import TABLES, open_readonly, readable
 from candlelab.legacy.sample import SampleSpec, write_sample
 
 PROBLEMS_SHOWN = 20
@@ -76,18 +77,38 @@ def import_sqlite(
 
 
 def write_rejects(path: Path, rejects: Path, converted: Converted) -> None:
-    """Every rejected row, whole, as the legacy file has it, with its reasons."""
-    reasons: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    """Every rejected row, whole, as the legacy file has it, with its reasons (a value too
+    long to import is not copied either: its size stands in for it)."""
+    reasons: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
     for problem in converted.problems.iter_rows(named=True):
         reasons.setdefault((problem["table"], problem["id"]), []).append(
             {k: problem[k] for k in ("code", "field", "value")}
         )
-    with closing(open_readonly(path)) as legacy, rejects.open("w") as handle:
+    with (
+        readable(path) as source,
+        closing(open_readonly(source.read)) as legacy,
+        rejects.open("w") as handle,
+    ):
         legacy.row_factory = sqlite3.Row
-        for (name, row_id), why in sorted(reasons.items()):
-            row = legacy.execute(f"SELECT * FROM {name} WHERE id = ?", (row_id,)).fetchone()  # noqa: S608
-            line = {"table": name, "id": row_id, "problems": why, "row": dict(row)}
+        for (name, row_id), why in sorted(reasons.items(), key=lambda r: (r[0][0], r[0][1] or 0)):
+            line = {"table": name, "id": row_id, "problems": why,
+                    "row": _legacy_row(legacy, name, row_id)}  # fmt: skip
             handle.write(jsonlib.dumps(line, default=str) + "\n")
+
+
+def _legacy_row(legacy: sqlite3.Connection, table: str, row_id: int | None) -> dict[str, Any]:
+    """The row as the file has it, each value longer than MAX_VALUE replaced by its size."""
+    columns = [row[1] for row in legacy.execute(f"PRAGMA table_info({table})")]
+    picked = ", ".join(_at_most(column) for column in columns)
+    # Column names come from the file: quoted as identifiers; the table's name from TABLES.
+    row = legacy.execute(f"SELECT {picked} FROM {table} WHERE id = ?", (row_id,)).fetchone()  # noqa: S608
+    return dict(row) if row is not None else {}
+
+
+def _at_most(column: str) -> str:
+    name = '"' + column.replace('"', '""') + '"'
+    size = f"'a ' || typeof({name}) || ' of ' || length({name}) || ', not copied'"
+    return f"CASE WHEN length({name}) > {MAX_VALUE} THEN {size} ELSE {name} END AS {name}"
 
 
 def _show(report: ImportReport, rejects: Path | None, json: bool) -> None:
@@ -115,24 +136,27 @@ def _show(report: ImportReport, rejects: Path | None, json: bool) -> None:
 
 def _notes(report: ImportReport) -> None:
     units = ", ".join(f"{column} {unit}" for column, unit in report.time_units.items())
-    out.print(f"{report.file}: times read as {units}", soft_wrap=True)
+    out.print(f"{escape(report.file)}: times read as {units}", soft_wrap=True)
     if report.null_volumes:
         out.print(f"{report.null_volumes:,} candle(s) without volume: stored with volume 0")
     for placed in report.placeholders:
         given = ", ".join(f"{k} {v}" for k, v in placed.items() if k in ("symbol", "timeframe"))
-        out.print(f"chart {placed['chart']} ({placed['name']!r}): placeholder {given}",
-                  soft_wrap=True)  # fmt: skip
+        name = escape(repr(placed["name"]))  # a name from the file: text, not markup
+        out.print(f"chart {placed['chart']} ({name}): placeholder {given}", soft_wrap=True)
     for name, columns in report.extra_columns.items():
-        out.print(f"table {name} has column(s) candlelab does not import: {', '.join(columns)}")
+        shown = escape(", ".join(columns))  # names from the file: text, not markup
+        out.print(f"table {name} has column(s) candlelab does not import: {shown}")
     if report.extra_tables:
-        out.print(f"tables not imported: {', '.join(report.extra_tables)}")
+        out.print(f"tables not imported: {escape(', '.join(report.extra_tables))}")
     for merged in report.merged_types:
-        out.print(f"{merged['table']} {merged['name']!r} (legacy id {merged['legacy_id']}) "
+        name = escape(repr(merged["name"]))
+        out.print(f"{merged['table']} {name} (legacy id {merged['legacy_id']}) "
                   f"merged into the existing id {merged['id']}")  # fmt: skip
 
 
 def _problems(report: ImportReport, rejects: Path | None) -> None:
-    rows = [(p["table"], p["id"], p["code"], p["field"], p["value"])
+    # Values from the file are text, not markup.
+    rows = [(p["table"], p["id"], p["code"], p["field"], escape(p["value"] or ""))
             for p in report.problems[:PROBLEMS_SHOWN]]  # fmt: skip
     table(f"{len(report.problems)} problem(s)", ("table", "id", "problem", "field", "value"), rows)
     if rejects is not None:

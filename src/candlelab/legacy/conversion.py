@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -23,7 +25,10 @@ import adbc_driver_manager
 import orjson
 import polars as pl
 
+from candlelab.errors import InvalidField
+from candlelab.labels import fields
 from candlelab.legacy.layout import TABLES, Layout, kind, open_readonly, required, sqlite_uri
+from candlelab.market.symbols import normalized_symbol
 from candlelab.market.timeframes import Timeframe
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,11 @@ PROBLEM_SCHEMA = {"table": pl.String, "id": pl.Int64, "code": pl.String, "field"
                   "value": pl.String}  # fmt: skip
 SOURCES = {"manual": "accepted", "model": "proposed"}  # legacy source → span status
 PLACEHOLDER_TIMEFRAME = "1d"
+# A value longer than this (characters of a text, bytes of a blob) is refused unread.
+MAX_VALUE = 1_000_000
+SHOWN = 100  # characters of a value a problem shows
+BAD_COLUMNS = ("_bad_code", "_bad_field", "_bad_value")
+BAD_SCHEMA = {"id": pl.Int64, **dict.fromkeys(BAD_COLUMNS, pl.String)}
 # A table of more rows than this is read in READERS parts at once.
 PART_ROWS = 100_000
 READERS = 4
@@ -62,18 +72,19 @@ class Converted:
     placeholders: list[dict[str, Any]] = field(default_factory=list)
 
 
-def convert(layout: Layout) -> Converted:
+def convert(layout: Layout, max_value: int = MAX_VALUE) -> Converted:
     """Read and convert the whole file; tables in dependency order, so orphans of a
-    rejected row are found too."""
-    raw = {table: read_table(layout.path, table) for table in TABLES}
+    rejected row are found too. A value longer than `max_value` refuses its row unread."""
+    raw = {table: read_table(layout.read, table, max_value) for table in TABLES}
     result = Converted(
         {}, pl.DataFrame(schema=PROBLEM_SCHEMA), {t: f.height for t, f in raw.items()}
     )
     for table in TABLES:
         frame, problems = _typed(table, raw[table])
         frame, problems = _times(result, table, frame, problems)
+        frame, ruled = _fields(table, frame)
         frame, more = CONVERTERS[table](result, frame)
-        _keep(result, table, frame, [problems, more])
+        _keep(result, table, frame, [problems, ruled, more])
     _timeframes_from_spacing(result)
     return result
 
@@ -98,20 +109,82 @@ def _timeframes_from_spacing(result: Converted) -> None:
             )  # fmt: skip
 
 
-def read_table(path: Path, table: str) -> pl.DataFrame:
-    """The table's known columns as Arrow-typed values, in id order; rows whose stored type
-    is wrong carry the first such column and its value in `_bad_field` and `_bad_value`."""
+def read_table(path: Path, table: str, max_value: int = MAX_VALUE) -> pl.DataFrame:
+    """The table's known columns as Arrow-typed values, in id order. A row with a value of
+    the wrong stored type, or one longer than `max_value`, carries the problem's code, first
+    such column, and value or size in `_bad_code`, `_bad_field` and `_bad_value`; the values
+    of a row with a value too long are never read (all NULL)."""
     parts = _rowid_parts(path, table)
-    rows, bad = _numbers_as_stored(path, table, parts), None
-    if rows is None:
-        rows, bad = _read_checked(path, table, parts)
-    if not rows["id"].is_sorted():  # only when `id` is not the rowid
-        rows = rows.sort("id")
-    if bad is None or bad.is_empty():  # the usual case: no join of a million rows with nothing
-        return rows.with_columns(
-            pl.lit(None, pl.String).alias(c) for c in ("_bad_field", "_bad_value")
-        )
-    return rows.join(bad, on="id", how="left")
+    big = _oversized(path, table, max_value)  # sizes first; then every value but those
+    if not big.is_empty():
+        parts = [f"({part}) AND NOT ({_too_long(table, max_value)})" for part in parts]
+    rows = _numbers_as_stored(path, table, parts)
+    if rows is not None:  # every value a number: none of the wrong type
+        rows = _no_problems(rows)
+    else:
+        rows, wrong = _read_checked(path, table, parts)
+        # The usual case is no wrong type: no join of a million rows with nothing.
+        rows = rows.join(wrong, on="id", how="left") if not wrong.is_empty() else _no_problems(rows)
+    if not big.is_empty():  # the rows too long, their values unread: NULL
+        rows = pl.concat([rows, big], how="diagonal_relaxed")
+    return _in_id_order(rows)
+
+
+def _no_problems(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.with_columns(pl.lit(None, pl.String).alias(c) for c in BAD_COLUMNS)
+
+
+def _in_id_order(rows: pl.DataFrame) -> pl.DataFrame:
+    """Sorted only when need be: `id` is not the rowid, or rows too long were added."""
+    return rows if rows["id"].is_sorted() else rows.sort("id")
+
+
+def _oversized(path: Path, table: str, max_value: int) -> pl.DataFrame:
+    """Rows with a value longer than `max_value`, measured by SQLite's `length()` (characters
+    of a text, bytes of a blob: SQLite reads no blob to measure it): the first such column of
+    each and its size. Python never holds the value."""
+    columns = list(TABLES[table])
+    where = _too_long(table, max_value)
+    first = " ".join(f"WHEN {_longer(c, max_value)} THEN '{c}'" for c in columns)
+    size = " ".join(f"WHEN {_longer(c, max_value)} THEN length({c})" for c in columns)
+    kind_of = " ".join(f"WHEN {_longer(c, max_value)} THEN typeof({c})" for c in columns)
+    query = (  # names from TABLES, never from the file
+        f"SELECT CASE WHEN typeof(id) = 'integer' THEN id END, CASE {first} END, "  # noqa: S608
+        f"CASE {size} END, CASE {kind_of} END FROM {table} WHERE {where}"
+    )
+    with closing(open_readonly(path)) as conn:
+        if _longest_row(conn, table) <= max_value:  # the usual case: no need to measure
+            return pl.DataFrame(schema=BAD_SCHEMA)
+        found = conn.execute(query).fetchall()
+    rows = [(row_id, "too_large", column, _size(length, stored, max_value))
+            for row_id, column, length, stored in found]  # fmt: skip
+    return pl.DataFrame(rows, schema=BAD_SCHEMA, orient="row")
+
+
+def _longest_row(conn: sqlite3.Connection, table: str) -> float:
+    """The bytes of the table's longest row, as SQLite's `dbstat` finds it from the pages'
+    headers, without reading a value (a fraction of a second for a million rows); no value
+    is longer than its row. Infinite where SQLite was built without `dbstat`."""
+    query = "SELECT max(mx_payload) FROM dbstat WHERE name = ? AND aggregate = TRUE"
+    try:
+        row = conn.execute(query, (table,)).fetchone()
+    except sqlite3.Error:
+        return math.inf
+    return math.inf if row is None or row[0] is None else float(row[0])
+
+
+def _size(length: int, stored: str, max_value: int) -> str:
+    unit = "bytes" if stored == "blob" else "characters"
+    return f"a {stored} of {length:,} {unit}; at most {max_value:,}"
+
+
+def _longer(column: str, max_value: int) -> str:
+    return f"coalesce(length({column}), 0) > {int(max_value)}"
+
+
+def _too_long(table: str, max_value: int) -> str:
+    """The SQL condition of a row with a known column longer than `max_value`."""
+    return " OR ".join(f"({_longer(column, max_value)})" for column in TABLES[table])
 
 
 def _numbers_as_stored(path: Path, table: str, parts: list[str]) -> pl.DataFrame | None:
@@ -147,11 +220,12 @@ def _read_checked(path: Path, table: str, parts: list[str]) -> tuple[pl.DataFram
     columns = ", ".join(_selected(table, column) for column in TABLES[table])
     fails = " OR ".join(f"({_type_fails(table, c)})" for c in checked)
     fields = " ".join(f"WHEN {_type_fails(table, c)} THEN '{c}'" for c in checked)
-    values = " ".join(f"WHEN {_type_fails(table, c)} THEN quote({c})" for c in checked)
+    values = " ".join(f"WHEN {_type_fails(table, c)} THEN {_quoted(c)}" for c in checked)
     # Table and column names come from TABLES, never from the file.
     every = f"SELECT {columns} FROM {table}"  # noqa: S608
     wrong = (
-        f"SELECT id, CASE {fields} END AS _bad_field, CASE {values} END AS _bad_value "  # noqa: S608
+        f"SELECT id, 'wrong_type' AS _bad_code, CASE {fields} END AS _bad_field, "  # noqa: S608
+        f"CASE {values} END AS _bad_value "
         f"FROM {table} WHERE ({fails})"
     )
     # SQLite's readers let go of the GIL while they scan: the parts are read and checked at once.
@@ -197,8 +271,13 @@ def _read_part(path: Path, query: str, where: str) -> pl.DataFrame:
 def _wrong_types(path: Path, query: str) -> pl.DataFrame:
     with closing(open_readonly(path)) as conn:
         found = conn.execute(query).fetchall()
-    schema = {"id": pl.Int64, "_bad_field": pl.String, "_bad_value": pl.String}
-    return pl.DataFrame(found, schema=schema, orient="row")
+    return pl.DataFrame(found, schema=BAD_SCHEMA, orient="row")
+
+
+def _quoted(column: str) -> str:
+    """The value as SQL writes it, cut in SQLite to about SHOWN characters."""
+    cut = f"quote(substr({column}, 1, {SHOWN})) || '…'"
+    return f"CASE WHEN length({column}) > {SHOWN} THEN {cut} ELSE quote({column}) END"
 
 
 def _selected(table: str, column: str) -> str:
@@ -216,9 +295,11 @@ def _type_fails(table: str, column: str) -> str:
 
 
 def _typed(table: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows of a wrong stored type or too long reported (`_bad_*`, from `read_table`)."""
     bad = frame.filter(pl.col("_bad_field").is_not_null())
-    problems = _problems(table, bad, "wrong_type", pl.col("_bad_field"), pl.col("_bad_value"))
-    return frame.filter(pl.col("_bad_field").is_null()).drop("_bad_field", "_bad_value"), problems
+    problems = _problems(table, bad, pl.col("_bad_code"), pl.col("_bad_field"),
+                         pl.col("_bad_value"))  # fmt: skip
+    return frame.filter(pl.col("_bad_field").is_null()).drop(BAD_COLUMNS), problems
 
 
 def _times(
@@ -247,6 +328,54 @@ def epoch_unit(values: pl.Series) -> str:
     return "ms" if isinstance(typical, int | float) and typical >= MILLISECONDS_FROM else "s"
 
 
+def _fields(table: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The API's rules for the text people wrote (FIELD_RULES): each value as the rule makes
+    it (names trimmed, symbols upper-cased); a row with a value a rule refuses is reported."""
+    rules = FIELD_RULES.get(table, {})
+    if not rules:
+        return frame, pl.DataFrame(schema=PROBLEM_SCHEMA)
+    ruled = {column: _ruled(rule, column, frame[column]) for column, rule in rules.items()}
+    frame = frame.with_columns(
+        *(pl.Series(column, kept, pl.String) for column, (kept, _) in ruled.items()),
+        *(pl.Series(f"_why_{column}", why, pl.String) for column, (_, why) in ruled.items()),
+    )
+    checks = [(pl.col(f"_why_{column}").is_not_null(), "invalid_field", column,
+               pl.col(f"_why_{column}")) for column in rules]  # fmt: skip
+    kept, problems = _screen(table, frame, checks)
+    return kept.drop(f"_why_{column}" for column in rules), problems
+
+
+def _ruled(rule: Rule, column: str, values: pl.Series) -> tuple[list[str | None], list[str | None]]:
+    """Each value as the rule makes it, and why the rule refuses it (None where it does not)."""
+    kept: list[str | None] = []
+    why: list[str | None] = []
+    for value in values:
+        try:
+            kept.append(None if value is None else rule(column, value))
+            why.append(None)
+        except InvalidField as refused:
+            kept.append(None)
+            quoted = fields.shown(value[: SHOWN // 2], limit=SHOWN // 2)
+            reason = refused.reason
+            why.append(reason if reason.startswith(quoted) else f"{quoted} {reason}")
+    return kept, why
+
+
+def _symbol(column: str, value: str) -> str:
+    return normalized_symbol(value, column)
+
+
+Rule = Callable[[str, str], str]  # (column, value) → the value kept, or InvalidField
+# The API's rules for each table's text: the ones `candlelab.labels` and the upload apply.
+FIELD_RULES: dict[str, dict[str, Rule]] = {
+    "charts": {"name": fields.name, "symbol": _symbol},
+    "annotation_types": {"name": fields.name, "color": fields.color, "icon": fields.name},
+    "annotations": {"note": fields.text},
+    "span_label_types": {"name": fields.name, "color": fields.color,
+                         "description": fields.text},
+}  # fmt: skip
+
+
 def _charts(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     keys = [_chart_key(result, row) for row in frame.iter_rows(named=True)]
     frame = frame.with_columns(
@@ -259,7 +388,7 @@ def _charts(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
 def _chart_key(result: Converted, row: dict[str, Any]) -> tuple[str, str]:
     """Symbol and timeframe: from their columns, else from the name, else placeholders."""
     named = NAME_PATTERN.match(row["name"] or "")
-    symbol = row["symbol"] or (named.group("symbol").upper() if named else None)
+    symbol = row["symbol"] or (_named_symbol(named.group("symbol")) if named else None)
     timeframe = _timeframe(row["timeframe"]) or (
         _timeframe(named.group("timeframe")) if named else None
     )
@@ -271,6 +400,14 @@ def _chart_key(result: Converted, row: dict[str, Any]) -> tuple[str, str]:
     if placed:
         result.placeholders.append({"chart": row["id"], "name": row["name"], **placed})
     return symbol, timeframe
+
+
+def _named_symbol(text: str) -> str | None:
+    """The symbol a chart's name gives, if it makes one by the symbol rule."""
+    try:
+        return normalized_symbol(text)
+    except InvalidField:
+        return None
 
 
 def _timeframe(text: str | None) -> str | None:
@@ -290,14 +427,14 @@ def _candles(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     result.null_volumes = frame["volume"].null_count()
     frame = frame.with_columns(pl.col("volume").fill_null(0.0))
     prices = ["open", "high", "low", "close", "volume"]
-    finite = pl.all_horizontal(pl.col(c).is_finite() for c in prices)
     ohlc = ((pl.col("low") <= pl.min_horizontal("open", "close"))
             & (pl.col("high") >= pl.max_horizontal("open", "close")))  # fmt: skip
     shown = pl.format("open {} high {} low {} close {}", "open", "high", "low", "close")
     # Rows come in id order: of candles at one chart and time, the first is kept.
     duplicate = ~pl.col("time").is_first_distinct().over("chart_id")  # 4x faster than a struct
     return _screen("candles", frame, [
-        (~finite, "non_finite", "open", shown),
+        # One check per column, so the problem names the column that is not finite.
+        *((~pl.col(c).is_finite(), "non_finite", c, shown) for c in prices),
         (~ohlc, "ohlc_inconsistent", "high", shown),
         (pl.col("volume") < 0, "negative_volume", "volume", pl.col("volume").cast(pl.String)),
         (duplicate, "duplicate_candle", "time",
@@ -308,7 +445,8 @@ def _candles(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
 
 def _annotation_types(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     frame, problems = _booleans("annotation_types", frame)
-    return frame.with_columns(shape=pl.col("icon").fill_null("circle")), problems
+    frame, more = _unique_names("annotation_types", frame)
+    return frame.with_columns(shape=pl.col("icon").fill_null("circle")), pl.concat([problems, more])
 
 
 def _annotations(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -322,7 +460,21 @@ def _annotations(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, 
 
 
 def _span_label_types(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return _booleans("span_label_types", frame)
+    frame, problems = _booleans("span_label_types", frame)
+    frame, more = _unique_names("span_label_types", frame)
+    return frame, pl.concat([problems, more])
+
+
+def _unique_names(table: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Type names are one name regardless of case (as the API has them): of `Uptrend` and
+    `UPTREND`, the first by id is kept, the other reported."""
+    key = pl.col("name").map_elements(fields.name_key, return_dtype=pl.String)
+    keyed = frame.with_columns(_key=key).with_columns(_first=pl.col("id").first().over("_key"))
+    kept, problems = _screen(table, keyed, [
+        (~pl.col("_key").is_first_distinct(), "duplicate_name", "name",
+         pl.format("{} is the name of type {} already, case aside", "name", "_first")),
+    ])  # fmt: skip
+    return kept.drop("_key", "_first"), problems
 
 
 def _span_annotations(result: Converted, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -422,15 +574,18 @@ def _updated(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("updated_at").fill_null(pl.col("created_at")))
 
 
-def _problems(table: str, rows: pl.DataFrame, code: str, column: str | pl.Expr,
+def _problems(table: str, rows: pl.DataFrame, code: str | pl.Expr, column: str | pl.Expr,
               value: pl.Expr) -> pl.DataFrame:  # fmt: skip
+    """Rows as problems: the value shown cut to about SHOWN characters."""
     field = pl.lit(column) if isinstance(column, str) else column
+    shown = value.cast(pl.String)
+    cut = pl.when(shown.str.len_chars() > SHOWN).then(shown.str.slice(0, SHOWN) + "…")
     return rows.select(
         pl.lit(table).alias("table"),
         pl.col("id").cast(pl.Int64),
-        pl.lit(code).alias("code"),
+        (pl.lit(code) if isinstance(code, str) else code).cast(pl.String).alias("code"),
         field.cast(pl.String).alias("field"),
-        value.cast(pl.String).alias("value"),
+        cut.otherwise(shown).alias("value"),
     )
 
 

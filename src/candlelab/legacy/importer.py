@@ -13,19 +13,21 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import psycopg
 from psycopg import sql
 
 from candlelab.errors import ImportRefused
+from candlelab.labels import fields
 from candlelab.legacy.checksums import COMPARED, Digest
-from candlelab.legacy.conversion import Converted, convert
+from candlelab.legacy.conversion import MAX_VALUE, Converted, convert
 from candlelab.legacy.groups import (
     PARENTS,
     SIDE_GROUPS,
@@ -34,7 +36,7 @@ from candlelab.legacy.groups import (
     tables_in,
     tables_of,
 )
-from candlelab.legacy.layout import Layout, check_layout, open_readonly
+from candlelab.legacy.layout import Layout, Source, check_layout, open_readonly, readable
 from candlelab.legacy.verification import (
     StoredDigests,
     TableCheck,
@@ -60,6 +62,7 @@ class ImportOptions:
     dry_run: bool = False
     skip_invalid: bool = False
     remap_ids: bool = False
+    max_value: int = MAX_VALUE  # characters of a text, bytes of a blob; longer refuses the row
 
 
 @dataclass
@@ -92,12 +95,8 @@ def import_file(
     on_table: Callable[[str, int], None] = lambda table, rows: None,
 ) -> tuple[ImportReport, Converted]:
     """Import the legacy file; the report, and the converted tables (for the reject file)."""
-    with closing(open_readonly(path)) as opened:
-        layout = check_layout(opened, path)
-    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-sha") as pool:
-        hashing = pool.submit(file_sha256, path)  # hashlib lets go of the GIL: beside the reads
-        converted = convert(layout)
-        sha = hashing.result()
+    with readable(path) as source:
+        layout, converted, sha = _read(source, options)
     report = _report(layout, sha, converted, options)
     if report.problems and not options.skip_invalid:
         return report, converted  # stop before writing anything: the caller lists them
@@ -114,6 +113,17 @@ def import_file(
     sent, stored = _write_and_verify(plan, url, pending, report.already_imported, on_table)
     report.checks = compared(sent, stored)
     return report, converted
+
+
+def _read(source: Source, options: ImportOptions) -> tuple[Layout, Converted, str]:
+    """The file's layout, its rows converted, and its SHA-256 (of the file and its journal)."""
+    with closing(open_readonly(source.read)) as opened:
+        layout = check_layout(opened, source)
+    with ThreadPoolExecutor(1, thread_name_prefix="candlelab-sha") as pool:
+        # hashlib lets go of the GIL: the file is hashed beside the reads
+        hashing = pool.submit(file_sha256, source.path) if source.sha256 is None else None
+        converted = convert(layout, options.max_value)
+        return layout, converted, hashing.result() if hashing else str(source.sha256)
 
 
 def _write_and_verify(
@@ -136,7 +146,7 @@ def _write_and_verify(
 
         def write(writer: _Plan, groups: list[str]) -> None:
             for group in (g for g in groups if g in pending):
-                with translated(), writer.conn.transaction():
+                with _values_refused(group), translated(), writer.conn.transaction():
                     writer.write_group(group, on_table)
                 checking.append(checker.submit(stored_digests, [group]))
 
@@ -155,6 +165,20 @@ def _write_and_verify(
             return legacy.result(), [part for future in checking for part in future.result()]
         finally:
             checker.submit(stored_digests.close).result()
+
+
+@contextmanager
+def _values_refused(group: str) -> Iterator[None]:
+    """A value PostgreSQL refuses (the conversion's checks should have found it first) as
+    one line naming the group, never a driver's traceback."""
+    try:
+        yield
+    except psycopg.errors.DataError as refused:
+        first = str(refused).splitlines()[0] if str(refused) else type(refused).__name__
+        raise ImportRefused(
+            f"table group {group} was not written: PostgreSQL refused a value ({first}); "
+            "the groups before it stay imported"
+        ) from None
 
 
 def _merged(conn: Connection, sha: str) -> dict[str, list[int]]:
@@ -221,7 +245,7 @@ class _Plan:
             if taken and not self.options.remap_ids:
                 clashes.append(f"{table} ids {_listed(taken)}")
             if table in NAMED:
-                names = list(self._named_alike(table, self.converted.tables[table]))
+                names = sorted(self._held_names(table, self.converted.tables[table]))
                 if names and not self.options.remap_ids:
                     clashes.append(f"{table} names {_listed(names)}")
         if clashes:
@@ -301,8 +325,16 @@ class _Plan:
         ).fetchall()
         return {**existing, **{old: int(new[0]) for old, new in zip(fresh, drawn, strict=True)}}
 
+    def _held_names(self, table: str, frame: pl.DataFrame) -> dict[str, int]:
+        """The file's type names the target holds already, regardless of case (as the API
+        compares names): each with the target's id of it."""
+        query = sql.SQL("SELECT name, id FROM {t}").format(t=sql.Identifier(table))
+        held = {fields.name_key(name): id_ for name, id_ in self.conn.execute(query).fetchall()}
+        return {name: held[fields.name_key(name)] for name in frame["name"]
+                if fields.name_key(name) in held}  # fmt: skip
+
     def _existing_by_name(self, table: str, frame: pl.DataFrame) -> dict[int, int]:
-        by_name = self._named_alike(table, frame)
+        by_name = self._held_names(table, frame)
         merged = {}
         for legacy_id, name in frame.select("id", "name").iter_rows():
             if name in by_name:
@@ -311,15 +343,6 @@ class _Plan:
                     {"table": table, "name": name, "legacy_id": legacy_id, "id": by_name[name]}
                 )
         return merged
-
-    def _named_alike(self, table: str, frame: pl.DataFrame) -> dict[str, int]:
-        """The frame's names the target already has, whatever their case and spaces (the
-        names' unique key): legacy name → the target type's id."""
-        query = sql.SQL(
-            "SELECT n.name, t.id FROM unnest(%s::text[]) AS n(name) "
-            "JOIN {t} t ON lower(btrim(t.name)) = lower(btrim(n.name)) ORDER BY n.name"
-        ).format(t=sql.Identifier(table))
-        return dict(self.conn.execute(query, (frame["name"].to_list(),)).fetchall())
 
     def _merged_ids(self, table: str) -> list[int]:
         return [m["id"] for m in self.report.merged_types if m["table"] == table]

@@ -1,8 +1,19 @@
-"""The legacy file's layout, and opening one read-only with a clear error for anything else."""
+"""The legacy file's layout, and opening one read-only with a clear error for anything else.
+
+Nothing beside the legacy file is ever created or changed. A file with no journal beside
+it is opened `immutable`: SQLite then takes no lock and makes no -wal or -shm file. A
+file with a -wal (rows perhaps not yet checkpointed into the file) or a -journal (a
+transaction perhaps cut short) is read through a private copy of it and its journal in a
+temporary folder, where SQLite may checkpoint or roll back as it must.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +42,23 @@ TABLES: dict[str, dict[str, str]] = {
 IGNORED_TABLES = {"__drizzle_migrations", "sqlite_sequence"}
 
 
+JOURNALS = ("-wal", "-journal")  # what SQLite may keep beside a file, holding its last writes
+
+
+@dataclass(frozen=True)
+class Source:
+    """A legacy file as it is read: `path` is the user's file, named in every message;
+    `read` is the file opened, `path` itself or a private copy of it and its journal."""
+
+    path: Path
+    read: Path
+    sha256: str | None = None  # of the file and its journal, when copied (else worked out later)
+
+
 @dataclass(frozen=True)
 class Layout:
-    path: Path
+    path: Path  # the user's file
+    read: Path  # the file opened (see Source)
     extra_columns: dict[str, list[str]]  # table → columns the legacy app did not have
     extra_tables: list[str]
 
@@ -47,12 +72,26 @@ def required(table: str, column: str) -> bool:
 
 
 def sqlite_uri(path: Path) -> str:
-    """A read-only URI: SQLite will not write the file, its journal or its WAL."""
-    return f"file:{path.absolute()}?mode=ro"
+    """An immutable URI: SQLite writes nothing, locks nothing, and makes no file beside it.
+    For a file known to have no journal beside it (see `readable`)."""
+    return f"file:{path.absolute()}?mode=ro&immutable=1"
+
+
+@contextmanager
+def readable(path: Path) -> Iterator[Source]:
+    """The file to read for `path`: itself, or a private copy while a journal is beside it."""
+    _check_file(path)
+    real = path.resolve()  # SQLite keeps a symlinked file's journal beside the target
+    journals = [j for j in (real.with_name(real.name + s) for s in JOURNALS) if j.exists()]
+    if not journals:
+        yield Source(path, path)
+        return
+    with tempfile.TemporaryDirectory(prefix="candlelab-legacy-") as scratch:
+        yield _private_copy(path, real, journals, Path(scratch))
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:
-    """The file opened read-only, once it is known to be a SQLite file."""
+    """A file from `readable` (its `read`) opened immutable, once it is known to be SQLite."""
     _check_file(path)
     try:
         return sqlite3.connect(sqlite_uri(path), uri=True)
@@ -60,8 +99,35 @@ def open_readonly(path: Path) -> sqlite3.Connection:
         raise InputError(f"{path}: cannot open as SQLite: {exc}") from None
 
 
-def check_layout(conn: sqlite3.Connection, path: Path) -> Layout:
+def _private_copy(path: Path, real: Path, journals: list[Path], scratch: Path) -> Source:
+    """The file and its journals copied into `scratch` (hashed on the way), then the copy
+    made whole: its WAL checkpointed into it, or its cut-short transaction rolled back."""
+    digest = hashlib.sha256()
+    copy = scratch / "legacy.db"
+    for source in (real, *journals):
+        suffix = source.name[len(real.name) :]  # "", "-wal" or "-journal"
+        _copy_hashing(source, copy.with_name(copy.name + suffix), digest.update)
+    try:
+        with closing(sqlite3.connect(copy)) as conn:
+            conn.execute("PRAGMA journal_mode=DELETE").fetchone()
+    except sqlite3.Error as exc:
+        raise InputError(f"{path}: cannot read it with its journal: {exc}") from None
+    return Source(path, copy, digest.hexdigest())
+
+
+def _copy_hashing(source: Path, target: Path, hashed: Callable[[bytes], object]) -> None:
+    try:
+        with source.open("rb") as reading, target.open("wb") as writing:
+            while chunk := reading.read(1 << 20):
+                hashed(chunk)
+                writing.write(chunk)
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read it: {exc.strerror}") from None
+
+
+def check_layout(conn: sqlite3.Connection, source: Source) -> Layout:
     """The layout, or an error naming the first missing table or column."""
+    path = source.path
     try:
         names = {
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -78,7 +144,8 @@ def check_layout(conn: sqlite3.Connection, path: Path) -> Layout:
         raise InputError(f"{path}: missing table(s) {', '.join(missing)}")
     extras = {table: _extra_columns(conn, path, table) for table in TABLES}
     extra_tables = sorted(names - set(TABLES) - IGNORED_TABLES)
-    return Layout(path, {t: cols for t, cols in extras.items() if cols}, extra_tables)
+    columns = {t: cols for t, cols in extras.items() if cols}
+    return Layout(path, source.read, columns, extra_tables)
 
 
 def _extra_columns(conn: sqlite3.Connection, path: Path, table: str) -> list[str]:
@@ -90,8 +157,13 @@ def _extra_columns(conn: sqlite3.Connection, path: Path, table: str) -> list[str
 
 
 def _check_file(path: Path) -> None:
-    if not path.is_file():
+    """Errors name the file and what it is not; never a byte of what it holds."""
+    if path.is_dir():
+        raise InputError(f"{path}: a directory, not a SQLite file")
+    if not path.exists():
         raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file, so not a SQLite database")
     try:
         with path.open("rb") as handle:
             head = handle.read(len(SQLITE_MAGIC))

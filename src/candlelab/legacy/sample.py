@@ -51,8 +51,12 @@ PROBLEMS = (
     "orphan_candle", "orphan_annotation", "orphan_span", "end_before_start", "invalid_json",
     "ohlc_inconsistent", "duplicate_candle", "unknown_source", "wrong_type",
     "mixed_time_units", "not_boolean", "negative_volume", "non_finite",
-    "confidence_out_of_range",
+    "confidence_out_of_range", "unsafe_colour", "nul_in_chart_name", "control_in_note",
+    "duplicate_name",
 )  # fmt: skip
+# The code a planted problem is found by, where it is not the problem's own name.
+CODES = {"unsafe_colour": "invalid_field", "nul_in_chart_name": "invalid_field",
+         "control_in_note": "invalid_field"}  # fmt: skip
 CREATED = 1_700_000_000  # 2023-11-14, when the sample's rows were "made"
 FIRST_BAR = 1_672_531_200  # 2023-01-01
 
@@ -173,7 +177,8 @@ def _plant(
     planted = []
     for problem in sorted(problems):
         table, row_id = PLANTERS[problem](db, scale)
-        planted.append((table, row_id, "orphan" if problem.startswith("orphan") else problem))
+        code = "orphan" if problem.startswith("orphan") else CODES.get(problem, problem)
+        planted.append((table, row_id, code))
     return planted
 
 
@@ -267,6 +272,32 @@ def _confidence_out_of_range(db: sqlite3.Connection, scale: int) -> tuple[str, i
     return "span_annotations", 4
 
 
+def _unsafe_colour(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    db.execute("INSERT INTO annotation_types (name, color, created_at) "
+               "VALUES ('Sneaky', 'javascript:alert(1)', ?)", (CREATED * scale,))  # fmt: skip
+    return "annotation_types", _last_id(db)
+
+
+def _nul_in_chart_name(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    db.execute("INSERT INTO charts (name, created_at) VALUES (?, ?)",
+               ("BTC\x00USDT 1h", CREATED * scale))  # fmt: skip
+    return "charts", _last_id(db)
+
+
+def _control_in_note(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    db.execute("INSERT INTO annotations (chart_id, candle_time, type_id, note, created_at) "
+               "VALUES (1, ?, 1, ?, ?)",
+               (FIRST_BAR * scale, "ring \x07 the bell", CREATED * scale))  # fmt: skip
+    return "annotations", _last_id(db)
+
+
+def _duplicate_name(db: sqlite3.Connection, scale: int) -> tuple[str, int]:
+    """`UPTREND ` beside `Uptrend`: one name to the API (trimmed, case aside)."""
+    db.execute("INSERT INTO span_label_types (name, color, created_at) "
+               "VALUES ('UPTREND ', '#00ff00', ?)", (CREATED * scale,))  # fmt: skip
+    return "span_label_types", _last_id(db)
+
+
 PLANTERS = {
     "orphan_candle": _orphan_candle, "orphan_annotation": _orphan_annotation,
     "orphan_span": _orphan_span, "end_before_start": _end_before_start,
@@ -275,4 +306,6 @@ PLANTERS = {
     "wrong_type": _wrong_type, "mixed_time_units": _mixed_time_units,
     "not_boolean": _not_boolean, "negative_volume": _negative_volume,
     "non_finite": _non_finite, "confidence_out_of_range": _confidence_out_of_range,
+    "unsafe_colour": _unsafe_colour, "nul_in_chart_name": _nul_in_chart_name,
+    "control_in_note": _control_in_note, "duplicate_name": _duplicate_name,
 }  # fmt: skip
