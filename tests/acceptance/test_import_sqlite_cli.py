@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -114,19 +115,29 @@ def test_a_killed_import_is_finished_by_the_next_run(
     assert [c["rows_out"] for c in report["checks"]][:2] == [3, 180_000]
 
 
-def test_a_file_nobody_may_write_imports_all_the_same(database_url: str, tmp_path: Path) -> None:
-    """Read-only all the way: no write, no journal, no -wal or -shm beside it."""
+@pytest.mark.parametrize("wal", [False, True], ids=["plain", "wal-with-unchecked-rows"])
+def test_a_file_nobody_may_write_imports_all_the_same(
+    database_url: str, tmp_path: Path, wal: bool
+) -> None:
+    """Read-only all the way: no write, no journal, no -wal or -shm beside it; a file whose
+    last rows are still in its -wal (the app never checkpointed) has them imported."""
     with tempfile.TemporaryDirectory() as scratch:  # pytest's own folders are root's alone
         Path(scratch).chmod(0o755)
-        _import_read_only(Path(scratch) / "readonly", database_url, tmp_path)
+        _import_read_only(Path(scratch), database_url, tmp_path, wal)
 
 
-def _import_read_only(folder: Path, database_url: str, tmp_path: Path) -> None:
+def _import_read_only(scratch: Path, database_url: str, tmp_path: Path, wal: bool) -> None:
+    folder = scratch / "readonly"
     folder.mkdir()
     path = folder / "candles.db"
-    write_sample(path)
-    path.chmod(0o444)
+    if wal:
+        _wal_with_unchecked_rows(scratch / "app", folder)
+    else:
+        write_sample(path)
+    for file in folder.iterdir():
+        file.chmod(0o444)
     folder.chmod(0o555)
+    before = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
     command = candlelab_command("import-sqlite", str(path), "--json")
     if os.geteuid() == 0:  # root ignores file modes: run as the user the database runs as
         assert shutil.which("setpriv"), "setpriv (util-linux) is needed to test as root"
@@ -135,10 +146,28 @@ def _import_read_only(folder: Path, database_url: str, tmp_path: Path) -> None:
                    "--clear-groups", *command]  # fmt: skip
     env = cli_environment(tmp_path, DATABASE_URL=database_url)
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    after = {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
     folder.chmod(0o755)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["verified"] is True
-    assert sorted(p.name for p in folder.iterdir()) == ["candles.db"]
+    report = json.loads(result.stdout)
+    assert report["verified"] is True
+    assert after == before
+    assert sorted(before) == (["candles.db", "candles.db-wal"] if wal else ["candles.db"])
+    assert report["read"]["span_label_types"] == (5 if wal else 4)
+
+
+def _wal_with_unchecked_rows(app: Path, folder: Path) -> None:
+    """The file and its -wal as a running app leaves them: a label type in the -wal only."""
+    app.mkdir()
+    write_sample(app / "candles.db")
+    with closing(sqlite3.connect(app / "candles.db")) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute("INSERT INTO span_label_types (name, color, is_active, created_at) "
+                   "VALUES ('Late', '#123456', 1, 1700000000)")  # fmt: skip
+        db.commit()
+        for name in ("candles.db", "candles.db-wal"):
+            shutil.copy(app / name, folder / name)
 
 
 def _has_user(name: str) -> bool:
@@ -147,3 +176,102 @@ def _has_user(name: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+def assert_refused_rows(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+    """A clean report of refused rows (--json): exit 1, nothing on stderr; its problems."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == ""
+    problems: list[dict[str, object]] = json.loads(result.stdout)["problems"]
+    return problems
+
+
+def first(problems: list[dict[str, object]], table: str) -> tuple[object, ...]:
+    """The first problem of a table: table, id, code, field."""
+    found = next(p for p in problems if p["table"] == table)
+    return found["table"], found["id"], found["code"], found["field"]
+
+
+def dirty(tmp_path: Path, sql: str, *params: object) -> Path:
+    path = tmp_path / "hostile.db"
+    write_sample(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(sql, params)
+    return path
+
+
+def test_a_symlink_to_a_system_file_is_named_and_none_of_it_printed(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    link = tmp_path / "candles.db"
+    link.symlink_to("/etc/passwd")
+    first_line = Path("/etc/passwd").read_text().splitlines()[0]
+    result = cli("import-sqlite", str(link), DATABASE_URL=database_url)
+    assert_one_line_error(result, str(link), "not a SQLite database")
+    assert first_line not in result.stdout + result.stderr
+    assert "root:" not in result.stdout + result.stderr
+
+
+def test_a_directory_given_as_the_file_is_one_error_line(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    result = cli("import-sqlite", str(tmp_path), DATABASE_URL=database_url)
+    assert_one_line_error(result, str(tmp_path), "a directory")
+
+
+def test_a_script_for_a_colour_is_a_refused_row(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    path = dirty(tmp_path, "UPDATE annotation_types SET color = 'javascript:alert(1)' WHERE id = 2")
+    problems = assert_refused_rows(cli("import-sqlite", str(path), "--json",
+                                       DATABASE_URL=database_url))  # fmt: skip
+    assert first(problems, "annotation_types") == ("annotation_types", 2, "invalid_field", "color")
+    assert {p["code"] for p in problems} == {"invalid_field", "orphan"}  # its annotations
+
+
+def test_a_nul_in_a_chart_name_is_refused_alike_by_the_dry_run_and_the_real_run(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    path = dirty(tmp_path, "UPDATE charts SET name = ? WHERE id = 3", "My\x00setups")
+    runs = [cli("import-sqlite", str(path), "--remap-ids", "--json", *dry,
+                DATABASE_URL=database_url) for dry in (["--dry-run"], [])]  # fmt: skip
+    dry_run, real = (assert_refused_rows(run) for run in runs)
+    assert dry_run == real
+    assert first(real, "charts") == ("charts", 3, "invalid_field", "name")
+    shown = cli("import-sqlite", str(path), "--remap-ids", DATABASE_URL=database_url)
+    assert (shown.returncode, shown.stderr.strip()) == (1, "")
+    assert "invalid_field" in shown.stdout, shown.stdout
+
+
+def test_a_blob_of_megabytes_is_refused_by_its_size(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    path = dirty(tmp_path, "UPDATE charts SET name = randomblob(3000000) WHERE id = 1")
+    problems = assert_refused_rows(cli("import-sqlite", str(path), "--json",
+                                       DATABASE_URL=database_url))  # fmt: skip
+    assert first(problems, "charts") == ("charts", 1, "too_large", "name")
+    assert "a blob of 3,000,000 bytes; at most 1,000,000" in {p["value"] for p in problems}
+
+
+def test_an_infinite_high_is_reported_under_high(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    path = dirty(tmp_path, "UPDATE candles SET high = 9e999 WHERE id = 12")
+    problems = assert_refused_rows(cli("import-sqlite", str(path), "--json",
+                                       DATABASE_URL=database_url))  # fmt: skip
+    assert [(p["table"], p["id"], p["code"], p["field"]) for p in problems] == [
+        ("candles", 12, "non_finite", "high")]  # fmt: skip
+
+
+def test_markup_in_a_value_or_a_file_name_is_shown_as_text(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    path = dirty(tmp_path, "UPDATE span_label_types SET color = '[/]' WHERE id = 1")
+    shown = cli("import-sqlite", str(path), DATABASE_URL=database_url)
+    assert (shown.returncode, shown.stderr.strip()) == (1, "")
+    assert "'[/]'" in shown.stdout
+    odd = tmp_path / "[red]odd["  # with its file "].db": the path holds "[red]odd[/].db"
+    odd.mkdir()
+    (odd / "].db").write_text("not SQLite")
+    assert_one_line_error(cli("import-sqlite", str(odd / "].db"), DATABASE_URL=database_url),
+                          "[red]odd[/].db")  # fmt: skip

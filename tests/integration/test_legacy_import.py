@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from candlelab.errors import ImportRefused
-from candlelab.legacy import verification
+from candlelab.legacy import conversion, verification
 from candlelab.legacy.importer import ImportOptions, import_file
 from candlelab.legacy.sample import PROBLEMS, SampleSpec, write_sample
 from candlelab.store.database import Connection
@@ -266,3 +266,101 @@ EXPECTED: list[tuple[str, str, str, Callable[[tuple[Any, ...], int], tuple[Any, 
                    "proposed" if r[5] == "model" else "accepted", r[6], loads(r[7]),
                    loads(r[8]), at(r[9], s), at(r[10] if r[10] is not None else r[9], s))),
 ]  # fmt: skip
+
+
+def listing(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+def test_rows_still_in_the_wal_are_imported_and_nothing_beside_the_file_changes(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    """The legacy app left its last writes in the -wal, still open: they are imported; the
+    folder's files, their sizes and times, are as they were."""
+    path = sample(tmp_path)
+    with closing(sqlite3.connect(path)) as app:
+        app.execute("PRAGMA journal_mode=WAL")
+        app.execute("PRAGMA wal_autocheckpoint=0")
+        app.execute("INSERT INTO span_label_types (name, color, is_active, created_at) "
+                    "VALUES ('Late', '#123456', 1, 1700000000)")  # fmt: skip
+        app.commit()
+        before = listing(tmp_path)
+        report, _ = import_file(conn, database_url, path, ImportOptions())
+        assert listing(tmp_path) == before
+    assert report.verified
+    assert counts(conn)["span_label_types"] == 5
+    assert conn.execute("SELECT id FROM span_label_types WHERE name = 'Late'").fetchone() == (5,)
+
+
+def test_a_value_too_long_is_refused_unread_and_the_rest_imported(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    path = sample(tmp_path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE annotations SET geometry = randomblob(3000000) WHERE id = 4")
+    limit = 100_000
+    refused, _ = import_file(conn, database_url, path, ImportOptions(max_value=limit))
+    assert [(p["table"], p["id"], p["code"], p["field"]) for p in refused.problems] == [
+        ("annotations", 4, "too_large", "geometry")]  # fmt: skip
+    assert refused.problems[0]["value"] == "a blob of 3,000,000 bytes; at most 100,000"
+    assert all(n == 0 for n in counts(conn).values())
+    report, _ = import_file(
+        conn, database_url, path, ImportOptions(max_value=limit, skip_invalid=True)
+    )
+    assert report.verified
+    assert counts(conn)["annotations"] == 29
+
+
+def test_a_dry_run_and_the_real_run_refuse_the_same_rows(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    """A NUL in a chart's name, a script for a colour, under --remap-ids: the dry run
+    reports what the real run refuses, and neither reaches PostgreSQL with it."""
+    import_file(conn, database_url, sample(tmp_path, "first.db"), ImportOptions())
+    path = tmp_path / "dirty.db"
+    planted = write_sample(path, SampleSpec(seed=2, problems=frozenset(
+        {"nul_in_chart_name", "unsafe_colour"})))  # fmt: skip
+    runs = [import_file(conn, database_url, path, ImportOptions(remap_ids=True, dry_run=dry))[0]
+            for dry in (True, False)]  # fmt: skip
+    found = [{(p["table"], p["id"], p["code"]) for p in run.problems} for run in runs]
+    assert found == [set(planted), set(planted)]
+    assert counts(conn)["charts"] == 3
+    report, _ = import_file(
+        conn, database_url, path, ImportOptions(remap_ids=True, skip_invalid=True)
+    )
+    assert report.verified
+    assert counts(conn)["charts"] == 6
+
+
+def test_type_names_clash_with_the_targets_regardless_of_case(
+    conn: Connection, database_url: str, tmp_path: Path
+) -> None:
+    import_file(conn, database_url, sample(tmp_path, "first.db"), ImportOptions())
+    conn.execute("UPDATE span_label_types SET name = 'RANGE ' WHERE name = 'Range'")
+    conn.execute("DELETE FROM legacy_imports")
+    conn.execute("DELETE FROM legacy_ids")
+    conn.execute("TRUNCATE charts CASCADE")
+    conn.execute("DELETE FROM annotation_types")
+    conn.execute("DELETE FROM span_label_types WHERE name <> 'RANGE '")
+    conn.commit()
+    path = sample(tmp_path, "second.db", seed=2)
+    with pytest.raises(ImportRefused, match="span_label_types names Range"):
+        import_file(conn, database_url, path, ImportOptions())
+    conn.rollback()
+    report, _ = import_file(conn, database_url, path, ImportOptions(remap_ids=True))
+    assert report.verified
+    assert [m["name"] for m in report.merged_types] == ["Range"]
+    assert counts(conn)["span_label_types"] == 4
+
+
+def test_a_value_postgresql_refuses_after_all_is_one_error_naming_the_group(
+    conn: Connection, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were a rule missing, PostgreSQL's refusal is a candlelab error, not a driver's."""
+    monkeypatch.setattr(conversion, "FIELD_RULES", {})
+    path = tmp_path / "nul.db"
+    write_sample(path, SampleSpec(problems=frozenset({"nul_in_chart_name"})))
+    with pytest.raises(ImportRefused, match="table group parents was not written"):
+        import_file(conn, database_url, path, ImportOptions())
+    conn.rollback()
+    assert all(n == 0 for n in counts(conn).values())

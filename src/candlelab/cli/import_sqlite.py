@@ -155,9 +155,11 @@ def _notes(report: ImportReport) -> None:
 
 
 def _problems(report: ImportReport, rejects: Path | None) -> None:
+    # The causes first: a refused chart's many candles are orphans, shown after it.
+    shown = sorted(report.problems, key=lambda p: p["code"] == "orphan")[:PROBLEMS_SHOWN]
     # Values from the file are text, not markup.
     rows = [(p["table"], p["id"], p["code"], p["field"], escape(p["value"] or ""))
-            for p in report.problems[:PROBLEMS_SHOWN]]  # fmt: skip
+            for p in shown]  # fmt: skip
     table(f"{len(report.problems)} problem(s)", ("table", "id", "problem", "field", "value"), rows)
     if rejects is not None:
         out.print(f"rejected rows, whole, with their reasons: {rejects}")
