@@ -275,3 +275,17 @@ def test_markup_in_a_value_or_a_file_name_is_shown_as_text(
     (odd / "].db").write_text("not SQLite")
     assert_one_line_error(cli("import-sqlite", str(odd / "].db"), DATABASE_URL=database_url),
                           "[red]odd[/].db")  # fmt: skip
+
+
+def test_a_reject_file_that_cannot_be_written_is_one_error_line(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    path = dirty(tmp_path, "UPDATE candles SET high = 9e999 WHERE id = 12")
+    nowhere = tmp_path / "no-such-folder" / "rejects.jsonl"
+    result = cli("import-sqlite", str(path), "--skip-invalid", "--reject-file", str(nowhere),
+                 DATABASE_URL=database_url)  # fmt: skip
+    assert_one_line_error(result, str(nowhere), "cannot write the reject file")
+    again = cli("import-sqlite", str(path), "--skip-invalid", "--reject-file",
+                str(tmp_path / "rejects.jsonl"), DATABASE_URL=database_url)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len((tmp_path / "rejects.jsonl").read_text().splitlines()) == 1

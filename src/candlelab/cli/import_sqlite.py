@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
+from candlelab.errors import OperationalError
 from candlelab.legacy.conversion import MAX_VALUE, Converted
 from candlelab.legacy.importer import ImportOptions, ImportReport, import_file
 from candlelab.legacy.layout import TABLES, open_readonly, readable
@@ -70,7 +71,13 @@ def import_sqlite(
     rejects = None
     if report.problems and skip_invalid and not dry_run:
         rejects = reject_file or path.with_name(path.name + ".rejects.jsonl")
-        write_rejects(path, rejects, converted)
+        try:
+            write_rejects(path, rejects, converted)
+        except OSError as exc:  # e.g. beside a file in a folder nobody may write
+            raise OperationalError(
+                f"{rejects}: cannot write the reject file ({exc.strerror}); the valid rows are "
+                "imported; run again with --reject-file elsewhere to list the rejected ones"
+            ) from None
     _show(report, rejects, json)
     if (report.problems and not skip_invalid) or (report.checks and not report.verified):
         raise typer.Exit(1)
