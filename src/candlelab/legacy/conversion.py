@@ -141,8 +141,9 @@ def _in_id_order(rows: pl.DataFrame) -> pl.DataFrame:
 
 def _oversized(path: Path, table: str, max_value: int) -> pl.DataFrame:
     """Rows with a value longer than `max_value`, measured by SQLite's `length()` (characters
-    of a text, bytes of a blob: SQLite reads no blob to measure it): the first such column of
-    each and its size. Python never holds the value."""
+    of a text, bytes of a blob): the first such column of each and its size. Only when
+    `dbstat` finds a row that long; Python never holds the value. (SQLite measures a text or
+    blob without loading it, except in a REAL column, whose affinity has it loaded once, in C.)"""
     columns = list(TABLES[table])
     where = _too_long(table, max_value)
     first = " ".join(f"WHEN {_longer(c, max_value)} THEN '{c}'" for c in columns)
