@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
-from candlelab.errors import OperationalError
+from candlelab.errors import ImportRefused, OperationalError
 from candlelab.legacy.conversion import MAX_VALUE, Converted
 from candlelab.legacy.importer import ImportOptions, ImportReport, import_file
 from candlelab.legacy.layout import TABLES, open_readonly, readable
@@ -79,8 +79,21 @@ def import_sqlite(
                 "imported; run again with --reject-file elsewhere to list the rejected ones"
             ) from None
     _show(report, rejects, json)
-    if (report.problems and not skip_invalid) or (report.checks and not report.verified):
-        raise typer.Exit(1)
+    if report.problems and not skip_invalid:
+        raise ImportRefused(_refusal(path, report))
+    if report.checks and not report.verified:
+        raise ImportRefused(f"{path}: written, but verification found differences (above)")
+
+
+def _refusal(path: Path, report: ImportReport) -> str:
+    """The one line a refused import ends with, on stderr: the report is on stdout."""
+    first = sorted(report.problems, key=lambda p: p["code"] == "orphan")[0]
+    verb = "would be written" if report.dry_run else "written"
+    return (
+        f"{path}: {len(report.problems)} row(s) refused, nothing {verb}; first: "
+        f"{first['table']} {first['id']} {first['field']}: {first['value']}; "
+        "fix them, or import the rest with --skip-invalid"
+    )
 
 
 def write_rejects(path: Path, rejects: Path, converted: Converted) -> None:
@@ -170,8 +183,6 @@ def _problems(report: ImportReport, rejects: Path | None) -> None:
     table(f"{len(report.problems)} problem(s)", ("table", "id", "problem", "field", "value"), rows)
     if rejects is not None:
         out.print(f"rejected rows, whole, with their reasons: {rejects}")
-    elif not report.dry_run:
-        out.print("nothing written: fix these rows, or import the rest with --skip-invalid")
 
 
 def _progress(quiet: bool) -> Progress:
