@@ -131,3 +131,19 @@ def test_the_chart_bar_counts_revision_counts_the_bars_stored_before_it(
             "FROM charts ORDER BY id"
         ).fetchall()
     assert rows == [(1, 10, "2024-01-01", "2024-01-10"), (2, 0, None, None)]
+
+
+def test_upgrading_upper_cases_stored_symbols_unless_that_would_merge_two_charts(
+    empty_database_url: str,
+) -> None:
+    migrations.upgrade(empty_database_url, "0009")
+    with psycopg.connect(empty_database_url) as db:
+        db.execute(
+            "INSERT INTO charts (id, symbol, timeframe, source, name) VALUES "
+            "(1, ' btcusdt', '1h', 'file', 'a'), (2, 'ethusdt', '1h', 'file', 'b'), "
+            "(3, 'ETHUSDT', '1h', 'file', 'c'), (4, 'ethusdt', '1d', 'file', 'd')"
+        )
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as db:
+        symbols = db.execute("SELECT id, symbol FROM charts ORDER BY id").fetchall()
+    assert symbols == [(1, "BTCUSDT"), (2, "ethusdt"), (3, "ETHUSDT"), (4, "ETHUSDT")]
