@@ -4,7 +4,8 @@ Each request borrows a connection from a small pool: a window of 10,000 bars is 
 indexed range scan, packed by the server into one bytea, with no connection set up per
 call. A calendar chart's window also names the bars the calendar expects and it lacks.
 Domain errors become HTTP answers in one place: a field that breaks a rule is 422
-naming it, a stale version 409 with the current row, a missing row 404.
+naming it, a stale version 409 with the current row, a missing row 404. No answer quotes
+more than about 100 characters of a value sent (web/params.py), whatever its size.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
@@ -35,16 +37,20 @@ from candlelab.errors import (
     VersionConflict,
 )
 from candlelab.market.candles import window
-from candlelab.market.charts import Chart, ChartSummary, chart, chart_summary
+from candlelab.market.charts import Chart, ChartSummary, chart, chart_range, chart_summary
 from candlelab.market.quality import missing_bars
+from candlelab.market.timeframes import Timeframe
 from candlelab.store.urls import libpq_url
 from candlelab.web import access as signing
 from candlelab.web import assets, labels, pages
 from candlelab.web.access import Access
+from candlelab.web.params import NO_SUCH_ROW, Count, Id, Moment, PlainText, cut, echoed
 from candlelab.web.pool import Conn
 from candlelab.web.windows import CandleWindow, encode
 
 MAX_WINDOW = 50_000  # bars in one response
+# A message may name a field and quote a value cut to 100 characters; never more than this.
+MESSAGE = 300
 Times = npt.NDArray[np.generic]
 STATIC = Path(__file__).with_name("static")
 # No inline script anywhere, and no inline style but the chart library's attribution
@@ -118,8 +124,17 @@ def _errors(app: FastAPI) -> None:
 
     def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InvalidField)
-        detail = [{"loc": ["body", exc.field], "msg": exc.reason, "type": "value_error"}]
+        detail = [{"loc": ["body", exc.field], "msg": cut(exc.reason, MESSAGE),
+                   "type": "value_error"}]  # fmt: skip
         return JSONResponse({"detail": detail}, status_code=422)
+
+    def unparsed(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        gone = [e for e in errors if e["type"] == NO_SUCH_ROW]
+        if gone:  # an id past bigint: no such row can exist
+            return JSONResponse({"detail": _no_such_row(gone[0])}, status_code=404)
+        return JSONResponse({"detail": [_error(e) for e in errors]}, status_code=422)
 
     def conflict(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, VersionConflict)
@@ -127,8 +142,11 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc), "current": current}, status_code=409)
 
     def plain(code: int) -> Callable[[Request, Exception], Response]:
-        return lambda request, exc: JSONResponse({"detail": str(exc)}, status_code=code)
+        return lambda request, exc: JSONResponse(
+            {"detail": cut(str(exc), MESSAGE)}, status_code=code
+        )
 
+    app.add_exception_handler(RequestValidationError, unparsed)
     app.add_exception_handler(InvalidField, invalid)
     app.add_exception_handler(VersionConflict, conflict)
     app.add_exception_handler(NotFound, plain(404))
@@ -137,11 +155,22 @@ def _errors(app: FastAPI) -> None:
     app.add_exception_handler(DataError, plain(422))
 
 
+def _error(error: Any) -> dict[str, Any]:
+    """One of FastAPI's validation errors, its `input` cut short and JSON-safe."""
+    shown = {"type": error["type"], "loc": list(error["loc"]), "msg": cut(error["msg"], MESSAGE)}
+    return shown | ({"input": echoed(error["input"])} if "input" in error else {})
+
+
+def _no_such_row(error: Any) -> str:
+    what = str(error["loc"][-1]).removesuffix("_id").replace("_", " ")
+    return f"{what} {echoed(error['input'])} does not exist"
+
+
 def list_charts(
     conn: Conn,
-    q: Annotated[str | None, Query(description="Part of the symbol or name.")] = None,
+    q: Annotated[PlainText | None, Query(description="Part of the symbol or name.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = pages.PAGE,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Count, Query()] = 0,
 ) -> ChartList:
     """Every chart with its bar, span and annotation counts and first and last bar;
     filtered by `q`, paged."""
@@ -149,7 +178,7 @@ def list_charts(
     return ChartList(total=len(charts), items=charts[offset : offset + limit])
 
 
-def get_chart(chart_id: int, conn: Conn) -> ChartSummary:
+def get_chart(chart_id: Id, conn: Conn) -> ChartSummary:
     summary = chart_summary(conn, chart_id)
     if summary is None:
         raise no_such_chart(chart_id)
@@ -157,14 +186,12 @@ def get_chart(chart_id: int, conn: Conn) -> ChartSummary:
 
 
 def get_window(
-    chart_id: int,
+    chart_id: Id,
     conn: Conn,
     start: Annotated[
-        datetime | None, Query(description="First bar time; default: the newest bars.")
+        Moment | None, Query(description="First bar time; default: the newest bars.")
     ] = None,
-    end: Annotated[
-        datetime | None, Query(description="Bars before this time; default: all.")
-    ] = None,
+    end: Annotated[Moment | None, Query(description="Bars before this time; default: all.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_WINDOW)] = 10_000,
 ) -> CandleWindow:
     """Bars of a chart oldest first: from `start`, or the newest `limit` before `end`; with
@@ -173,24 +200,40 @@ def get_window(
         found = chart(conn, chart_id)
     except UnknownReference:
         raise no_such_chart(chart_id) from None
-    start, end = _utc(start), _utc(end)
     bars = window(conn, chart_id, start, end or datetime.max.replace(tzinfo=UTC), limit)
-    return encode(chart_id, bars, _missing(found, bars["time"], start, end, limit))
+    if found.calendar == "24/7" or not len(bars["time"]):
+        # A 24/7 chart's gaps the browser sees from the bar step: spared the work.
+        return encode(chart_id, bars, bars["time"][:0])
+    low, high = _lacking_range(bars["time"], start, end, limit)
+    return encode(chart_id, bars, _missing(conn, found, bars["time"], low, high))
 
 
-def _missing(chart: Chart, times: Times, start: datetime | None, end: datetime | None,
-             limit: int) -> Times:  # fmt: skip
-    """What a calendar chart lacks in the range the window covers: from `start` (or its
-    first bar) to its last bar, or on to `end` when it reached no limit or was read back
-    from `end`, so the gap up to bars the browser holds shows too. A 24/7 chart's gaps
-    the browser sees from the bar step, so it is spared the work."""
-    if chart.calendar == "24/7" or not len(times):
-        return times[:0]
-    full = len(times) == limit
+def _lacking_range(times: Times, start: datetime | None, end: datetime | None,
+                   limit: int) -> tuple[np.datetime64, np.datetime64]:  # fmt: skip
+    """The range a window's missing bars are looked for in: from `start` (or its first
+    bar) to its last bar, or on to `end` when it reached no limit or was read back from
+    `end`, so the gap up to bars the browser holds shows too."""
     low = _utc64(start) if start else times[0]
     high = times[-1]
-    if end is not None and not (full and start is not None):
+    if end is not None and not (len(times) == limit and start is not None):
         high = min(_utc64(end) - np.timedelta64(1, "us"), _utc64(datetime.now(UTC)))
+    return low, high
+
+
+def _missing(conn: Conn, chart: Chart, times: Times, low: np.datetime64,
+             high: np.datetime64) -> Times:  # fmt: skip
+    """What a calendar chart lacks in [low, high], looked for only between its own first
+    and last bar and over at most MAX_WINDOW bar steps, so a `start` in the year 2 costs
+    no more than one in the chart's range."""
+    first, last = chart_range(conn, chart.id)
+    if first is None or last is None:
+        return times[:0]
+    low, high = max(low, _utc64(first)), min(high, _utc64(last))
+    step = Timeframe.parse(chart.timeframe).micros
+    if step is not None:  # a calendar expects at most one bar a step
+        high = min(high, low + np.timedelta64(step * MAX_WINDOW, "us"))
+    if high < low:
+        return times[:0]
     return missing_bars(chart, times, low, high)[:MAX_WINDOW]
 
 
@@ -200,9 +243,3 @@ def _utc64(moment: datetime) -> np.datetime64:
 
 def no_such_chart(chart_id: int) -> HTTPException:
     return HTTPException(404, detail=f"chart {chart_id} does not exist")
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,9 +1,10 @@
 """The labelling API: span label types, annotation types, spans and point annotations.
 
 Every write is validated before it reaches a table: a field that breaks a rule answers
-422 naming the field, like FastAPI's own validation errors. A change names the version
-it was made from; if someone changed the row since, the answer is 409 with the row as it
-is now, and nothing is overwritten.
+422 naming the field, like FastAPI's own validation errors; ids, integers, text and times
+are of the kinds in web/params.py, so nothing PostgreSQL cannot hold gets to a query.
+A change names the version it was made from; if someone changed the row since, the
+answer is 409 with the row as it is now, and nothing is overwritten.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from candlelab.labels import annotations as points
 from candlelab.labels import spans
 from candlelab.labels.annotations import Annotation, AnnotationType
 from candlelab.labels.spans import SpanFilter, StoredLabelType, StoredSpan
+from candlelab.web.params import Count, Id, Moment, Name, Note, Price, Whole
 from candlelab.web.pool import Conn
 
 router = APIRouter(prefix="/api")
 
 COLOR = r"^#[0-9a-fA-F]{6}$"
 HOTKEY = r"^[1-9]$"
-Name = Annotated[str, Field(min_length=1, max_length=80)]
-Person = Annotated[str, Field(min_length=1, max_length=80)]
+Person = Name  # who made or reviewed a span: a name by the same rules
 SHAPES = Literal["circle", "square", "arrowUp", "arrowDown"]  # the chart's marker shapes
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -45,7 +46,7 @@ class Page(BaseModel, Generic[T]):
 class LabelTypeIn(BaseModel):
     name: Name
     color: str = Field(pattern=COLOR)
-    description: str | None = Field(None, max_length=2000)
+    description: Note | None = None
     hotkey: str | None = Field(None, pattern=HOTKEY, description="1 to 9")
     direction: Literal[-1, 0, 1] = 0
 
@@ -53,7 +54,7 @@ class LabelTypeIn(BaseModel):
 class LabelTypePatch(BaseModel):
     name: Name | None = None
     color: str | None = Field(None, pattern=COLOR)
-    description: str | None = Field(None, max_length=2000)
+    description: Note | None = None
     hotkey: str | None = Field(None, pattern=r"^[1-9]?$", description="1 to 9; '' clears it")
     direction: Literal[-1, 0, 1] | None = None
     is_active: bool | None = None
@@ -73,20 +74,20 @@ class AnnotationTypePatch(BaseModel):
 
 
 class SpanIn(BaseModel):
-    chart_id: int
-    label_type_id: int
-    start_time: datetime = Field(description="The open of the span's first bar.")
-    end_time: datetime = Field(description="The open of its last bar (≥ start_time).")
+    chart_id: Whole
+    label_type_id: Whole
+    start_time: Moment = Field(description="The open of the span's first bar.")
+    end_time: Moment = Field(description="The open of its last bar (≥ start_time).")
     source: Literal["manual", "model", "import"] = "manual"
-    confidence: float | None = Field(None, ge=0, le=1)
+    confidence: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     created_by: Person | None = None
 
 
 class SpanPatch(BaseModel):
-    version: int = Field(description="The version the change was made from.")
-    label_type_id: int | None = None
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    version: Whole = Field(description="The version the change was made from.")
+    label_type_id: Whole | None = None
+    start_time: Moment | None = None
+    end_time: Moment | None = None
 
 
 class Review(BaseModel):
@@ -95,12 +96,12 @@ class Review(BaseModel):
 
 
 class SpanReview(Review):
-    version: int
+    version: Whole
 
 
 class WindowReview(Review):
-    start: datetime
-    end: datetime
+    start: Moment
+    end: Moment
 
 
 class Reviewed(BaseModel):
@@ -108,25 +109,25 @@ class Reviewed(BaseModel):
 
 
 class AnnotationIn(BaseModel):
-    chart_id: int
-    time: datetime = Field(description="The open of the bar the mark is on.")
-    annotation_type_id: int | None = None
-    price: float | None = Field(None, allow_inf_nan=False)
-    note: str | None = Field(None, max_length=2000)
+    chart_id: Whole
+    time: Moment = Field(description="The open of the bar the mark is on.")
+    annotation_type_id: Whole | None = None
+    price: Price | None = None
+    note: Note | None = None
     created_by: Person | None = None
 
 
 class AnnotationPatch(BaseModel):
-    version: int
-    annotation_type_id: int | None = None
-    price: float | None = Field(None, allow_inf_nan=False)
-    note: str | None = Field(None, max_length=2000)
+    version: Whole
+    annotation_type_id: Whole | None = None
+    price: Price | None = None
+    note: Note | None = None
 
 
-Start = Annotated[datetime | None, Query(description="From this time; default: the start.")]
-End = Annotated[datetime | None, Query(description="Up to this time; default: the end.")]
+Start = Annotated[Moment | None, Query(description="From this time; default: the start.")]
+End = Annotated[Moment | None, Query(description="Up to this time; default: the end.")]
 Limit = Annotated[int, Query(ge=1, le=5000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[Count, Query()]
 
 
 # Span label types -------------------------------------------------------------------
@@ -146,7 +147,7 @@ def create_label_type(body: LabelTypeIn, conn: Conn) -> StoredLabelType:
 
 @router.patch("/span-label-types/{type_id}", summary="Rename, recolour, deactivate…",
               tags=["types"])  # fmt: skip
-def patch_label_type(type_id: int, body: LabelTypePatch, conn: Conn) -> StoredLabelType:
+def patch_label_type(type_id: Id, body: LabelTypePatch, conn: Conn) -> StoredLabelType:
     changed = spans.update_label_type(conn, type_id, spans.LabelTypeChanges(**body.model_dump()))
     conn.commit()
     return changed
@@ -169,7 +170,7 @@ def create_annotation_type(body: AnnotationTypeIn, conn: Conn) -> AnnotationType
 
 @router.patch("/annotation-types/{type_id}", summary="Rename, recolour, deactivate…",
               tags=["types"])  # fmt: skip
-def patch_annotation_type(type_id: int, body: AnnotationTypePatch, conn: Conn) -> AnnotationType:
+def patch_annotation_type(type_id: Id, body: AnnotationTypePatch, conn: Conn) -> AnnotationType:
     changes = points.AnnotationTypeChanges(**body.model_dump())
     changed = points.update_annotation_type(conn, type_id, changes)
     conn.commit()
@@ -181,13 +182,13 @@ def patch_annotation_type(type_id: int, body: AnnotationTypePatch, conn: Conn) -
 
 @router.get("/charts/{chart_id}/spans", summary="A chart's spans", tags=["spans"])
 def list_spans(
-    chart_id: int,
+    chart_id: Id,
     conn: Conn,
     start: Start = None,
     end: End = None,
     source: Literal["manual", "model", "import"] | None = None,
     status: Literal["accepted", "proposed", "rejected"] | None = None,
-    label_type_id: int | None = None,
+    label_type_id: Annotated[Whole | None, Query()] = None,
     limit: Limit = 1000,
     offset: Offset = 0,
 ) -> Page[StoredSpan]:
@@ -207,13 +208,13 @@ def create_span(body: SpanIn, conn: Conn) -> StoredSpan:
 
 
 @router.get("/spans/{span_id}", summary="One span", tags=["spans"])
-def get_span(span_id: int, conn: Conn) -> StoredSpan:
+def get_span(span_id: Id, conn: Conn) -> StoredSpan:
     return spans.span(conn, span_id)
 
 
 @router.patch("/spans/{span_id}", summary="Move, resize or relabel a span", tags=["spans"],
               responses=CONFLICT)  # fmt: skip
-def patch_span(span_id: int, body: SpanPatch, conn: Conn) -> StoredSpan:
+def patch_span(span_id: Id, body: SpanPatch, conn: Conn) -> StoredSpan:
     changes = spans.SpanChanges(body.label_type_id, body.start_time, body.end_time)
     changed = spans.update_span(conn, span_id, body.version, changes)
     conn.commit()
@@ -222,14 +223,14 @@ def patch_span(span_id: int, body: SpanPatch, conn: Conn) -> StoredSpan:
 
 @router.delete("/spans/{span_id}", status_code=204, summary="Delete a span", tags=["spans"],
                responses=CONFLICT)  # fmt: skip
-def delete_span(span_id: int, version: Annotated[int, Query()], conn: Conn) -> Response:
+def delete_span(span_id: Id, version: Annotated[Whole, Query()], conn: Conn) -> Response:
     spans.delete_span(conn, span_id, version)
     conn.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/spans/{span_id}/review", summary="Accept or reject a proposal", tags=["spans"])
-def review_span(span_id: int, body: SpanReview, conn: Conn) -> StoredSpan:
+def review_span(span_id: Id, body: SpanReview, conn: Conn) -> StoredSpan:
     reviewed = spans.review_span(conn, span_id, body.version, body.status, body.reviewer)
     conn.commit()
     return reviewed
@@ -237,7 +238,7 @@ def review_span(span_id: int, body: SpanReview, conn: Conn) -> StoredSpan:
 
 @router.post("/charts/{chart_id}/spans/review", summary="Accept or reject every proposal in "
              "a window", tags=["spans"])  # fmt: skip
-def review_window(chart_id: int, body: WindowReview, conn: Conn) -> Reviewed:
+def review_window(chart_id: Id, body: WindowReview, conn: Conn) -> Reviewed:
     where = SpanFilter(body.start, body.end)
     ids = spans.review_window(conn, chart_id, where, body.status, body.reviewer)
     conn.commit()
@@ -249,7 +250,7 @@ def review_window(chart_id: int, body: WindowReview, conn: Conn) -> Reviewed:
 
 @router.get("/charts/{chart_id}/annotations", summary="A chart's annotations",
             tags=["annotations"])  # fmt: skip
-def list_annotations(chart_id: int, conn: Conn, start: Start = None, end: End = None,
+def list_annotations(chart_id: Id, conn: Conn, start: Start = None, end: End = None,
                      limit: Limit = 1000, offset: Offset = 0) -> Page[Annotation]:  # fmt: skip
     found = points.annotations_in_window(
         conn, chart_id, start or EARLIEST, end or LATEST, limit=limit, offset=offset
@@ -265,13 +266,13 @@ def create_annotation(body: AnnotationIn, conn: Conn) -> Annotation:
 
 
 @router.get("/annotations/{annotation_id}", summary="One annotation", tags=["annotations"])
-def get_annotation(annotation_id: int, conn: Conn) -> Annotation:
+def get_annotation(annotation_id: Id, conn: Conn) -> Annotation:
     return points.annotation(conn, annotation_id)
 
 
 @router.patch("/annotations/{annotation_id}", summary="Change an annotation",
               tags=["annotations"])  # fmt: skip
-def patch_annotation(annotation_id: int, body: AnnotationPatch, conn: Conn) -> Annotation:
+def patch_annotation(annotation_id: Id, body: AnnotationPatch, conn: Conn) -> Annotation:
     changes = points.AnnotationChanges(body.annotation_type_id, body.price, body.note)
     changed = points.update_annotation(conn, annotation_id, body.version, changes)
     conn.commit()
@@ -280,7 +281,9 @@ def patch_annotation(annotation_id: int, body: AnnotationPatch, conn: Conn) -> A
 
 @router.delete("/annotations/{annotation_id}", status_code=204, summary="Delete an annotation",
                tags=["annotations"])  # fmt: skip
-def delete_annotation(annotation_id: int, version: Annotated[int, Query()], conn: Conn) -> Response:
+def delete_annotation(
+    annotation_id: Id, version: Annotated[Whole, Query()], conn: Conn
+) -> Response:
     points.delete_annotation(conn, annotation_id, version)
     conn.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

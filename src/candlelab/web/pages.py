@@ -3,23 +3,31 @@
 Templates escape everything they print (Jinja's autoescape), and carry no inline script
 or style: the page's data rides in `data-` attributes, read by /static/annotator.js.
 An upload is written to a file whose name the server makes (only the suffix is kept
-from the user's name) and goes through `ingest_jobs`, like `candlelab ingest`.
+from the user's name) and goes through `ingest_jobs`, like `candlelab ingest`. Its symbol
+follows the one rule for symbols, its timezone must be a known zone, and whatever is
+wrong is a 422 naming the field or the uploaded file, never the server's own path.
 """
 
 from __future__ import annotations
 
 import tempfile
+import zlib
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import polars as pl
+import pyarrow as pa
 from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
-from candlelab.errors import CandlelabError, UnknownReference
+from candlelab.errors import CandlelabError, InputError, InvalidField, UnknownReference
 from candlelab.market.charts import ChartSummary, chart, chart_range, chart_summaries
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_jobs
+from candlelab.market.symbols import normalized_symbol
 from candlelab.market.timeframes import Timeframe
+from candlelab.web.params import Id, PlainText, cut
 from candlelab.web.pool import Conn
 from candlelab.web.rendering import templates
 
@@ -28,6 +36,7 @@ SUFFIXES = (".csv", ".csv.gz", ".parquet", ".tsv", ".txt")
 UPLOAD_LIMIT = 200 * 1024 * 1024  # bytes
 CHUNK = 1 << 20
 PAGE = 100  # charts a page shows; /api/charts pages by the same default
+MESSAGE = 300  # characters of an upload's error shown at most
 
 
 @dataclass
@@ -43,7 +52,7 @@ class UploadResult:
 
 @router.get("/", response_class=HTMLResponse)
 def charts_page(
-    request: Request, conn: Conn, q: str | None = None,
+    request: Request, conn: Conn, q: PlainText | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> HTMLResponse:  # fmt: skip
     return _charts(request, conn, q, page=page)
@@ -54,23 +63,23 @@ def upload(
     request: Request,
     conn: Conn,
     file: UploadFile,
-    symbol: Annotated[str, Form(min_length=1, max_length=40)],
+    symbol: Annotated[str, Form(min_length=1, max_length=200)],
     timeframe: Annotated[str, Form(min_length=2, max_length=8)],
     timezone: Annotated[str, Form(max_length=64)] = "UTC",
 ) -> HTMLResponse:
     """A CSV or Parquet file of candles into a chart, through ingest's path and checks."""
-    name = file.filename or "upload"
+    name = cut(file.filename or "upload")
     try:
         result = UploadResult(name, reports=_ingest(file, name, symbol, timeframe, timezone, conn))
     except CandlelabError as exc:
-        result = UploadResult(name, error=str(exc))
+        result = UploadResult(name, error=cut(str(exc), MESSAGE))
     except ValueError as exc:  # a timeframe that does not parse
-        result = UploadResult(name, error=f"timeframe {timeframe!r}: {exc}")
+        result = UploadResult(name, error=cut(f"timeframe {timeframe!r}: {exc}", MESSAGE))
     return _charts(request, conn, None, result, 200 if result.ok else 422)
 
 
 @router.get("/charts/{chart_id}", response_class=HTMLResponse)
-def chart_page(request: Request, chart_id: int, conn: Conn) -> HTMLResponse:
+def chart_page(request: Request, chart_id: Id, conn: Conn) -> HTMLResponse:
     """The chart view: what it needs of the chart is found through indexes, never by
     counting its bars, so a chart of millions of bars opens as fast as a small one."""
     try:
@@ -112,15 +121,33 @@ def _ingest(file: UploadFile, name: str, symbol: str, timeframe: str, timezone: 
     suffix = next((s for s in SUFFIXES if name.lower().endswith(s)), None)
     if suffix is None:
         raise CandlelabError(f"{name}: not a candle file (expected {', '.join(SUFFIXES)})")
-    options = IngestOptions(symbol.upper(), Timeframe.parse(timeframe), source="upload",
-                            timezone=timezone, chart_timezone=timezone)  # fmt: skip
+    options = IngestOptions(normalized_symbol(symbol), Timeframe.parse(timeframe),
+                            source="upload", timezone=_zone(timezone),
+                            chart_timezone=timezone)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="candlelab-upload-") as folder:
         path = Path(folder) / f"upload{suffix}"  # the user's name is never a path
         _save(file, path, name)
-        reports = ingest_jobs(conn, [(path, options)])
+        try:
+            reports = ingest_jobs(conn, [(path, options)])
+        except CandlelabError as exc:  # its message names our file: name the user's
+            raise type(exc)(str(exc).replace(str(path), name)) from None
+        except (pl.exceptions.PolarsError, pa.ArrowException, zlib.error) as exc:  # corrupt
+            raise InputError(f"{name}: cannot read it as {suffix}: {_first_line(exc)}") from None
     for report in reports:  # shown with the user's name for the file, not ours
         report.input = report.input.replace(str(path), name)
     return reports
+
+
+def _zone(timezone: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise InvalidField("timezone", f"{timezone!r} is not a known time zone") from None
+    return timezone
+
+
+def _first_line(exc: Exception) -> str:
+    return cut(str(exc).strip().split("\n", 1)[0])
 
 
 def matching_charts(conn: Conn, q: str | None) -> list[ChartSummary]:
