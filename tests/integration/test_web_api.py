@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from candlelab.market.charts import ChartKey, upsert_chart
 from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, daily_bars, hourly_bars
 from candlelab.store.database import Connection
-from candlelab.web.access import COOKIE, Access, is_loopback, token_hash
+from candlelab.web.access import COOKIE, FREE_FAILURES, Access, Throttle, is_loopback, token_hash
 from candlelab.web.app import create_app
 from candlelab.web.windows import decode
 from tests.fixtures.charts import XNYS_HOURLY, XNYS_LACKS, XNYS_TIMES, stored_chart
@@ -125,7 +125,8 @@ def test_unknown_charts_are_404_and_bad_parameters_422(client: TestClient, store
 
 
 def test_with_tokens_every_route_answers_401_without_one(database_url: str, stored: int) -> None:
-    app = create_app(database_url, Access([token_hash(TOKEN)]))
+    patient = Throttle(free=1_000_000)  # this test guesses on every route; see the next ones
+    app = create_app(database_url, Access([token_hash(TOKEN)], patient))
     calls = sorted(set(_every_call(app)) - {("GET", "/favicon.ico")})
     assert {("GET", "/api/charts"), ("GET", "/docs"), ("POST", "/api/spans"),
             ("DELETE", "/api/spans/1"), ("POST", "/charts/upload"), ("GET", "/static"),
@@ -176,6 +177,51 @@ def test_a_browser_signs_in_with_a_token_and_gets_a_session_not_the_token(
         assert client.post("/logout").status_code == 303
         session = cookie.split(";")[0].split("=", 1)[1]
         assert client.get("/", headers={"Cookie": f"{COOKIE}={session}"}).status_code == 401
+
+
+class Clock:
+    """A clock the test moves by hand: no test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_after_five_wrong_tokens_a_client_waits_longer_and_longer(database_url: str) -> None:
+    clock = Clock()
+    app = create_app(database_url, Access([token_hash(TOKEN)], Throttle(clock)))
+    with TestClient(app, follow_redirects=False) as client:
+        for _ in range(FREE_FAILURES):
+            assert client.post("/login", data={"token": "guess"}).status_code == 401
+        waits = []
+        for _ in range(3):
+            refused = client.post("/login", data={"token": TOKEN})  # even the right one
+            assert refused.status_code == 429
+            waits.append(int(refused.headers["Retry-After"]))
+            bearer = client.get("/api/charts", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert bearer.status_code == 429  # the header is a sign-in too
+            clock.now += waits[-1]
+            guess = client.get("/api/charts", headers={"Authorization": "Bearer guess"})
+            assert guess.status_code == 401
+        assert waits == [1, 2, 4]
+
+
+def test_the_right_token_works_after_the_wait_and_a_success_resets_the_count(
+    database_url: str,
+) -> None:
+    clock = Clock()
+    app = create_app(database_url, Access([token_hash(TOKEN)], Throttle(clock)))
+    with TestClient(app, follow_redirects=False) as client:
+        for _ in range(FREE_FAILURES):
+            client.post("/login", data={"token": "guess"})
+        assert client.post("/login", data={"token": TOKEN}).status_code == 429
+        clock.now += 1
+        assert client.post("/login", data={"token": TOKEN}).status_code == 303
+        for _ in range(FREE_FAILURES - 1):  # counted from zero again: no wait yet
+            assert client.post("/login", data={"token": "guess"}).status_code == 401
+        assert client.post("/login", data={"token": TOKEN}).status_code == 303
 
 
 def test_signing_in_never_redirects_off_the_site(database_url: str, stored: int) -> None:

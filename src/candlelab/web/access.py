@@ -8,6 +8,12 @@ A browser signs in once: without credentials every page answers 401 with a sign-
 which posts the token to /login. A valid token buys a session, a random id kept in the
 HttpOnly, SameSite=Strict cookie `candlelab_session`; the server keeps only the id's
 digest, with its expiry, so the cookie never holds the token and dies with the server.
+
+Guessing is slowed down: after FREE_FAILURES wrong tokens from one client (its address),
+sign-in form and Bearer header alike, every try answers 429 with Retry-After until a
+wait has passed, one second after the fifth failure and twice as long after each
+further one (up to LONGEST_WAIT). The right token works again once the wait is over,
+and resets the count. The counts live in memory: one process, one count.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +40,11 @@ LOGIN = "/login"
 # a console error on every page.
 PUBLIC = frozenset({"/favicon.ico"})
 LOOPBACK_NAMES = {"localhost"}
+FREE_FAILURES = 5  # wrong tokens a client may send before it must wait
+FIRST_WAIT = 1.0  # seconds, doubled with each failure past FREE_FAILURES
+LONGEST_WAIT = 15 * 60.0
+KEPT_CLIENTS = 10_000  # past this many counted clients, those not waiting are forgotten
+Clock = Callable[[], float]
 # The sign-in page cannot load /static without credentials, so it carries its few rules
 # inline; the page's policy allows exactly this text by its hash.
 SIGN_IN_STYLE = (
@@ -59,12 +71,41 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class Throttle:
+    """Each client's failed sign-ins, and how long it must wait before the next try."""
+
+    def __init__(self, clock: Clock = time.monotonic, free: int = FREE_FAILURES) -> None:
+        self.clock, self.free = clock, free
+        self.failures: dict[str, tuple[int, float]] = {}  # client → (failures, wait until)
+
+    def wait(self, client: str) -> float:
+        """Seconds `client` must still wait before it may try a token; 0 when it may."""
+        _, until = self.failures.get(client, (0, 0.0))
+        return max(0.0, until - self.clock())
+
+    def failed(self, client: str) -> None:
+        count = self.failures.get(client, (0, 0.0))[0] + 1
+        past = count - self.free
+        wait = min(FIRST_WAIT * 2.0**past, LONGEST_WAIT) if past >= 0 else 0.0
+        if len(self.failures) >= KEPT_CLIENTS:
+            self._forget_idle()
+        self.failures[client] = (count, self.clock() + wait)
+
+    def succeeded(self, client: str) -> None:
+        self.failures.pop(client, None)
+
+    def _forget_idle(self) -> None:
+        now = self.clock()
+        self.failures = {c: f for c, f in self.failures.items() if f[1] > now}
+
+
 class Access:
     """Checks requests against the configured token digests; open when there are none."""
 
-    def __init__(self, digests: list[str]) -> None:
+    def __init__(self, digests: list[str], throttle: Throttle | None = None) -> None:
         self.digests = [digest.strip().lower() for digest in digests if digest.strip()]
         self.sessions: dict[str, float] = {}  # session id digest → expiry (monotonic)
+        self.throttle = throttle or Throttle()
 
     @property
     def open(self) -> bool:
@@ -76,8 +117,17 @@ class Access:
             return True
         token = _bearer(request)
         if token is not None:
-            return self.knows(token)
+            return self.check(client(request), token)
         return self._in_session(request.cookies.get(COOKIE))
+
+    def check(self, who: str, token: str) -> bool:
+        """Whether `token` is one of ours, counted for or against the client `who`."""
+        known = bool(token) and self.knows(token)
+        if known:
+            self.throttle.succeeded(who)
+        else:
+            self.throttle.failed(who)
+        return known
 
     def knows(self, token: str) -> bool:
         # Every digest is compared, so the time taken tells nothing about which was close.
@@ -102,8 +152,13 @@ class Access:
         Only the sign-in form's POST goes through, to be checked by its handler, and the
         site's icon."""
         signing_in = request.method == "POST" and request.url.path == LOGIN
-        public = request.method == "GET" and request.url.path in PUBLIC
-        if signing_in or public or self.allows(request):
+        if request.method == "GET" and request.url.path in PUBLIC:
+            return await call_next(request)
+        trying = not self.open and (signing_in or _bearer(request) is not None)
+        wait = self.throttle.wait(client(request)) if trying else 0.0
+        if wait > 0:
+            return too_many_tries(wait)
+        if signing_in or self.allows(request):
             return await call_next(request)
         return refusal(request)
 
@@ -124,7 +179,7 @@ def router(access: Access) -> APIRouter:
               next: Annotated[str, Form(max_length=2000)] = "/") -> Response:  # fmt: skip
         if access.open:
             return RedirectResponse(local_path(next), status.HTTP_303_SEE_OTHER)
-        if not token or not access.knows(token):
+        if not access.check(client(request), token):
             return refusal(request, wrong=True, next_path=next)
         return signed_in(access, request, next)
 
@@ -146,6 +201,19 @@ def refusal(request: Request, wrong: bool = False, next_path: str | None = None)
         return templates.TemplateResponse(request, "login.html", context, 401, headers)
     detail = "an access token is needed: Authorization: Bearer <token>"
     return JSONResponse({"detail": detail}, status.HTTP_401_UNAUTHORIZED, headers)
+
+
+def too_many_tries(wait: float) -> Response:
+    """429: this client sent too many wrong tokens; it may try again after Retry-After."""
+    seconds = math.ceil(wait)
+    detail = f"too many wrong tokens from this address; try again in {seconds} s"
+    headers = {"Retry-After": str(seconds)}
+    return JSONResponse({"detail": detail}, status.HTTP_429_TOO_MANY_REQUESTS, headers)
+
+
+def client(request: Request) -> str:
+    """Who a request counts against: its peer's address."""
+    return request.client.host if request.client else "unknown"
 
 
 def signed_in(access: Access, request: Request, next_path: str) -> Response:
