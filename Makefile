@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The second server `make test` runs the suite against when nothing else is named.
 LOCAL_PG_URL := postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: install browser demo serve test lint unit bench clean
+.PHONY: install browser demo serve test fuzz lint unit bench clean
 
 $(STAMP): pyproject.toml src/candlelab/web/assets.py
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ test: lint browser
 	  echo "== the suite again, on $$url"; \
 	  TEST_DATABASE_URL="$$url" $(BIN)/pytest -m 'not embedded'; \
 	else echo "== no second PostgreSQL server answered; ran on the embedded one only"; fi
+
+# The fuzz harness of the suite (tests/fuzz/), with many more examples per operation.
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q --timeout=0 tests/fuzz
 
 bench: install
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
