@@ -42,15 +42,17 @@ def signed_in(database_url: str, charts: list[int]) -> Iterator[TestClient]:
 
 
 def _rows(client: TestClient, chart_id: int) -> None:
-    label = client.post("/api/span-label-types", json={"name": "up", "color": "#26a69a"})
-    mark = client.post("/api/annotation-types", json={"name": "pin", "color": "#ff0000"})
-    span = client.post("/api/spans", json={
-        "chart_id": chart_id, "label_type_id": label.json()["id"], "source": "model",
-        "start_time": "2025-11-24T14:30:00Z", "end_time": "2025-11-24T18:30:00Z",
-    })  # fmt: skip
-    point = client.post("/api/annotations", json={
-        "chart_id": chart_id, "time": "2025-11-24T14:30:00Z", "price": 1.0,
-        "annotation_type_id": mark.json()["id"],
-    })  # fmt: skip
-    for made in (label, mark, span, point):
-        assert made.status_code == 201, made.text
+    """Three label types, annotation types, spans and marks: ids 1 to 3 of each exist."""
+    for n in range(3):
+        label = client.post("/api/span-label-types", json={"name": f"up{n}", "color": "#26a69a"})
+        mark = client.post("/api/annotation-types", json={"name": f"pin{n}", "color": "#ff0000"})
+        span = client.post("/api/spans", json={
+            "chart_id": chart_id, "label_type_id": label.json()["id"], "source": "model",
+            "start_time": "2025-11-24T14:30:00Z", "end_time": "2025-11-24T18:30:00Z",
+        })  # fmt: skip
+        point = client.post("/api/annotations", json={
+            "chart_id": chart_id, "time": "2025-11-24T14:30:00Z", "price": 1.0,
+            "annotation_type_id": mark.json()["id"],
+        })  # fmt: skip
+        for made in (label, mark, span, point):
+            assert made.status_code == 201, made.text

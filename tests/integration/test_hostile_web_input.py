@@ -164,3 +164,14 @@ def test_corrupt_uploads_are_422_naming_the_users_file_never_the_servers_path(
         assert "candlelab-upload-" not in answer.text
         assert "upload." not in answer.text.replace("/charts/upload", "")
         assert "y" * 200 not in answer.text
+
+
+def test_times_without_an_offset_are_read_as_utc_beside_times_with_one(
+    client: TestClient, stored: int
+) -> None:
+    label = client.post("/api/span-label-types", json={"name": "up", "color": "#123456"}).json()
+    span = {"chart_id": stored, "label_type_id": label["id"],
+            "start_time": "2025-01-07T00:00", "end_time": "2025-01-07T05:00:00+00:00"}  # fmt: skip
+    made = client.post("/api/spans", json=span)
+    assert made.status_code == 201, made.text
+    assert made.json()["start_time"] == "2025-01-07T00:00:00Z"
