@@ -143,7 +143,7 @@ def test_uploads_with_an_unknown_zone_or_a_bad_symbol_are_422_naming_the_field(
     rows = b"time,open,high,low,close,volume\n2025-01-06T00:00,1,2,0.5,1.5,10\n"
     zone = upload(client, "bars.csv", rows, timezone="Not/AZone")
     assert zone.status_code == 422
-    assert "timezone: &#39;Not/AZone&#39; is not a known time zone" in zone.text
+    assert "timezone: &#39;Not/AZone&#39; is not a known timezone" in zone.text
     for symbol, reason in (("a\x00b", "U+0000"), ("\u202eLSA", "U+202E"), ("   ", "is empty")):
         answer = upload(client, "bars.csv", rows, symbol=symbol)
         assert answer.status_code == 422, symbol

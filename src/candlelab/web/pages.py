@@ -11,21 +11,16 @@ wrong is a 422 naming the field or the uploaded file, never the server's own pat
 from __future__ import annotations
 
 import tempfile
-import zlib
-import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import polars as pl
-import pyarrow as pa
 from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
-from candlelab.errors import CandlelabError, InputError, InvalidField, UnknownReference
+from candlelab.errors import CandlelabError, UnknownReference
 from candlelab.market.charts import ChartSummary, chart, chart_range, chart_summaries
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_jobs
-from candlelab.market.symbols import normalized_symbol
 from candlelab.market.timeframes import Timeframe
 from candlelab.web.params import Id, PlainText, cut
 from candlelab.web.pool import Conn
@@ -34,6 +29,7 @@ from candlelab.web.rendering import templates
 router = APIRouter(include_in_schema=False)
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".tsv", ".txt")
 UPLOAD_LIMIT = 200 * 1024 * 1024  # bytes
+EXPANDED_LIMIT = 5 * UPLOAD_LIMIT  # what a .gz or .zip upload may expand to
 CHUNK = 1 << 20
 PAGE = 100  # charts a page shows; /api/charts pages by the same default
 MESSAGE = 300  # characters of an upload's error shown at most
@@ -121,33 +117,14 @@ def _ingest(file: UploadFile, name: str, symbol: str, timeframe: str, timezone: 
     suffix = next((s for s in SUFFIXES if name.lower().endswith(s)), None)
     if suffix is None:
         raise CandlelabError(f"{name}: not a candle file (expected {', '.join(SUFFIXES)})")
-    options = IngestOptions(normalized_symbol(symbol), Timeframe.parse(timeframe),
-                            source="upload", timezone=_zone(timezone),
-                            chart_timezone=timezone)  # fmt: skip
+    # IngestOptions holds the symbol, zone and offset rules every entry point shares.
+    options = IngestOptions(symbol, Timeframe.parse(timeframe), source="upload",
+                            timezone=timezone, chart_timezone=timezone,
+                            max_expanded=EXPANDED_LIMIT)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="candlelab-upload-") as folder:
         path = Path(folder) / f"upload{suffix}"  # the user's name is never a path
         _save(file, path, name)
-        try:
-            reports = ingest_jobs(conn, [(path, options)])
-        except CandlelabError as exc:  # its message names our file: name the user's
-            raise type(exc)(str(exc).replace(str(path), name)) from None
-        except (pl.exceptions.PolarsError, pa.ArrowException, zlib.error) as exc:  # corrupt
-            raise InputError(f"{name}: cannot read it as {suffix}: {_first_line(exc)}") from None
-    for report in reports:  # shown with the user's name for the file, not ours
-        report.input = report.input.replace(str(path), name)
-    return reports
-
-
-def _zone(timezone: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(timezone)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-        raise InvalidField("timezone", f"{timezone!r} is not a known time zone") from None
-    return timezone
-
-
-def _first_line(exc: Exception) -> str:
-    return cut(str(exc).strip().split("\n", 1)[0])
+        return ingest_jobs(conn, [(path, options)], names={path: name})
 
 
 def matching_charts(conn: Conn, q: str | None) -> list[ChartSummary]:
