@@ -51,7 +51,7 @@ def _rows(client: TestClient, chart_id: int) -> None:
             "start_time": "2025-11-24T14:30:00Z", "end_time": "2025-11-24T18:30:00Z",
         })  # fmt: skip
         point = client.post("/api/annotations", json={
-            "chart_id": chart_id, "time": "2025-11-24T14:30:00Z", "price": 1.0,
+            "chart_id": chart_id, "time": "2025-11-24T14:30:00Z",
             "annotation_type_id": mark.json()["id"],
         })  # fmt: skip
         for made in (label, mark, span, point):

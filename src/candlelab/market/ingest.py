@@ -234,13 +234,7 @@ def _judged_ahead(
     stop = threading.Event()
 
     def hand_over(item: Judged | BaseException | None) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return _put(ready, item, stop)
 
     def hand_over_streamed(raw: RawCandles, options: IngestOptions, rules: Rules) -> bool:
         streamed = _Streamed(rules)
@@ -640,9 +634,8 @@ def _ahead(items: Iterator[T]) -> Iterator[T]:
         worker.join()
 
 
-def _put(
-    ready: queue.Queue[tuple[bool, Any]], item: tuple[bool, Any], stop: threading.Event
-) -> bool:
+def _put(ready: queue.Queue[T], item: T, stop: threading.Event) -> bool:
+    """Queue `item` unless `stop` is set first: a worker never blocks on a consumer gone."""
     while not stop.is_set():
         try:
             ready.put(item, timeout=0.1)
