@@ -4,8 +4,21 @@
 - `TemporaryError`: nothing is wrong with the request; trying again may succeed.
 - `DataError`: the data handed in breaks a rule of the schema.
 
-Each class's docstring is its default message.
+Each class's docstring is its default message. A message quotes what it was given
+through `cut` or `quoted`: a 10 MB value never comes back whole.
 """
+
+SHOWN = 100  # characters of a value an error message quotes
+
+
+def cut(text: str, limit: int = SHOWN) -> str:
+    """`text` cut to its first `limit` characters and "…" when it is longer."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def quoted(value: str, limit: int = SHOWN) -> str:
+    """A value as a message quotes it: repr'd (control characters visible), then cut."""
+    return cut(repr(value), limit)
 
 
 class CandlelabError(Exception):

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from candlelab.errors import InvalidField, NotFound
+from candlelab.errors import InvalidField, NotFound, quoted
 from candlelab.labels import fields, versions
 from candlelab.labels.bars import check_bar_open, check_price
 from candlelab.labels.spans import name_free
@@ -235,7 +235,7 @@ def _checked_changes(changes: AnnotationChanges) -> AnnotationChanges:
 
 def _shape(value: str) -> None:
     if value not in SHAPES:
-        raise InvalidField("shape", f"{fields.shown(value)} is not one of {', '.join(SHAPES)}")
+        raise InvalidField("shape", f"{quoted(value)} is not one of {', '.join(SHAPES)}")
 
 
 def _optional(rule: Callable[[str, str], str], field: str, value: str | None) -> str | None:

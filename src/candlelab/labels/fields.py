@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from candlelab.errors import InvalidField
+from candlelab.errors import InvalidField, quoted
 
 MAX_NAME = 80
 MAX_TEXT = 2000
@@ -40,14 +40,8 @@ def text(field: str, value: str, max_length: int = MAX_TEXT) -> str:
 
 def color(field: str, value: str) -> str:
     if not re.fullmatch(COLOR, value):
-        raise InvalidField(field, f"{shown(value)} is not a colour written #rrggbb")
+        raise InvalidField(field, f"{quoted(value)} is not a colour written #rrggbb")
     return value
-
-
-def shown(value: str, limit: int = 100) -> str:
-    """A value as an error message quotes it: repr'd, cut to about `limit` characters."""
-    quoted = repr(value)
-    return quoted if len(quoted) <= limit else quoted[:limit] + "…"
 
 
 def _no_controls(field: str, value: str, allowed: frozenset[str]) -> None:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, LiteralString
 
-from candlelab.errors import InvalidField, LabelExists, NotFound
+from candlelab.errors import InvalidField, LabelExists, NotFound, quoted
 from candlelab.labels import fields, versions
 from candlelab.labels.bars import check_aware, check_bar_open
 from candlelab.market.charts import chart_range
@@ -329,7 +329,7 @@ def _check_times(conn: Connection, chart_id: int, start: datetime, end: datetime
 def checked_reviewer(status: str, reviewer: str) -> str:
     """The reviewer's name trimmed, once the review accepts or rejects."""
     if status not in ("accepted", "rejected"):
-        raise InvalidField("status", f"{fields.shown(status)}: a review accepts or rejects")
+        raise InvalidField("status", f"{quoted(status)}: a review accepts or rejects")
     return fields.name("reviewer", reviewer)
 
 
@@ -340,8 +340,8 @@ def name_free(conn: Connection, query: LiteralString, what: str, name: str,
     for other_id, other in conn.execute(query):
         if other_id != type_id and fields.name_key(other) == key:
             raise LabelExists(
-                f"name: {what} {other_id} is already named {fields.shown(other)}, "
-                f"the same name as {fields.shown(name)} whatever the case and spaces"
+                f"name: {what} {other_id} is already named {quoted(other)}, "
+                f"the same name as {quoted(name)} whatever the case and spaces"
             )
 
 
@@ -351,7 +351,7 @@ def _optional(rule: Callable[[str, str], str], field: str, value: str | None) ->
 
 def _hotkey(value: str | None) -> str | None:
     if value is not None and not HOTKEY.fullmatch(value):
-        raise InvalidField("hotkey", f"{fields.shown(value)} is not one of the keys 1 to 9")
+        raise InvalidField("hotkey", f"{quoted(value)} is not one of the keys 1 to 9")
     return value
 
 
@@ -362,5 +362,5 @@ def _direction(value: int) -> int:
 
 def _in(field: str, value: object, allowed: tuple[object, ...]) -> None:
     if value not in allowed:
-        shown = fields.shown(value) if isinstance(value, str) else repr(value)
+        shown = quoted(value) if isinstance(value, str) else repr(value)
         raise InvalidField(field, f"{shown} is not one of {', '.join(map(str, allowed))}")

@@ -25,7 +25,7 @@ import adbc_driver_manager
 import orjson
 import polars as pl
 
-from candlelab.errors import InvalidField
+from candlelab.errors import InvalidField, quoted
 from candlelab.labels import fields
 from candlelab.legacy.layout import TABLES, Layout, kind, open_readonly, required, sqlite_uri
 from candlelab.market.symbols import normalized_symbol
@@ -356,9 +356,9 @@ def _ruled(rule: Rule, column: str, values: pl.Series) -> tuple[list[str | None]
             why.append(None)
         except InvalidField as refused:
             kept.append(None)
-            quoted = fields.shown(value[: SHOWN // 2], limit=SHOWN // 2)
+            start = quoted(value[: SHOWN // 2], limit=SHOWN // 2)
             reason = refused.reason
-            why.append(reason if reason.startswith(quoted) else f"{quoted} {reason}")
+            why.append(reason if reason.startswith(start) else f"{start} {reason}")
     return kept, why
 
 

@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from candlelab.errors import InputError
+from candlelab.errors import InputError, cut
 from candlelab.market.time_formats import holds_dates
 
 REQUIRED = ("time", "open", "high", "low", "close")
@@ -66,8 +66,7 @@ SHOWN = 100  # characters of a value quoted back in a message
 
 def shown(value: object, limit: int = SHOWN) -> str:
     """A value as quoted back to the user: at most `limit` characters, cut with "…"."""
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(str(value), limit - 1)
 
 
 @dataclass(frozen=True)

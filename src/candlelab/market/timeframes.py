@@ -15,7 +15,7 @@ from zoneinfo import available_timezones
 
 import polars as pl
 
-from candlelab.errors import InvalidField
+from candlelab.errors import InvalidField, quoted
 
 # At most 9 digits: longer counts are no timeframe, and int() of thousands of digits is slow.
 PATTERN = re.compile(r"^(\d{1,9})(m|h|d|w|M)$")
@@ -26,7 +26,6 @@ MICROS = {"m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000, "w": 604_800
 LONGEST = 366 * MICROS["d"]  # a year, leap day included
 LONGEST_MONTHS = 12
 SHORTEST_MONTH = 28 * MICROS["d"]  # what an offset on a monthly chart must stay under
-SHOWN = 100  # characters of a bad value quoted in an error
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ class Timeframe:
         match = PATTERN.match(text.strip())
         if not match or int(match.group(1)) == 0:
             raise ValueError(
-                f"timeframe {_shown(text)} is not one of the forms 1m, 5m, 1h, 4h, 1d, 1w, 1M"
+                f"timeframe {quoted(text)} is not one of the forms 1m, 5m, 1h, 4h, 1d, 1w, 1M"
             )
         return cls(int(match.group(1)), match.group(2))
 
@@ -83,10 +82,10 @@ class Timeframe:
         least zero and shorter than one bar; InvalidField naming `field` otherwise."""
         match = OFFSET.match(text.strip())
         if not match:
-            raise InvalidField(field, f"{_shown(text)} is not whole minutes or hours, "
+            raise InvalidField(field, f"{quoted(text)} is not whole minutes or hours, "
                                       "0 or more (0m, 30m, 1h)")  # fmt: skip
         if int(match.group(1)) * MICROS[match.group(2)] >= self.shortest:
-            raise InvalidField(field, f"{_shown(text)} is not shorter than one {self.name} bar")
+            raise InvalidField(field, f"{quoted(text)} is not shorter than one {self.name} bar")
         return match.group(0)
 
     def aligned(self, times: pl.Expr, timezone: str, offset: str = "0m") -> pl.Expr:
@@ -112,7 +111,7 @@ def checked_timezone(name: str, field: str = "timezone") -> str:
     """`name` if it is a timezone candlelab can use; InvalidField naming `field` otherwise."""
     if name not in _zones() or not _polars_knows(name):
         raise InvalidField(
-            field, f"{_shown(name)} is not a known timezone (an IANA name: UTC, America/New_York)"
+            field, f"{quoted(name)} is not a known timezone (an IANA name: UTC, America/New_York)"
         )
     return name
 
@@ -129,8 +128,3 @@ def _polars_knows(name: str) -> bool:
     except pl.exceptions.PolarsError:
         return False
     return True
-
-
-def _shown(value: str) -> str:
-    quoted = repr(value)
-    return quoted if len(quoted) <= SHOWN else quoted[:SHOWN] + "…"

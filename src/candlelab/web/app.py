@@ -35,6 +35,7 @@ from candlelab.errors import (
     NotFound,
     UnknownReference,
     VersionConflict,
+    cut,
 )
 from candlelab.market.candles import window
 from candlelab.market.charts import Chart, ChartSummary, chart, chart_range, chart_summary
@@ -44,7 +45,7 @@ from candlelab.store.urls import libpq_url
 from candlelab.web import access as signing
 from candlelab.web import assets, labels, pages
 from candlelab.web.access import Access
-from candlelab.web.params import NO_SUCH_ROW, Count, Id, Moment, PlainText, cut, echoed
+from candlelab.web.params import NO_SUCH_ROW, Count, Id, Moment, PlainText, echoed
 from candlelab.web.pool import Conn
 from candlelab.web.windows import CandleWindow, encode
 

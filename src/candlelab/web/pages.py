@@ -18,11 +18,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse
 
-from candlelab.errors import CandlelabError, UnknownReference
+from candlelab.errors import CandlelabError, UnknownReference, cut
 from candlelab.market.charts import ChartSummary, chart, chart_range, chart_summaries
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_jobs
 from candlelab.market.timeframes import Timeframe
-from candlelab.web.params import Id, PlainText, cut
+from candlelab.web.params import Id, PlainText
 from candlelab.web.pool import Conn
 from candlelab.web.rendering import templates
 

@@ -18,7 +18,7 @@ from fastapi import Path
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
-from candlelab.errors import InvalidField
+from candlelab.errors import InvalidField, cut
 from candlelab.labels import fields
 
 BIGINT = 2**63 - 1
@@ -76,11 +76,6 @@ Name = Annotated[str, Field(min_length=1, max_length=fields.MAX_NAME),
 Note = Annotated[str, Field(max_length=fields.MAX_TEXT), AfterValidator(_rule(fields.text))]
 PlainText = Annotated[str, AfterValidator(_plain_text)]
 Price = Annotated[float, Field(allow_inf_nan=False)]
-
-
-def cut(text: str, limit: int = ECHO) -> str:
-    """`text` cut to about `limit` characters with "…", as an error answer quotes values."""
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def echoed(value: Any) -> Any:
