@@ -108,6 +108,10 @@ class UnknownReference(DataError):
     """A row refers to a missing chart, label type, run or signal, or is still referred to."""
 
 
+class InvalidFeature(DataError):
+    """A feature definition is invalid; nothing was written."""
+
+
 class InputError(DataError):
     """An input file cannot be read as candles."""
 
