@@ -184,18 +184,22 @@ def _centred(chunk: tuple[Array, ...]) -> Stats:
     return (*chunk, *(zero,) * (len(chunk) * (len(chunk) + 1) // 2))
 
 
-def ref(x: npt.ArrayLike, n: int) -> Array:
-    """The value n bars before (n >= 1)."""
-    n, series = OPERATORS["ref"].checked(n), _series(x)
+def _shifted(series: Array, n: int) -> Array:
     out = np.full(series.shape, np.nan)
     out[..., n:] = series[..., : series.shape[-1] - n]
     return out
 
 
+def ref(x: npt.ArrayLike, n: int) -> Array:
+    """The value n bars before (n >= 1)."""
+    n = OPERATORS["ref"].checked(n)
+    return _shifted(_series(x), n)
+
+
 def delta(x: npt.ArrayLike, n: int) -> Array:
     """The change over n bars: x - ref(x, n)."""
-    series = _series(x)
-    return series - ref(series, n)
+    n, series = OPERATORS["delta"].checked(n), _series(x)
+    return series - _shifted(series, n)
 
 
 def sum(x: npt.ArrayLike, n: int) -> Array:
