@@ -69,21 +69,53 @@ def test_every_function_is_point_in_time(name: str) -> None:
 def test_every_function_is_equal_from_its_history(name: str) -> None:
     rng = np.random.default_rng(sum(map(ord, name)))
     for ind in _defined(name):
-        full, bars = compute(ind, SERIES), history(ind)
-        first_t = min(bars or 0, BARS - 1)
-        for t in [BARS - 1, *rng.integers(first_t, BARS, 2)]:
-            start = max(0, int(t) - (bars if bars is not None else 50))
-            window = compute(ind, _window(SERIES, start, int(t)))
-            # A cumulative value is carried: the stored value at the window's start plus
-            # what the window adds since.
-            offset = full[start] - window[0] if bars is None else 0.0
-            assert not np.isnan(full[t]) or name in ("ACOS", "ASIN"), (ind, t)
-            assert _close(window[-1:] + offset, full[t : t + 1], 1e-9), (
-                ind,
-                t,
-                window[-1] + offset,
-                full[t],
-            )
+        first_t = min(history(ind) or 0, BARS - 1)
+        _assert_equal_from_history(ind, [BARS - 1, *rng.integers(first_t, BARS, 2)])
+
+
+def _assert_equal_from_history(ind: Indicator, times: list[int]) -> None:
+    full, bars = compute(ind, SERIES), history(ind)
+    for t in map(int, times):
+        start = max(0, t - (bars if bars is not None else 50))
+        window = compute(ind, _window(SERIES, start, t))
+        # A cumulative value is carried: the stored value at the window's start plus what
+        # the window adds since.
+        offset = full[start] - window[0] if bars is None else 0.0
+        assert not np.isnan(full[t]) or ind.function in ("ACOS", "ASIN"), (ind, t)
+        carried = window[-1:] + offset
+        assert _close(carried, full[t : t + 1], 1e-9), (ind, t, carried, full[t])
+
+
+def _with_every_ma_type() -> list[tuple[str, int]]:
+    """Each function with a moving-average type parameter, with each type."""
+    chosen = [
+        name
+        for name in OFFERED
+        if indicators.MA_TYPE in dict(indicators._param_kinds(name).values())
+    ]
+    return [(name, matype) for name in chosen for matype in range(14)]
+
+
+@pytest.mark.parametrize(("name", "matype"), _with_every_ma_type())
+def test_every_moving_average_type_is_equal_from_its_history(name: str, matype: int) -> None:
+    kinds = indicators._param_kinds(name)
+    params = {key: matype for key, (kind, _) in kinds.items() if kind == indicators.MA_TYPE}
+    inputs = {"periods": "periods"} if name == "MAVP" else None
+    for output in indicators._outputs(name):
+        ind = indicator(name, params, inputs, output)
+        _assert_equal_from_history(ind, [BARS - 1, BARS // 2])
+
+
+@pytest.mark.parametrize("period", [2, 3, 9, 50])
+def test_other_periods_are_equal_from_their_history(period: int) -> None:
+    for name in OFFERED:
+        kinds = indicators._param_kinds(name)
+        if "timeperiod" not in kinds or period < indicators._integer_range(name, "timeperiod")[0]:
+            continue
+        for output in indicators._outputs(name):
+            inputs = {"periods": "periods"} if name == "MAVP" else None
+            ind = indicator(name, {"timeperiod": period}, inputs, output)
+            _assert_equal_from_history(ind, [BARS - 1])
 
 
 def test_cumulative_functions_have_no_history() -> None:
@@ -179,6 +211,15 @@ REFUSALS = [
         ("SMA", {"timeperiod": 0}),
         "SMA parameter timeperiod = 0 is outside TA-Lib's range 1 to 100000",
     ),
+    (
+        ("RSI", {"timeperiod": -(2**31)}),  # TA-Lib's own "default" marker
+        "RSI parameter timeperiod = -2147483648 is outside TA-Lib's range 2 to 100000",
+    ),
+    (
+        ("RSI", {"timeperiod": 10**12}),
+        "RSI parameter timeperiod = 1000000000000 is outside TA-Lib's range 2 to 100000",
+    ),
+    (("SAR", {"acceleration": 0}), "SAR with acceleration=0.0, maximum=0.2: its value never"),
     (("MA", {"matype": 99}), "MA parameter matype: no moving average type 99 (0 to 13)"),
     (("BBANDS", {"nbdevup": float("nan")}), "BBANDS parameter nbdevup must be finite, not nan"),
     (("T3", {"vfactor": 5.0}), "TA-Lib refuses T3 with timeperiod=5, vfactor=5.0"),
