@@ -123,7 +123,9 @@ class Expression:
         if len(shapes) != 1:
             raise ValueError(f"the inputs of {self.text!r} differ in shape: {sorted(shapes)}")
         with np.errstate(all="ignore"):  # NaN, never a warning, is how a value is missing
-            return _value(self.tree, inputs, shapes.pop())
+            value = _value(self.tree, inputs, shapes.pop())
+        # an expression that is one name must not hand out the caller's own array
+        return value.copy() if isinstance(self.tree, ast.Name) else value
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Expression) and self.canonical == other.canonical
@@ -180,7 +182,7 @@ class _Checker:
     def called(self, node: ast.AST) -> str:
         """What a refused node is, in the words of a message."""
         op = getattr(node, "op", None)
-        if op is not None:
+        if op is not None and type(node) not in REFUSED:
             return f"the operator {SYMBOLS.get(type(op), type(op).__name__)!r}"
         return REFUSED.get(type(node), type(node).__name__)
 

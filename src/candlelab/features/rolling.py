@@ -186,7 +186,8 @@ def _centred(chunk: tuple[Array, ...]) -> Stats:
 
 def _shifted(series: Array, n: int) -> Array:
     out = np.full(series.shape, np.nan)
-    out[..., n:] = series[..., : series.shape[-1] - n]
+    if n < series.shape[-1]:
+        out[..., n:] = series[..., : series.shape[-1] - n]
     return out
 
 
