@@ -67,6 +67,15 @@ def test_minutes_to_an_exchange_close() -> None:
     assert np.isnan(left[3])
 
 
+def test_minutes_to_close_stop_at_a_lunch_break() -> None:
+    # Tokyo, July 2024: 09:00 to 11:30 and 12:30 to 15:00. An 11:00 bar closes 25 minutes
+    # before lunch; an 11:30 bar is in no session; a 12:30 bar closes 145 minutes before 15:00.
+    times = _times("2024-07-05T02:00", "2024-07-05T02:30", "2024-07-05T03:30")
+    left = compute_calendar("minutes_to_close", times, MINUTES_5, "Asia/Tokyo", "XTKS")
+    assert left[[0, 2]].tolist() == [25.0, 145.0]
+    assert np.isnan(left[1])
+
+
 def test_minutes_to_close_of_a_daily_bar_is_zero() -> None:
     day = compute_calendar("minutes_to_close", _times("2024-07-05T04:00"), DAILY,
                            "America/New_York", "XNYS")  # fmt: skip

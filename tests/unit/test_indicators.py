@@ -188,6 +188,16 @@ def test_leading_nan_inputs_shift_the_warm_up() -> None:
     assert not np.isnan(pattern[11:]).any()
 
 
+def test_a_gap_in_the_inputs_ends_the_values() -> None:
+    prices = {key: array[:60].copy() for key, array in SERIES.items()}
+    prices["close"][40] = np.nan
+    for name in ("SMA", "CDLDOJI"):
+        values = compute(indicator(name, {}), prices)
+        assert np.isnan(values[40:]).all()
+        assert not np.isnan(values[30:40]).any()
+    assert np.isnan(compute(indicator("SMA", {}), {"close": np.full(5, np.nan)})).all()
+
+
 def test_two_dimensional_inputs_compute_each_row() -> None:
     rows = np.stack([SERIES["close"][:200], SERIES["close"][200:400]])
     rsi = indicator("RSI", {})

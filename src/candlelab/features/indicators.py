@@ -126,7 +126,11 @@ def history(ind: Indicator) -> int | None:
 
 
 def compute(ind: Indicator, values: Mapping[str, Values]) -> Values:
-    """The indicator over each series (time along the last axis); warm-up positions NaN."""
+    """The indicator over each series (time along the last axis); warm-up positions NaN.
+
+    Inputs may start with NaN (another feature's warm-up); a NaN input after that makes
+    every later value NaN.
+    """
     arrays = [np.asarray(values[source], dtype=np.float64) for _, source in ind.inputs]
     if arrays[0].ndim == 1:
         return _series(ind, arrays)
@@ -135,9 +139,10 @@ def compute(ind: Indicator, values: Mapping[str, Values]) -> Values:
 
 
 def _series(ind: Indicator, arrays: list[Values]) -> Values:
-    """One series: TA-Lib's output as float64, NaN until the first full lookback."""
-    if not len(arrays[0]):
-        return np.empty(0)
+    """One series: TA-Lib's output as float64, NaN where it has no value."""
+    complete = ~np.any(np.isnan(np.array(arrays)), axis=0)
+    if not complete.any():
+        return np.full(len(complete), np.nan)
     outputs = getattr(ta, ind.function)(*arrays, **dict(ind.params))
     chosen = (
         outputs[_outputs(ind.function).index(ind.output)] if isinstance(outputs, tuple) else outputs
@@ -145,12 +150,19 @@ def _series(ind: Indicator, arrays: list[Values]) -> Values:
     result = np.asarray(chosen, dtype=np.float64)
     if ind.function in INDEX_OUTPUTS:
         result = np.arange(len(result)) - result
-    # Integer outputs (candle patterns) hold 0 where TA-Lib wrote nothing: the wrapper skips
-    # leading NaN inputs, so the warm-up ends a lookback after the first complete bar.
-    complete = np.flatnonzero(~np.any(np.isnan(np.array(arrays)), axis=0))
-    start = (complete[0] if len(complete) else len(result)) + _lookback(ind.function, ind.params)
-    result[: min(start, len(result))] = np.nan
+    result[_unknown(complete, _lookback(ind.function, ind.params))] = np.nan
     return result
+
+
+def _unknown(complete: npt.NDArray[np.bool_], lookback: int) -> npt.NDArray[np.bool_]:
+    """Where TA-Lib has no value: the warm-up after the leading NaN inputs (the wrapper
+    skips them), and everything from a later NaN input on (it poisons running sums). Said
+    explicitly, because integer outputs (candle patterns) hold 0 there, not NaN."""
+    first = int(np.argmax(complete))
+    gaps = np.flatnonzero(~complete[first:])
+    end = first + (gaps[0] if len(gaps) else len(complete))
+    index = np.arange(len(complete))
+    return (index < first + lookback) | (index >= end)
 
 
 def _known_function(function: str) -> str:
@@ -281,27 +293,32 @@ def _checked_inputs(
 ) -> tuple[tuple[str, str], ...]:
     """Each input slot with the column or feature it reads: defaults, then those given."""
     slots = _slots(name)
-    if isinstance(inputs, str):
-        if len(slots) != 1:
-            raise InvalidFeature(
-                f"{name} reads {', '.join(s for s, _ in slots)}: give inputs as a mapping"
-            )
-        inputs = {slots[0][0]: inputs}
-    given = dict(inputs or {})
-    for key, source in given.items():
-        if key not in dict(slots):
-            raise InvalidFeature(
-                f"{name} has no input {quoted(str(key))}; it reads {', '.join(s for s, _ in slots)}"
-            )
-        if not isinstance(source, str) or not source:
-            raise InvalidFeature(
-                f"{name} input {key} must name a column or feature, not {quoted(repr(source))}"
-            )
+    given = _given_inputs(name, [slot for slot, _ in slots], inputs)
     chosen = {slot: given.get(slot, default) for slot, default in slots}
     missing = [slot for slot, source in chosen.items() if source is None]
     if missing:
         raise InvalidFeature(f"{name} input {missing[0]} has no default: name the feature it reads")
     return tuple((slot, str(source)) for slot, source in chosen.items())
+
+
+def _given_inputs(
+    name: str, slots: list[str], inputs: Mapping[str, str] | str | None
+) -> dict[str, str]:
+    """The inputs a definition names, checked; a single name for a single-input function."""
+    if isinstance(inputs, str):
+        if len(slots) != 1:
+            raise InvalidFeature(f"{name} reads {', '.join(slots)}: give inputs as a mapping")
+        return {slots[0]: inputs}
+    for key, source in (inputs or {}).items():
+        if key not in slots:
+            raise InvalidFeature(
+                f"{name} has no input {quoted(str(key))}; it reads {', '.join(slots)}"
+            )
+        if not isinstance(source, str) or not source:
+            raise InvalidFeature(
+                f"{name} input {key} must name a column or feature, not {quoted(repr(source))}"
+            )
+    return dict(inputs or {})
 
 
 def _checked_output(name: str, output: str | None) -> str:
