@@ -111,6 +111,8 @@ def test_arithmetic_gives_nan_never_inf() -> None:
     np.testing.assert_array_equal(value("sqrt(x)"), [np.sqrt(2), 0, np.nan, np.nan, np.sqrt(1000)])
     np.testing.assert_array_equal(value("exp(x)"), [np.exp(2), 1, np.exp(-1), np.nan, np.nan])
     np.testing.assert_array_equal(value("x ** 0.5"), [np.sqrt(2), 0, np.nan, np.nan, np.sqrt(1000)])
+    np.testing.assert_array_equal(value("x ** 0"), [1, 1, 1, np.nan, 1])  # IEEE: nan ** 0 == 1
+    np.testing.assert_array_equal(value("1 ** x"), [1, 1, 1, np.nan, 1])
     np.testing.assert_array_equal(value("-x * 2 + 1"), [-3, 1, 3, np.nan, -1999])
     np.testing.assert_array_equal(value("abs(x) - sign(x)"), [1, 0, 2, np.nan, 999])
 

@@ -53,7 +53,7 @@ ARITHMETIC: dict[type[ast.operator], Callable[[Array, Array], Array]] = {
     ast.Sub: np.subtract,
     ast.Mult: np.multiply,
     ast.Div: np.divide,
-    ast.Pow: np.power,
+    ast.Pow: lambda base, power: _missing(np.power(base, power), base, power),
 }
 COMPARISONS: dict[type[ast.cmpop], Callable[[Array, Array], npt.NDArray[np.bool_]]] = {
     ast.Lt: np.less,
@@ -380,9 +380,15 @@ def _called_value(node: ast.expr, operands: list[Array]) -> Array:
     return rolling.OPERATORS[name].compute(*operands, window)
 
 
+def _missing(out: Array, *operands: Array) -> Array:
+    """`out` with NaN wherever an operand is NaN: IEEE has nan ** 0 == 1 ** nan == 1, but a
+    missing input gives a missing value."""
+    for operand in operands:
+        out[np.isnan(operand)] = np.nan
+    return out
+
+
 def _compared(node: ast.Compare, inputs: Mapping[str, Array], shape: tuple[int, ...]) -> Array:
     """1.0 where the comparison holds, 0.0 where not, NaN where either side is NaN."""
     left, right = _value(node.left, inputs, shape), _value(node.comparators[0], inputs, shape)
-    out = COMPARISONS[type(node.ops[0])](left, right).astype(np.float64)
-    out[np.isnan(left) | np.isnan(right)] = np.nan
-    return out
+    return _missing(COMPARISONS[type(node.ops[0])](left, right).astype(np.float64), left, right)
