@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 
 from candlelab.store import migrations
 from candlelab.store.database import engine
-from candlelab.store.schema import FEATURE_VALUES_LONG, metadata
+from candlelab.store.schema import FEATURE_STORE_SQL, metadata
 
 # The shape of schema public, read from the catalogs: columns, constraints, indexes, views.
 CATALOG_QUERIES = {
@@ -44,7 +44,8 @@ def build_from_metadata(url: str) -> None:
     db = engine(url)
     with db.begin() as connection:
         metadata.create_all(connection)
-        connection.exec_driver_sql(FEATURE_VALUES_LONG)
+        for statement in FEATURE_STORE_SQL:
+            connection.exec_driver_sql(statement)
     db.dispose()
 
 
@@ -66,7 +67,7 @@ def test_migrations_and_metadata_build_the_same_catalog(
     for part in CATALOG_QUERIES:
         assert migrated[part] == built[part], part
     assert len(migrated["constraints"]) > 40
-    assert [view for view, _ in migrated["views"]] == ["feature_values_long"]
+    assert [view for view, _ in migrated["views"]] == ["feature_values", "feature_values_long"]
 
 
 def test_every_constraint_and_index_has_a_convention_name(database_url: str) -> None:
@@ -105,7 +106,7 @@ def test_the_application_writes_nothing_into_schema_mlflow_and_mlflow_nothing_in
         ).fetchall()
     public = {table for schema, table in rows if schema == "public"}
     in_mlflow = {table for schema, table in rows if schema == "mlflow"}
-    assert public == {*metadata.tables, "alembic_version", "feature_values_long"}
+    assert public == {*metadata.tables, "alembic_version", "feature_values", "feature_values_long"}
     assert {"experiments", "runs", "metrics", "registered_models"} <= in_mlflow
     assert not (in_mlflow - {"alembic_version"}) & set(metadata.tables)
 

@@ -78,6 +78,7 @@ def load_bars(
     with translated():
         if not _overlaps_stored(conn, chart_id, bars):  # the chart has counted them
             _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
+            _mark_features_stale(conn, chart_id, bars["time"].min())
             return LoadCounts(bars.height, 0, 0, 0)
         counts = _load_through_staging(conn, chart_id, bars, on_conflict)
         _note_bars(conn, chart_id, bars, counts.inserted)
@@ -89,6 +90,14 @@ def copy_new_bars(conn: Connection, chart_id: int, bars: pl.DataFrame) -> None:
     (the caller knows: a range checked under the chart's lock, or a chart just made)."""
     _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
     _note_bars(conn, chart_id, bars, bars.height)
+    _mark_features_stale(conn, chart_id, bars["time"].min())
+
+
+def _mark_features_stale(conn: Connection, chart_id: int, first: object) -> None:
+    """Bars were added from `first` on: feature builds of the chart that reach past it
+    recompute from there, a rule of the same transaction."""
+    if first is not None:
+        conn.execute(QUERIES["mark_features_stale"], {"chart_id": chart_id, "first": first})
 
 
 def _note_bars(conn: Connection, chart_id: int, bars: pl.DataFrame, added: int) -> None:
@@ -99,6 +108,12 @@ def _note_bars(conn: Connection, chart_id: int, bars: pl.DataFrame, added: int) 
 
 def _batch_range(chart_id: int, bars: pl.DataFrame) -> dict[str, Any]:
     return {"chart_id": chart_id, "first": bars["time"].min(), "last": bars["time"].max()}
+
+
+def lock_chart(conn: Connection, chart_id: int) -> None:
+    """Hold the chart's load lock until the transaction ends: no load writes its bars
+    meanwhile (a feature build reads and writes under it)."""
+    conn.execute(QUERIES["lock_chart"], {"lock_class": LOCK_CLASS, "chart_id": chart_id})
 
 
 def _overlaps_stored(conn: Connection, chart_id: int, bars: pl.DataFrame) -> bool:
@@ -128,21 +143,25 @@ def _load_through_staging(
             QUERIES["differing_examples"], {**span, "examples": CONFLICT_EXAMPLES}
         ).fetchall()
         raise ConflictingBars(_describe_conflicts(examples, differing))
-    counts = _write_staged(conn, bars.height, stored, differing, on_conflict)
+    counts = _write_staged(
+        conn, chart_id, on_conflict, staged=bars.height, stored=stored, differing=differing
+    )
     conn.execute(QUERIES["drop_staging"])
     return counts
 
 
 def _write_staged(
-    conn: Connection, staged: int, stored: int, differing: int, on_conflict: OnConflict
-) -> LoadCounts:
+    conn: Connection, chart_id: int, on_conflict: OnConflict, *, staged: int, stored: int,
+    differing: int,
+) -> LoadCounts:  # fmt: skip
     if stored == staged and (differing == 0 or on_conflict != "update"):
         return LoadCounts(0, 0, staged, differing)  # a re-load: nothing to write
     if on_conflict == "update":
-        written = [row[0] for row in conn.execute(QUERIES["upsert_bars"])]
-        inserted = sum(written)
-        return LoadCounts(inserted, len(written) - inserted, staged - len(written), differing)
-    inserted = conn.execute(QUERIES["insert_new_bars"]).rowcount
+        inserted, written, first = conn.execute(QUERIES["upsert_bars"]).fetchone() or (0, 0, None)
+        _mark_features_stale(conn, chart_id, first)
+        return LoadCounts(inserted, written - inserted, staged - written, differing)
+    inserted, first = conn.execute(QUERIES["insert_new_bars"]).fetchone() or (0, None)
+    _mark_features_stale(conn, chart_id, first)
     return LoadCounts(inserted, 0, staged - inserted, differing)
 
 

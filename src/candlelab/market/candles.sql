@@ -76,16 +76,23 @@ ORDER BY s.line
 LIMIT %(examples)s;
 
 -- insert_new_bars --
--- Add the staged bars not stored yet; stored ones stay as they are.
-INSERT INTO candles (chart_id, time, open, high, low, close, volume, vwap, trades,
-                     taker_buy_volume, quote_volume)
-SELECT chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
-       quote_volume
-FROM candles_staging
-ON CONFLICT ON CONSTRAINT pk_candles DO NOTHING;
+-- Add the staged bars not stored yet; stored ones stay as they are. Returns how many were
+-- added and the first of them (feature builds are stale from there).
+WITH written AS (
+    INSERT INTO candles (chart_id, time, open, high, low, close, volume, vwap, trades,
+                         taker_buy_volume, quote_volume)
+    SELECT chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
+           quote_volume
+    FROM candles_staging
+    ON CONFLICT ON CONSTRAINT pk_candles DO NOTHING
+    RETURNING time
+)
+SELECT count(*), min(time) FROM written;
 
 -- upsert_bars --
--- Add new bars and replace differing ones; returns one row per bar written, true if new.
+-- Add new bars and replace differing ones; returns how many were added, how many written,
+-- and the first bar written (feature builds are stale from there).
+WITH written AS (
 INSERT INTO candles AS c (chart_id, time, open, high, low, close, volume, vwap, trades,
                           taker_buy_volume, quote_volume)
 SELECT chart_id, time, open, high, low, close, volume, vwap, trades, taker_buy_volume,
@@ -105,7 +112,14 @@ WHERE (c.open, c.high, c.low, c.close, c.volume, c.vwap, c.trades, c.taker_buy_v
        coalesce(EXCLUDED.vwap, c.vwap), coalesce(EXCLUDED.trades, c.trades),
        coalesce(EXCLUDED.taker_buy_volume, c.taker_buy_volume),
        coalesce(EXCLUDED.quote_volume, c.quote_volume))
-RETURNING (xmax = 0) AS inserted;
+RETURNING (xmax = 0) AS inserted, time
+)
+SELECT count(*) FILTER (WHERE inserted), count(*), min(time) FROM written;
+
+-- mark_features_stale --
+-- Bars were added to a chart from `first` on: feature builds that reach past it must
+-- recompute from there (updates and deletes are marked by a trigger on candles).
+SELECT mark_features_stale(%(chart_id)s, %(first)s);
 
 -- drop_staging --
 -- Drop the staging table now, so one transaction can load several charts.

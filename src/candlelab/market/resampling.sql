@@ -58,5 +58,10 @@ RETURNING time, xmax = 0 AS inserted
                       last_bar = greatest(last_bar, new_bins.last_bin)
     FROM new_bins
     WHERE id = %(derived)s AND new_bins.bins > 0
+), staled AS (
+    -- New bins inside the derived chart's built features make them stale from there
+    -- (changed bins are marked by the trigger on candles).
+    SELECT mark_features_stale(%(derived)s, new_bins.first_bin)
+    FROM new_bins WHERE new_bins.bins > 0
 )
-SELECT count(*) FROM written;
+SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM staled);

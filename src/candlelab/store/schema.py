@@ -15,6 +15,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -245,9 +246,11 @@ feature_sets = Table(
     UniqueConstraint("name", "version"),
 )
 
-# One array per bar: 100 features cost one row header instead of 100 (see feature_values_long).
-feature_values = Table(
-    "feature_values",
+# Which bars of a chart a feature set has values for, and from where they must be
+# recomputed (`stale_from`: a bar inside the range was added, changed or deleted since).
+# `depends_on` lists the other charts read (a longer timeframe of the same symbol).
+feature_builds = Table(
+    "feature_builds",
     metadata,
     Column(
         "feature_set_id",
@@ -256,9 +259,46 @@ feature_values = Table(
         nullable=False,
     ),
     _chart_fk(),
-    Column("time", DateTime(timezone=True), nullable=False),
-    Column("values", ARRAY(Double), nullable=False),
-    PrimaryKeyConstraint("feature_set_id", "chart_id", "time"),
+    Column("first_bar", DateTime(timezone=True), nullable=False),
+    Column("last_bar", DateTime(timezone=True), nullable=False),
+    Column("bars", BigInteger, nullable=False),
+    Column("warmup", ARRAY(BigInteger), nullable=False),  # NaN values per column
+    Column("depends_on", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
+    Column("stale_from", DateTime(timezone=True)),
+    _timestamp("built_at"),
+    PrimaryKeyConstraint("feature_set_id", "chart_id"),
+    CheckConstraint("first_bar <= last_bar AND bars > 0", name="range"),
+    Index(None, "chart_id"),
+)
+
+# Feature values packed by runs of bars: `times` holds each bar's open (int64 µs since
+# 1970, little-endian), `vectors` the bars' values (float64, little-endian, bar-major:
+# `width` values per bar, NaN where a feature has no value yet). A read of a training
+# matrix is one bytea per block instead of one array per bar; `feature_values` and
+# `feature_values_long` unpack them for psql (docs/benchmarks.md says why).
+feature_blocks = Table(
+    "feature_blocks",
+    metadata,
+    Column(
+        "feature_set_id",
+        BigInteger,
+        ForeignKey("feature_sets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    _chart_fk(),
+    Column("first_time", DateTime(timezone=True), nullable=False),
+    Column("last_time", DateTime(timezone=True), nullable=False),
+    Column("bars", Integer, nullable=False),
+    Column("width", SmallInteger, nullable=False),
+    Column("times", LargeBinary, nullable=False),
+    Column("vectors", LargeBinary, nullable=False),
+    Column("nans", ARRAY(BigInteger), nullable=False),  # NaN values per column
+    PrimaryKeyConstraint("feature_set_id", "chart_id", "first_time"),
+    CheckConstraint(
+        "first_time <= last_time AND bars > 0 AND width > 0"
+        " AND octet_length(times) = 8 * bars AND octet_length(vectors) = 8 * bars * width",
+        name="packing",
+    ),
 )
 
 model_deployments = Table(
@@ -370,11 +410,83 @@ legacy_ids = Table(
     PrimaryKeyConstraint("file_sha256", "table_name", "legacy_id"),
 )
 
-# Feature values one per row, with their names: what psql and pandas users query.
-FEATURE_VALUES_LONG = """
+# What the schema holds beyond the tables: functions, triggers and views of the feature
+# store, created in this order by the migration (and by tests that build from metadata).
+FEATURE_STORE_SQL = (
+    # Blocks are read whole or sliced by offset; compressing float64 gains little and
+    # would make every slice decompress the whole value.
+    "ALTER TABLE feature_blocks ALTER COLUMN times SET STORAGE EXTERNAL",
+    "ALTER TABLE feature_blocks ALTER COLUMN vectors SET STORAGE EXTERNAL",
+    # The i-th little-endian int64 / float64 of a bytea, exactly, for the views.
+    """
+CREATE FUNCTION packed_int8(packed bytea, i integer) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+SELECT (get_byte(packed, 8 * i + 7)::bit(8) || get_byte(packed, 8 * i + 6)::bit(8)
+     || get_byte(packed, 8 * i + 5)::bit(8) || get_byte(packed, 8 * i + 4)::bit(8)
+     || get_byte(packed, 8 * i + 3)::bit(8) || get_byte(packed, 8 * i + 2)::bit(8)
+     || get_byte(packed, 8 * i + 1)::bit(8) || get_byte(packed, 8 * i)::bit(8))::bit(64)::bigint
+$$""",
+    """
+CREATE FUNCTION packed_float8(packed bytea, i integer) RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+SELECT CASE
+    WHEN e = 2047 AND m <> 0 THEN 'NaN'::float8
+    WHEN e = 2047 THEN s * 'Infinity'::float8
+    WHEN e = 0 THEN s * m * 2::float8 ^ -1074
+    ELSE s * (1 + m * 2::float8 ^ -52) * 2::float8 ^ (e - 1023)
+END
+FROM (SELECT packed_int8(packed, i) AS bits) b,
+LATERAL (SELECT CASE WHEN bits < 0 THEN -1 ELSE 1 END::float8 AS s,
+                ((bits >> 52) & 2047)::integer AS e,
+                (bits & 4503599627370495)::float8 AS m) p
+$$""",
+    # A chart's feature builds (and those of charts that read it) must recompute from
+    # `first` on when a bar at or before their last built bar was written there.
+    """
+CREATE FUNCTION mark_features_stale(chart bigint, first timestamptz) RETURNS void
+LANGUAGE sql AS $$
+UPDATE feature_builds SET stale_from = least(stale_from, first)
+WHERE (chart_id = chart OR chart = ANY(depends_on)) AND first <= last_bar
+  AND (stale_from IS NULL OR stale_from > first)
+$$""",
+    # Updates and deletes from anywhere (psql included) mark the builds they touch;
+    # inserts are marked by the statements that write them (`market/candles.sql`), so
+    # a bulk COPY pays nothing for a transition table.
+    """
+CREATE FUNCTION candles_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        PERFORM mark_features_stale(chart_id, min(time)) FROM (
+            SELECT chart_id, time FROM old_rows UNION ALL SELECT chart_id, time FROM new_rows
+        ) changed GROUP BY chart_id;
+    ELSE
+        PERFORM mark_features_stale(chart_id, min(time)) FROM old_rows GROUP BY chart_id;
+    END IF;
+    RETURN NULL;
+END
+$$""",
+    """
+CREATE TRIGGER candles_updated AFTER UPDATE ON candles
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION candles_changed()""",
+    """
+CREATE TRIGGER candles_deleted AFTER DELETE ON candles
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION candles_changed()""",
+    # One row per bar with its vector, NULL where a feature has no value yet.
+    """
+CREATE VIEW feature_values AS
+SELECT b.feature_set_id, b.chart_id,
+       timestamptz 'epoch' + packed_int8(b.times, i) * interval '1 microsecond' AS time,
+       ARRAY(SELECT nullif(packed_float8(b.vectors, i * b.width + j), 'NaN')
+             FROM generate_series(0, b.width - 1) AS j ORDER BY j) AS "values"
+FROM feature_blocks b
+CROSS JOIN LATERAL generate_series(0, b.bars - 1) AS i""",
+    # Feature values one per row, with their names: what psql and pandas users query.
+    """
 CREATE VIEW feature_values_long AS
 SELECT v.feature_set_id, v.chart_id, v.time, f.name AS feature, f.value
 FROM feature_values v
 JOIN feature_sets s ON s.id = v.feature_set_id
-CROSS JOIN LATERAL unnest(s.columns, v.values) AS f(name, value)
-"""
+CROSS JOIN LATERAL unnest(s.columns, v."values") AS f(name, value)""",
+)
