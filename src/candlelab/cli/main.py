@@ -10,7 +10,17 @@ from typing import Annotated
 
 import typer
 
-from candlelab.cli import backfill, db, demo, import_sqlite, ingest, quality, resample, serve
+from candlelab.cli import (
+    backfill,
+    db,
+    demo,
+    features,
+    import_sqlite,
+    ingest,
+    quality,
+    resample,
+    serve,
+)
 from candlelab.cli.output import error
 from candlelab.errors import CandlelabError
 from candlelab.settings import LogLevel, load_settings
@@ -24,6 +34,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(db.app, name="db")
+app.add_typer(features.app, name="features")
 app.command("demo")(demo.demo)
 app.command("charts")(demo.charts)
 app.command("ingest")(ingest.ingest)

@@ -468,3 +468,11 @@ DECAYS: dict[str, Callable[[dict[str, Param]], list[float]]] = {
     "MASSI": lambda p: [_ema(p["fastperiod"])] * 2,
     "EFI": lambda p: [_ema(p["timeperiod"])],
 }
+
+
+def talib_version() -> str:
+    """The TA-Lib library's version: part of every feature set's version, since another
+    release may compute a function differently."""
+    raw = getattr(talib, "__ta_version__", b"")
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return text.split(" ")[0] or str(talib.__version__)

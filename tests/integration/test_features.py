@@ -1,0 +1,307 @@
+"""The feature store on a real server: builds, increments, corrected history, reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from candlelab.errors import InvalidFeature, NotFound
+from candlelab.features.bars import chart_bars
+from candlelab.features.computation import ChartBars, compute, history
+from candlelab.features.definitions import FeatureSet, bundled_feature_set, feature_set
+from candlelab.features.materialisation import build_features
+from candlelab.features.reading import features_as_of, latest_vector, read_features
+from candlelab.features.registry import register, stored_set
+from candlelab.market.candles import Bars, OnConflict
+from candlelab.market.charts import chart
+from candlelab.market.ingest import IngestOptions, ingest_frame
+from candlelab.market.resampling import derive_chart
+from candlelab.market.timeframes import Timeframe
+from candlelab.store.database import Connection
+from tests.fixtures.quality_cases import clean_bars
+
+BARS = 1200
+HOURLY = IngestOptions("BTCUSDT", Timeframe(1, "h"))
+
+
+def store(
+    conn: Connection, bars: Bars, options: IngestOptions = HOURLY, on_conflict: OnConflict = "skip"
+) -> int:
+    report = ingest_frame(
+        conn,
+        bars.to_frame(),
+        IngestOptions(options.symbol, options.timeframe, on_conflict=on_conflict),
+    )
+    conn.commit()
+    assert report.loaded or report.unchanged or report.updated, report
+    row = conn.execute("SELECT id FROM charts WHERE symbol = %s", (options.symbol,)).fetchone()
+    conn.commit()
+    assert row is not None
+    return int(row[0])
+
+
+def opened(bars: Bars, i: int) -> datetime:
+    """Bar i's open as an aware datetime."""
+    return datetime.fromisoformat(str(bars.time[i])).replace(tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def core() -> FeatureSet:
+    return bundled_feature_set("core")
+
+
+def full_values(conn: Connection, features: FeatureSet, chart_id: int) -> np.ndarray:
+    """What a computation on the whole chart in memory gives (read in a transaction of
+    its own, so that a build may follow)."""
+    with conn.transaction():
+        bars = chart_bars(conn, chart(conn, chart_id), features)
+    return compute(features, bars)
+
+
+def assert_close(stored: np.ndarray, expected: np.ndarray, columns: tuple[str, ...]) -> None:
+    for j, name in enumerate(columns):
+        np.testing.assert_array_equal(
+            np.isnan(stored[:, j]), np.isnan(expected[:, j]), err_msg=name
+        )
+        np.testing.assert_allclose(
+            stored[:, j], expected[:, j], rtol=1e-9, atol=1e-12, err_msg=name
+        )
+
+
+def test_a_build_stores_what_the_computation_in_memory_gives(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    chart_id = store(conn, clean_bars(1, BARS))
+    report = build_features(conn, core, [chart_id])
+    assert report.bars_written == BARS
+    matrix = read_features(database_url, report.feature_set, [chart_id], with_candles=True)
+    assert matrix.columns == core.columns
+    assert matrix.values.shape == (BARS, len(core.columns))
+    np.testing.assert_array_equal(matrix.values, full_values(conn, core, chart_id))
+    assert matrix.candles is not None
+    np.testing.assert_array_equal(matrix.candles["close"], clean_bars(1, BARS).close)
+    # Warm-up bars are NaN and counted, never zeros.
+    build = conn.execute("SELECT warmup, bars FROM feature_builds").fetchone()
+    assert build is not None
+    assert build[1] == BARS
+    assert build[0] == np.isnan(matrix.values).sum(axis=0).tolist()
+    assert build[0][core.columns.index("ret_60")] == 60
+
+
+def test_an_incremental_build_equals_a_full_rebuild_for_every_column(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    bars = clean_bars(2, BARS)
+    chart_id = store(conn, bars.slice(0, 900))
+    build_features(conn, core, [chart_id])
+    for stop in (901, 960, BARS):  # one new bar, then some, then the rest
+        store(conn, bars.slice(0, stop))
+        report = build_features(conn, core, [chart_id])
+        new = stop - report.charts[0].bars_written
+        assert report.charts[0].bars_read == min(stop, history(core) + new)  # and no more
+    stored = read_features(database_url, report.feature_set, [chart_id]).values
+    assert_close(stored, full_values(conn, core, chart_id), core.columns)
+    again = build_features(conn, core, [chart_id])
+    assert again.bars_written == 0
+    assert again.charts[0].computed_from is None
+
+
+def test_a_corrected_bar_marks_the_build_stale_in_its_own_transaction_and_is_recomputed(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    bars = clean_bars(3, BARS)
+    chart_id = store(conn, bars)
+    first = build_features(conn, core, [chart_id])
+    before = read_features(database_url, first.feature_set, [chart_id]).values
+    changed = Bars(
+        bars.time, bars.open, bars.high * 1.01, bars.low, bars.close * 1.005, bars.volume
+    )
+    fixed = changed.slice(700, 701)
+    store(conn, Bars(bars.time[700:701], bars.open[700:701], fixed.high, bars.low[700:701],
+                     fixed.close, bars.volume[700:701]), on_conflict="update")  # fmt: skip
+    stale = conn.execute("SELECT stale_from FROM feature_builds").fetchone()
+    conn.rollback()
+    assert stale is not None
+    assert stale[0] == datetime.fromisoformat(str(bars.time[700])).replace(tzinfo=UTC)
+    report = build_features(conn, core, [chart_id])
+    assert report.charts[0].computed_from == stale[0]
+    after = read_features(database_url, report.feature_set, [chart_id]).values
+    np.testing.assert_array_equal(after[:700], before[:700])  # untouched before the change
+    assert not np.allclose(after[700:710], before[700:710], equal_nan=True)
+    assert_close(after, full_values(conn, core, chart_id), core.columns)
+
+
+def test_bars_added_before_the_built_range_rebuild_the_chart(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    bars = clean_bars(4, BARS)
+    chart_id = store(conn, bars.slice(300, BARS))
+    build_features(conn, core, [chart_id])
+    store(conn, bars.slice(0, 300))  # a backfill of earlier history
+    report = build_features(conn, core, [chart_id])
+    assert report.charts[0].computed_from == datetime.fromisoformat(str(bars.time[0])).replace(
+        tzinfo=UTC
+    )
+    stored = read_features(database_url, report.feature_set, [chart_id]).values
+    assert stored.shape[0] == BARS
+    assert_close(stored, full_values(conn, core, chart_id), core.columns)
+
+
+def test_a_deleted_bar_marks_the_build_stale(conn: Connection, core: FeatureSet) -> None:
+    bars = clean_bars(5, 400)
+    chart_id = store(conn, bars)
+    build_features(conn, core, [chart_id])
+    conn.execute("DELETE FROM candles WHERE chart_id = %s AND time = %s",
+                 (chart_id, opened(bars, 350)))  # fmt: skip
+    conn.commit()
+    row = conn.execute("SELECT stale_from FROM feature_builds").fetchone()
+    conn.rollback()
+    assert row is not None
+    assert row[0] is not None
+    report = build_features(conn, core, [chart_id])
+    assert report.bars_written == 49  # bars 351..399 recomputed; 350 is gone
+
+
+def test_no_value_looks_ahead_a_history_cut_at_any_bar_gives_the_stored_value(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    bars = clean_bars(6, 700)
+    chart_id = store(conn, bars)
+    report = build_features(conn, core, [chart_id])
+    stored = read_features(database_url, report.feature_set, [chart_id]).values
+    whole = chart_bars(conn, chart(conn, chart_id), core)
+    for t in np.random.default_rng(0).choice(np.arange(100, 699), 12, replace=False):
+        columns = {name: values[: t + 1] for name, values in whole.columns.items()}
+        cut = compute(core, ChartBars(whole.time[: t + 1], columns, whole.timeframe))
+        np.testing.assert_allclose(cut[t], stored[t], rtol=1e-9, atol=1e-12, err_msg=str(t))
+
+
+def test_a_killed_build_leaves_each_chart_done_or_untouched_and_a_rerun_finishes(
+    conn: Connection, core: FeatureSet
+) -> None:
+    first = store(conn, clean_bars(7, 300), IngestOptions("AAA", Timeframe(1, "h")))
+    second = store(conn, clean_bars(8, 300), IngestOptions("BBB", Timeframe(1, "h")))
+
+    def killed(done: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_features(conn, core, [first, second], killed)
+    built = conn.execute("SELECT chart_id, bars FROM feature_builds").fetchall()
+    conn.rollback()
+    assert built == [(first, 300)]
+    report = build_features(conn, core, [first, second])
+    assert [c.bars_written for c in report.charts] == [0, 300]
+
+
+def test_a_set_reading_a_column_the_chart_lacks_is_refused_before_anything_is_written(
+    conn: Connection,
+) -> None:
+    chart_id = store(conn, clean_bars(9, 100))
+    taker = feature_set({"name": "taker", "features": [
+        {"name": "buy_share", "expr": "taker_buy_volume / volume"}]})  # fmt: skip
+    with pytest.raises(InvalidFeature, match=r"has no taker_buy_volume, which buy_share read"):
+        build_features(conn, taker, [chart_id])
+    assert conn.execute("SELECT count(*) FROM feature_sets").fetchone() == (0,)
+
+
+def test_versions_follow_the_definition_and_old_ones_stay_readable(
+    conn: Connection, database_url: str
+) -> None:
+    chart_id = store(conn, clean_bars(10, 200))
+    one = feature_set(
+        {"name": "mine", "features": [{"name": "rsi", "talib": "RSI", "timeperiod": 14}]}
+    )
+    rsi = {"name": "rsi", "talib": "RSI", "params": {"timeperiod": 14}, "input": "close"}
+    same = feature_set({"name": "mine", "features": [rsi]})
+    two = feature_set(
+        {"name": "mine", "features": [{"name": "rsi", "talib": "RSI", "timeperiod": 15}]}
+    )
+    assert one.version_hash == same.version_hash != two.version_hash
+    first = build_features(conn, one, [chart_id]).feature_set
+    assert build_features(conn, same, [chart_id]).feature_set == first
+    second = build_features(conn, two, [chart_id]).feature_set
+    assert (first.version, second.version) == (1, 2)
+    assert stored_set(conn, "mine") == second
+    assert stored_set(conn, "mine@1") == first
+    assert stored_set(conn, f"mine@{first.version_hash[:10]}") == first
+    old = read_features(database_url, first, [chart_id]).values
+    assert np.isnan(old[:14, 0]).all()
+    assert not np.isnan(old[14:, 0]).any()
+    with pytest.raises(NotFound):
+        stored_set(conn, "mine@3")
+
+
+def test_psql_users_see_the_values_through_the_views(conn: Connection, database_url: str) -> None:
+    chart_id = store(conn, clean_bars(11, 50))
+    odd = feature_set({"name": "odd", "features": [
+        {"name": "ret", "expr": "close / ref(close, 1) - 1"},
+        {"name": "tiny", "expr": "(close - close) + 5e-324"},
+        {"name": "negative", "expr": "-close * 1e300"}]})  # fmt: skip
+    report = build_features(conn, odd, [chart_id])
+    matrix = read_features(database_url, report.feature_set, [chart_id])
+    rows = conn.execute(
+        "SELECT time, feature, value FROM feature_values_long WHERE chart_id = %s "
+        "ORDER BY time, feature", (chart_id,)).fetchall()  # fmt: skip
+    assert len(rows) == 50 * 3
+    by_key = {(t, f): v for t, f, v in rows}
+    for i, time in enumerate(matrix.time):
+        moment = datetime.fromisoformat(str(time)).replace(tzinfo=UTC)
+        for j, name in enumerate(odd.columns):
+            value = by_key[(moment, name)]
+            assert (
+                (value is None) if np.isnan(matrix.values[i, j]) else value == matrix.values[i, j]
+            )
+
+
+def test_a_point_in_time_join_takes_the_last_bar_closed_by_each_time(
+    conn: Connection, database_url: str
+) -> None:
+    bars = clean_bars(12, 100)
+    chart_id = store(conn, bars)
+    close_set = feature_set({"name": "c", "features": [{"name": "c", "expr": "close"}]})
+    stored = build_features(conn, close_set, [chart_id]).feature_set
+    tenth = opened(bars, 10)
+    times = [tenth, tenth + timedelta(minutes=59), tenth + timedelta(hours=1),
+             tenth - timedelta(days=30)]  # fmt: skip
+    got = features_as_of(
+        database_url, stored, [chart_id] * 4, [t.replace(tzinfo=None) for t in times]
+    )
+    # Bar 10 closes at its open + 1h: before that the newest closed bar is bar 9.
+    np.testing.assert_array_equal(got[:, 0], [bars.close[9], bars.close[9], bars.close[10], np.nan])
+    newest = latest_vector(conn, stored, chart_id)
+    assert newest is not None
+    assert newest[1][0] == bars.close[-1]
+
+
+def test_a_longer_timeframe_feature_joins_only_closed_daily_bars(
+    conn: Connection, database_url: str
+) -> None:
+    bars = clean_bars(13, 24 * 30)  # 30 days of hourly bars from a midnight
+    chart_id = store(conn, bars)
+    with conn.transaction():
+        daily = derive_chart(conn, chart_id, Timeframe(1, "d"))
+    daily_close = feature_set({"name": "d", "features": [
+        {"name": "close_1d", "timeframe": "1d", "expr": "close"}]})  # fmt: skip
+    report = build_features(conn, daily_close, [chart_id])
+    values = read_features(database_url, report.feature_set, [chart_id]).values[:, 0]
+    assert np.isnan(values[:23]).all()  # the first day closes with the 24th bar
+    np.testing.assert_array_equal(values[23:47], bars.close[23])  # day 1's close, all of day 2
+    assert values[47] == bars.close[47]
+    depends = conn.execute("SELECT depends_on FROM feature_builds").fetchone()
+    assert depends == ([daily],)
+
+
+def test_a_longer_timeframe_feature_without_that_chart_is_refused(conn: Connection) -> None:
+    chart_id = store(conn, clean_bars(14, 50))
+    weekly = feature_set(
+        {"name": "w", "features": [{"name": "w", "timeframe": "1w", "expr": "close"}]}
+    )
+    with pytest.raises(InvalidFeature, match=r"has no 1w chart .*`candlelab resample 1 --to 1w`"):
+        build_features(conn, weekly, [chart_id])
+
+
+def test_register_is_idempotent(conn: Connection, core: FeatureSet) -> None:
+    assert register(conn, core) == register(conn, core)
