@@ -12,9 +12,12 @@ from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, err, out, table
 from candlelab.demo import seed_labels, store_market, waiting_proposals
 from candlelab.errors import CandlelabError
-from candlelab.market.charts import ChartSummary, chart_summaries, recount_bars
+from candlelab.features.definitions import bundled_feature_set
+from candlelab.features.materialisation import BuildReport, ChartBuild, build_features
+from candlelab.market.charts import ChartSummary, all_charts, chart_summaries, recount_bars
 from candlelab.market.ingest import IngestReport
 from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
+from candlelab.store.database import Connection
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -24,7 +27,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 7,
     hourly_days: Annotated[int, typer.Option(help="Days of hourly bars per symbol.", min=1)] = 365,
 ) -> None:
-    """Start the database, migrate it, store a synthetic market (12 symbols, 1d and 1h), summarise.
+    """Start the database, migrate it, store a synthetic market (12 symbols, 1d and 1h),
+    build the default feature set on it, summarise.
 
     Safe to interrupt and run again: every chart is one transaction and no bar is stored twice.
     """
@@ -40,6 +44,8 @@ def demo(
             progress.update(task, advance=1, description=report.chart)
 
         reports = store_market(conn, spec, advance, seed_labels(conn))
+        conn.commit()
+        built = _build_features(conn, progress)
         proposals = waiting_proposals(conn)
         summaries = chart_summaries(conn)
     refused = [f"{r.chart}: {r.refused}" for r in reports if not r.ok]
@@ -47,10 +53,34 @@ def demo(
         raise CandlelabError("the synthetic market was refused: " + "; ".join(refused))
     new = sum(report.loaded for report in reports)
     _summary(summaries, new, time.monotonic() - started)
+    _features_summary(built)
     if proposals:
         out.print(f"{proposals} trend proposal(s) waiting for review")
     _how_to_connect(ws.where())
     _how_to_annotate(summaries)
+
+
+def _build_features(conn: Connection, progress: Progress) -> BuildReport:
+    """The default feature set on every chart: only what is new since the last run."""
+    charts = len(all_charts(conn))
+    conn.rollback()  # build_features commits chart by chart, outside any transaction
+    task = progress.add_task("building features (core)", total=charts)
+
+    def advance(done: ChartBuild) -> None:
+        progress.update(task, advance=1)
+
+    return build_features(conn, bundled_feature_set("core"), None, advance)
+
+
+def _features_summary(report: BuildReport) -> None:
+    stored = report.feature_set
+    built = sum(1 for c in report.charts if c.bars_written)
+    out.print(
+        f"features:  {stored.label} ({len(stored.columns)} columns, hash "
+        f"{stored.version_hash[:12]}): {report.bars_written:,} bars computed on {built} charts; "
+        f"see `candlelab features show core`",
+        soft_wrap=True,
+    )
 
 
 def charts(

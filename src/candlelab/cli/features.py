@@ -73,6 +73,7 @@ def build(
     with workspace(ctx).connect() as conn:
         features = resolve(conn, feature_set)
         total = len(chart) if chart else len(all_charts(conn))
+        conn.rollback()  # what was read above; the build commits chart by chart
         with _progress(json) as progress:
             task = progress.add_task(f"building {features.name}", total=total)
 

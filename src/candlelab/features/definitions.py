@@ -195,7 +195,7 @@ class _Reader:
 
     def feature_set(self, data: Mapping[str, Any]) -> FeatureSet:
         # `talib` is the version a stored definition was made with; this one's is used.
-        self.check_keys(data, ("name", "description", "features", "talib"), None)
+        self.check_keys(data, ("name", "description", "features", "talib"))
         name = data.get("name")
         if not isinstance(name, str) or not NAME.match(name):
             raise self.error(None, "name", f"the set needs a name of lower-case letters, "
@@ -216,25 +216,18 @@ class _Reader:
             raise self.error(k, "name", f"feature #{k + 1} needs a name of lower-case letters, "
                              f"digits and _ (got {name!r})")  # fmt: skip
         if name in CANDLE_COLUMNS:
-            raise self.error(k, "name", f"feature {name!r} has the name of a candle column")
+            raise self.error(k, "name", "it has the name of a candle column", name)
         try:
-            self.check_keys(item, (*COMMON_KEYS, *KINDS, *TALIB_KEYS), k, talib="talib" in item)
+            _check_feature_keys(item)
             return _checked_feature(name, item)
         except InvalidFeature as exc:
-            key = getattr(exc, "key", None) or _kind(item)
-            raise self.error(k, key, f"feature {name!r}: {exc}") from None
+            raise self.error(k, _key_at_fault(exc, item), str(exc), name) from None
 
-    def check_keys(
-        self, item: Mapping[str, Any], allowed: Sequence[str], k: int | None, talib: bool = False
-    ) -> None:
-        """Unknown keys are refused with the closest known ones; a TA-Lib feature's other
-        keys are its parameters, checked by `indicators`."""
-        for key in item:
-            if key in allowed or talib:
-                continue
-            close = difflib.get_close_matches(key, allowed, n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(allowed)}"
-            raise self.error(k, key, f"unknown key {key!r}; {hint}")
+    def check_keys(self, item: Mapping[str, Any], allowed: Sequence[str]) -> None:
+        try:
+            _check_keys(item, allowed)
+        except InvalidFeature as exc:
+            raise self.error(None, getattr(exc, "key", None), str(exc)) from None
 
     def check_references(self, result: FeatureSet) -> None:
         """Every name read is a candle column or a feature; a longer-timeframe feature
@@ -244,26 +237,29 @@ class _Reader:
             for name in sorted(feature.names):
                 problem = _reference_problem(feature, name, known)
                 if problem:
-                    raise self.error(
-                        k, _kind(feature.canonical()), f"feature {feature.name!r}: {problem}"
-                    )
+                    raise self.error(k, _kind(feature.canonical()), problem, feature.name)
         try:
             _ordered(result)
         except _Cycle as cycle:
             k = result.columns.index(cycle.path[0])
-            raise self.error(k, None, f"feature {cycle.path[0]!r} reads itself through "
-                             f"{' -> '.join(cycle.path)}") from None  # fmt: skip
+            message = f"it reads itself through {' -> '.join(cycle.path)}"
+            raise self.error(k, "name", message, cycle.path[0]) from None
 
-    def error(self, k: int | None, key: str | None, message: str) -> InvalidFeature:
-        return InvalidFeature(f"{self.place(k, key)}: {message}")
+    def error(
+        self, k: int | None, key: str | None, message: str, feature: str | None = None
+    ) -> InvalidFeature:
+        named = f", feature {feature!r}" if feature else ""
+        return InvalidFeature(f"{self.place(k, key)}{named}: {message}")
 
     def place(self, k: int | None, key: str | None) -> str:
-        """ "file, line N" from the TOML text, else "where, features[k]"."""
+        """Where a key is: its file and line for TOML text, else the feature's position."""
         if not self.text:
             return self.where if k is None else f"{self.where}, features[{k}]"
         return f"{self.where}, line {self.line(k, key)}"
 
     def line(self, k: int | None, key: str | None) -> int:
+        """The line of `key` in the k-th [[features]] table (None: the top of the file),
+        or the table's first line."""
         start = 0 if k is None else self.headers[k] if k < len(self.headers) else 0
         stop = next((h for h in self.headers if h > start), len(self.lines))
         stop = stop if k is not None else (self.headers[0] if self.headers else len(self.lines))
@@ -272,6 +268,30 @@ class _Reader:
             if pattern and pattern.match(self.lines[i]):
                 return i + 1
         return start + 1
+
+
+def _check_feature_keys(item: Mapping[str, Any]) -> None:
+    """A TA-Lib feature's other keys are its parameters (checked by `indicators`);
+    any other feature has only the keys of its kind."""
+    if "talib" not in item:
+        _check_keys(item, (*COMMON_KEYS, *KINDS, *TALIB_KEYS))
+
+
+def _check_keys(item: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    """Unknown keys are refused with the closest known ones."""
+    for key in item:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(allowed)}"
+            raise _keyed(key, f"unknown key {key!r}; {hint}")
+
+
+def _key_at_fault(error: InvalidFeature, item: Mapping[str, Any]) -> str | None:
+    """The key an error is about: as it says, else the first key it quotes (a TA-Lib
+    parameter), else the feature's kind."""
+    named = getattr(error, "key", None)
+    quoted = (key for key in item if repr(key) in str(error) and key != "name")
+    return named or next(quoted, None) or _kind(item)
 
 
 def _reference_problem(feature: Feature, name: str, known: Sequence[str]) -> str | None:
