@@ -20,12 +20,14 @@ from psycopg.pq import TransactionStatus
 from candlelab.features import blocks, computation
 from candlelab.features.bars import chart_bars, check_columns, longer_chart_id, read_start
 from candlelab.features.blocks import Run, datetime64, moment
-from candlelab.features.builds import QUERIES
 from candlelab.features.definitions import FeatureSet
 from candlelab.features.registry import LOCK_CLASS, StoredSet, register
 from candlelab.market.candles import lock_chart
 from candlelab.market.charts import Chart, all_charts, chart
 from candlelab.store.database import Connection
+from candlelab.store.queries import load_queries
+
+QUERIES = load_queries(__file__)
 
 
 @dataclass(frozen=True)
