@@ -13,6 +13,7 @@ from candlelab.features.computation import ChartBars, compute, history
 from candlelab.features.definitions import FeatureSet, bundled_feature_set, feature_set
 from candlelab.features.materialisation import build_features
 from candlelab.features.reading import features_as_of, latest_vector, read_features
+from candlelab.features.recomputation import newest_vector, recompute_features
 from candlelab.features.registry import register, stored_set
 from candlelab.market.candles import Bars, OnConflict
 from candlelab.market.charts import chart
@@ -305,3 +306,41 @@ def test_a_longer_timeframe_feature_without_that_chart_is_refused(conn: Connecti
 
 def test_register_is_idempotent(conn: Connection, core: FeatureSet) -> None:
     assert register(conn, core) == register(conn, core)
+
+
+def test_recomputing_from_the_candles_gives_what_the_store_reads(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    first = store(conn, clean_bars(15, 400), IngestOptions("AAA", Timeframe(1, "h")))
+    second = store(conn, clean_bars(16, 300), IngestOptions("BBB", Timeframe(1, "h")))
+    stored = build_features(conn, core, [first, second]).feature_set
+    start, end = opened(clean_bars(15, 400), 100), opened(clean_bars(15, 400), 350)
+    read = read_features(database_url, stored, [first, second], start, end)
+    again = recompute_features(database_url, core, [first, second], start, end)
+    assert len(read) == 250 + 200  # the second chart ends at its 300th bar
+    np.testing.assert_array_equal(again.chart_id, read.chart_id)
+    np.testing.assert_array_equal(again.time, read.time)
+    np.testing.assert_array_equal(again.values, read.values)
+
+
+def test_the_newest_vector_is_computed_when_its_bar_is_not_built_yet(
+    conn: Connection, core: FeatureSet
+) -> None:
+    bars = clean_bars(17, 1100)
+    chart_id = store(conn, bars.slice(0, 1099))
+    stored = build_features(conn, core, [chart_id]).feature_set
+    current = newest_vector(conn, stored, core, chart_id)
+    built = latest_vector(conn, stored, chart_id)
+    assert current is not None
+    assert built is not None
+    assert current[0] == built[0] == opened(bars, 1098)
+    np.testing.assert_array_equal(current[1], built[1])
+    store(conn, bars)  # one bar more, not built
+    on_the_fly = newest_vector(conn, stored, core, chart_id)
+    conn.rollback()
+    build_features(conn, core, [chart_id])
+    after = latest_vector(conn, stored, chart_id)
+    assert on_the_fly is not None
+    assert after is not None
+    assert on_the_fly[0] == after[0] == opened(bars, 1099)
+    np.testing.assert_allclose(on_the_fly[1], after[1], rtol=1e-9, atol=1e-12)
