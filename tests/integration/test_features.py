@@ -280,7 +280,7 @@ def test_a_point_in_time_join_takes_the_last_bar_closed_by_each_time(
 def test_a_longer_timeframe_feature_joins_only_closed_daily_bars(
     conn: Connection, database_url: str
 ) -> None:
-    bars = clean_bars(13, 24 * 30)  # 30 days of hourly bars from a midnight
+    bars = clean_bars(13, 24 * 30 + 5)  # 30 days of hourly bars from a midnight, 5 more
     chart_id = store(conn, bars)
     with conn.transaction():
         daily = derive_chart(conn, chart_id, Timeframe(1, "d"))
@@ -291,6 +291,8 @@ def test_a_longer_timeframe_feature_joins_only_closed_daily_bars(
     assert np.isnan(values[:23]).all()  # the first day closes with the 24th bar
     np.testing.assert_array_equal(values[23:47], bars.close[23])  # day 1's close, all of day 2
     assert values[47] == bars.close[47]
+    # The 31st day is still open (its daily bar holds 5 hours): never used.
+    np.testing.assert_array_equal(values[-6:], bars.close[24 * 30 - 1])
     depends = conn.execute("SELECT depends_on FROM feature_builds").fetchone()
     assert depends == ([daily],)
 
