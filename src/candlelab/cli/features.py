@@ -145,8 +145,9 @@ def show(ctx: typer.Context, feature_set: SetArgument = "core", json: Json = Fal
         return
     out.print(f"feature set {stored.label}, hash {stored.version_hash}", soft_wrap=True)
     nans = _column_nans(builds, len(stored.columns))
-    table("columns", ("#", "name", "definition", "NaN"),
-          [[j + 1, f["name"], _described(f), nans[j]] for j, f in enumerate(features)])  # fmt: skip
+    table("columns", ("#", "name", "definition", "NaN", "description"),
+          [[j + 1, f["name"], _described(f), nans[j], f.get("description", "")]
+           for j, f in enumerate(features)])  # fmt: skip
     table("charts built", ("chart", "symbol", "first bar", "last bar", "bars", "stale from"),
           [[b.chart_id, f"{b.symbol} {b.timeframe}", b.first_bar, b.last_bar, b.bars,
             b.stale_from or ""] for b in builds])  # fmt: skip

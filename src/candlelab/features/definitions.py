@@ -115,17 +115,20 @@ class FeatureSet:
     def columns(self) -> tuple[str, ...]:
         return tuple(feature.name for feature in self.features)
 
-    def definition(self) -> dict[str, Any]:
-        """What is hashed and stored: the canonical features with the TA-Lib version."""
-        return {
-            "name": self.name,
-            "features": [feature.canonical() for feature in self.features],
-            "talib": indicators.talib_version(),
-        }
+    def definition(self, described: bool = True) -> dict[str, Any]:
+        """What is stored: the canonical features with the TA-Lib version, and the
+        descriptions unless `described` is false (what is hashed: words change no value)."""
+        features = [feature.canonical() for feature in self.features]
+        data = {"name": self.name, "features": features, "talib": indicators.talib_version()}
+        if described:
+            data["description"] = self.description
+            for each, feature in zip(features, self.features, strict=True):
+                each["description"] = feature.description
+        return data
 
     @property
     def version_hash(self) -> str:
-        text = json.dumps(self.definition(), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.definition(described=False), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def candle_columns(self) -> frozenset[str]:
