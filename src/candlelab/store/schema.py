@@ -71,6 +71,15 @@ def _chart_fk(*, nullable: bool = False) -> Column[int]:
     )
 
 
+def _feature_set_fk() -> Column[int]:
+    return Column(
+        "feature_set_id",
+        BigInteger,
+        ForeignKey("feature_sets.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
 charts = Table(
     "charts",
     metadata,
@@ -252,12 +261,7 @@ feature_sets = Table(
 feature_builds = Table(
     "feature_builds",
     metadata,
-    Column(
-        "feature_set_id",
-        BigInteger,
-        ForeignKey("feature_sets.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _feature_set_fk(),
     _chart_fk(),
     Column("first_bar", DateTime(timezone=True), nullable=False),
     Column("last_bar", DateTime(timezone=True), nullable=False),
@@ -279,12 +283,7 @@ feature_builds = Table(
 feature_blocks = Table(
     "feature_blocks",
     metadata,
-    Column(
-        "feature_set_id",
-        BigInteger,
-        ForeignKey("feature_sets.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _feature_set_fk(),
     _chart_fk(),
     Column("first_time", DateTime(timezone=True), nullable=False),
     Column("last_time", DateTime(timezone=True), nullable=False),
