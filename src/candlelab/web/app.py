@@ -43,7 +43,7 @@ from candlelab.market.quality import missing_bars
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.urls import libpq_url
 from candlelab.web import access as signing
-from candlelab.web import assets, labels, pages
+from candlelab.web import assets, features, labels, pages
 from candlelab.web.access import Access
 from candlelab.web.params import NO_SUCH_ROW, Count, Id, Moment, PlainText, echoed
 from candlelab.web.pool import Conn
@@ -98,6 +98,7 @@ def create_app(url: str, access: Access | None = None) -> FastAPI:
     app.get("/favicon.ico", include_in_schema=False)(favicon)
     app.include_router(signing.router(access))
     app.include_router(labels.router)
+    app.include_router(features.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=vendor), name="vendor")
