@@ -1,7 +1,9 @@
 // The chart view: candles and volume from the database by window, spans drawn and edited
-// with the mouse and hotkeys, point annotations, review of model proposals, undo/redo.
+// with the mouse and hotkeys, point annotations, review of model proposals, undo/redo,
+// and the values of a feature set over the candles or under them.
 import { api, ApiError } from "./api.js";
 import { Bars } from "./bars.js";
+import { FeaturePane, featurePicker } from "./featurepane.js";
 import { SpanLayer } from "./spanlayer.js";
 
 const LC = window.LightweightCharts;
@@ -58,9 +60,13 @@ function say(text, bad = false) {
   statusLine.classList.toggle("bad", bad);
 }
 
+const features = new FeaturePane(chart, bars, chartId, say);
+bars.alongside = (query) => features.alongside(query); // each piece's values come with it
+
 function redraw() {
   candles.setData(bars.points);
   volume.setData(bars.volumes);
+  features.draw();
 }
 
 // The piece the view needs next, or null: older bars near its left edge, newer near its right.
@@ -495,6 +501,8 @@ async function start() {
     api("GET", "/api/span-label-types"), api("GET", "/api/annotation-types"),
   ]);
   palette();
+  await features.start().catch((error) => say(`features: ${error.message}`, true));
+  featurePicker(features, el("feature-set"), el("feature-list"), el("feature-note"));
   await bars.latest(PIECE);
   redraw();
   chart.timeScale().setVisibleLogicalRange({ from: bars.points.length - 150, to: bars.points.length + 5 });
@@ -507,6 +515,6 @@ async function start() {
 
 // For tests and the console: where a bar's time is on screen, and which bar is at an x.
 window.candlelab = { xOf: (time) => chart.timeScale().logicalToCoordinate(bars.logicalOf(time)),
-                     timeAt: (x) => bars.timeAt(logicalAt(x)), bars, state, jumpTo };
+                     timeAt: (x) => bars.timeAt(logicalAt(x)), bars, state, jumpTo, features };
 
 start().catch((error) => say(error.message, true));

@@ -14,6 +14,7 @@ export class Bars {
     this.volumes = [];
     this.atStart = false;
     this.atEnd = false;
+    this.alongside = null; // (query) => a promise that never rejects: more of the same bars
   }
 
   get candles() { return this.points.filter((p) => p.open !== undefined).length; }
@@ -81,7 +82,11 @@ export class Bars {
     const query = new URLSearchParams({ limit: String(limit) });
     if (start !== undefined) query.set("start", new Date(start * 1000).toISOString());
     if (end !== undefined) query.set("end", new Date(end * 1000).toISOString());
-    return api("GET", `/api/charts/${this.chartId}/candles?${query}`);
+    const [piece] = await Promise.all([
+      api("GET", `/api/charts/${this.chartId}/candles?${query}`),
+      this.alongside && this.alongside(query),
+    ]);
+    return piece;
   }
 
   replace(piece) {
