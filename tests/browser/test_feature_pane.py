@@ -25,6 +25,12 @@ from tests.fixtures.charts import stored_chart
 
 DRAWN = "() => window.candlelab.features.drawn()"
 LATEST = datetime.max.replace(tzinfo=UTC)
+SMALL = feature_set({"name": "small", "features": [
+    {"name": "rsi_14", "talib": "RSI", "timeperiod": 14},
+    {"name": "ema_20", "talib": "EMA", "timeperiod": 20},
+    {"name": "mean_10", "expr": "mean(close, 10)"},  # in price units: over the candles
+    {"name": "ret_1", "expr": "close / ref(close, 1) - 1"},  # not: in a pane below
+]})  # fmt: skip
 
 
 def pick(page: Page, *columns: str) -> None:
@@ -66,11 +72,19 @@ def test_an_oscillator_is_drawn_under_the_candles_and_a_moving_average_over_them
 
     page.locator("#feature-list input[value=macd_hist]").uncheck()
     page.wait_for_function("() => Object.keys(window.candlelab.features.drawn()).length === 2")
+    conn.commit()  # stored_values read in a transaction
+    small = build_features(conn, SMALL, [demo_chart]).feature_set
     page.reload()  # the choice is remembered, and its values come with the first candles
     ready(page)
     drawn = page.evaluate(DRAWN)
     assert {name: d["pane"] for name, d in drawn.items()} == {"rsi_14": 2, "ema_20": 0}
     assert drawn["rsi_14"]["values"] == stored_values(conn, stored, demo_chart, "rsi_14")
+
+    page.locator("#feature-set").select_option(small.label)  # the columns it has stay picked
+    page.wait_for_function("() => window.candlelab.features.set.label === 'small@1'")
+    pick(page, "rsi_14", "ema_20")
+    drawn = page.evaluate(DRAWN)
+    assert drawn["ema_20"]["values"] == stored_values(conn, small, demo_chart, "ema_20")
     assert watched.errors == []
 
 
@@ -80,11 +94,7 @@ def test_feature_values_come_with_each_piece_of_candles_as_the_user_scrolls_back
     hours = np.datetime64("2024-01-01T00:00") + np.arange(7000) * np.timedelta64(1, "h")
     chart_id = stored_chart(conn, [str(t) for t in hours], IngestOptions("LONG", Timeframe(1, "h")))
     conn.commit()
-    small = feature_set({"name": "small", "features": [
-        {"name": "rsi_14", "talib": "RSI", "timeperiod": 14},
-        {"name": "ema_20", "talib": "EMA", "timeperiod": 20},
-    ]})  # fmt: skip
-    stored = build_features(conn, small, [chart_id]).feature_set
+    stored = build_features(conn, SMALL, [chart_id]).feature_set
     page = watched.page
     page.goto(f"{site}/charts/{chart_id}")
     ready(page)
@@ -102,5 +112,13 @@ def test_feature_values_come_with_each_piece_of_candles_as_the_user_scrolls_back
     values = page.evaluate(DRAWN)["rsi_14"]["values"]
     assert values == stored_values(conn, stored, chart_id, "rsi_14")[-6000:]
     assert all(b[0] - a[0] == 3600 for a, b in itertools.pairwise(values))  # no seam
+    # Columns picked now are fetched for all the bars held; expressions placed by value.
+    pick(page, "mean_10", "ret_1")
+    drawn = page.evaluate(DRAWN)
+    assert {name: d["pane"] for name, d in drawn.items()} == {
+        "rsi_14": 2, "mean_10": 0, "ret_1": 3
+    }  # fmt: skip
+    for name in ("mean_10", "ret_1"):
+        assert drawn[name]["values"] == stored_values(conn, stored, chart_id, name)[-6000:]
     expect(page.locator("#status")).not_to_contain_text("features:")
     assert watched.errors == []

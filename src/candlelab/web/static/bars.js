@@ -15,6 +15,7 @@ export class Bars {
     this.atStart = false;
     this.atEnd = false;
     this.alongside = null; // (query) => a promise that never rejects: more of the same bars
+    this.coming = Promise.resolve(); // the last fetch
   }
 
   get candles() { return this.points.filter((p) => p.open !== undefined).length; }
@@ -45,6 +46,12 @@ export class Bars {
     const edge = this.last;
     const piece = await this.fetch({ start: edge + 1, limit });
     return { ...this.decoded(piece), before: false, edge, final: piece.count < limit };
+  }
+
+  // Once the last piece asked for has come and been joined (or dropped).
+  async settled() {
+    await this.coming;
+    await new Promise((done) => setTimeout(done)); // after whatever awaited it has run
   }
 
   // Whether a piece still fits on the bars held: a jump elsewhere while it came replaces them.
@@ -82,11 +89,12 @@ export class Bars {
     const query = new URLSearchParams({ limit: String(limit) });
     if (start !== undefined) query.set("start", new Date(start * 1000).toISOString());
     if (end !== undefined) query.set("end", new Date(end * 1000).toISOString());
-    const [piece] = await Promise.all([
+    const both = Promise.all([
       api("GET", `/api/charts/${this.chartId}/candles?${query}`),
       this.alongside && this.alongside(query),
     ]);
-    return piece;
+    this.coming = both.catch(() => {});
+    return (await both)[0];
   }
 
   replace(piece) {

@@ -49,6 +49,7 @@ export class FeaturePane {
   // Choose, fetch what is not held yet for the bars held, and draw.
   async show(label, columns) {
     this.choose(label, columns);
+    await this.bars.settled(); // a piece asked for before this choice comes without them
     const missing = this.picked.filter((name) => !this.values.has(name));
     if (missing.length && this.bars.first !== null) {
       const query = new URLSearchParams({
@@ -57,6 +58,7 @@ export class FeaturePane {
       });
       await this.fetch(query, missing);
     }
+    this.dirty = true; // laid out again, now that an expression's values can place it
     this.draw();
   }
 
@@ -95,15 +97,15 @@ export class FeaturePane {
   draw() {
     if (this.dirty) this.layout();
     for (const [name, series] of this.series) {
-      const held = this.values.get(name) || new Map();
+      const held = this.values.get(name);
       const kept = new Map();
       series.setData(this.bars.points.map(({ time }) => {
-        const value = held.get(time);
+        const value = held && held.get(time);
         if (value === undefined) return { time };
         kept.set(time, value);
         return Number.isNaN(value) ? { time } : point(name, time, value);
       }));
-      this.values.set(name, kept);
+      if (held) this.values.set(name, kept); // a column not fetched yet stays so
     }
   }
 
@@ -166,8 +168,9 @@ export function featurePicker(pane, select, list, note) {
   }
   select.value = first.label;
   const checked = () => [...list.querySelectorAll("input:checked")].map((input) => input.value);
+  const chosen = () => pane.sets.find((s) => s.label === select.value);
   const changed = () => {
-    localStorage.setItem(REMEMBERED, JSON.stringify({ set: pane.set.name, columns: checked() }));
+    localStorage.setItem(REMEMBERED, JSON.stringify({ set: chosen().name, columns: checked() }));
     return pane.show(select.value, checked());
   };
   const columns = (set, on) => {
@@ -176,7 +179,7 @@ export function featurePicker(pane, select, list, note) {
       : `${set.bars.toLocaleString()} bars built.`;
   };
   select.addEventListener("change", () => {
-    columns(pane.sets.find((s) => s.label === select.value), pane.picked);
+    columns(chosen(), pane.picked);
     changed();
   });
   columns(first, remembered.columns || []);
