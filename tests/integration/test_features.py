@@ -109,6 +109,21 @@ def test_an_incremental_build_equals_a_full_rebuild_for_every_column(
     assert again.charts[0].computed_from is None
 
 
+def test_an_increment_reading_from_deep_inside_a_block_anchors_on_the_stored_value(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    # The first bar read is bar 639 of the chart's one block: its vector is cut out at
+    # an offset past smallint's range (bar times width overflowed there once).
+    bars = clean_bars(5, 1601)
+    chart_id = store(conn, bars.slice(0, 1600))
+    build_features(conn, core, [chart_id])
+    store(conn, bars)
+    report = build_features(conn, core, [chart_id])
+    assert report.charts[0].bars_read == history(core) + 1
+    stored = read_features(database_url, report.feature_set, [chart_id]).values
+    assert_close(stored, full_values(conn, core, chart_id), core.columns)
+
+
 def test_a_corrected_bar_marks_the_build_stale_in_its_own_transaction_and_is_recomputed(
     conn: Connection, database_url: str, core: FeatureSet
 ) -> None:

@@ -48,8 +48,10 @@ WHERE feature_set_id = %(set_id)s AND chart_id = %(chart_id)s
 
 -- vectors_slice --
 -- Bars [first, first + count) of a block's vectors, cut by the server (uncompressed
--- storage: only the pages holding them are read).
-SELECT substring(vectors FROM %(first)s * width * 8 + 1 FOR %(count)s * width * 8)
+-- storage: only the pages holding them are read). The offsets are cast: a small Python
+-- int is sent as smallint, and smallint × width overflowed past bar 528 of a 62-wide set.
+SELECT substring(vectors FROM %(first)s::integer * width * 8 + 1
+                 FOR %(count)s::integer * width * 8)
 FROM feature_blocks
 WHERE feature_set_id = %(set_id)s AND chart_id = %(chart_id)s AND first_time = %(block)s;
 
