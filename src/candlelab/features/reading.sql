@@ -13,3 +13,34 @@ SELECT last_time, substring(vectors FROM (bars - 1) * width * 8 + 1 FOR width * 
 FROM feature_blocks
 WHERE feature_set_id = %(set_id)s AND chart_id = %(chart_id)s
 ORDER BY first_time DESC LIMIT 1;
+
+-- block_times --
+-- The bar opens of the charts' blocks that start by a time, by chart then time, with
+-- each chart's timeframe and timezone (what its bars' closes are computed from).
+SELECT b.chart_id, b.first_time, b.times, c.timeframe, c.timezone
+FROM feature_blocks b JOIN charts c ON c.id = b.chart_id
+WHERE b.feature_set_id = %(set_id)s AND b.chart_id = ANY(%(chart_ids)s::bigint[])
+  AND b.first_time <= %(until)s
+ORDER BY b.chart_id, b.first_time;
+
+-- create_wanted_bars --
+-- The bars a point-in-time join needs, by their block and place in it (`n`: the order
+-- asked), filled by one binary COPY; gone with the transaction.
+CREATE TEMPORARY TABLE wanted_bars (
+    n bigint, chart_id bigint, first_time timestamptz, bar bigint
+) ON COMMIT DROP;
+
+-- copy_wanted_bars --
+-- See create_wanted_bars.
+COPY wanted_bars (n, chart_id, first_time, bar) FROM STDIN (FORMAT BINARY);
+
+-- vectors_at --
+-- The wanted bars' vectors cut out of their blocks by the server (uncompressed storage:
+-- only the pages holding them are read), as one bytea, with their `n` as int8s in the
+-- same order (both aggregates of one group see the rows in one order): the client puts
+-- them in place instead of the server sorting ~50 MB.
+SELECT string_agg(int8send(w.n), ''),
+       string_agg(substring(b.vectors FROM w.bar::integer * b.width * 8 + 1 FOR b.width * 8), '')
+FROM wanted_bars w
+JOIN feature_blocks b ON b.feature_set_id = %(set_id)s AND b.chart_id = w.chart_id
+                     AND b.first_time = w.first_time;
