@@ -138,8 +138,3 @@ def vector_at(
     sliced = {**params, "block": row[0], "first": index, "count": 1}
     packed = conn.execute(QUERIES["vectors_slice"], sliced).fetchone()
     return np.frombuffer(packed[0], "<f8").copy() if packed else None
-
-
-def column_nans(conn: Connection, set_id: int, chart_id: int) -> list[int]:
-    row = conn.execute(QUERIES["column_nans"], {"set_id": set_id, "chart_id": chart_id}).fetchone()
-    return [int(n) for n in row[0]] if row else []

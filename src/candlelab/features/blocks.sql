@@ -54,13 +54,3 @@ SELECT substring(vectors FROM %(first)s::integer * width * 8 + 1
                  FOR %(count)s::integer * width * 8)
 FROM feature_blocks
 WHERE feature_set_id = %(set_id)s AND chart_id = %(chart_id)s AND first_time = %(block)s;
-
--- column_nans --
--- NaN values per column over all of a chart's blocks.
-SELECT coalesce(array_agg(total ORDER BY k), '{}')
-FROM (
-    SELECT k, sum(n)::bigint AS total
-    FROM feature_blocks, unnest(nans) WITH ORDINALITY AS u(n, k)
-    WHERE feature_set_id = %(set_id)s AND chart_id = %(chart_id)s
-    GROUP BY k
-) AS counted;

@@ -69,9 +69,10 @@ def build_features(
         _check(conn, features, charts)
         stored = register(conn, features)
     done = []
+    history = computation.history(features)  # walks every definition: once per build
     for each in charts:
         with conn.transaction():
-            built = build_chart(conn, stored, features, each)
+            built = _ChartJob(conn, stored, features, each, history).run()
         done.append(built)
         if progress:
             progress(built)
@@ -91,7 +92,7 @@ def build_chart(
     conn: Connection, stored: StoredSet, features: FeatureSet, each: Chart
 ) -> ChartBuild:
     """Bring one chart's values up to date, in the caller's transaction."""
-    return _ChartJob(conn, stored, features, each).run()
+    return _ChartJob(conn, stored, features, each, computation.history(features)).run()
 
 
 _UP_TO_DATE = datetime.max
@@ -105,6 +106,7 @@ class _ChartJob:
     stored: StoredSet
     features: FeatureSet
     chart: Chart
+    history: int  # computation.history(features)
 
     @property
     def keys(self) -> dict[str, int]:
@@ -117,8 +119,7 @@ class _ChartJob:
         start = self.start()
         if start is _UP_TO_DATE:
             return ChartBuild(self.chart.id, None, 0, 0)
-        history = computation.history(self.features)
-        first_read = read_start(self.conn, self.chart.id, start or blocks.EARLIEST, history)
+        first_read = read_start(self.conn, self.chart.id, start or blocks.EARLIEST, self.history)
         bars = chart_bars(self.conn, self.chart, self.features, first_read)
         if len(bars) == 0:
             self.conn.execute(QUERIES["drop_build"], self.keys)
@@ -166,10 +167,7 @@ class _ChartJob:
         blocks.merge_tail(self.conn, set_id, chart_id, self.width)
         longer = [f.timeframe for f in self.features.features if f.timeframe]
         depends = sorted({longer_chart_id(self.conn, self.chart, tf) for tf in longer})
-        warmup = blocks.column_nans(self.conn, set_id, chart_id)
-        self.conn.execute(
-            QUERIES["save_build"], {**self.keys, "warmup": warmup, "depends_on": depends}
-        )
+        self.conn.execute(QUERIES["save_build"], {**self.keys, "depends_on": depends})
 
 
 def _first_new(time: np.ndarray, start: datetime | None) -> int:
