@@ -292,6 +292,29 @@ def test_a_point_in_time_join_takes_the_last_bar_closed_by_each_time(
     assert newest[1][0] == bars.close[-1]
 
 
+def test_a_point_in_time_join_of_many_rows_over_charts_and_blocks_matches_a_plain_search(
+    conn: Connection, database_url: str
+) -> None:
+    hourly = clean_bars(14, 3000)  # two blocks
+    day = np.timedelta64(1, "D")
+    walk = clean_bars(15, 400)
+    daily = Bars(walk.time[0] + np.arange(400) * day, walk.open, walk.high, walk.low,
+                 walk.close, walk.volume)  # fmt: skip
+    ids = [store(conn, hourly), store(conn, daily, IngestOptions("ETHUSDT", Timeframe(1, "d")))]
+    close_set = feature_set({"name": "c", "features": [{"name": "c", "expr": "close"}]})
+    stored = build_features(conn, close_set, ids).feature_set
+    rng = np.random.default_rng(16)
+    which = rng.integers(0, 2, 2000)
+    span = (daily.time[-1] - hourly.time[0]) + 2 * day
+    at = hourly.time[0] - day + (rng.random(2000) * span).astype("m8[us]")
+    got = features_as_of(database_url, stored, [ids[i] for i in which], at)
+    for row, (i, t) in enumerate(zip(which, at, strict=True)):
+        bars, length = (hourly, np.timedelta64(1, "h")) if i == 0 else (daily, day)
+        closed = np.flatnonzero(bars.time + length <= t)
+        expected = bars.close[closed[-1]] if len(closed) else np.nan
+        np.testing.assert_equal(got[row, 0], expected)
+
+
 def test_a_longer_timeframe_feature_joins_only_closed_daily_bars(
     conn: Connection, database_url: str
 ) -> None:
