@@ -384,3 +384,51 @@ def test_the_newest_vector_is_computed_when_its_bar_is_not_built_yet(
     assert after is not None
     assert on_the_fly[0] == after[0] == opened(bars, 1099)
     np.testing.assert_allclose(on_the_fly[1], after[1], rtol=1e-9, atol=1e-12)
+
+
+def test_a_build_waits_for_a_load_into_its_chart_and_then_sees_its_bars(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    """A load holds the chart's lock until it commits; a build started meanwhile waits
+    for it, so it never computes from bars that a correction is replacing."""
+    import threading
+
+    from candlelab.store.database import connect
+
+    bars = clean_bars(18, 500)
+    chart_id = store(conn, bars.slice(0, 400))
+    build_features(conn, core, [chart_id])
+    with connect(database_url) as loader:
+        loader.execute("SELECT 1")  # a transaction of the caller's: ingest's is a savepoint in it
+        ingest_frame(loader, bars.slice(400, 500).to_frame(), HOURLY)  # not committed yet
+        reports: list[object] = []
+        builder = threading.Thread(target=lambda: reports.append(
+            build_features(conn, core, [chart_id])))  # fmt: skip
+        builder.start()
+        builder.join(timeout=2)
+        assert builder.is_alive()  # waiting on the load's lock
+        loader.commit()
+    builder.join(timeout=60)
+    assert not builder.is_alive()
+    (report,) = reports
+    assert report.bars_written == 100  # type: ignore[attr-defined]
+
+
+def test_a_rebuild_computes_every_bar_again_after_changes_no_trigger_sees(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    bars = clean_bars(19, 300)
+    chart_id = store(conn, bars)
+    stored = build_features(conn, core, [chart_id]).feature_set
+    # A change that marks nothing stale: the trigger is switched off for it.
+    conn.execute("ALTER TABLE candles DISABLE TRIGGER candles_updated")
+    conn.execute(
+        "UPDATE candles SET close = close * 1.01, high = high * 1.01 WHERE chart_id = %s",
+        (chart_id,),
+    )
+    conn.execute("ALTER TABLE candles ENABLE TRIGGER candles_updated")
+    conn.commit()
+    assert build_features(conn, core, [chart_id]).bars_written == 0
+    assert build_features(conn, core, [chart_id], rebuild=True).bars_written == 300
+    assert_close(read_features(database_url, stored, [chart_id]).values,
+                 full_values(conn, core, chart_id), core.columns)  # fmt: skip

@@ -65,6 +65,13 @@ def build(
             max=LARGEST_ID,
         ),
     ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            help="Compute every bar again, not only new and stale ones (after "
+            "TRUNCATE or a restored backup, which mark nothing stale)."
+        ),
+    ] = False,
     json: Json = False,
 ) -> None:
     """Compute and store a feature set's values: only bars not built yet, and ranges
@@ -80,7 +87,7 @@ def build(
             def advance(done: ChartBuild) -> None:
                 progress.update(task, advance=1, description=f"chart {done.chart_id}")
 
-            report = build_features(conn, features, chart, advance)
+            report = build_features(conn, features, chart, advance, rebuild=rebuild)
     _print_build(report, json)
 
 

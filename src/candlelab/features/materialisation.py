@@ -55,9 +55,13 @@ def build_features(
     features: FeatureSet,
     chart_ids: Sequence[int] | None = None,
     progress: Callable[[ChartBuild], None] | None = None,
+    *,
+    rebuild: bool = False,
 ) -> BuildReport:
     """Register the set's version and bring its values up to date on the charts (all when
     None), committing each chart on its own. Checked whole before anything is written.
+    `rebuild` computes every bar again (after candles were changed in ways no trigger
+    sees, such as TRUNCATE or a restored backup).
 
     The connection must not be inside a transaction: each chart's commit is the point
     of building per chart (a killed build keeps the charts done so far)."""
@@ -72,7 +76,7 @@ def build_features(
     history = computation.history(features)  # walks every definition: once per build
     for each in charts:
         with conn.transaction():
-            built = _ChartJob(conn, stored, features, each, history).run()
+            built = _ChartJob(conn, stored, features, each, history, rebuild).run()
         done.append(built)
         if progress:
             progress(built)
@@ -107,6 +111,7 @@ class _ChartJob:
     features: FeatureSet
     chart: Chart
     history: int  # computation.history(features)
+    rebuild: bool = False
 
     @property
     def keys(self) -> dict[str, int]:
@@ -134,7 +139,7 @@ class _ChartJob:
         """Where the build must start: None from the first bar, a time, or _UP_TO_DATE
         when the chart has no bar after its last built one and nothing is stale."""
         state = self.conn.execute(QUERIES["build_state"], self.keys).fetchone()
-        if state is None:
+        if state is None or self.rebuild:
             return None
         first_bar, last_bar, stale_from = state
         if stale_from is not None:
@@ -144,15 +149,11 @@ class _ChartJob:
         return row[0] if row and row[0] is not None else _UP_TO_DATE
 
     def anchors(self, bars: computation.ChartBars, start: datetime | None) -> dict[str, float]:
-        """Stored values of the cumulative features at the first bar read, if stored."""
-        names = computation.cumulative_features(self.features)
-        if not names or start is None or bars.time[0] >= datetime64(start):
+        """Stored values of the cumulative features at the first bar read, when it is
+        one of the bars kept (before `start`)."""
+        if start is None or bars.time[0] >= datetime64(start):
             return {}
-        first = moment(bars.time[0])
-        vector = blocks.vector_at(self.conn, self.stored.id, self.chart.id, first, self.width)
-        if vector is None:
-            return {}
-        return {name: float(vector[self.features.columns.index(name)]) for name in names}
+        return stored_anchors(self.conn, self.stored, self.features, self.chart.id, bars)
 
     @property
     def width(self) -> int:
@@ -168,6 +169,24 @@ class _ChartJob:
         longer = [f.timeframe for f in self.features.features if f.timeframe]
         depends = sorted({longer_chart_id(self.conn, self.chart, tf) for tf in longer})
         self.conn.execute(QUERIES["save_build"], {**self.keys, "depends_on": depends})
+
+
+def stored_anchors(
+    conn: Connection,
+    stored: StoredSet,
+    features: FeatureSet,
+    chart_id: int,
+    bars: computation.ChartBars,
+) -> dict[str, float]:
+    """The stored values of the set's cumulative features at the first of `bars`, when
+    that bar is built: a computation from there is shifted onto them."""
+    names = computation.cumulative_features(features)
+    if not names or len(bars) == 0:
+        return {}
+    vector = blocks.vector_at(conn, stored.id, chart_id, moment(bars.time[0]), len(stored.columns))
+    if vector is None:
+        return {}
+    return {name: float(vector[features.columns.index(name)]) for name in names}
 
 
 def _first_new(time: np.ndarray, start: datetime | None) -> int:

@@ -12,11 +12,12 @@ from datetime import datetime
 
 import numpy as np
 
-from candlelab.features import blocks, computation
+from candlelab.features import computation
 from candlelab.features.bars import chart_bars, read_start
 from candlelab.features.blocks import datetime64, moment
 from candlelab.features.computation import ChartBars
 from candlelab.features.definitions import FeatureSet
+from candlelab.features.materialisation import stored_anchors
 from candlelab.features.reading import FeatureMatrix, latest_vector
 from candlelab.features.registry import StoredSet
 from candlelab.market.charts import all_charts, chart
@@ -94,17 +95,3 @@ def newest_vector(
         features, bars, stored_anchors(conn, stored, features, chart_id, bars)
     )
     return moment(bars.time[-1]), values[-1]
-
-
-def stored_anchors(
-    conn: Connection, stored: StoredSet, features: FeatureSet, chart_id: int, bars: ChartBars
-) -> dict[str, float]:
-    """The stored values of the set's cumulative features at the first of `bars`, when
-    that bar is built: a computation from there is shifted onto them."""
-    names = computation.cumulative_features(features)
-    if not names or len(bars) == 0:
-        return {}
-    vector = blocks.vector_at(conn, stored.id, chart_id, moment(bars.time[0]), len(stored.columns))
-    if vector is None:
-        return {}
-    return {name: float(vector[features.columns.index(name)]) for name in names}
