@@ -10,10 +10,12 @@ import numpy as np
 from psycopg import sql
 
 from candlelab.errors import InvalidFeature
+from candlelab.features.blocks import EARLIEST
 from candlelab.features.computation import ChartBars
 from candlelab.features.definitions import CANDLE_COLUMNS, FeatureSet
 from candlelab.market.candles import PRICE_COLUMNS
 from candlelab.market.charts import Chart
+from candlelab.market.charts import chart as chart_by_id
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.binary_copy import POSTGRES_EPOCH
 from candlelab.store.database import Connection
@@ -21,7 +23,6 @@ from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 OPTIONAL_COLUMNS = tuple(c for c in CANDLE_COLUMNS if c not in PRICE_COLUMNS)
-EARLIEST = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 
 
 def check_columns(conn: Connection, features: FeatureSet, charts: Sequence[Chart]) -> None:
@@ -62,7 +63,7 @@ def chart_bars(
 ) -> ChartBars:
     """The chart's bars from `start` on, with the columns the set reads, and its longer charts."""
     time, columns = _packed(conn, chart.id, start, _column_names(features))
-    longer = {tf.name: _longer(conn, chart, tf, features) for tf in _longer_timeframes(features)}
+    longer = {tf.name: _longer(conn, chart, tf, features) for tf in features.longer_timeframes}
     return ChartBars(time, columns, Timeframe.parse(chart.timeframe), chart.timezone,
                      chart.calendar, longer)  # fmt: skip
 
@@ -91,11 +92,6 @@ def _column_names(features: FeatureSet) -> tuple[str, ...]:
     return (*PRICE_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in read))
 
 
-def _longer_timeframes(features: FeatureSet) -> list[Timeframe]:
-    found = {f.timeframe.name: f.timeframe for f in features.features if f.timeframe is not None}
-    return list(found.values())
-
-
 def longer_chart_id(conn: Connection, chart: Chart, timeframe: Timeframe) -> int:
     """The chart of the same symbol at `timeframe`, or an error saying how to make one."""
     row = conn.execute(
@@ -113,8 +109,6 @@ def longer_chart_id(conn: Connection, chart: Chart, timeframe: Timeframe) -> int
 def _longer(
     conn: Connection, chart: Chart, timeframe: Timeframe, features: FeatureSet
 ) -> ChartBars:
-    from candlelab.market.charts import chart as chart_by_id
-
     longer = chart_by_id(conn, longer_chart_id(conn, chart, timeframe))
     if Timeframe.parse(longer.timeframe).shortest <= Timeframe.parse(chart.timeframe).shortest:
         raise InvalidFeature(f"a {timeframe.name} feature on a {chart.timeframe} chart: the "

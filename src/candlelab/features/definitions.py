@@ -136,6 +136,12 @@ class FeatureSet:
         read = set().union(*(feature.names for feature in self.features))
         return frozenset(read & set(CANDLE_COLUMNS))
 
+    @property
+    def longer_timeframes(self) -> tuple[Timeframe, ...]:
+        """The longer timeframes its features are computed on, each once."""
+        found = {f.timeframe.name: f.timeframe for f in self.features if f.timeframe}
+        return tuple(found.values())
+
     @cached_property
     def computation_order(self) -> tuple[Feature, ...]:
         """The features in an order where each comes after those it reads."""

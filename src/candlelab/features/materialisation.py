@@ -86,17 +86,9 @@ def build_features(
 def _check(conn: Connection, features: FeatureSet, charts: Sequence[Chart]) -> None:
     """Everything that can refuse the build, before any chart is written."""
     check_columns(conn, features, charts)
-    longer = {f.timeframe.name: f.timeframe for f in features.features if f.timeframe}
     for each in charts:
-        for timeframe in longer.values():
+        for timeframe in features.longer_timeframes:
             longer_chart_id(conn, each, timeframe)
-
-
-def build_chart(
-    conn: Connection, stored: StoredSet, features: FeatureSet, each: Chart
-) -> ChartBuild:
-    """Bring one chart's values up to date, in the caller's transaction."""
-    return _ChartJob(conn, stored, features, each, computation.history(features)).run()
 
 
 _UP_TO_DATE = datetime.max
@@ -166,7 +158,7 @@ class _ChartJob:
         if len(run):
             blocks.write_run(self.conn, set_id, chart_id, run)
         blocks.merge_tail(self.conn, set_id, chart_id, self.width)
-        longer = [f.timeframe for f in self.features.features if f.timeframe]
+        longer = self.features.longer_timeframes
         depends = sorted({longer_chart_id(self.conn, self.chart, tf) for tf in longer})
         self.conn.execute(QUERIES["save_build"], {**self.keys, "depends_on": depends})
 
