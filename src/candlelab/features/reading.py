@@ -43,6 +43,15 @@ class FeatureMatrix:
     def __len__(self) -> int:
         return len(self.time)
 
+    def between(self, start: datetime | None, end: datetime | None) -> FeatureMatrix:
+        """The rows of bars in [start, end); itself when that is every row."""
+        keep = in_range(self.time, start, end)
+        if keep.all():
+            return self
+        candles = {k: v[keep] for k, v in self.candles.items()} if self.candles else None
+        return FeatureMatrix(self.columns, self.chart_id[keep], self.time[keep],
+                             self.values[keep], candles)  # fmt: skip
+
     def to_arrow(self) -> pa.Table:
         """chart_id, time (UTC), the candle columns when read, then one column per feature."""
         table: dict[str, Any] = {
@@ -97,10 +106,7 @@ def _read_blocks(
             times[filled : filled + bars] = unpacked_times(packed_times)
             charts[filled : filled + bars] = chart_id
             filled += bars
-    keep = _in_range(times, start, end)
-    if keep is None:
-        return FeatureMatrix(stored.columns, charts, times, values)
-    return FeatureMatrix(stored.columns, charts[keep], times[keep], values[keep])
+    return FeatureMatrix(stored.columns, charts, times, values).between(start, end)
 
 
 def _where(
@@ -117,17 +123,16 @@ def _where(
     return sql.SQL(" AND ").join(parts)
 
 
-def _in_range(
+def in_range(
     times: npt.NDArray[np.datetime64], start: datetime | None, end: datetime | None
-) -> npt.NDArray[np.bool_] | None:
-    if start is None and end is None:
-        return None
+) -> npt.NDArray[np.bool_]:
+    """Which times lie in [start, end) (an open bound takes every time)."""
     keep = np.ones(len(times), dtype=bool)
     if start is not None:
         keep &= times >= datetime64(start)
     if end is not None:
         keep &= times < datetime64(end)
-    return None if keep.all() else keep
+    return keep
 
 
 def _beside(matrix: FeatureMatrix, candles: dict[str, npt.NDArray[Any]]) -> FeatureMatrix:

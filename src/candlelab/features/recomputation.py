@@ -14,7 +14,7 @@ import numpy as np
 
 from candlelab.features import computation
 from candlelab.features.bars import chart_bars, read_start
-from candlelab.features.blocks import datetime64, moment
+from candlelab.features.blocks import moment
 from candlelab.features.computation import ChartBars
 from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
@@ -51,28 +51,13 @@ def _matrix(
     start: datetime | None,
     end: datetime | None,
 ) -> FeatureMatrix:
-    keep = [_in_range(bars.time, start, end) for _, bars, _ in parts]
-    charts = [
-        np.full(int(k.sum()), i, dtype=np.int64) for (i, _, _), k in zip(parts, keep, strict=True)
-    ]
-    times = [bars.time[k] for (_, bars, _), k in zip(parts, keep, strict=True)]
-    values = [v[k] for (_, _, v), k in zip(parts, keep, strict=True)]
-    width = len(features.columns)
-    return FeatureMatrix(
-        features.columns,
-        np.concatenate(charts) if charts else np.empty(0, np.int64),
-        np.concatenate(times) if times else np.empty(0, "M8[us]"),
-        np.concatenate(values) if values else np.empty((0, width)),
-    )
-
-
-def _in_range(time: np.ndarray, start: datetime | None, end: datetime | None) -> np.ndarray:
-    keep = np.ones(len(time), dtype=bool)
-    if start is not None:
-        keep &= time >= datetime64(start)
-    if end is not None:
-        keep &= time < datetime64(end)
-    return keep
+    if not parts:
+        empty = np.empty((0, len(features.columns)))
+        return FeatureMatrix(features.columns, np.empty(0, np.int64), np.empty(0, "M8[us]"), empty)
+    charts = np.concatenate([np.full(len(bars), i, dtype=np.int64) for i, bars, _ in parts])
+    times = np.concatenate([bars.time for _, bars, _ in parts])
+    values = np.concatenate([v for _, _, v in parts])
+    return FeatureMatrix(features.columns, charts, times, values).between(start, end)
 
 
 def newest_vector(
