@@ -7,6 +7,7 @@ same version. `name` resolves to the newest version, `name@3` to version 3, and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,8 @@ class StoredSet:
         return feature_set(self.definition, f"stored set {self.label}")
 
 
-def _stored(row: tuple[Any, ...]) -> StoredSet:
+def stored_from_row(row: Sequence[Any]) -> StoredSet:
+    """A version from the first seven columns of a row in `feature_sets`' order."""
     return StoredSet(int(row[0]), row[1], int(row[2]), row[3], tuple(row[4]), row[5], row[6])
 
 
@@ -52,7 +54,7 @@ def register(conn: Connection, features: FeatureSet) -> StoredSet:
     version_hash = features.version_hash
     row = conn.execute(QUERIES["set_by_hash"], {"hash": version_hash}).fetchone()
     if row:
-        return _stored(row)
+        return stored_from_row(row)
     params = {"name": features.name, "hash": version_hash, "columns": list(features.columns),
               "definition": Jsonb(features.definition()), "lock_class": LOCK_CLASS}  # fmt: skip
     with translated():
@@ -62,7 +64,7 @@ def register(conn: Connection, features: FeatureSet) -> StoredSet:
             or conn.execute(QUERIES["insert_set"], params).fetchone()
         )
     assert row is not None
-    return _stored(row)
+    return stored_from_row(row)
 
 
 def stored_set(conn: Connection, reference: str) -> StoredSet:
@@ -81,7 +83,7 @@ def stored_set(conn: Connection, reference: str) -> StoredSet:
     if len(rows) != 1:
         what = "is ambiguous" if rows else "is not stored"
         raise NotFound(f"feature set {reference!r} {what}; `candlelab features list` shows them")
-    return _stored(rows[0])
+    return stored_from_row(rows[0])
 
 
 @dataclass(frozen=True)
@@ -96,4 +98,6 @@ class SetSummary:
 
 def set_summaries(conn: Connection) -> list[SetSummary]:
     rows = conn.execute(QUERIES["all_sets"]).fetchall()
-    return [SetSummary(_stored(row[:7]), int(row[7]), int(row[8]), int(row[9])) for row in rows]
+    return [
+        SetSummary(stored_from_row(row[:7]), int(row[7]), int(row[8]), int(row[9])) for row in rows
+    ]

@@ -29,7 +29,7 @@ import numpy.typing as npt
 from candlelab.errors import InvalidFeature, quoted
 from candlelab.features.blocks import datetime64, unpacked_times
 from candlelab.features.indicators import ta
-from candlelab.features.registry import StoredSet
+from candlelab.features.registry import StoredSet, stored_from_row
 from candlelab.store.database import Connection
 from candlelab.store.queries import load_queries
 
@@ -60,7 +60,7 @@ class BuiltSet:
 def built_sets(conn: Connection, chart_id: int) -> list[BuiltSet]:
     """Every stored set built on the chart, by name, newest version first."""
     rows = conn.execute(QUERIES["built_sets"], {"chart_id": chart_id}).fetchall()
-    return [_built(_stored(row[:7]), row[7:]) for row in rows]
+    return [_built(stored_from_row(row[:7]), row[7:]) for row in rows]
 
 
 def built_set(conn: Connection, stored: StoredSet, chart_id: int) -> BuiltSet | None:
@@ -68,10 +68,6 @@ def built_set(conn: Connection, stored: StoredSet, chart_id: int) -> BuiltSet | 
     params = {"set_id": stored.id, "chart_id": chart_id}
     row = conn.execute(QUERIES["built_set"], params).fetchone()
     return _built(stored, row) if row else None
-
-
-def _stored(row: Sequence[Any]) -> StoredSet:
-    return StoredSet(int(row[0]), row[1], int(row[2]), row[3], tuple(row[4]), row[5], row[6])
 
 
 def _built(stored: StoredSet, row: Sequence[Any]) -> BuiltSet:
