@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 
 from candlelab.errors import InvalidFeature, NotFound
+from candlelab.features import continuation
 from candlelab.features.bars import chart_bars
 from candlelab.features.computation import ChartBars, compute, history
+from candlelab.features.continuation import window
 from candlelab.features.definitions import FeatureSet, bundled_feature_set, feature_set
 from candlelab.features.materialisation import build_features
 from candlelab.features.reading import features_as_of, latest_vector, read_features
@@ -100,8 +104,8 @@ def test_an_incremental_build_equals_a_full_rebuild_for_every_column(
     for stop in (901, 960, BARS):  # one new bar, then some, then the rest
         store(conn, bars.slice(0, stop))
         report = build_features(conn, core, [chart_id])
-        new = stop - report.charts[0].bars_written
-        assert report.charts[0].bars_read == min(stop, history(core) + new)  # and no more
+        # Continued: the widest window a feature reads, and the new bars; no more.
+        assert report.charts[0].bars_read == window(core) + report.charts[0].bars_written
     stored = read_features(database_url, report.feature_set, [chart_id]).values
     assert_close(stored, full_values(conn, core, chart_id), core.columns)
     again = build_features(conn, core, [chart_id])
@@ -109,15 +113,76 @@ def test_an_incremental_build_equals_a_full_rebuild_for_every_column(
     assert again.charts[0].computed_from is None
 
 
-def test_an_increment_reading_from_deep_inside_a_block_anchors_on_the_stored_value(
+# Windows, expressions over features, a cumulative function anchored on its stored
+# value and the calendar: every kind an increment continues without a carried state.
+WINDOWED = feature_set({"name": "windowed", "features": [
+    {"name": "ret_1", "expr": "close / ref(close, 1) - 1"},
+    {"name": "std_20", "expr": "std(ret_1, 20)"},
+    {"name": "sma_10", "talib": "SMA", "timeperiod": 10},
+    {"name": "cci", "talib": "CCI", "timeperiod": 14},
+    {"name": "obv", "talib": "OBV"},
+    {"name": "obv_slope", "expr": "slope(obv, 5) / mean(volume, 5)"},
+    {"name": "hour", "calendar": "hour"},
+]})  # fmt: skip
+
+
+def test_charts_that_gained_bars_are_continued_together_from_their_stored_values(
+    conn: Connection, database_url: str
+) -> None:
+    whole = [clean_bars(20 + i, 400) for i in range(3)]
+    ids = [store(conn, bars.slice(0, 300), IngestOptions(f"C{i}", Timeframe(1, "h")))
+           for i, bars in enumerate(whole)]  # fmt: skip
+    build_features(conn, WINDOWED, ids)
+    for stop in (301, 302, 340, 400):  # one bar, one more, then many
+        for i, bars in enumerate(whole):
+            store(conn, bars.slice(0, stop), IngestOptions(f"C{i}", Timeframe(1, "h")))
+        report = build_features(conn, WINDOWED, ids)
+        new = [c.bars_written for c in report.charts]
+        assert [c.bars_read for c in report.charts] == [window(WINDOWED) + n for n in new]
+    for chart_id in ids:
+        stored = read_features(database_url, report.feature_set, [chart_id]).values
+        assert_close(stored, full_values(conn, WINDOWED, chart_id), WINDOWED.columns)
+    warmup = conn.execute("SELECT warmup FROM feature_builds ORDER BY chart_id").fetchall()
+    assert [row[0] for row in warmup] == [np.isnan(stored).sum(axis=0).tolist()] * 3
+
+
+def test_a_new_bar_changed_while_an_increment_computes_is_built_from_its_new_values(
+    conn: Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bars = clean_bars(23, 301)
+    chart_id = store(conn, bars.slice(0, 300))
+    build_features(conn, WINDOWED, [chart_id])
+    store(conn, bars)
+    compute_batch = continuation.continue_batch
+
+    def edited_meanwhile(*args: Any) -> Any:  # as psql would, outside candlelab's locks
+        with psycopg.connect(database_url, autocommit=True) as other:
+            other.execute(
+                "UPDATE candles SET close = close * 1.01, high = high * 1.01 "
+                "WHERE chart_id = %s AND time = %s",
+                (chart_id, opened(bars, 300)),
+            )
+        return compute_batch(*args)
+
+    monkeypatch.setattr(continuation, "continue_batch", edited_meanwhile)
+    report = build_features(conn, WINDOWED, [chart_id])
+    assert report.charts[0].bars_read == history(WINDOWED) + 1  # built again, under the lock
+    stored = read_features(database_url, report.feature_set, [chart_id]).values
+    assert_close(stored, full_values(conn, WINDOWED, chart_id), WINDOWED.columns)
+
+
+def test_a_recomputation_reading_from_deep_inside_a_block_anchors_on_the_stored_value(
     conn: Connection, database_url: str, core: FeatureSet
 ) -> None:
-    # The first bar read is bar 639 of the chart's one block: its vector is cut out at
-    # an offset past smallint's range (bar times width overflowed there once).
+    # A correction to the last bar makes the build read `history` bars before it: the
+    # first bar read is bar 639 of the chart's one block, whose vector is cut out at an
+    # offset past smallint's range (bar times width overflowed there once).
     bars = clean_bars(5, 1601)
-    chart_id = store(conn, bars.slice(0, 1600))
+    chart_id = store(conn, bars)
     build_features(conn, core, [chart_id])
-    store(conn, bars)
+    last = bars.slice(1600, 1601)
+    store(conn, Bars(last.time, last.open, last.high * 1.01, last.low, last.close * 1.005,
+                     last.volume), on_conflict="update")  # fmt: skip
     report = build_features(conn, core, [chart_id])
     assert report.charts[0].bars_read == history(core) + 1
     stored = read_features(database_url, report.feature_set, [chart_id]).values
@@ -386,11 +451,13 @@ def test_the_newest_vector_is_computed_when_its_bar_is_not_built_yet(
     np.testing.assert_allclose(on_the_fly[1], after[1], rtol=1e-9, atol=1e-12)
 
 
-def test_a_build_waits_for_a_load_into_its_chart_and_then_sees_its_bars(
+def test_a_build_waits_for_a_correction_in_flight_and_then_computes_from_it(
     conn: Connection, database_url: str, core: FeatureSet
 ) -> None:
-    """A load holds the chart's lock until it commits; a build started meanwhile waits
-    for it, so it never computes from bars that a correction is replacing."""
+    """A load holds the chart's lock until it commits. A build computes the chart's new
+    bars from what is committed, then waits for the lock to write them, finds the build
+    marked stale by the load's correction, and computes again from the corrected bar:
+    it never keeps values from bars that a correction replaced."""
     import threading
 
     from candlelab.store.database import connect
@@ -398,9 +465,14 @@ def test_a_build_waits_for_a_load_into_its_chart_and_then_sees_its_bars(
     bars = clean_bars(18, 500)
     chart_id = store(conn, bars.slice(0, 400))
     build_features(conn, core, [chart_id])
+    store(conn, bars.slice(0, 450))  # committed: what the build continues
     with connect(database_url) as loader:
         loader.execute("SELECT 1")  # a transaction of the caller's: ingest's is a savepoint in it
-        ingest_frame(loader, bars.slice(400, 500).to_frame(), HOURLY)  # not committed yet
+        fixed = bars.slice(300, 301)
+        corrected = Bars(fixed.time, fixed.open, fixed.high * 1.01, fixed.low,
+                         fixed.close * 1.005, fixed.volume)  # fmt: skip
+        ingest_frame(loader, corrected.to_frame(),
+                     IngestOptions("BTCUSDT", Timeframe(1, "h"), on_conflict="update"))  # fmt: skip
         reports: list[object] = []
         builder = threading.Thread(target=lambda: reports.append(
             build_features(conn, core, [chart_id])))  # fmt: skip
@@ -411,7 +483,25 @@ def test_a_build_waits_for_a_load_into_its_chart_and_then_sees_its_bars(
     builder.join(timeout=60)
     assert not builder.is_alive()
     (report,) = reports
-    assert report.bars_written == 100  # type: ignore[attr-defined]
+    assert report.charts[0].computed_from == opened(bars, 300)  # type: ignore[attr-defined]
+    stored = read_features(database_url, report.feature_set, [chart_id]).values  # type: ignore[attr-defined]
+    assert_close(stored, full_values(conn, core, chart_id), core.columns)
+
+
+def test_a_build_during_a_load_of_new_bars_builds_what_is_committed(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    from candlelab.store.database import connect
+
+    bars = clean_bars(24, 500)
+    chart_id = store(conn, bars.slice(0, 400))
+    build_features(conn, core, [chart_id])
+    with connect(database_url) as loader:
+        loader.execute("SELECT 1")
+        ingest_frame(loader, bars.slice(400, 500).to_frame(), HOURLY)  # not committed yet
+        assert build_features(conn, core, [chart_id]).bars_written == 0
+        loader.commit()
+    assert build_features(conn, core, [chart_id]).bars_written == 100
 
 
 def test_a_rebuild_computes_every_bar_again_after_changes_no_trigger_sees(

@@ -26,6 +26,9 @@ CATALOG_QUERIES = {
     "indexes": """
         SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'
         ORDER BY 1, 2""",
+    "functions": """
+        SELECT proname, pg_get_function_identity_arguments(oid), prosrc FROM pg_proc
+        WHERE pronamespace = 'public'::regnamespace ORDER BY 1, 2""",
     "views": """
         SELECT viewname, definition FROM pg_views WHERE schemaname = 'public' ORDER BY 1""",
 }

@@ -206,6 +206,19 @@ def test_two_dimensional_inputs_compute_each_row() -> None:
     assert _close(both[1], compute(rsi, {"close": rows[1]}), 0.0)
 
 
+@pytest.mark.parametrize("name", OFFERED)
+def test_every_function_computes_a_batch_of_rows_as_it_computes_each_series(name: str) -> None:
+    batch = {key: np.stack([array[:300], array[300:600]]) for key, array in SERIES.items()}
+    gapped = {key: rows.copy() for key, rows in batch.items()}
+    gapped["close"][1, 250] = np.nan  # a row with a gap: that batch is computed row by row
+    for ind in _defined(name):
+        for rows in (batch, gapped):
+            both = compute(ind, rows)
+            for row in range(2):
+                alone = compute(ind, {key: array[row] for key, array in rows.items()})
+                np.testing.assert_array_equal(both[row], alone, err_msg=f"{ind.output} {row}")
+
+
 REFUSALS = [
     (("RSX", {}), "unknown TA-Lib function 'RSX'; closest: RSI"),
     (("NVI", {}), "TA-Lib function NVI is not offered: its value is a running product"),

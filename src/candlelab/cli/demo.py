@@ -12,8 +12,9 @@ from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, err, out, table
 from candlelab.demo import seed_labels, store_market, waiting_proposals
 from candlelab.errors import CandlelabError
+from candlelab.features.builds import ChartBuild
 from candlelab.features.definitions import bundled_feature_set
-from candlelab.features.materialisation import BuildReport, ChartBuild, build_features
+from candlelab.features.materialisation import BuildReport, build_features
 from candlelab.market.charts import ChartSummary, all_charts, chart_summaries, recount_bars
 from candlelab.market.ingest import IngestReport
 from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec

@@ -12,14 +12,14 @@ from candlelab.cli import workspace
 from candlelab.cli.options import LARGEST_ID
 from candlelab.cli.output import emit_json, out, table
 from candlelab.errors import NotFound
-from candlelab.features.builds import chart_builds
+from candlelab.features.builds import ChartBuild, chart_builds
 from candlelab.features.definitions import (
     BUNDLED,
     FeatureSet,
     bundled_feature_set,
     load_feature_set,
 )
-from candlelab.features.materialisation import BuildReport, ChartBuild, build_features
+from candlelab.features.materialisation import BuildReport, build_features
 from candlelab.features.registry import set_summaries, stored_set
 from candlelab.market.charts import all_charts
 from candlelab.store.database import Connection

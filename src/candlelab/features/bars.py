@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 from psycopg import sql
 
 from candlelab.errors import InvalidFeature
@@ -22,6 +23,8 @@ from candlelab.store.database import Connection
 from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
+Floats = npt.NDArray[np.float64]
+Times = npt.NDArray[np.datetime64]
 OPTIONAL_COLUMNS = tuple(c for c in CANDLE_COLUMNS if c not in PRICE_COLUMNS)
 
 
@@ -62,7 +65,7 @@ def chart_bars(
     conn: Connection, chart: Chart, features: FeatureSet, start: datetime = EARLIEST
 ) -> ChartBars:
     """The chart's bars from `start` on, with the columns the set reads, and its longer charts."""
-    time, columns = _packed(conn, chart.id, start, _column_names(features))
+    time, columns = _packed(conn, chart.id, start, column_names(features))
     longer = {tf.name: _longer(conn, chart, tf, features) for tf in features.longer_timeframes}
     return ChartBars(time, columns, Timeframe.parse(chart.timeframe), chart.timezone,
                      chart.calendar, longer)  # fmt: skip
@@ -70,24 +73,36 @@ def chart_bars(
 
 def _packed(
     conn: Connection, chart_id: int, start: datetime, names: Sequence[str]
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    terms = sql.SQL(" || ").join(
-        sql.SQL("float8send(coalesce({}::float8, 'NaN'))").format(sql.Identifier(name))
-        for name in names
-    )
-    query = sql.SQL(QUERIES["packed_bars"]).format(columns=terms)
+) -> tuple[Times, dict[str, Floats]]:
+    query = sql.SQL(QUERIES["packed_bars"]).format(columns=packed_terms(names))
     with conn.cursor(binary=True) as cursor:
         count, packed = cursor.execute(
             query, {"chart_id": chart_id, "start": start}
         ).fetchone() or (0, None)
+    time, columns = unpacked(packed or b"", names)
+    assert len(time) == count, f"chart {chart_id}: {count} bars counted, {len(time)} packed"
+    return time, columns
+
+
+def packed_terms(names: Sequence[str]) -> sql.Composable:
+    """One bar's packing after its time: `float8send(coalesce(column, 'NaN'))` for each
+    column, so a bar lacking an optional value still packs (as NaN) and none is skipped."""
+    return sql.SQL(" || ").join(
+        sql.SQL("float8send(coalesce({}::float8, 'NaN'))").format(sql.Identifier(name))
+        for name in names
+    )
+
+
+def unpacked(packed: bytes, names: Sequence[str]) -> tuple[Times, dict[str, Floats]]:
+    """Bars packed as `packed_bars` packs them: their opens and columns, oldest first."""
     layout = np.dtype([("time", ">i8")] + [(name, ">f8") for name in names])
-    rows = np.frombuffer(packed or b"", dtype=layout)
-    assert len(rows) == count, f"chart {chart_id}: {count} bars counted, {len(rows)} packed"
+    rows = np.frombuffer(packed, dtype=layout)
     time = POSTGRES_EPOCH + rows["time"].astype(np.int64).astype("timedelta64[us]")
     return time, {name: rows[name].astype(np.float64) for name in names}
 
 
-def _column_names(features: FeatureSet) -> tuple[str, ...]:
+def column_names(features: FeatureSet) -> tuple[str, ...]:
+    """The candle columns a build of the set reads: the prices and the optional ones it uses."""
     read = features.candle_columns()
     return (*PRICE_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in read))
 
@@ -113,5 +128,5 @@ def _longer(
     if Timeframe.parse(longer.timeframe).shortest <= Timeframe.parse(chart.timeframe).shortest:
         raise InvalidFeature(f"a {timeframe.name} feature on a {chart.timeframe} chart: the "
                              "timeframe must be longer than the chart's")  # fmt: skip
-    time, columns = _packed(conn, longer.id, EARLIEST, _column_names(features))
+    time, columns = _packed(conn, longer.id, EARLIEST, column_names(features))
     return ChartBars(time, columns, timeframe, longer.timezone, longer.calendar)

@@ -18,8 +18,7 @@ FROM (
 -- packed_bars --
 -- A chart's bars from a time on, packed oldest first into one bytea as in
 -- market/candles.sql's windows (int8 µs since 2000, then float8s, big-endian); {columns}
--- is a fixed list of `float8send(coalesce(column, 'NaN'))` terms, so a bar lacking an
--- optional value still packs (as NaN) and none is skipped.
+-- is bars.packed_terms.
 SELECT count(*), string_agg(timestamptz_send(time) || {columns}, '' ORDER BY time)
 FROM candles
 WHERE chart_id = %(chart_id)s AND time >= %(start)s;

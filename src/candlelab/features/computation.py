@@ -68,13 +68,26 @@ def compute(
     """The set's values on `bars`: a (bars, columns) float64 matrix, NaN where a feature
     has no value yet. `anchors` gives cumulative features their stored value at the
     first bar (see the module's docstring)."""
+    return matrix(feature_set, computed(feature_set, bars, anchors))
+
+
+def computed(
+    feature_set: FeatureSet, bars: ChartBars, anchors: Mapping[str, float] | None = None
+) -> dict[str, Floats]:
+    """Every candle column and feature of the set on `bars`, by name."""
     values: dict[str, Floats] = dict(bars.columns)
     for feature in feature_set.computation_order:
         values[feature.name] = _feature_values(feature, bars, values, anchors or {})
-    matrix = np.empty((len(bars), len(feature_set.features)), dtype=np.float64)
+    return values
+
+
+def matrix(feature_set: FeatureSet, values: Mapping[str, Floats]) -> Floats:
+    """The set's features from `computed`, as a (bars, columns) matrix in definition order."""
+    first = values[feature_set.columns[0]] if feature_set.columns else np.empty(0)
+    result = np.empty((len(first), len(feature_set.columns)), dtype=np.float64)
     for j, name in enumerate(feature_set.columns):
-        matrix[:, j] = values[name]
-    return matrix
+        result[:, j] = values[name]
+    return result
 
 
 def _feature_values(

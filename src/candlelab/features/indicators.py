@@ -107,6 +107,12 @@ def cumulative(ind: Indicator) -> bool:
     return ind.function in CUMULATIVE
 
 
+def recursive(ind: Indicator) -> bool:
+    """Whether the value depends on where the series starts (EMA, Wilder's smoothing and
+    the functions built on them): a recursion, not a window."""
+    return bool(_decays(ind, dict(ind.params)))
+
+
 def history(ind: Indicator) -> int | None:
     """Bars before t that influence the value at t, to 1e-12 relative; None if cumulative.
 
@@ -134,8 +140,28 @@ def compute(ind: Indicator, values: Mapping[str, Values]) -> Values:
     arrays = [np.asarray(values[source], dtype=np.float64) for _, source in ind.inputs]
     if arrays[0].ndim == 1:
         return _series(ind, arrays)
+    if not np.isnan(np.array(arrays)).any():
+        return _complete_rows(ind, [a.reshape(-1, a.shape[-1]) for a in arrays]).reshape(
+            arrays[0].shape
+        )
     rows = [_series(ind, [array[row] for array in arrays]) for row in range(len(arrays[0]))]
     return np.array(rows, dtype=np.float64).reshape(arrays[0].shape)
+
+
+def _complete_rows(ind: Indicator, arrays: list[Values]) -> Values:
+    """Series without a NaN, one per row: TA-Lib on each with none of `_series`' checks,
+    which cost more than the computation on the short rows of an increment's batch."""
+    function, params = getattr(ta, ind.function), dict(ind.params)
+    chosen = _outputs(ind.function).index(ind.output)
+    rows, width = arrays[0].shape
+    result: Values = np.empty((rows, width), dtype=np.float64)
+    for row in range(rows):
+        outputs = function(*(np.ascontiguousarray(a[row]) for a in arrays), **params)
+        result[row] = outputs[chosen] if isinstance(outputs, tuple) else outputs
+    if ind.function in INDEX_OUTPUTS:
+        result = np.arange(width) - result
+    result[:, : _lookback(ind.function, ind.params)] = np.nan
+    return result
 
 
 def _series(ind: Indicator, arrays: list[Values]) -> Values:

@@ -1,10 +1,13 @@
 """Materialising a feature set: per chart, in one transaction, only what is missing.
 
 A chart is built from its first bar the first time; afterwards only bars after its last
-built bar are computed, from `history` bars before them, so that each value equals what a
-full rebuild gives. Bars written inside the built range (an ingest's correction, a
-backfill, an import, an edit in psql) mark the build stale from the first of them, in
-their own transaction (`mark_features_stale`); the next build recomputes from there.
+built bar are computed, so that each value equals what a full rebuild gives: charts
+that only gained bars are continued together from their stored values and carried
+states (`increments`); the others (stale, or of a set that cannot be continued) are
+computed from `history` bars before their first new bar. Bars written inside the built
+range (an ingest's correction, a backfill, an import, an edit in psql) mark the build
+stale from the first of them, in their own transaction (`mark_features_stale`); the next
+build recomputes from there.
 A killed build leaves every chart either built or as it was; a re-run does the rest.
 """
 
@@ -17,27 +20,17 @@ from datetime import datetime
 import numpy as np
 from psycopg.pq import TransactionStatus
 
-from candlelab.features import blocks, computation
+from candlelab.features import blocks, computation, continuation, increments
 from candlelab.features.bars import chart_bars, check_columns, longer_chart_id, read_start
 from candlelab.features.blocks import Run, datetime64, moment
+from candlelab.features.builds import ChartBuild, lock_build, packed_state
 from candlelab.features.definitions import FeatureSet
-from candlelab.features.registry import LOCK_CLASS, StoredSet, register
-from candlelab.market.candles import lock_chart
+from candlelab.features.registry import StoredSet, register
 from candlelab.market.charts import Chart, all_charts, chart
 from candlelab.store.database import Connection
 from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
-
-
-@dataclass(frozen=True)
-class ChartBuild:
-    """What a build did to one chart."""
-
-    chart_id: int
-    computed_from: datetime | None  # None: nothing to do
-    bars_written: int
-    bars_read: int
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,9 @@ def build_features(
         charts = [chart(conn, i) for i in chart_ids] if chart_ids is not None else all_charts(conn)
         _check(conn, features, charts)
         stored = register(conn, features)
-    done = []
+    done: list[ChartBuild] = []
+    if not rebuild:
+        done, charts = increments.build_increments(conn, stored, features, charts, progress)
     history = computation.history(features)  # walks every definition: once per build
     for each in charts:
         with conn.transaction():
@@ -111,8 +106,7 @@ class _ChartJob:
 
     def run(self) -> ChartBuild:
         # The chart's load lock: no ingest writes its candles between our read and write.
-        lock_chart(self.conn, self.chart.id)
-        self.conn.execute(QUERIES["lock_chart_build"], {**self.keys, "lock_class": LOCK_CLASS})
+        lock_build(self.conn, self.stored, self.chart.id)
         start = self.start()
         if start is _UP_TO_DATE:
             return ChartBuild(self.chart.id, None, 0, 0)
@@ -121,9 +115,10 @@ class _ChartJob:
         if len(bars) == 0:
             self.conn.execute(QUERIES["drop_build"], self.keys)
             return ChartBuild(self.chart.id, start, 0, 0)
-        vectors = computation.compute(self.features, bars, self.anchors(bars, start))
+        values = computation.computed(self.features, bars, self.anchors(bars, start))
+        vectors = computation.matrix(self.features, values)
         run = Run(bars.time, vectors).from_index(_first_new(bars.time, start))
-        self.write(run, start)
+        self.write(run, start, self.carried(values))
         computed_from = moment(run.time[0]) if len(run) else start
         return ChartBuild(self.chart.id, computed_from, len(run), len(bars))
 
@@ -151,7 +146,13 @@ class _ChartJob:
     def width(self) -> int:
         return len(self.stored.columns)
 
-    def write(self, run: Run, start: datetime | None) -> None:
+    def carried(self, values: dict[str, computation.Floats]) -> bytes | None:
+        """The state an increment continues from, when the set can be continued."""
+        if not continuation.continuable(self.features):
+            return None
+        return packed_state(continuation.final_state(self.features, values))
+
+    def write(self, run: Run, start: datetime | None, state: bytes | None) -> None:
         """Replace the values from `start` on with `run`, and note the chart's build."""
         set_id, chart_id = self.stored.id, self.chart.id
         blocks.cut_from(self.conn, set_id, chart_id, start or blocks.EARLIEST, self.width)
@@ -160,7 +161,8 @@ class _ChartJob:
         blocks.merge_tail(self.conn, set_id, chart_id, self.width)
         longer = self.features.longer_timeframes
         depends = sorted({longer_chart_id(self.conn, self.chart, tf) for tf in longer})
-        self.conn.execute(QUERIES["save_build"], {**self.keys, "depends_on": depends})
+        params = {**self.keys, "depends_on": depends, "state": state}
+        self.conn.execute(QUERIES["save_build"], params)
 
 
 def stored_anchors(

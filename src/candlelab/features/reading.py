@@ -8,6 +8,7 @@ NumPy array allocated once, so no Python object is made per bar or per value.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -163,18 +164,61 @@ def features_as_of(
 
     Only the blocks' bar times are read whole; the vectors the rows need are cut out of
     their blocks by the server, each once, so the join reads ~one vector per row instead
-    of every block up to the newest time asked."""
+    of every block up to the newest time asked. Many rows are split by chart between two
+    connections reading one snapshot, so that the server cuts on two cores."""
     ids = np.asarray(chart_ids, dtype=np.int64)
     at = np.asarray(times, dtype="M8[us]")
     out = np.full((len(ids), len(stored.columns)), np.nan)
     if len(ids) == 0:
         return out
+    first, *others = _halves_by_chart(ids) if len(ids) >= PARALLEL_ROWS else [np.arange(len(ids))]
+    with connect(url) as conn, ThreadPoolExecutor(max_workers=1) as pool:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        assert snapshot is not None
+        helpers = [pool.submit(_as_of_in_snapshot, url, snapshot[0], stored, ids[rows], at[rows])
+                   for rows in others]  # fmt: skip
+        out[first] = _as_of(conn, stored, ids[first], at[first])
+        for rows, helper in zip(others, helpers, strict=True):
+            out[rows] = helper.result()
+    return out
+
+
+# Below this many rows a second connection costs more than it saves.
+PARALLEL_ROWS = 20_000
+
+
+def _halves_by_chart(ids: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
+    """The rows in two groups of about equal size, each chart's rows in one group."""
+    charts, counts = np.unique(ids, return_counts=True)
+    lower = charts[: int(np.searchsorted(np.cumsum(counts), len(ids) / 2)) + 1]
+    in_lower = np.isin(ids, lower)
+    return [np.flatnonzero(in_lower), np.flatnonzero(~in_lower)]
+
+
+def _as_of_in_snapshot(
+    url: str, snapshot: str, stored: StoredSet, ids: npt.NDArray[np.int64],
+    at: npt.NDArray[np.datetime64],
+) -> Floats:  # fmt: skip
+    """`_as_of` on a connection of its own that sees what the first one sees."""
     with connect(url) as conn:
-        bars = _StoredBars.read(conn, stored, np.unique(ids), moment(at.max()))
-        closed = bars.last_closed(ids, at)
-        known = closed >= 0
-        wanted, rows = np.unique(closed[known], return_inverse=True)
-        out[known] = _vectors_at(conn, stored, bars, wanted)[rows]
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        return _as_of(conn, stored, ids, at)
+
+
+def _as_of(
+    conn: Connection, stored: StoredSet, ids: npt.NDArray[np.int64],
+    at: npt.NDArray[np.datetime64],
+) -> Floats:  # fmt: skip
+    out = np.full((len(ids), len(stored.columns)), np.nan)
+    if len(ids) == 0:
+        return out
+    bars = _StoredBars.read(conn, stored, np.unique(ids), moment(at.max()))
+    closed = bars.last_closed(ids, at)
+    known = closed >= 0
+    wanted, rows = np.unique(closed[known], return_inverse=True)
+    out[known] = _vectors_at(conn, stored, bars, wanted)[rows]
     return out
 
 
@@ -228,16 +272,56 @@ class _StoredBars:
         self, ids: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Each row's chart's first bar, and its last bar opened at or before its time."""
-        first = np.searchsorted(self.chart_id, ids, side="left")
-        last = np.searchsorted(self.chart_id, ids, side="right")
+        charts, bounds = self._charts()
+        rank = np.searchsorted(charts, ids)
+        found = np.zeros(len(ids), dtype=bool)
+        found[rank < len(charts)] = charts[rank[rank < len(charts)]] == ids[rank < len(charts)]
+        first = np.where(found, bounds[np.minimum(rank, len(charts))], -1)
+        last = np.where(found, bounds[np.minimum(rank + 1, len(charts))], -1)
+        keyed = self._keys(rank, at, len(charts))
+        if keyed is None:
+            candidate = self._last_opened_by_chart(ids, at, first, last)
+        else:  # one search over (chart, time) keys, the rows in order: the bars are too
+            order = np.argsort(keyed[1])
+            candidate = np.empty(len(ids), dtype=np.int64)
+            candidate[order] = np.searchsorted(keyed[0], keyed[1][order], side="right") - 1
+        candidate[(candidate < first) | (candidate >= last)] = -1  # none, or no such chart
+        return first, candidate
+
+    def _charts(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The charts in order, and where each one's bars start (then the end)."""
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(self.chart_id)) + 1])
+        starts = starts if len(self.chart_id) else np.empty(0, dtype=np.int64)
+        return self.chart_id[starts], np.concatenate([starts, [len(self.chart_id)]])
+
+    def _keys(
+        self, rank: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64], charts: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+        """(chart, time) as one int64 each, for the bars and for the rows (`rank`: the
+        place of each row's chart), ordered as the pairs are; None when the span of times
+        is too wide for that (years 1 to 9999)."""
+        bars, rows = self.time.astype(np.int64), at.astype("M8[us]").astype(np.int64)
+        if not len(bars):
+            return None
+        low = min(int(bars.min()), int(rows.min()))
+        span = max(int(bars.max()), int(rows.max())) - low + 1
+        if span * (charts + 1) >= 2**62:
+            return None
+        _, bounds = self._charts()
+        bar_rank = np.repeat(np.arange(charts, dtype=np.int64), np.diff(bounds))
+        return bar_rank * span + (bars - low), rank * span + (rows - low)
+
+    def _last_opened_by_chart(
+        self, ids: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64],
+        first: npt.NDArray[np.int64], last: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.int64]:  # fmt: skip
         candidate = np.full(len(ids), -1, dtype=np.int64)
         order = np.argsort(ids, kind="stable")
         cuts = np.flatnonzero(np.diff(ids[order])) + 1
         for rows in np.split(order, cuts):
             lo, hi = first[rows[0]], last[rows[0]]
             candidate[rows] = lo + np.searchsorted(self.time[lo:hi], at[rows], side="right") - 1
-        candidate[candidate < first] = -1
-        return first, candidate
+        return candidate
 
     def _ends(
         self, ids: npt.NDArray[np.int64], bars: npt.NDArray[np.int64]

@@ -30,7 +30,7 @@ PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 EXTRA_COLUMNS = ("vwap", "trades", "taker_buy_volume", "quote_volume")
 CORE_COLUMNS = ("chart_id", "time", *PRICE_COLUMNS)
 ALL_COLUMNS = (*CORE_COLUMNS, *EXTRA_COLUMNS)
-LOCK_CLASS = 0x0CA1  # the first key of candlelab's per-chart advisory locks
+LOCK_CLASS = 0x0CA1  # the first key of the per-chart load locks (feature builds take them too)
 CONFLICT_EXAMPLES = 5
 OnConflict = Literal["update", "skip", "error"]
 
@@ -108,12 +108,6 @@ def _note_bars(conn: Connection, chart_id: int, bars: pl.DataFrame, added: int) 
 
 def _batch_range(chart_id: int, bars: pl.DataFrame) -> dict[str, Any]:
     return {"chart_id": chart_id, "first": bars["time"].min(), "last": bars["time"].max()}
-
-
-def lock_chart(conn: Connection, chart_id: int) -> None:
-    """Hold the chart's load lock until the transaction ends: no load writes its bars
-    meanwhile (a feature build reads and writes under it)."""
-    conn.execute(QUERIES["lock_chart"], {"lock_class": LOCK_CLASS, "chart_id": chart_id})
 
 
 def _overlaps_stored(conn: Connection, chart_id: int, bars: pl.DataFrame) -> bool:

@@ -270,6 +270,10 @@ feature_builds = Table(
     Column("depends_on", ARRAY(BigInteger), nullable=False, server_default=text("'{}'")),
     Column("stale_from", DateTime(timezone=True)),
     _timestamp("built_at"),
+    # The recursive indicators' state after last_bar, for the next increment to continue
+    # from (features/continuation.py), packed as little-endian float64; NULL: none
+    # carried, the next increment reads the warm-up.
+    Column("state", LargeBinary),
     PrimaryKeyConstraint("feature_set_id", "chart_id"),
     CheckConstraint("first_bar <= last_bar AND bars > 0", name="range"),
     Index(None, "chart_id"),
@@ -488,4 +492,14 @@ SELECT v.feature_set_id, v.chart_id, v.time, f.name AS feature, f.value
 FROM feature_values v
 JOIN feature_sets s ON s.id = v.feature_set_id
 CROSS JOIN LATERAL unnest(s.columns, v."values") AS f(name, value)""",
+    # A fingerprint of a chart's bars in (after, upto]: an increment computed outside the
+    # chart's lock proves under it that the bars it read are unchanged.
+    """
+CREATE FUNCTION candles_digest(chart bigint, after timestamptz, upto timestamptz) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN  -- PL/pgSQL: its plan is kept for the session, a SQL function's made on every call
+    RETURN (SELECT md5(coalesce(string_agg(c::text, '|' ORDER BY c.time), ''))
+            FROM candles c WHERE c.chart_id = chart AND c.time > after AND c.time <= upto);
+END
+$$""",
 )
