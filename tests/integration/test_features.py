@@ -25,6 +25,7 @@ from candlelab.market.ingest import IngestOptions, ingest_frame
 from candlelab.market.resampling import derive_chart
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
+from tests.fixtures.feature_checks import assert_close
 from tests.fixtures.quality_cases import clean_bars
 
 BARS = 1200
@@ -63,16 +64,6 @@ def full_values(conn: Connection, features: FeatureSet, chart_id: int) -> np.nda
     with conn.transaction():
         bars = chart_bars(conn, chart(conn, chart_id), features)
     return compute(features, bars)
-
-
-def assert_close(stored: np.ndarray, expected: np.ndarray, columns: tuple[str, ...]) -> None:
-    for j, name in enumerate(columns):
-        np.testing.assert_array_equal(
-            np.isnan(stored[:, j]), np.isnan(expected[:, j]), err_msg=name
-        )
-        np.testing.assert_allclose(
-            stored[:, j], expected[:, j], rtol=1e-9, atol=1e-12, err_msg=name
-        )
 
 
 def test_a_build_stores_what_the_computation_in_memory_gives(

@@ -15,6 +15,7 @@ from candlelab.features.continuation import (
 )
 from candlelab.features.definitions import FeatureSet, bundled_feature_set, feature_set
 from candlelab.market.timeframes import Timeframe
+from tests.fixtures.feature_checks import assert_close
 from tests.fixtures.quality_cases import clean_bars
 
 HOURLY = Timeframe(1, "h")
@@ -55,13 +56,6 @@ def continued(features: FeatureSet, charts: list[ChartBars], built: int) -> np.n
     return vectors
 
 
-def assert_close(got: np.ndarray, expected: np.ndarray, features: FeatureSet) -> None:
-    for j, name in enumerate(features.columns):
-        np.testing.assert_array_equal(np.isnan(got[..., j]), np.isnan(expected[..., j]), name)
-        np.testing.assert_allclose(got[..., j], expected[..., j], rtol=1e-9, atol=1e-12,
-                                   err_msg=name)  # fmt: skip
-
-
 WINDOWED = feature_set({"name": "windowed", "features": [
     {"name": "ret_1", "expr": "close / ref(close, 1) - 1"},
     {"name": "std_20", "expr": "std(ret_1, 20)"},
@@ -88,7 +82,7 @@ def test_charts_continued_together_equal_a_full_computation(
     charts = [chart(1, 1600), chart(2, 1600, scale=500.0), chart(3, 1600, scale=0.01)]
     got = continued(features, charts, built)
     expected = np.stack([matrix(features, computed(features, c))[built:] for c in charts])
-    assert_close(got, expected, features)
+    assert_close(got, expected, features.columns)
 
 
 def test_one_bar_at_a_time_stays_equal_to_a_full_computation() -> None:
@@ -107,7 +101,7 @@ def test_one_bar_at_a_time_stays_equal_to_a_full_computation() -> None:
         )
         vectors, states = continue_batch(CORE, batch)
         stored, state = np.concatenate([stored, vectors[0]]), states[0]
-    assert_close(stored, matrix(CORE, computed(CORE, bars)), CORE)
+    assert_close(stored, matrix(CORE, computed(CORE, bars)), CORE.columns)
 
 
 def test_too_few_bars_carry_no_state() -> None:

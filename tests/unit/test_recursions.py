@@ -10,7 +10,7 @@ from candlelab.errors import InvalidFeature
 from candlelab.features import indicators, recursions
 from candlelab.features.indicators import Indicator, compute, indicator
 from candlelab.features.recursions import carried, final_state, resume, state_size
-from tests.integration.test_features import assert_close  # incremental equality: 1e-9
+from tests.fixtures.feature_checks import assert_close  # incremental equality: 1e-9
 
 Values = npt.NDArray[np.float64]
 Walk = dict[str, Values]
