@@ -20,7 +20,8 @@ from candlelab.market.charts import (
     upsert_chart,
 )
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files, ingest_frame
-from candlelab.market.quality import QualityRules, check_charts
+from candlelab.market.quality import check_charts
+from candlelab.market.quality_rules import QualityRules
 from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, daily_bars, hourly_bars
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection, connect

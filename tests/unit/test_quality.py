@@ -10,7 +10,8 @@ import pytest
 from candlelab.demo import demo_charts
 from candlelab.market.candles import Bars
 from candlelab.market.charts import Chart
-from candlelab.market.quality import QualityRules, check_bars, runs
+from candlelab.market.quality import check_bars, runs
+from candlelab.market.quality_rules import QualityRules
 from candlelab.market.synthetic_market import MARKETS, MarketSpec
 from tests.fixtures.quality_cases import clean_bars, pathological_bars, planted_times
 

@@ -24,7 +24,7 @@ from candlelab.cli.options import (
 from candlelab.cli.output import emit_json, out
 from candlelab.errors import ConfigError, InputError, InvalidValue
 from candlelab.market.calendars import check_calendar
-from candlelab.market.candle_files import FORMATS, shown
+from candlelab.market.file_formats import FORMATS, shown
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files
 
 EXAMPLES_SHOWN = 5

@@ -11,7 +11,8 @@ from candlelab.cli import workspace
 from candlelab.cli.options import LARGEST_ID
 from candlelab.cli.output import emit_json, out, table
 from candlelab.market.charts import Chart, all_charts, chart
-from candlelab.market.quality import ChartQuality, QualityRules, check_charts
+from candlelab.market.quality import ChartQuality, check_charts
+from candlelab.market.quality_rules import QualityRules
 
 SHOWN_PER_CHART = 20
 

@@ -26,7 +26,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from candlelab.errors import InputError, cut
+from candlelab.errors import InputError
+from candlelab.market.file_formats import FORMATS, shown
 from candlelab.market.time_formats import holds_dates
 
 REQUIRED = ("time", "open", "high", "low", "close")
@@ -50,7 +51,6 @@ BINANCE_COLUMNS = (
     "time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
     "trades", "taker_buy_volume", "taker_buy_quote_volume", "ignore",
 )  # fmt: skip
-FORMATS = ("csv", "tsv", "parquet", "binance", "yahoo")
 # What pandas calls the column it writes an unnamed index to: `to_csv` leaves the header
 # cell empty (read back as "Unnamed: 0"), `to_parquet` and `reset_index` name it.
 PANDAS_INDEX_NAMES = ("", "Unnamed: 0", "__index_level_0__", "index")
@@ -61,12 +61,6 @@ MAX_COLUMNS = 64  # columns in a header (or a headerless first line)
 MAX_LINE = 64 << 10  # bytes in one line
 CHUNK_BYTES = 8 << 20  # CSV read this much at a time (about 100,000 minute bars)
 CHUNK_ROWS = 250_000  # Parquet rows read at a time
-SHOWN = 100  # characters of a value quoted back in a message
-
-
-def shown(value: object, limit: int = SHOWN) -> str:
-    """A value as quoted back to the user: at most `limit` characters, cut with "…"."""
-    return cut(str(value), limit - 1)
 
 
 @dataclass(frozen=True)

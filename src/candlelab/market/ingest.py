@@ -44,10 +44,10 @@ from candlelab.market.candle_files import (
     RawCandles,
     raw_from_frame,
     read_candle_file,
-    shown,
 )
 from candlelab.market.candles import PRICE_COLUMNS, LoadCounts, OnConflict, load_bars
 from candlelab.market.charts import ChartKey, ensure_chart, set_calendar
+from candlelab.market.file_formats import shown
 from candlelab.market.resampling import refresh_derived
 from candlelab.market.symbols import normalized_symbol
 from candlelab.market.timeframes import Timeframe, checked_timezone

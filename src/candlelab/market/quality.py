@@ -32,6 +32,7 @@ import polars as pl
 from candlelab.market.calendars import expected_bars, owed_bars
 from candlelab.market.candles import candle_arrays, read_candles
 from candlelab.market.charts import Chart
+from candlelab.market.quality_rules import QualityRules
 from candlelab.market.timeframes import Timeframe
 
 Array = npt.NDArray[Any]
@@ -42,15 +43,6 @@ CODES = (
     "gap", "off_calendar", "duplicate_bar", "price_jump", "unit_jump", "split_like",
     "zero_volume", "stale",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class QualityRules:
-    jump_threshold: float = 15.0  # robust standard deviations of the local log returns
-    scale_window: int = 101  # bars around each bar its volatility is measured over
-    ratio_tolerance: float = 0.02  # how close (in log) a jump must be to a split or 10^k
-    zero_volume_bars: int = 3
-    stale_bars: int = 5
 
 
 @dataclass(frozen=True)
