@@ -1,17 +1,22 @@
-"""What every command starts from: the settings, and the database they point at."""
+"""What every command starts from: the settings, and the database they point at.
+
+The store's modules (Alembic, SQLAlchemy, psycopg, MLflow) are imported where they are
+used: a command refused for a bad option never connects, and should not wait for them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from candlelab.errors import SchemaOutOfDate
-from candlelab.settings import Settings
-from candlelab.store import migrations
-from candlelab.store.database import Connection, connect
-from candlelab.store.embedded import EmbeddedServer
 from candlelab.store.urls import describe
-from candlelab.training.tracking import upgrade_tracking_schema
+
+if TYPE_CHECKING:
+    from candlelab.settings import Settings
+    from candlelab.store.database import Connection
+    from candlelab.store.embedded import EmbeddedServer
 
 
 @dataclass
@@ -21,6 +26,8 @@ class Workspace:
     @property
     def embedded(self) -> EmbeddedServer | None:
         """The embedded server, or None when DATABASE_URL names a server of the user's."""
+        from candlelab.store.embedded import EmbeddedServer
+
         return None if self.settings.database_url else EmbeddedServer(self.settings.home)
 
     @cached_property
@@ -40,11 +47,17 @@ class Workspace:
 
     def upgrade(self) -> None:
         """Bring candlelab's tables and MLflow's to the newest schema (idempotent)."""
+        from candlelab.store import migrations
+        from candlelab.training.tracking import upgrade_tracking_schema
+
         migrations.upgrade(self.database_url)
         upgrade_tracking_schema(self.database_url, self.settings.artifact_location)
 
     def connect(self) -> Connection:
         """A connection to a database whose schema is current; refuse one that is not."""
+        from candlelab.store import migrations
+        from candlelab.store.database import connect
+
         at, head = migrations.current(self.database_url), migrations.head()
         if at != head:
             raise SchemaOutOfDate(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -12,10 +12,11 @@ from candlelab.cli import workspace
 from candlelab.cli.options import LARGEST_ID, symbol_option
 from candlelab.cli.output import emit_json, out, table
 from candlelab.errors import ConfigError, InvalidField
-from candlelab.market.backfill import BackfillReport, Span, backfill_chart
-from candlelab.market.charts import Chart, all_charts, chart
-from candlelab.market.providers import provider, provider_names
-from candlelab.store.database import Connection
+
+if TYPE_CHECKING:
+    from candlelab.market.backfill import BackfillReport, Span
+    from candlelab.market.charts import Chart
+    from candlelab.store.database import Connection
 
 
 def backfill(
@@ -53,6 +54,9 @@ def backfill(
     never replace stored ones. Interrupt it at any time: the next run fetches what is still
     missing. Exit code 1 when a fetched page was refused.
     """
+    from candlelab.market.backfill import backfill_chart
+    from candlelab.market.providers import provider
+
     vendor = symbol_option(vendor_symbol, "--vendor-symbol") if vendor_symbol is not None else None
     span = _span(start, end, vendor)
     ws = workspace(ctx)
@@ -74,6 +78,8 @@ def backfill(
 
 def _span(start: datetime | None, end: datetime | None, vendor: str | None) -> Span:
     """What to fill (a time without an offset is UTC); a bad bound names its option."""
+    from candlelab.market.backfill import Span
+
     try:
         return Span(start, end, vendor)
     except InvalidField as exc:
@@ -83,6 +89,9 @@ def _span(start: datetime | None, end: datetime | None, vendor: str | None) -> S
 def _targets(
     conn: Connection, chart_ids: list[int] | None, provider_name: str | None
 ) -> list[Chart]:
+    from candlelab.market.charts import all_charts, chart
+    from candlelab.market.providers import provider_names
+
     if chart_ids:
         charts = [chart(conn, i) for i in chart_ids]
     else:

@@ -14,11 +14,7 @@ import typer
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out
 from candlelab.errors import OperationalError
-from candlelab.store import migrations
-from candlelab.store.database import connect
 from candlelab.store.urls import describe, redact
-from candlelab.training.tracking import SCHEMA as MLFLOW_SCHEMA
-from candlelab.training.tracking import tracking_uri
 
 app = typer.Typer(
     help="The database: schema migrations and the embedded server.", no_args_is_help=True
@@ -42,6 +38,9 @@ class DatabaseStatus:
 @app.command()
 def upgrade(ctx: typer.Context) -> None:
     """Create or upgrade every table: candlelab's (schema public) and MLflow's (schema mlflow)."""
+    from candlelab.store import migrations
+    from candlelab.training.tracking import SCHEMA as MLFLOW_SCHEMA
+
     ws = workspace(ctx)
     ws.upgrade()
     out.print(
@@ -57,6 +56,8 @@ def downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision; 'base' removes every table.")],
 ) -> None:
     """Undo migrations down to REVISION (candlelab's tables only; MLflow's are left alone)."""
+    from candlelab.store import migrations
+
     url = workspace(ctx).database_url
     migrations.downgrade(url, revision)
     out.print(f"schema at revision {migrations.current(url) or 'base'}")
@@ -84,6 +85,8 @@ def url(
     ] = False,
 ) -> None:
     """Print the database URL for psql, pandas or SQLAlchemy (starting the embedded server)."""
+    from candlelab.training.tracking import tracking_uri
+
     database_url = workspace(ctx).database_url
     print(tracking_uri(database_url) if mlflow else database_url)
 
@@ -91,6 +94,8 @@ def url(
 @app.command()
 def start(ctx: typer.Context) -> None:
     """Start the embedded server (it keeps running until `candlelab db stop`)."""
+    from candlelab.store.database import connect
+
     ws = workspace(ctx)
     database_url = ws.database_url
     if ws.embedded is None:
@@ -117,6 +122,10 @@ def stop(ctx: typer.Context) -> None:
 
 
 def _status(database_url: str | None, where: str, embedded: bool) -> DatabaseStatus:
+    from candlelab.store import migrations
+    from candlelab.store.database import connect
+    from candlelab.training.tracking import SCHEMA as MLFLOW_SCHEMA
+
     head = migrations.head()
     if database_url is None:
         return DatabaseStatus("", where, embedded, False, None, head, False, False)

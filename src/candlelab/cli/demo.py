@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, err, out, table
-from candlelab.demo import seed_labels, store_market, waiting_proposals
 from candlelab.errors import CandlelabError
-from candlelab.features.builds import ChartBuild
-from candlelab.features.definitions import bundled_feature_set
-from candlelab.features.materialisation import BuildReport, build_features
-from candlelab.market.charts import ChartSummary, all_charts, chart_summaries, recount_bars
-from candlelab.market.ingest import IngestReport
-from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
-from candlelab.store.database import Connection
+
+if TYPE_CHECKING:
+    from candlelab.features.builds import ChartBuild
+    from candlelab.features.materialisation import BuildReport
+    from candlelab.market.charts import ChartSummary
+    from candlelab.market.ingest import IngestReport
+    from candlelab.store.database import Connection
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -33,6 +32,10 @@ def demo(
 
     Safe to interrupt and run again: every chart is one transaction and no bar is stored twice.
     """
+    from candlelab.demo import seed_labels, store_market, waiting_proposals
+    from candlelab.market.charts import chart_summaries
+    from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
+
     ws = workspace(ctx)
     started = time.monotonic()
     out.print(f"database: {ws.where()}")
@@ -63,6 +66,10 @@ def demo(
 
 def _build_features(conn: Connection, progress: Progress) -> BuildReport:
     """The default feature set on every chart: only what is new since the last run."""
+    from candlelab.features.definitions import bundled_feature_set
+    from candlelab.features.materialisation import build_features
+    from candlelab.market.charts import all_charts
+
     charts = len(all_charts(conn))
     conn.rollback()  # build_features commits chart by chart, outside any transaction
     task = progress.add_task("building features (core)", total=charts)
@@ -93,6 +100,8 @@ def charts(
     ] = False,
 ) -> None:
     """Every chart with its bar count, first and last bar, source and calendar."""
+    from candlelab.market.charts import chart_summaries, recount_bars
+
     with workspace(ctx).connect() as conn:
         if recount:
             off = recount_bars(conn)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -12,17 +12,12 @@ from candlelab.cli import workspace
 from candlelab.cli.options import LARGEST_ID
 from candlelab.cli.output import emit_json, out, table
 from candlelab.errors import NotFound
-from candlelab.features.builds import ChartBuild, chart_builds
-from candlelab.features.definitions import (
-    BUNDLED,
-    FeatureSet,
-    bundled_feature_set,
-    load_feature_set,
-)
-from candlelab.features.materialisation import BuildReport, build_features
-from candlelab.features.registry import set_summaries, stored_set
-from candlelab.market.charts import all_charts
-from candlelab.store.database import Connection
+
+if TYPE_CHECKING:
+    from candlelab.features.builds import ChartBuild
+    from candlelab.features.definitions import FeatureSet
+    from candlelab.features.materialisation import BuildReport
+    from candlelab.store.database import Connection
 
 app = typer.Typer(help="Feature sets: build (materialise), list and show.", no_args_is_help=True)
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -37,6 +32,9 @@ SetArgument = Annotated[
 
 def resolve(conn: Connection, reference: str) -> FeatureSet:
     """A set from a file, the bundled sets, or the store (the newest version of a name)."""
+    from candlelab.features.definitions import BUNDLED, bundled_feature_set, load_feature_set
+    from candlelab.features.registry import stored_set
+
     path = Path(reference)
     if reference.endswith(".toml") or path.is_file():
         return load_feature_set(path)
@@ -77,6 +75,9 @@ def build(
     """Compute and store a feature set's values: only bars not built yet, and ranges
     made stale by corrected history. Each chart is its own transaction; interrupt and
     run again to finish."""
+    from candlelab.features.materialisation import build_features
+    from candlelab.market.charts import all_charts
+
     with workspace(ctx).connect() as conn:
         features = resolve(conn, feature_set)
         total = len(chart) if chart else len(all_charts(conn))
@@ -115,6 +116,8 @@ def _print_build(report: BuildReport, json: bool) -> None:
 @app.command("list")
 def list_sets(ctx: typer.Context, json: Json = False) -> None:
     """Every stored version of every set, with what is materialised."""
+    from candlelab.features.registry import set_summaries
+
     with workspace(ctx).connect() as conn:
         summaries = set_summaries(conn)
     rows = [[s.stored.name, s.stored.version, s.stored.version_hash[:12], len(s.stored.columns),
@@ -141,6 +144,9 @@ LIST_COLUMNS = (
 def show(ctx: typer.Context, feature_set: SetArgument = "core", json: Json = False) -> None:
     """A stored version: its columns and definitions, and per chart the bars built, the
     NaN (warm-up) count per column and any stale range."""
+    from candlelab.features.builds import chart_builds
+    from candlelab.features.registry import stored_set
+
     with workspace(ctx).connect() as conn:
         stored = stored_set(conn, feature_set)
         builds = chart_builds(conn, stored)

@@ -6,7 +6,7 @@ import json as jsonlib
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -15,10 +15,10 @@ from rich.progress import BarColumn, Progress, TextColumn
 from candlelab.cli import workspace
 from candlelab.cli.output import emit_json, out, table
 from candlelab.errors import ImportRefused, OperationalError
-from candlelab.legacy.conversion import MAX_VALUE, Converted
-from candlelab.legacy.importer import ImportOptions, ImportReport, import_file
-from candlelab.legacy.layout import TABLES, open_readonly, readable
-from candlelab.legacy.sample import SampleSpec, write_sample
+
+if TYPE_CHECKING:
+    from candlelab.legacy.conversion import Converted
+    from candlelab.legacy.importer import ImportReport
 
 PROBLEMS_SHOWN = 20
 
@@ -55,6 +55,10 @@ def import_sqlite(
     anything is written, unless --skip-invalid. Every run ends by comparing row counts and
     checksums of the converted values from both sides; exit code 1 if any differ.
     """
+    from candlelab.legacy.importer import ImportOptions, import_file
+    from candlelab.legacy.layout import TABLES
+    from candlelab.legacy.sample import SampleSpec, write_sample
+
     if write_sample_file:
         write_sample(path, SampleSpec(problems=frozenset()))
         out.print(f"wrote a sample legacy file: {path}; try: candlelab import-sqlite {path}")
@@ -99,6 +103,8 @@ def _refusal(path: Path, report: ImportReport) -> str:
 def write_rejects(path: Path, rejects: Path, converted: Converted) -> None:
     """Every rejected row, whole, as the legacy file has it, with its reasons (a value too
     long to import is not copied either: its size stands in for it)."""
+    from candlelab.legacy.layout import open_readonly, readable
+
     reasons: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
     for problem in converted.problems.iter_rows(named=True):
         reasons.setdefault((problem["table"], problem["id"]), []).append(
@@ -126,6 +132,8 @@ def _legacy_row(legacy: sqlite3.Connection, table: str, row_id: int | None) -> d
 
 
 def _at_most(column: str) -> str:
+    from candlelab.legacy.conversion import MAX_VALUE
+
     name = '"' + column.replace('"', '""') + '"'
     size = f"'a ' || typeof({name}) || ' of ' || length({name}) || ', not copied'"
     return f"CASE WHEN length({name}) > {MAX_VALUE} THEN {size} ELSE {name} END AS {name}"

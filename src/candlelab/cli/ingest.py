@@ -7,7 +7,7 @@ import glob
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,9 +23,10 @@ from candlelab.cli.options import (
 )
 from candlelab.cli.output import emit_json, out
 from candlelab.errors import ConfigError, InputError, InvalidValue
-from candlelab.market.calendars import check_calendar
 from candlelab.market.file_formats import FORMATS, shown
-from candlelab.market.ingest import IngestOptions, IngestReport, ingest_files
+
+if TYPE_CHECKING:
+    from candlelab.market.ingest import IngestReport
 
 EXAMPLES_SHOWN = 5
 
@@ -94,6 +95,9 @@ def ingest(
     `quality` measures gaps against) is told from its first file's bars, as the report says.
     Exit code 1 when any input was refused.
     """
+    from candlelab.market.calendars import check_calendar
+    from candlelab.market.ingest import IngestOptions, ingest_files
+
     if on_conflict not in ("update", "skip", "error"):
         raise ConfigError(f"--on-conflict {on_conflict!r}: use update, skip or error")
     if fmt is not None and fmt not in FORMATS:

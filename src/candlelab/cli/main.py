@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,8 +23,9 @@ from candlelab.cli import (
 )
 from candlelab.cli.output import error
 from candlelab.errors import CandlelabError
-from candlelab.settings import LogLevel, load_settings
-from candlelab.workspace import Workspace
+
+if TYPE_CHECKING:
+    from candlelab.settings import LogLevel
 
 app = typer.Typer(
     name="candlelab",
@@ -78,6 +79,9 @@ def configure(
     log_level: Level = None,
 ) -> None:
     """candlelab: candles in, labels on a chart, features, training, models, signals, drift."""
+    from candlelab.settings import load_settings
+    from candlelab.workspace import Workspace
+
     given = {
         "DATABASE_URL": database_url,
         "CANDLELAB_HOME": home,

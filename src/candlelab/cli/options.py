@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from candlelab.errors import ConfigError, InvalidField
 from candlelab.market.symbols import normalized_symbol
-from candlelab.market.timeframes import Timeframe, checked_timezone
+
+if TYPE_CHECKING:
+    from candlelab.market.timeframes import Timeframe
 
 T = TypeVar("T")
 LARGEST_ID = 2**63 - 1  # a PostgreSQL bigint: a larger chart id is a usage mistake, not a query
@@ -39,6 +41,8 @@ def file_option(path: Path, option: str) -> Path:
 
 
 def timeframe_option(value: str, option: str = "--timeframe") -> Timeframe:
+    from candlelab.market.timeframes import Timeframe  # Polars: only for a command that uses it
+
     try:
         return Timeframe.parse(value)
     except ValueError as exc:
@@ -51,6 +55,8 @@ def offset_option(value: str, timeframe: Timeframe, option: str = "--offset") ->
 
 
 def timezone_option(value: str, option: str = "--timezone") -> str:
+    from candlelab.market.timeframes import checked_timezone
+
     return _checked(lambda: checked_timezone(value, option))
 
 

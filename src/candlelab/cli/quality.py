@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -10,9 +10,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from candlelab.cli import workspace
 from candlelab.cli.options import LARGEST_ID
 from candlelab.cli.output import emit_json, out, table
-from candlelab.market.charts import Chart, all_charts, chart
-from candlelab.market.quality import ChartQuality, check_charts
 from candlelab.market.quality_rules import QualityRules
+
+if TYPE_CHECKING:
+    from candlelab.market.charts import Chart
+    from candlelab.market.quality import ChartQuality
 
 SHOWN_PER_CHART = 20
 
@@ -41,6 +43,8 @@ def quality(
     against the chart's calendar (24/7, 24/5 or an exchange's sessions and holidays).
     Exit code 1 when anything was found.
     """
+    from candlelab.market.charts import all_charts, chart
+
     rules = QualityRules(
         jump_threshold=jump_threshold, zero_volume_bars=zero_volume_bars, stale_bars=stale_bars
     )
@@ -57,6 +61,8 @@ def quality(
 
 
 def _checked(url: str, charts: list[Chart], rules: QualityRules, quiet: bool) -> list[ChartQuality]:
+    from candlelab.market.quality import check_charts
+
     columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=out, transient=True, disable=quiet) as progress:
         task = progress.add_task("checking charts", total=len(charts))

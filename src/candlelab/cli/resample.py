@@ -9,8 +9,6 @@ import typer
 from candlelab.cli import workspace
 from candlelab.cli.options import LARGEST_ID, offset_option, timeframe_option
 from candlelab.cli.output import emit_json, out
-from candlelab.market.charts import chart_summaries
-from candlelab.market.resampling import derive_chart
 
 
 def resample(
@@ -30,6 +28,9 @@ def resample(
     Days, weeks and months follow the chart's timezone (a session stays in its local
     day across DST). Later ingests into the base update the derived chart too.
     """
+    from candlelab.market.charts import chart_summaries
+    from candlelab.market.resampling import derive_chart
+
     timeframe = timeframe_option(to, "--to")
     bar_offset = offset_option(offset, timeframe)
     with workspace(ctx).connect() as conn:

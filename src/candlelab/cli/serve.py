@@ -9,7 +9,6 @@ import typer
 from candlelab.cli import workspace
 from candlelab.cli.output import out
 from candlelab.errors import ConfigError
-from candlelab.web.access import Access, is_loopback
 
 
 def serve(
@@ -27,6 +26,7 @@ def serve(
     """
     import uvicorn
 
+    from candlelab.web.access import Access, is_loopback
     from candlelab.web.app import create_app
 
     ws = workspace(ctx)
