@@ -95,38 +95,41 @@ def ingest(
     `quality` measures gaps against) is told from its first file's bars, as the report says.
     Exit code 1 when any input was refused.
     """
-    from candlelab.market.calendars import check_calendar
-    from candlelab.market.ingest import IngestOptions, ingest_files
-
     if on_conflict not in ("update", "skip", "error"):
         raise ConfigError(f"--on-conflict {on_conflict!r}: use update, skip or error")
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     if calendar is not None:
-        try:
-            check_calendar(calendar)
-        except InvalidValue as exc:
-            raise ConfigError(f"--calendar: {exc}") from None
+        _check_calendar(calendar)
     bars = timeframe_option(timeframe)
+    chart_symbol, chart_source = symbol_option(symbol), source_option(source)
+    zone = timezone_option(timezone)
+    chart_zone = timezone_option(chart_timezone or timezone, "--chart-timezone")
+    bar_offset = offset_option(offset, bars)
+    oldest, most_expanded = _earliest(earliest), _size(max_expanded)
+    rejects = file_option(reject_file, "--reject-file") if reject_file is not None else None
+    files = expand(paths)
+    # The readers and the load (pandas, Arrow, the store) only once every option is good:
+    # a mistyped option is told at once.
+    from candlelab.market.ingest import IngestOptions, ingest_files
+
     options = IngestOptions(
-        symbol=symbol_option(symbol),
+        symbol=chart_symbol,
         timeframe=bars,
-        source=source_option(source),
+        source=chart_source,
         format=fmt,
-        timezone=timezone_option(timezone),
-        chart_timezone=timezone_option(chart_timezone or timezone, "--chart-timezone"),
+        timezone=zone,
+        chart_timezone=chart_zone,
         calendar=calendar,
-        offset=offset_option(offset, bars),
+        offset=bar_offset,
         on_conflict=on_conflict,  # type: ignore[arg-type]
         max_reject_ratio=max_reject_ratio,
         strict=strict,
         allow_non_positive=allow_non_positive,
         keep_incomplete=keep_incomplete,
-        earliest=_earliest(earliest),
-        max_expanded=_size(max_expanded),
+        earliest=oldest,
+        max_expanded=most_expanded,
     )
-    rejects = file_option(reject_file, "--reject-file") if reject_file is not None else None
-    files = expand(paths)
     with workspace(ctx).connect() as conn, _Progress(files, quiet=json) as progress:
         reports = ingest_files(conn, files, options, progress.report)
     if rejects is not None:
@@ -137,6 +140,15 @@ def ingest(
         _print(reports, progress.elapsed)
     if any(not report.ok for report in reports):
         raise typer.Exit(1)
+
+
+def _check_calendar(calendar: str) -> None:
+    from candlelab.market.calendars import check_calendar
+
+    try:
+        check_calendar(calendar)
+    except InvalidValue as exc:
+        raise ConfigError(f"--calendar: {exc}") from None
 
 
 def _earliest(text: str) -> datetime:
