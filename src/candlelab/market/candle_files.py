@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +28,9 @@ import pyarrow.parquet as pq
 from candlelab.errors import InputError
 from candlelab.market.file_formats import FORMATS, shown
 from candlelab.market.time_formats import holds_dates
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REQUIRED = ("time", "open", "high", "low", "close")
 OPTIONAL = ("volume", "vwap", "trades", "taker_buy_volume", "quote_volume")
@@ -518,6 +520,8 @@ def _keep_known(frame: pl.DataFrame, first_line: int) -> pl.DataFrame:
 
 def raw_from_frame(frame: object, name: str = "frame") -> RawCandles:
     """A pandas or Polars DataFrame or an Arrow table, in the same shape as a file's rows."""
+    import pandas as pd  # only here: reading files (all `candlelab ingest` does) never needs it
+
     if isinstance(frame, pl.DataFrame):
         polars_frame = frame
     elif isinstance(frame, pd.DataFrame):  # a time index becomes the time column
