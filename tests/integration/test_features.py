@@ -12,6 +12,7 @@ import pytest
 from candlelab.errors import InvalidFeature, NotFound
 from candlelab.features import continuation
 from candlelab.features.bars import chart_bars
+from candlelab.features.blocks import MAX_TAIL
 from candlelab.features.computation import ChartBars, compute, history
 from candlelab.features.continuation import window
 from candlelab.features.definitions import FeatureSet, bundled_feature_set, feature_set
@@ -135,6 +136,22 @@ def test_charts_that_gained_bars_are_continued_together_from_their_stored_values
         assert_close(stored, full_values(conn, WINDOWED, chart_id), WINDOWED.columns)
     warmup = conn.execute("SELECT warmup FROM feature_builds ORDER BY chart_id").fetchall()
     assert [row[0] for row in warmup] == [np.isnan(stored).sum(axis=0).tolist()] * 3
+
+
+def test_many_one_bar_increments_merge_their_short_blocks(
+    conn: Connection, database_url: str
+) -> None:
+    bars = clean_bars(25, 120)
+    chart_id = store(conn, bars.slice(0, 100))
+    build_features(conn, WINDOWED, [chart_id])
+    for stop in range(101, 121):  # past MAX_TAIL short blocks: merged on the way
+        store(conn, bars.slice(0, stop))
+        assert build_features(conn, WINDOWED, [chart_id]).bars_written == 1
+    count = conn.execute("SELECT count(*) FROM feature_blocks").fetchone()
+    assert count is not None
+    assert count[0] <= MAX_TAIL
+    stored = read_features(database_url, stored_set(conn, "windowed"), [chart_id]).values
+    assert_close(stored, full_values(conn, WINDOWED, chart_id), WINDOWED.columns)
 
 
 def test_a_new_bar_changed_while_an_increment_computes_is_built_from_its_new_values(

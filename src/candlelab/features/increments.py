@@ -170,30 +170,21 @@ def _continue(features: FeatureSet, charts: list[_Chart]) -> None:
 
 
 def _write(conn: Connection, stored: StoredSet, pending: list[_Chart]) -> list[ChartBuild | None]:
-    """Append each chart's new bars and note its build, if the build and the bars are
-    still what was read (None for a chart where they are not).
-
-    Each chart is its own transaction: its statements up to its sync, sent without
-    waiting for the server's answer (pipelined, autocommit), so a thousand charts cost a
-    thousand commits on the server, not a thousand round trips. A chart whose short
-    blocks pass MAX_TAIL is merged afterwards, in a transaction of its own."""
-    conn.autocommit = True
-    try:
-        with conn.pipeline() as pipeline:
-            appended = []
-            for each in pending:
-                lock_build(conn, stored, each.chart.id)
-                appended.append(conn.execute(QUERIES["append_increment"], _appended(stored, each)))
-                pipeline.sync()
-        written = [cursor.fetchone() is not None for cursor in appended]
-    finally:
-        conn.autocommit = False
-    for each in (e for e, done in zip(pending, written, strict=True) if done):
-        if each.short_blocks + 1 > MAX_TAIL:
-            with conn.transaction():
-                lock_build(conn, stored, each.chart.id)
+    """Append each chart's new bars and note its build, each chart in its own
+    transaction, if the build and the bars are still what was read (None for a chart
+    where they are not). A chart whose short blocks pass MAX_TAIL is merged in it."""
+    written: list[ChartBuild | None] = []
+    for each in pending:
+        with conn.transaction():
+            lock_build(conn, stored, each.chart.id)
+            appended = conn.execute(QUERIES["append_increment"], _appended(stored, each))
+            if appended.fetchone() is None:
+                written.append(None)
+                continue
+            if each.short_blocks + 1 > MAX_TAIL:
                 blocks.merge_tail(conn, stored.id, each.chart.id, len(stored.columns))
-    return [_built(e) if done else None for e, done in zip(pending, written, strict=True)]
+        written.append(_built(each))
+    return written
 
 
 def _built(each: _Chart) -> ChartBuild:
