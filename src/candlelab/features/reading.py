@@ -273,12 +273,13 @@ class _StoredBars:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Each row's chart's first bar, and its last bar opened at or before its time."""
         charts, bounds = self._charts()
-        rank = np.searchsorted(charts, ids)
-        found = np.zeros(len(ids), dtype=bool)
-        found[rank < len(charts)] = charts[rank[rank < len(charts)]] == ids[rank < len(charts)]
-        first = np.where(found, bounds[np.minimum(rank, len(charts))], -1)
-        last = np.where(found, bounds[np.minimum(rank + 1, len(charts))], -1)
-        keyed = self._keys(rank, at, len(charts))
+        if not len(charts):
+            return np.full(len(ids), -1), np.full(len(ids), -1)
+        rank = np.minimum(np.searchsorted(charts, ids), len(charts) - 1)
+        found = charts[rank] == ids
+        first = np.where(found, bounds[rank], -1)
+        last = np.where(found, bounds[rank + 1], -1)
+        keyed = self._keys(rank, at, bounds)
         if keyed is None:
             candidate = self._last_opened_by_chart(ids, at, first, last)
         else:  # one search over (chart, time) keys, the rows in order: the bars are too
@@ -289,25 +290,26 @@ class _StoredBars:
         return first, candidate
 
     def _charts(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """The charts in order, and where each one's bars start (then the end)."""
+        """The charts in order, and where each one's bars start (then the end); none
+        when there are no bars."""
+        if not len(self.chart_id):
+            return self.chart_id, np.zeros(1, dtype=np.int64)
         starts = np.concatenate([[0], np.flatnonzero(np.diff(self.chart_id)) + 1])
-        starts = starts if len(self.chart_id) else np.empty(0, dtype=np.int64)
         return self.chart_id[starts], np.concatenate([starts, [len(self.chart_id)]])
 
     def _keys(
-        self, rank: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64], charts: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+        self, rank: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64],
+        bounds: npt.NDArray[np.int64],
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:  # fmt: skip
         """(chart, time) as one int64 each, for the bars and for the rows (`rank`: the
-        place of each row's chart), ordered as the pairs are; None when the span of times
-        is too wide for that (years 1 to 9999)."""
+        place of each row's chart in `_charts`, whose `bounds` these are), ordered as the
+        pairs are; None when the span of times is too wide for that (years 1 to 9999)."""
         bars, rows = self.time.astype(np.int64), at.astype("M8[us]").astype(np.int64)
-        if not len(bars):
-            return None
+        charts = len(bounds) - 1
         low = min(int(bars.min()), int(rows.min()))
         span = max(int(bars.max()), int(rows.max())) - low + 1
         if span * (charts + 1) >= 2**62:
             return None
-        _, bounds = self._charts()
         bar_rank = np.repeat(np.arange(charts, dtype=np.int64), np.diff(bounds))
         return bar_rank * span + (bars - low), rank * span + (rows - low)
 
