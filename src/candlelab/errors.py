@@ -112,6 +112,10 @@ class InvalidFeature(DataError):
     """A feature definition is invalid; nothing was written."""
 
 
+class InvalidTarget(DataError):
+    """A target definition is invalid; nothing was written."""
+
+
 class InputError(DataError):
     """An input file cannot be read as candles."""
 
