@@ -116,6 +116,10 @@ class InvalidTarget(DataError):
     """A target definition is invalid; nothing was written."""
 
 
+class DatasetError(DataError):
+    """A training set cannot be made from the data asked for; nothing was recorded."""
+
+
 class InputError(DataError):
     """An input file cannot be read as candles."""
 

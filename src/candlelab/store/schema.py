@@ -191,7 +191,7 @@ training_runs = Table(
     Column("model_type", Text, nullable=False),
     Column("experiment_name", Text, nullable=False),
     Column("pipeline_config_hash", Text),
-    Column("dataset_version", Text),
+    Column("dataset_version", Text, ForeignKey("datasets.version")),
     Column("metrics", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("params", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("status", Text, nullable=False, server_default=text("'running'")),
@@ -206,6 +206,29 @@ training_runs = Table(
     CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     # Serves "newest first" too: PostgreSQL reads a B-tree index backwards.
     Index(None, "created_at"),
+)
+
+# One reproducible training set. Its rows are not copied (the feature store and the
+# candles hold them); what is kept proves that a later read is the same data: the digest
+# of the candles read, of the per-row labels, and which span versions taught.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("version", Text, primary_key=True),
+    Column("feature_set_id", BigInteger, ForeignKey("feature_sets.id"), nullable=False),
+    Column("target_hash", Text, nullable=False),
+    Column("definition", JSONB, nullable=False),
+    Column("chart_ids", ARRAY(BigInteger), nullable=False),
+    Column("data_start", DateTime(timezone=True)),
+    Column("data_end", DateTime(timezone=True)),
+    Column("rows", BigInteger, nullable=False),
+    Column("class_counts", JSONB, nullable=False),
+    Column("ambiguous", BigInteger, nullable=False),
+    Column("candles_digest", Text, nullable=False),
+    Column("label_digest", Text, nullable=False),
+    Column("spans", JSONB, nullable=False),
+    _timestamp("created_at"),
+    CheckConstraint("rows >= 0 AND ambiguous >= 0", name="counts"),
 )
 
 span_annotations = Table(

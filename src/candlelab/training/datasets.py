@@ -1,0 +1,225 @@
+"""Datasets: a feature-set version, a target definition, charts and a time range, read
+straight from the feature store and the candles, and versioned by what they hold.
+
+The version hashes the definition (feature-set and target versions, charts, range) with
+the data itself: a digest of every candle read (chart, time, OHLCV) and the id and
+version of every span that could teach. Unchanged data makes the same version again;
+one edited span or corrected bar makes a new one. The `datasets` table keeps each version
+once, with its row count, class counts and the digest of its per-row labels, so a later
+re-read can prove it is the same data. The rows themselves are not copied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from psycopg.types.json import Jsonb
+
+from candlelab.errors import DatasetError
+from candlelab.features.builds import chart_builds
+from candlelab.features.reading import FeatureMatrix, read_features
+from candlelab.features.registry import StoredSet
+from candlelab.store.database import Connection, connect
+from candlelab.store.queries import load_queries
+from candlelab.training.barriers import Prices
+from candlelab.training.span_labels import LabelledSpan
+from candlelab.training.target_values import ChartSpans, TargetValues, target_values
+from candlelab.training.targets import TargetDefinition
+
+QUERIES = load_queries(__file__)
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    features: StoredSet
+    target: TargetDefinition
+    chart_ids: tuple[int, ...]
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def definition(self) -> dict[str, Any]:
+        return {
+            "features": {"set": self.features.label, "hash": self.features.version_hash},
+            "target": {**self.target.canonical(), "hash": self.target.version_hash},
+            "charts": sorted(self.chart_ids),
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The rows read (every bar of the range), their target values, and the evidence."""
+
+    request: DatasetRequest
+    matrix: FeatureMatrix
+    values: TargetValues
+    spans: tuple[tuple[int, int], ...]  # (id, version) of every span that could teach
+
+    @cached_property
+    def taught(self) -> npt.NDArray[np.int64]:
+        """The rows whose target is known: the training rows."""
+        return np.flatnonzero(self.values.known)
+
+    @cached_property
+    def candles_digest(self) -> str:
+        m, candles = self.matrix, self.matrix.candles or {}
+        arrays = [m.chart_id, m.time.view(np.int64)]
+        arrays += [candles[c] for c in ("open", "high", "low", "close", "volume")]
+        return _sha256(arrays)
+
+    @cached_property
+    def label_digest(self) -> str:
+        y = np.where(self.values.known, self.values.y, np.nan)  # one NaN bit pattern
+        return _sha256([y, self.values.judged_to])
+
+    @cached_property
+    def version(self) -> str:
+        evidence = {**self.request.definition(), "candles": self.candles_digest,
+                    "spans": [list(s) for s in self.spans]}  # fmt: skip
+        text = json.dumps(evidence, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def assemble_dataset(url: str, request: DatasetRequest) -> Dataset:
+    """The dataset's rows and targets; refused when the feature set is not built and
+    current on every chart, or when nothing would be taught."""
+    with connect(url) as conn:
+        check_materialised(conn, request)
+        spans = _teaching_spans(conn, request) if request.target.kind == "spans" else []
+    matrix = read_features(url, request.features, request.chart_ids, request.start,
+                           request.end, with_candles=True)  # fmt: skip
+    values = _values(request.target, matrix, spans)
+    dataset = Dataset(request, matrix, values, tuple((s.id, s.version) for _, s, _ in spans))
+    _check_teaches(dataset)
+    return dataset
+
+
+def check_materialised(conn: Connection, request: DatasetRequest) -> None:
+    """Every chart has a current build of the feature set over the range."""
+    builds = {b.chart_id: b for b in chart_builds(conn, request.features)}
+    build_command = f"candlelab features build {request.features.label}"
+    for chart_id in request.chart_ids:
+        build = builds.get(chart_id)
+        if build is None:
+            problem = "is not built"
+        elif build.stale_from is not None:
+            problem = f"is stale from {build.stale_from.isoformat()} (bars changed since)"
+        elif build.behind and (request.end is None or request.end > build.last_bar):
+            problem = f"ends at {build.last_bar.isoformat()}, before the chart's newest bar"
+        else:
+            continue
+        raise DatasetError(f"feature set {request.features.label} {problem} on chart "
+                           f"{chart_id}; run `{build_command} --chart {chart_id}`")  # fmt: skip
+
+
+def record_dataset(conn: Connection, dataset: Dataset) -> None:
+    """The version's row in `datasets` (kept as first recorded: same version, same data)."""
+    times = dataset.matrix.time[dataset.taught]
+    conn.execute(QUERIES["record_dataset"], {
+        "version": dataset.version, "feature_set_id": dataset.request.features.id,
+        "target_hash": dataset.request.target.version_hash,
+        "definition": Jsonb(dataset.request.definition()),
+        "chart_ids": sorted(dataset.request.chart_ids),
+        "data_start": _utc(times.min()) if len(times) else None,
+        "data_end": _utc(times.max()) if len(times) else None,
+        "rows": len(dataset.taught), "class_counts": Jsonb(_counts(dataset.values)),
+        "ambiguous": int(dataset.values.ambiguous[dataset.taught].sum()),
+        "candles_digest": dataset.candles_digest, "label_digest": dataset.label_digest,
+        "spans": Jsonb([list(s) for s in dataset.spans]),
+    })  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RecordedDataset:
+    version: str
+    feature_set_id: int
+    target_hash: str
+    definition: dict[str, Any]
+    chart_ids: list[int]
+    data_start: datetime | None
+    data_end: datetime | None
+    rows: int
+    class_counts: dict[str, int]
+    ambiguous: int
+    candles_digest: str
+    label_digest: str
+    created_at: datetime
+
+    def proves(self, dataset: Dataset) -> bool:
+        """Whether `dataset`, read again, holds the recorded candles and labels."""
+        return (self.version, self.candles_digest, self.label_digest) == (
+            dataset.version, dataset.candles_digest, dataset.label_digest)  # fmt: skip
+
+
+def recorded_dataset(conn: Connection, version: str) -> RecordedDataset | None:
+    row = conn.execute(QUERIES["dataset"], {"version": version}).fetchone()
+    return RecordedDataset(*row) if row else None
+
+
+def _teaching_spans(
+    conn: Connection, request: DatasetRequest
+) -> list[tuple[int, LabelledSpan, int]]:
+    """(chart id, span, its label's direction) of the spans that can teach."""
+    rows = conn.execute(QUERIES["teaching_spans"], {"chart_ids": list(request.chart_ids)})
+    found = []
+    for chart_id, span_id, version, label, direction, start, end, status, updated in rows:
+        span = LabelledSpan(span_id, version, label, start, end, status, updated)
+        found.append((chart_id, span, direction))
+    return found
+
+
+def _values(target: TargetDefinition, matrix: FeatureMatrix,
+            spans: Sequence[tuple[int, LabelledSpan, int]]) -> TargetValues:  # fmt: skip
+    candles = matrix.candles or {}
+    prices = Prices.of(matrix.chart_id, candles["open"], candles["high"], candles["low"],
+                       candles["close"])  # fmt: skip
+    by_chart = {chart: [s for _, s, _ in group] for chart, group in groupby(spans, lambda s: s[0])}
+    charts = []
+    for first in prices.starts:
+        times = matrix.time[int(first) : int(prices.ends[first])]
+        charts.append(ChartSpans(times, by_chart.get(int(matrix.chart_id[first]), [])))
+    directions = {s.label: direction for _, s, direction in spans}
+    return target_values(target, prices, charts, directions)
+
+
+def _check_teaches(dataset: Dataset) -> None:
+    """Something to learn: labelled bars of at least two classes (or values to regress)."""
+    values, where = dataset.values, _where(dataset.request)
+    if len(dataset.taught) == 0:
+        hint = " (no accepted spans cover them)" if dataset.request.target.kind == "spans" else ""
+        raise DatasetError(f"no labelled bars in {where}{hint}")
+    if values.classes and sum(1 for n in _counts(values).values() if n) < 2:
+        only = next(name for name, n in _counts(values).items() if n)
+        raise DatasetError(f"every labelled bar in {where} is {only!r}: a model needs two classes")
+
+
+def _counts(values: TargetValues) -> dict[str, int]:
+    return values.class_counts() if values.classes else {"rows": int(values.known.sum())}
+
+
+def _where(request: DatasetRequest) -> str:
+    charts = ", ".join(map(str, request.chart_ids))
+    since = f" from {request.start.isoformat()}" if request.start else ""
+    until = f" until {request.end.isoformat()}" if request.end else ""
+    return f"chart {charts}{since}{until}"
+
+
+def _sha256(arrays: Sequence[npt.NDArray[Any]]) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _utc(moment: np.datetime64) -> datetime:
+    return moment.astype("datetime64[us]").item().replace(tzinfo=UTC)  # type: ignore[no-any-return]
