@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from candlelab.errors import DatasetError
-from candlelab.features.definitions import FeatureSet, feature_set
 from candlelab.features.materialisation import build_features
 from candlelab.features.registry import StoredSet
 from candlelab.labels.spans import (
@@ -21,8 +20,6 @@ from candlelab.labels.spans import (
     update_span,
 )
 from candlelab.market.candles import Bars
-from candlelab.market.ingest import IngestOptions, ingest_frame
-from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
 from candlelab.training.datasets import (
     DatasetRequest,
@@ -32,34 +29,15 @@ from candlelab.training.datasets import (
 )
 from candlelab.training.targets import ready_target, target_definition
 from tests.fixtures.quality_cases import clean_bars
+from tests.fixtures.training_data import SMALL, built_market, opened, store
 
 BARS = 400
-SMALL: FeatureSet = feature_set({"name": "small", "features": [
-    {"name": "rsi_14", "talib": "RSI", "timeperiod": 14},
-    {"name": "ret_5", "expr": "close / ref(close, 5) - 1"},
-]})  # fmt: skip
-
-
-def store(conn: Connection, symbol: str, bars: Bars, on_conflict: str = "skip") -> int:
-    options = IngestOptions(symbol, Timeframe(1, "h"), on_conflict=on_conflict)  # type: ignore[arg-type]
-    ingest_frame(conn, bars.to_frame(), options)
-    conn.commit()
-    row = conn.execute("SELECT id FROM charts WHERE symbol = %s", (symbol,)).fetchone()
-    conn.commit()
-    assert row is not None
-    return int(row[0])
-
-
-def opened(bars: Bars, i: int) -> datetime:
-    return datetime.fromisoformat(str(bars.time[i])).replace(tzinfo=UTC)
 
 
 @pytest.fixture
 def market(conn: Connection) -> tuple[StoredSet, list[int], Bars]:
-    bars = clean_bars(1, BARS)
-    charts = [store(conn, "BTCUSDT", bars), store(conn, "ETHUSDT", clean_bars(2, BARS))]
-    report = build_features(conn, SMALL, charts)
-    return report.feature_set, charts, bars
+    stored, charts, series = built_market(conn, BARS)
+    return stored, charts, series[0]
 
 
 def test_a_triple_barrier_dataset_is_the_same_version_when_read_again(

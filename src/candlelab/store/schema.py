@@ -203,6 +203,12 @@ training_runs = Table(
     Column("created_by", Text),
     _timestamp("created_at"),
     _timestamp("completed_at", nullable=True, default=False),
+    # The process training the run touches this while it works; a running run whose
+    # heartbeat is older than the timeout was left by a process that died.
+    _timestamp("heartbeat_at"),
+    Column("model_name", Text),
+    Column("model_version", Integer),
+    Column("artifact_sha256", Text),
     CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
     # Serves "newest first" too: PostgreSQL reads a B-tree index backwards.
     Index(None, "created_at"),

@@ -130,8 +130,8 @@ def record_dataset(conn: Connection, dataset: Dataset) -> None:
         "target_hash": dataset.request.target.version_hash,
         "definition": Jsonb(dataset.request.definition()),
         "chart_ids": sorted(dataset.request.chart_ids),
-        "data_start": _utc(times.min()) if len(times) else None,
-        "data_end": _utc(times.max()) if len(times) else None,
+        "data_start": utc_time(times.min()) if len(times) else None,
+        "data_end": utc_time(times.max()) if len(times) else None,
         "rows": len(dataset.taught), "class_counts": Jsonb(_counts(dataset.values)),
         "ambiguous": int(dataset.values.ambiguous[dataset.taught].sum()),
         "candles_digest": dataset.candles_digest, "label_digest": dataset.label_digest,
@@ -221,5 +221,6 @@ def _sha256(arrays: Sequence[npt.NDArray[Any]]) -> str:
     return digest.hexdigest()
 
 
-def _utc(moment: np.datetime64) -> datetime:
+def utc_time(moment: np.datetime64) -> datetime:
+    """A NumPy UTC time as an aware datetime."""
     return moment.astype("datetime64[us]").item().replace(tzinfo=UTC)  # type: ignore[no-any-return]

@@ -6,13 +6,19 @@ tables in the connection's current schema, so its URL carries `search_path=mlflo
 
 from __future__ import annotations
 
+import json
+import math
 import re
+import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from candlelab.store.database import connect
 from candlelab.store.urls import sqlalchemy_url, with_search_path
+from candlelab.training.artifacts import file_sha256, model_file
 
 SCHEMA = "mlflow"
 
@@ -74,8 +80,125 @@ class Tracking:
         for key, value in metrics.items():
             self.client.log_metric(run.run_id, key, value, step=step)
 
+    def log_step_metrics(self, run: RunRecord, metrics: Mapping[str, float], step: int) -> None:
+        """Metrics at one step (a fold) in one call; NaN and infinities are skipped, as
+        MLflow's store refuses them."""
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()
+                 if math.isfinite(value)]  # fmt: skip
+        self.client.log_batch(run.run_id, metrics=batch)
+
+    def set_tags(self, run: RunRecord, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run.run_id, key, value)
+
+    def log_json(self, run: RunRecord, data: Any, name: str) -> None:
+        """A JSON document among the run's artifacts (the per-fold report, importances)."""
+        self.client.log_dict(run.run_id, data, name)
+
+    def log_dataset(self, run: RunRecord, dataset: DatasetDescription) -> None:
+        """The run's training data as an MLflow dataset input, with candlelab's digest of
+        its whole content (MLflow's own digest of a frame samples its first rows)."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        # MLflow keeps 36 characters of a digest; the whole version is in `source`.
+        entity = Dataset(
+            name=dataset.name, digest=dataset.version[:36], source_type="candlelab",
+            source=json.dumps(dataset.source), schema=json.dumps(dataset.schema),
+            profile=json.dumps(dataset.profile),
+        )  # fmt: skip
+        tags = [InputTag("mlflow.data.context", "training")]
+        self.client.log_inputs(run.run_id, datasets=[DatasetInput(entity, tags)])
+
+    def log_model(self, run: RunRecord, model: LoggedModel) -> str:
+        """The model under the run's artifact path `model`, in a format whose loading runs
+        no code (LightGBM's text, or skops), with its signature and an input example; the
+        sha256 of the model file as saved."""
+        with tempfile.TemporaryDirectory() as scratch:
+            directory = Path(scratch) / "model"
+            _save_model(model, directory)
+            digest = file_sha256(directory / model_file(model.kind))
+            self.client.log_artifacts(run.run_id, str(directory), "model")
+        return digest
+
+    def register(self, name: str, run: RunRecord, description: str = "",
+                 tags: Mapping[str, str] | None = None) -> int:  # fmt: skip
+        """A new version of registered model `name` from the run's `model` artifacts."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        source = f"{self.client.get_run(run.run_id).info.artifact_uri}/model"
+        made = self.client.create_model_version(
+            name, source, run.run_id, tags=dict(tags or {}), description=description
+        )
+        return int(made.version)
+
+    def unregister(self, name: str, version: int) -> None:
+        """Take back a version registered by a run that then failed."""
+        self.client.delete_model_version(name, str(version))
+
+    def download_model(self, run_id: str, destination: Path) -> Path:
+        """The run's `model` artifacts copied under `destination`; their directory."""
+        return Path(self.client.download_artifacts(run_id, "model", str(destination)))
+
     def finish(self, run: RunRecord, status: str = "FINISHED") -> None:
         self.client.set_terminated(run.run_id, status=status)
+
+
+@dataclass(frozen=True)
+class DatasetDescription:
+    name: str
+    version: str
+    source: dict[str, Any]
+    schema: dict[str, Any]
+    profile: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A fitted model to log: `kind` lightgbm (a Booster) or a scikit-learn estimator,
+    an input example (a frame of feature columns) and its predictions for the signature."""
+
+    kind: str
+    model: Any
+    example: Any
+    predictions: Any
+    trusted: tuple[str, ...] = ()
+
+
+def _save_model(model: LoggedModel, directory: Path) -> None:
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(model.example, model.predictions)
+    common = {"signature": signature, "input_example": model.example,
+              "pip_requirements": _requirements(model.kind)}  # fmt: skip
+    if model.kind == "lightgbm":
+        import mlflow.lightgbm
+
+        mlflow.lightgbm.save_model(model.model, str(directory), **common)
+    else:
+        import mlflow.sklearn
+
+        mlflow.sklearn.save_model(model.model, str(directory), serialization_format="skops",
+                                  skops_trusted_types=list(model.trusted), **common)  # fmt: skip
+
+
+def _requirements(kind: str) -> list[str]:
+    """What loading the model needs (given, so MLflow does not inspect the environment)."""
+    from importlib.metadata import version
+
+    packages = ["lightgbm"] if kind == "lightgbm" else ["scikit-learn", "skops"]
+    return [f"{name}=={version(name)}" for name in ("numpy", *packages)]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _slug(name: str) -> str:

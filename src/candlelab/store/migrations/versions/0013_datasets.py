@@ -1,4 +1,5 @@
-"""Datasets: one row per reproducible training set, referenced by the runs trained on it.
+"""Datasets: one row per reproducible training set, referenced by the runs trained on it;
+a run's heartbeat, registered model version and artifact hash.
 
 Revision ID: 0013
 Revises: 0012
@@ -7,7 +8,8 @@ Create Date: 2026-12-03 17:00:00
 A dataset version hashes the feature-set version, the target definition, the charts and
 range, the candles read and the span versions that taught; its rows stay in the feature
 store and the candles (`training/datasets.py`). No run named a dataset before this
-revision, so `training_runs.dataset_version` can reference the table at once.
+revision, so `training_runs.dataset_version` can reference the table at once. A running
+run whose heartbeat stops was left by a process that died (`training/runs.py`).
 """
 
 import sqlalchemy as sa
@@ -48,6 +50,18 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("version", name="pk_datasets"),
     )
+    op.add_column(
+        "training_runs",
+        sa.Column(
+            "heartbeat_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+    )
+    op.add_column("training_runs", sa.Column("model_name", sa.Text()))
+    op.add_column("training_runs", sa.Column("model_version", sa.Integer()))
+    op.add_column("training_runs", sa.Column("artifact_sha256", sa.Text()))
     op.create_foreign_key(
         "fk_training_runs_dataset_version_datasets",
         "training_runs",
@@ -59,4 +73,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_constraint("fk_training_runs_dataset_version_datasets", "training_runs")
+    for column in ("artifact_sha256", "model_version", "model_name", "heartbeat_at"):
+        op.drop_column("training_runs", column)
     op.drop_table("datasets")

@@ -1,0 +1,145 @@
+"""Training straight from the database: walk-forward folds, MLflow, the registry, runs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from candlelab.errors import DatasetError, InvalidValue
+from candlelab.features.registry import StoredSet
+from candlelab.market.candles import Bars
+from candlelab.store.database import Connection
+from candlelab.training.artifacts import ArtifactRefused, load_model
+from candlelab.training.datasets import DatasetRequest
+from candlelab.training.folds import FoldPlan
+from candlelab.training.runs import reap_stale_runs, run_detail
+from candlelab.training.targets import TargetDefinition, target_definition
+from candlelab.training.tracking import Tracking, tracking_uri
+from candlelab.training.trainer import TrainingRequest, train
+from tests.fixtures.training_data import built_market
+
+BARS = 600
+TARGET: TargetDefinition = target_definition({
+    "name": "tb", "kind": "triple-barrier", "unit": "fraction", "take_profit": 0.01,
+    "stop_loss": 0.01, "horizon": 10,
+})  # fmt: skip
+QUICK = {"num_boost_round": 15, "min_data_in_leaf": 20}
+Market = tuple[StoredSet, list[int], list[Bars]]
+
+
+@pytest.fixture
+def market(conn: Connection) -> tuple[StoredSet, list[int], list[Bars]]:
+    return built_market(conn, BARS)
+
+
+def request(market: Market, **changes: object) -> TrainingRequest:
+    stored, charts, _ = market
+    base = {"data": DatasetRequest(stored, TARGET, tuple(charts)), "params": dict(QUICK),
+            "folds": FoldPlan(folds=3, embargo=2), "experiment": "test"}  # fmt: skip
+    return TrainingRequest(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def runs(conn: Connection) -> list[tuple[object, ...]]:
+    return conn.execute("SELECT status, error FROM training_runs").fetchall()
+
+
+def test_a_run_is_recorded_in_mlflow_training_runs_and_the_registry(
+    conn: Connection,
+    database_url: str,
+    artifact_root: str,
+    market: Market,
+    tmp_path: Path,
+) -> None:
+    result = train(database_url, artifact_root, request(market))
+    assert [f.number for f in result.folds] == [1, 2, 3]
+    assert all(f.purged > 0 for f in result.folds)  # the horizon reached each test block
+    assert {"accuracy", "balanced_accuracy", "macro_f1", "log_loss", "roc_auc", "hit_rate",
+            "profit_factor", "expectancy_r"} <= set(result.folds[0].metrics)  # fmt: skip
+    assert set(result.importance["rsi_14"]) == {"gain", "permutation"}
+
+    detail = run_detail(conn, result.run_id[:10])
+    assert (detail.status, detail.model_name, detail.model_version) == ("finished", "small-tb", 1)
+    assert detail.dataset_version == result.dataset_version
+    assert detail.total_samples == result.rows
+    assert detail.pipeline_config_hash is not None
+    client = MlflowClient(tracking_uri(database_url), registry_uri=tracking_uri(database_url))
+    got = client.get_run(result.run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.tags["candlelab.dataset_version"] == result.dataset_version
+    history = client.get_metric_history(result.run_id, "accuracy")
+    assert sorted(m.step for m in history) == [0, 1, 2, 3]  # three folds, then all pooled
+    assert got.inputs.dataset_inputs[0].dataset.digest == result.dataset_version[:36]
+    version = client.get_model_version("small-tb", "1")
+    assert version.run_id == result.run_id
+    assert version.tags["candlelab.artifact_sha256"] == result.artifact_sha256
+
+    model_dir = Tracking(database_url, artifact_root).download_model(result.run_id, tmp_path)
+    booster = load_model(model_dir, "lightgbm", result.artifact_sha256)
+    assert booster.num_trees() == 15 * 3  # three classes
+    (model_dir / "model.lgb").write_text((model_dir / "model.lgb").read_text() + "\n")
+    with pytest.raises(ArtifactRefused, match="differs from"):
+        load_model(model_dir, "lightgbm", result.artifact_sha256)
+
+
+@pytest.mark.parametrize("model", ["logistic", "hgb"])
+def test_scikit_learn_models_train_and_load_without_running_code(
+    database_url: str,
+    artifact_root: str,
+    market: Market,
+    tmp_path: Path,
+    model: str,
+) -> None:
+    params = {"max_iter": 50}
+    result = train(database_url, artifact_root, request(market, model=model, params=params))
+    model_dir = Tracking(database_url, artifact_root).download_model(result.run_id, tmp_path)
+    loaded = load_model(model_dir, model, result.artifact_sha256)
+    assert np.allclose(loaded.predict_proba(np.zeros((1, 3))).sum(), 1.0)
+
+
+def test_bad_requests_are_refused_before_a_run_starts(
+    conn: Connection,
+    database_url: str,
+    artifact_root: str,
+    market: Market,
+) -> None:
+    with pytest.raises(InvalidValue, match="unknown model 'xgboost'"):
+        train(database_url, artifact_root, request(market, model="xgboost"))
+    with pytest.raises(
+        InvalidValue, match="unknown lightgbm parameter 'num_leafs'; did you mean num_leaves"
+    ):
+        train(database_url, artifact_root, request(market, params={"num_leafs": 3}))
+    with pytest.raises(InvalidValue, match="learning_rate: 'fast' is not a float"):
+        train(database_url, artifact_root, request(market, params={"learning_rate": "fast"}))
+    with pytest.raises(DatasetError, match="cannot make 2000 folds"):
+        train(database_url, artifact_root, request(market, folds=FoldPlan(folds=2000)))
+    assert runs(conn) == []
+
+
+def test_a_run_that_fails_says_why_and_registers_nothing(
+    conn: Connection,
+    database_url: str,
+    artifact_root: str,
+    market: Market,
+) -> None:
+    bad = request(market, params={**QUICK, "num_leaves": 1})  # LightGBM refuses it at fit time
+    with pytest.raises(Exception, match="num_leaves"):
+        train(database_url, artifact_root, bad)
+    [(status, error)] = runs(conn)
+    assert status == "failed"
+    assert "num_leaves" in str(error)
+    client = MlflowClient(tracking_uri(database_url), registry_uri=tracking_uri(database_url))
+    assert client.search_model_versions("name = 'small-tb'") == []
+
+
+def test_a_run_whose_process_died_is_marked_failed_by_the_next_look(conn: Connection) -> None:
+    conn.execute("INSERT INTO training_runs (run_id, model_type, experiment_name, heartbeat_at)"
+                 " VALUES ('dead', 'lightgbm', 'x', now() - interval '11 minutes'),"
+                 " ('alive', 'lightgbm', 'x', now() - interval '1 minute')")  # fmt: skip
+    assert reap_stale_runs(conn, timedelta(minutes=10)) == ["dead"]
+    assert run_detail(conn, "dead").status == "failed"
+    assert "no heartbeat since" in str(run_detail(conn, "dead").error)
+    assert run_detail(conn, "alive").status == "running"
