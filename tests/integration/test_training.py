@@ -72,6 +72,7 @@ def test_a_run_is_recorded_in_mlflow_training_runs_and_the_registry(
     assert got.data.tags["candlelab.dataset_version"] == result.dataset_version
     history = client.get_metric_history(result.run_id, "accuracy")
     assert sorted(m.step for m in history) == [0, 1, 2, 3]  # three folds, then all pooled
+    assert got.inputs is not None
     assert got.inputs.dataset_inputs[0].dataset.digest == result.dataset_version[:36]
     version = client.get_model_version("small-tb", "1")
     assert version.run_id == result.run_id
