@@ -120,6 +120,10 @@ class DatasetError(DataError):
     """A training set cannot be made from the data asked for; nothing was recorded."""
 
 
+class TrainingFailed(DataError):
+    """A training run started and failed; it is recorded as failed with this error."""
+
+
 class InputError(DataError):
     """An input file cannot be read as candles."""
 

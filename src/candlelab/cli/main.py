@@ -20,6 +20,7 @@ from candlelab.cli import (
     quality,
     resample,
     serve,
+    train,
 )
 from candlelab.cli.output import error
 from candlelab.errors import CandlelabError
@@ -44,6 +45,8 @@ app.command("quality")(quality.quality)
 app.command("backfill")(backfill.backfill)
 app.command("import-sqlite")(import_sqlite.import_sqlite)
 app.command("serve")(serve.serve)
+app.command("train", help=train.TRAIN_HELP)(train.train)
+app.add_typer(train.runs_app, name="runs")
 
 DatabaseUrl = Annotated[
     str | None,

@@ -11,6 +11,7 @@ re-read can prove it is the same data. The rows themselves are not copied.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections.abc import Sequence
@@ -24,10 +25,11 @@ import numpy as np
 import numpy.typing as npt
 from psycopg.types.json import Jsonb
 
-from candlelab.errors import DatasetError
+from candlelab.errors import DatasetError, NotFound
 from candlelab.features.builds import chart_builds
 from candlelab.features.reading import FeatureMatrix, read_features
 from candlelab.features.registry import StoredSet
+from candlelab.market.charts import all_charts
 from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.barriers import Prices
@@ -88,6 +90,27 @@ class Dataset:
                     "spans": [list(s) for s in self.spans]}  # fmt: skip
         text = json.dumps(evidence, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def chart_selection(conn: Connection, stored: StoredSet, chart_ids: Sequence[int] = (),
+                    symbols: Sequence[str] = ()) -> tuple[int, ...]:  # fmt: skip
+    """The charts asked for by id and by symbol pattern (shell-style, any case: 'BTC*');
+    none asked for: every chart the feature set is built on. A pattern or id that finds
+    no chart is refused."""
+    charts = {c.id: c for c in all_charts(conn)}
+    if not chart_ids and not symbols:
+        return tuple(sorted(b.chart_id for b in chart_builds(conn, stored)))
+    chosen = set()
+    for chart_id in chart_ids:
+        if chart_id not in charts:
+            raise NotFound(f"no chart {chart_id}; `candlelab charts` lists them")
+        chosen.add(chart_id)
+    for pattern in symbols:
+        found = {i for i, c in charts.items() if fnmatch.fnmatchcase(c.symbol, pattern.upper())}
+        if not found:
+            raise NotFound(f"--symbol {pattern!r} matches no chart's symbol")
+        chosen |= found
+    return tuple(sorted(chosen))
 
 
 def assemble_dataset(url: str, request: DatasetRequest) -> Dataset:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import candlelab
+from candlelab.errors import CandlelabError, DatasetError, TrainingFailed
 from candlelab.store.database import connect
 from candlelab.training import evaluation
 from candlelab.training.datasets import (
@@ -126,6 +127,8 @@ def train(url: str, artifact_location: str, request: TrainingRequest,
         return result
     except BaseException as exc:  # a failed run says why, even when interrupted
         _fail(url, tracking, run, plan, registered=registered, exc=exc)
+        if isinstance(exc, Exception) and not isinstance(exc, CandlelabError):
+            raise TrainingFailed(f"run {run.run_id} failed: {_described(exc)}") from exc
         raise
 
 
@@ -137,7 +140,20 @@ def checked_plan(url: str, request: TrainingRequest) -> _Plan:
     matrix, values = dataset.matrix, dataset.values
     until = matrix.time[values.judged_to]
     folds = walk_forward(matrix.time, matrix.chart_id, until, values.known, request.folds)
+    for fold in folds:
+        _check_fold(fold, values.y, len(values.classes))
     return _Plan(request, dataset, spec, folds)
+
+
+def _check_fold(fold: Fold, y: Floats, classes: int) -> None:
+    """A fold trains on rows of two classes at least (or any rows, for regression)."""
+    kinds = len(np.unique(y[fold.train]))
+    if len(fold.train) and (classes == 0 or kinds >= 2):
+        return
+    left = f"{len(fold.train)} rows of {kinds} class{'es' if kinds != 1 else ''}"
+    raise DatasetError(f"fold {fold.number} would train on {left} (after purging "
+                       f"{fold.purged} and an embargo of {fold.embargoed} rows): ask for "
+                       "fewer folds, a smaller embargo, or more labelled data")  # fmt: skip
 
 
 def _trained(url: str, plan: _Plan, tracking: Tracking, run: RunRecord,
@@ -305,9 +321,13 @@ def _fail(url: str, tracking: Tracking, run: RunRecord, plan: _Plan, *,
     """The run marked failed with its error; a version it registered is taken back."""
     if registered is not None:
         tracking.unregister(plan.request.registered_name, registered)
-    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    _close(url, run, Outcome("failed", error=error))
+    _close(url, run, Outcome("failed", error=_described(exc)))
     tracking.finish(run, "FAILED")
+
+
+def _described(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _description(dataset: Dataset) -> DatasetDescription:

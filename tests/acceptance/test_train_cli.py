@@ -1,0 +1,112 @@
+"""`candlelab train` and `candlelab runs` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.acceptance.conftest import Cli, assert_one_line_error
+from tests.fixtures.quality_cases import as_csv, clean_bars
+
+FEATURES = """\
+name = "mine"
+
+[[features]]
+name = "rsi_14"
+talib = "RSI"
+timeperiod = 14
+
+[[features]]
+name = "ret_3"
+expr = "close / ref(close, 3) - 1"
+"""
+TARGET = """\
+name = "tight"
+kind = "triple-barrier"
+unit = "fraction"
+take_profit = 0.01
+stop_loss = 0.01
+horizon = 8
+"""
+
+
+@pytest.fixture
+def built(cli: Cli, database_url: str, tmp_path: Path) -> Path:
+    """Two hourly charts with the set `mine` built; the target file's path."""
+    for seed, symbol in ((1, "BTCUSDT"), (2, "ETHUSDT")):
+        path = tmp_path / f"{symbol}.csv"
+        path.write_text(as_csv(clean_bars(seed, 500)))
+        done = cli("ingest", str(path), "--symbol", symbol, "--timeframe", "1h",
+                   DATABASE_URL=database_url)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    (tmp_path / "mine.toml").write_text(FEATURES)
+    done = cli("features", "build", str(tmp_path / "mine.toml"), DATABASE_URL=database_url)
+    assert done.returncode == 0, done.stderr
+    target = tmp_path / "tight.toml"
+    target.write_text(TARGET)
+    return target
+
+
+def test_train_then_list_and_show_the_run(cli: Cli, database_url: str, built: Path) -> None:
+    trained = cli("train", "--features", "mine", "--target", str(built), "--symbol", "btc*",
+                  "--symbol", "ETHUSDT", "--param", "num_boost_round=10", "--folds", "3",
+                  "--embargo", "2", "--json", DATABASE_URL=database_url)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    result = json.loads(trained.stdout)
+    assert (result["model_name"], result["model_version"]) == ("mine-tight", 1)
+    assert [f["number"] for f in result["folds"]] == [1, 2, 3]
+
+    listed = json.loads(cli("runs", "--json", DATABASE_URL=database_url).stdout)
+    assert [(r["run_id"], r["status"]) for r in listed] == [(result["run_id"], "finished")]
+    shown = cli("runs", "show", result["run_id"][:8], "--json", DATABASE_URL=database_url)
+    detail = json.loads(shown.stdout)
+    assert detail["dataset_version"] == result["dataset_version"]
+    assert len(detail["chart_ids"]) == 2
+    text = cli("runs", DATABASE_URL=database_url).stdout
+    assert result["run_id"][:12] in text
+
+
+def test_train_help_shows_the_ready_targets(cli: Cli) -> None:
+    shown = cli("train", "--help")
+    assert shown.returncode == 0
+    for name in ("spans:", "triple-barrier:", "forward-return:"):
+        assert name in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--model", "xgboost"], "unknown model 'xgboost'"),
+        (["--param", "num_leafs=3"], "did you mean num_leaves"),
+        (["--param", "oops"], "--param 'oops': write it as name=value"),
+        (["--window", "rolling"], "--window: 'rolling'"),
+    ],
+)
+def test_a_bad_model_or_option_fails_with_one_line_before_any_data_is_read(
+    cli: Cli, database_url: str, args: list[str], expected: str
+) -> None:
+    failed = cli("train", "--features", "mine", *args, DATABASE_URL=database_url)
+    assert_one_line_error(failed, expected)
+
+
+def test_bad_data_requests_fail_with_one_line_and_no_run(
+    cli: Cli, database_url: str, built: Path
+) -> None:
+    for args, expected in ((["--symbol", "XRP*"], "--symbol 'XRP*' matches no chart's symbol"),
+                           (["--folds", "90"], "would train on 0 rows")):  # fmt: skip
+        failed = cli("train", "--features", "mine", "--target", str(built), *args,
+                     DATABASE_URL=database_url)  # fmt: skip
+        assert_one_line_error(failed, expected)
+    assert json.loads(cli("runs", "--json", DATABASE_URL=database_url).stdout) == []
+
+
+def test_a_missing_target_file_and_an_unbuilt_set_are_named(
+    cli: Cli, database_url: str, built: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.toml"
+    assert_one_line_error(cli("train", "--features", "mine", "--target", str(missing),
+                              DATABASE_URL=database_url), str(missing))  # fmt: skip
+    assert_one_line_error(cli("train", "--features", "core", DATABASE_URL=database_url),
+                          "core")  # fmt: skip
