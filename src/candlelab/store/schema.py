@@ -228,6 +228,7 @@ datasets = Table(
     Column("data_start", DateTime(timezone=True)),
     Column("data_end", DateTime(timezone=True)),
     Column("rows", BigInteger, nullable=False),
+    Column("classes", ARRAY(Text), nullable=False),  # in the model's output order
     Column("class_counts", JSONB, nullable=False),
     Column("ambiguous", BigInteger, nullable=False),
     Column("candles_digest", Text, nullable=False),

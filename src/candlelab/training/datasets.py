@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from itertools import groupby
 from typing import Any
@@ -30,6 +30,7 @@ from candlelab.features.builds import chart_builds
 from candlelab.features.reading import FeatureMatrix, read_features
 from candlelab.features.registry import StoredSet
 from candlelab.market.charts import all_charts
+from candlelab.market.quality import utc_datetime
 from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.barriers import Prices
@@ -153,9 +154,10 @@ def record_dataset(conn: Connection, dataset: Dataset) -> None:
         "target_hash": dataset.request.target.version_hash,
         "definition": Jsonb(dataset.request.definition()),
         "chart_ids": sorted(dataset.request.chart_ids),
-        "data_start": utc_time(times.min()) if len(times) else None,
-        "data_end": utc_time(times.max()) if len(times) else None,
-        "rows": len(dataset.taught), "class_counts": Jsonb(_counts(dataset.values)),
+        "data_start": utc_datetime(times.min()) if len(times) else None,
+        "data_end": utc_datetime(times.max()) if len(times) else None,
+        "rows": len(dataset.taught), "classes": list(dataset.values.classes),
+        "class_counts": Jsonb(_counts(dataset.values)),
         "ambiguous": int(dataset.values.ambiguous[dataset.taught].sum()),
         "candles_digest": dataset.candles_digest, "label_digest": dataset.label_digest,
         "spans": Jsonb([list(s) for s in dataset.spans]),
@@ -172,6 +174,7 @@ class RecordedDataset:
     data_start: datetime | None
     data_end: datetime | None
     rows: int
+    classes: list[str]
     class_counts: dict[str, int]
     ambiguous: int
     candles_digest: str
@@ -242,8 +245,3 @@ def _sha256(arrays: Sequence[npt.NDArray[Any]]) -> str:
     for array in arrays:
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
-
-
-def utc_time(moment: np.datetime64) -> datetime:
-    """A NumPy UTC time as an aware datetime."""
-    return moment.astype("datetime64[us]").item().replace(tzinfo=UTC)  # type: ignore[no-any-return]

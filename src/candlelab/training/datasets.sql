@@ -12,15 +12,15 @@ ORDER BY s.chart_id, s.start_time, s.id;
 -- record_dataset --
 -- A dataset version, once: the same version made again is the same data.
 INSERT INTO datasets (version, feature_set_id, target_hash, definition, chart_ids, data_start,
-                      data_end, rows, class_counts, ambiguous, candles_digest, label_digest,
+                      data_end, rows, classes, class_counts, ambiguous, candles_digest, label_digest,
                       spans)
 VALUES (%(version)s, %(feature_set_id)s, %(target_hash)s, %(definition)s, %(chart_ids)s,
-        %(data_start)s, %(data_end)s, %(rows)s, %(class_counts)s, %(ambiguous)s,
+        %(data_start)s, %(data_end)s, %(rows)s, %(classes)s, %(class_counts)s, %(ambiguous)s,
         %(candles_digest)s, %(label_digest)s, %(spans)s)
 ON CONFLICT (version) DO NOTHING;
 
 -- dataset --
 -- One dataset version as recorded.
 SELECT version, feature_set_id, target_hash, definition, chart_ids, data_start, data_end, rows,
-       class_counts, ambiguous, candles_digest, label_digest, created_at
+       classes, class_counts, ambiguous, candles_digest, label_digest, created_at
 FROM datasets WHERE version = %(version)s;

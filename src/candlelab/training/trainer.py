@@ -19,6 +19,7 @@ import numpy as np
 
 import candlelab
 from candlelab.errors import CandlelabError, DatasetError, TrainingFailed
+from candlelab.market.quality import utc_datetime
 from candlelab.store.database import connect
 from candlelab.training import evaluation
 from candlelab.training.datasets import (
@@ -26,7 +27,6 @@ from candlelab.training.datasets import (
     DatasetRequest,
     assemble_dataset,
     record_dataset,
-    utc_time,
 )
 from candlelab.training.estimators import Fitted, Floats, Learner, ModelSpec, model_spec
 from candlelab.training.folds import Fold, FoldPlan, walk_forward
@@ -302,7 +302,7 @@ def _record(url: str, plan: _Plan, run: RunRecord) -> None:
     data, dataset = plan.request.data, plan.dataset
     times = dataset.matrix.time[dataset.taught]
     new = NewRun(run.run_id, plan.spec.kind, plan.request.experiment, _params(plan),
-                 sorted(data.chart_ids), utc_time(times.min()), utc_time(times.max()),
+                 sorted(data.chart_ids), utc_datetime(times.min()), utc_datetime(times.max()),
                  plan.request.created_by, _pipeline_hash(plan), dataset.version)  # fmt: skip
     with connect(url) as conn:
         record_dataset(conn, dataset)

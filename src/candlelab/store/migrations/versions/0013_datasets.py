@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("data_start", sa.DateTime(timezone=True)),
         sa.Column("data_end", sa.DateTime(timezone=True)),
         sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("classes", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("class_counts", postgresql.JSONB(), nullable=False),
         sa.Column("ambiguous", sa.BigInteger(), nullable=False),
         sa.Column("candles_digest", sa.Text(), nullable=False),
