@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from candlelab.errors import NotFound
 from candlelab.store.database import connect
 from candlelab.store.urls import sqlalchemy_url, with_search_path
 from candlelab.training.artifacts import file_sha256, model_file
@@ -139,6 +140,27 @@ class Tracking:
         )
         return int(made.version)
 
+    def model_version(self, name: str, alias: str | None = None,
+                      version: int | None = None) -> tuple[int, str]:  # fmt: skip
+        """(version, run id) of a registered model's version: by number, by alias, or
+        its newest."""
+        from mlflow.exceptions import MlflowException
+
+        found: Any
+        try:
+            if version is not None:
+                found = self.client.get_model_version(name, str(version))
+            elif alias is not None:
+                found = self.client.get_model_version_by_alias(name, alias)
+            else:
+                found = max(self.client.search_model_versions(f"name = '{_quoted(name)}'"),
+                            key=lambda v: int(v.version), default=None)  # fmt: skip
+        except MlflowException as exc:
+            raise NotFound(f"model {name}: {exc.message}") from None
+        if found is None:
+            raise NotFound(f"no registered model {name!r}; `candlelab runs` lists trainings")
+        return int(found.version), str(found.run_id)
+
     def unregister(self, name: str, version: int) -> None:
         """Take back a version registered by a run that then failed."""
         self.client.delete_model_version(name, str(version))
@@ -195,6 +217,11 @@ def _requirements(kind: str) -> list[str]:
 
     packages = ["lightgbm"] if kind == "lightgbm" else ["scikit-learn", "skops"]
     return [f"{name}=={version(name)}" for name in ("numpy", *packages)]
+
+
+def _quoted(text: str) -> str:
+    """A value inside a single-quoted MLflow search string."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _now_ms() -> int:
