@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from candlelab.features.registry import stored_set
+from candlelab.store.database import Connection
 from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.fixtures.quality_cases import as_csv, clean_bars
+from tests.fixtures.training_data import label_strong_rsi
 
 FEATURES = """\
 name = "mine"
@@ -110,3 +113,28 @@ def test_a_missing_target_file_and_an_unbuilt_set_are_named(
                               DATABASE_URL=database_url), str(missing))  # fmt: skip
     assert_one_line_error(cli("train", "--features", "core", DATABASE_URL=database_url),
                           "core")  # fmt: skip
+
+
+def test_a_spans_model_proposes_on_the_other_chart(
+    cli: Cli, database_url: str, built: Path, conn: Connection
+) -> None:
+    stored = stored_set(conn, "mine")
+    btc = conn.execute("SELECT id FROM charts WHERE symbol = 'BTCUSDT'").fetchone()
+    assert btc is not None
+    label_strong_rsi(conn, database_url, stored, int(btc[0]))
+    trained = cli("train", "--features", "mine", "--target", "spans", "--symbol", "BTCUSDT",
+                  "--folds", "2", "--param", "num_boost_round=20", "--param",
+                  "min_data_in_leaf=10", DATABASE_URL=database_url)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    made = cli("propose", "--model", "mine-spans", "--symbol", "ETH*", "--json",
+               DATABASE_URL=database_url)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    report = json.loads(made.stdout)
+    assert report["version"] == 1
+    [chart] = report["charts"]
+    assert chart["written"] == chart["proposed"] > 0
+    again = json.loads(cli("propose", "--model", "mine-spans/1", "--symbol", "ETH*", "--json",
+                           DATABASE_URL=database_url).stdout)  # fmt: skip
+    assert again["charts"][0]["written"] == 0
+    assert_one_line_error(cli("propose", "--model", "mine-spans@champion",
+                              DATABASE_URL=database_url), "mine-spans")  # fmt: skip

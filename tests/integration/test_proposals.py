@@ -6,18 +6,16 @@ import numpy as np
 import pytest
 
 from candlelab.errors import DataError, NotFound
-from candlelab.features.reading import read_features
 from candlelab.features.registry import StoredSet
-from candlelab.labels.spans import LabelType, NewSpan, add_label_type, create_span, review_span
+from candlelab.labels.spans import review_span
 from candlelab.market.candles import Bars
-from candlelab.market.quality import runs, utc_datetime
 from candlelab.store.database import Connection
 from candlelab.training.datasets import DatasetRequest, assemble_dataset
 from candlelab.training.folds import FoldPlan
 from candlelab.training.proposals import ModelReference, proposals, propose, trained_model
 from candlelab.training.targets import ready_target, target_definition
 from candlelab.training.trainer import TrainingRequest, train
-from tests.fixtures.training_data import built_market
+from tests.fixtures.training_data import built_market, label_strong_rsi
 
 Market = tuple[StoredSet, list[int], list[Bars]]
 
@@ -25,17 +23,6 @@ Market = tuple[StoredSet, list[int], list[Bars]]
 @pytest.fixture
 def market(conn: Connection) -> Market:
     return built_market(conn, 800)
-
-
-def label_strong_rsi(conn: Connection, database_url: str, stored: StoredSet, chart_id: int) -> None:
-    """A labeller who marks 'up' wherever RSI(14) stays above 60 for three bars."""
-    up = add_label_type(conn, LabelType("up", "#0a0", direction=1))
-    matrix = read_features(database_url, stored, [chart_id])
-    rsi = matrix.values[:, matrix.columns.index("rsi_14")]
-    for first, last in runs(np.nan_to_num(rsi) > 60, minimum=3):
-        create_span(conn, NewSpan(chart_id, up, utc_datetime(matrix.time[first]),
-                                  utc_datetime(matrix.time[last])))  # fmt: skip
-    conn.commit()
 
 
 def spans_model(database_url: str, artifact_root: str, stored: StoredSet, chart_id: int) -> str:

@@ -17,6 +17,7 @@ from candlelab.cli import (
     features,
     import_sqlite,
     ingest,
+    propose,
     quality,
     resample,
     serve,
@@ -47,6 +48,7 @@ app.command("import-sqlite")(import_sqlite.import_sqlite)
 app.command("serve")(serve.serve)
 app.command("train", help=train.TRAIN_HELP)(train.train)
 app.add_typer(train.runs_app, name="runs")
+app.command("propose")(propose.propose)
 
 DatabaseUrl = Annotated[
     str | None,
