@@ -9,14 +9,18 @@ any moment and run again to the same final rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from candlelab.labels.proposals import propose, trend_proposals
+from candlelab.labels.spans import NewSpan, add_span
 from candlelab.market.candles import Bars
 from candlelab.market.charts import upsert_chart
 from candlelab.market.ingest import IngestOptions, IngestReport, ingest_frame
-from candlelab.market.quality import utc_datetime
+from candlelab.market.quality import runs, utc_datetime
 from candlelab.market.synthetic_market import (
     INSTRUMENTS,
     MARKETS,
@@ -24,6 +28,7 @@ from candlelab.market.synthetic_market import (
     MarketSpec,
     daily_bars,
     hourly_bars,
+    hourly_regimes,
 )
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
@@ -105,3 +110,99 @@ def waiting_proposals(conn: Connection) -> int:
     """Model spans not reviewed yet, over every chart."""
     row = conn.execute(QUERIES["waiting_proposals"]).fetchone()
     return int(row[0]) if row else 0
+
+
+# ---------------------------------------------------------------- the labelling loop
+
+LABELLER = "demo labeller"
+REGIME_LABELS = {0: "uptrend", 1: "downtrend", 2: "range"}  # the volatile regime: unlabelled
+SHORTEST_SPAN = 24  # bars: a labeller marks lasting regimes, not every wiggle
+NOISE_BARS = 3  # a labeller's edges are off by up to this many bars
+MISSED = 0.1  # and some regimes go unmarked
+
+
+def hourly_charts(conn: Connection, instruments: tuple[Instrument, ...]) -> dict[int, Instrument]:
+    """The demo's hourly chart of each instrument: id → instrument."""
+    found = {}
+    for instrument in instruments:
+        key = IngestOptions(instrument.symbol, Timeframe.parse("1h"), source=SOURCE).key
+        found[upsert_chart(conn, key)] = instrument
+    conn.commit()
+    return found
+
+
+def label_regimes(conn: Connection, spec: MarketSpec, charts: dict[int, Instrument]) -> int:
+    """Accepted spans over each chart's known regimes, as a careful but human labeller
+    draws them (edges a few bars off, a tenth missed); once per chart. How many."""
+    names = list(REGIME_LABELS.values())
+    ids: dict[str, int] = dict(conn.execute(QUERIES["label_ids"], {"names": names}).fetchall())
+    made = 0
+    for chart_id, instrument in charts.items():
+        if conn.execute(QUERIES["has_manual_spans"], {"chart_id": chart_id}).fetchone() == (True,):
+            continue
+        times, regimes = _stored_regimes(conn, chart_id, instrument, spec)
+        rng = np.random.default_rng([spec.seed, chart_id])
+        for regime, first, last in _regime_runs(regimes, rng, len(times)):
+            span = NewSpan(chart_id, ids[REGIME_LABELS[regime]], utc_datetime(times[first]),
+                           utc_datetime(times[last]), created_by=LABELLER)  # fmt: skip
+            add_span(conn, span)
+            made += 1
+        conn.commit()
+    return made
+
+
+Regimes = tuple[npt.NDArray[np.datetime64], npt.NDArray[np.int64]]
+
+
+def _stored_regimes(conn: Connection, chart_id: int, instrument: Instrument,
+                    spec: MarketSpec) -> Regimes:  # fmt: skip
+    """The regimes of the chart's stored bars (the hourly chart keeps the last days only)."""
+    times, regimes = hourly_regimes(instrument, spec)
+    first = conn.execute(QUERIES["first_bar"], {"chart_id": chart_id}).fetchone()
+    start = np.datetime64(first[0].replace(tzinfo=None), "us") if first and first[0] else times[0]
+    keep = times >= start
+    return times[keep], regimes[keep]
+
+
+def _regime_runs(regimes: npt.NDArray[np.int64], rng: np.random.Generator,
+                 bars: int) -> Iterator[tuple[int, int, int]]:  # fmt: skip
+    """(regime, first, last) of each labelled run, its edges jittered, some left out."""
+    for regime in REGIME_LABELS:
+        for first, last in runs(regimes == regime, minimum=SHORTEST_SPAN):
+            if rng.random() < MISSED:
+                continue
+            a, b = (int(x) for x in rng.integers(-NOISE_BARS, NOISE_BARS + 1, 2))
+            yield regime, min(max(first + a, 0), bars - 1), max(min(last + b, bars - 1), first)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How the proposals match the known regimes, bar by bar, per label."""
+
+    label: str
+    proposed_bars: int
+    precision: float  # of the bars proposed as the label, the share truly in its regime
+    recall: float  # of the bars truly in the regime, the share proposed as the label
+
+
+def proposal_agreement(conn: Connection, spec: MarketSpec, charts: dict[int, Instrument],
+                       run_id: str) -> list[Agreement]:  # fmt: skip
+    """The run's proposals on the charts against the regimes they were labelled from."""
+    proposed: dict[str, list[bool]] = {name: [] for name in REGIME_LABELS.values()}
+    truth = dict.fromkeys(REGIME_LABELS.values(), 0)
+    for chart_id, instrument in charts.items():
+        times, regimes = _stored_regimes(conn, chart_id, instrument, spec)
+        for regime, name in REGIME_LABELS.items():
+            truth[name] += int(np.sum(regimes == regime))
+        found = conn.execute(QUERIES["run_proposals"], {"chart_id": chart_id, "run_id": run_id})
+        for label, start, end in found:
+            inside = (times >= _naive(start)) & (times <= _naive(end))
+            regime = next(r for r, n in REGIME_LABELS.items() if n == label)
+            proposed[label] += (regimes[inside] == regime).tolist()
+    return [Agreement(name, len(hits), float(np.mean(hits)) if hits else float("nan"),
+                      sum(hits) / truth[name] if truth[name] else float("nan"))
+            for name, hits in proposed.items()]  # fmt: skip
+
+
+def _naive(moment: datetime) -> np.datetime64:
+    return np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "us")

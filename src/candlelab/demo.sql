@@ -20,3 +20,18 @@ SELECT EXISTS (SELECT 1 FROM span_annotations WHERE chart_id = %(chart_id)s AND 
 -- waiting_proposals --
 -- Model spans not reviewed yet, over every chart.
 SELECT count(*) FROM span_annotations WHERE source = 'model' AND status = 'proposed';
+
+-- has_manual_spans --
+-- Whether a person (or the demo's labeller) has drawn spans on the chart already.
+SELECT EXISTS (SELECT 1 FROM span_annotations WHERE chart_id = %(chart_id)s AND source = 'manual');
+
+-- first_bar --
+-- The chart's first stored bar.
+SELECT min(time) FROM candles WHERE chart_id = %(chart_id)s;
+
+-- run_proposals --
+-- The spans a training run proposed on a chart, with their label.
+SELECT t.name, s.start_time, s.end_time
+FROM span_annotations s JOIN span_label_types t ON t.id = s.label_type_id
+WHERE s.chart_id = %(chart_id)s AND s.training_run_id = %(run_id)s
+ORDER BY s.start_time;

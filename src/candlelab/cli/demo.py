@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from candlelab.market.charts import ChartSummary
     from candlelab.market.ingest import IngestReport
     from candlelab.store.database import Connection
+    from candlelab.workspace import Workspace
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
@@ -28,11 +29,14 @@ def demo(
     hourly_days: Annotated[int, typer.Option(help="Days of hourly bars per symbol.", min=1)] = 365,
 ) -> None:
     """Start the database, migrate it, store a synthetic market (12 symbols, 1d and 1h),
-    build the default feature set on it, summarise.
+    build the default feature set, label half the hourly charts from their known regimes,
+    train a model on those spans, and propose spans on the other half; summarise.
 
-    Safe to interrupt and run again: every chart is one transaction and no bar is stored twice.
+    Safe to interrupt and run again: every chart is one transaction and no bar is stored
+    twice; labels are drawn once per chart; each run trains (and registers) a new version.
     """
-    from candlelab.demo import seed_labels, store_market, waiting_proposals
+    from candlelab.cli.demo_loop import labelling_loop
+    from candlelab.demo import seed_labels, store_market
     from candlelab.market.charts import chart_summaries
     from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
 
@@ -47,21 +51,33 @@ def demo(
         def advance(report: IngestReport) -> None:
             progress.update(task, advance=1, description=report.chart)
 
-        reports = store_market(conn, spec, advance, seed_labels(conn))
+        seed_labels(conn)
+        reports = store_market(conn, spec, advance)
         conn.commit()
+        _check_stored(reports)
         built = _build_features(conn, progress)
-        proposals = waiting_proposals(conn)
         summaries = chart_summaries(conn)
-    refused = [f"{r.chart}: {r.refused}" for r in reports if not r.ok]
-    if refused:
-        raise CandlelabError("the synthetic market was refused: " + "; ".join(refused))
     new = sum(report.loaded for report in reports)
     _summary(summaries, new, time.monotonic() - started)
     _features_summary(built)
-    if proposals:
-        out.print(f"{proposals} trend proposal(s) waiting for review")
+    loop = labelling_loop(ws, spec)
+    out.print(f"{waiting(ws)} proposal(s) waiting for review")
     _how_to_connect(ws.where())
+    out.print(f"this run:  candlelab runs show {loop.run_id[:12]}", soft_wrap=True)
     _how_to_annotate(summaries)
+
+
+def _check_stored(reports: list[IngestReport]) -> None:
+    refused = [f"{r.chart}: {r.refused}" for r in reports if not r.ok]
+    if refused:
+        raise CandlelabError("the synthetic market was refused: " + "; ".join(refused))
+
+
+def waiting(ws: Workspace) -> int:
+    from candlelab.demo import waiting_proposals
+
+    with ws.connect() as conn:
+        return waiting_proposals(conn)
 
 
 def _build_features(conn: Connection, progress: Progress) -> BuildReport:

@@ -95,14 +95,31 @@ def trading_hours(market: str, start: date, end: date) -> npt.NDArray[np.datetim
 
 def hourly_bars(instrument: Instrument, spec: MarketSpec) -> Bars:
     """The instrument's hourly bars over the whole span of the spec."""
-    rng = np.random.default_rng([spec.seed, *instrument.symbol.encode()])
-    times = trading_hours(instrument.market, spec.start, spec.end)
-    regimes = _regime_path(rng, len(times))
+    rng, times, regimes = _regimes(instrument, spec)
     returns = _log_returns(rng, instrument, regimes)
     returns += _session_gaps(rng, instrument, times)
     close = instrument.price * np.exp(np.cumsum(returns))
     open_ = np.concatenate([[instrument.price], close[:-1]]) * np.exp(_gap_part(returns, times))
     return _with_wicks(rng, instrument, times, open_=open_, close=close, regimes=regimes)
+
+
+def hourly_regimes(
+    instrument: Instrument, spec: MarketSpec
+) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.int64]]:
+    """Each hourly bar's hidden regime (an index into REGIMES: up, down, ranging,
+    volatile): what a perfect labeller would mark."""
+    _, times, regimes = _regimes(instrument, spec)
+    return times, regimes
+
+
+def _regimes(instrument: Instrument, spec: MarketSpec) -> tuple[
+    np.random.Generator, npt.NDArray[np.datetime64], npt.NDArray[np.int64]
+]:  # fmt: skip
+    """The instrument's generator, its bar times, and its regimes (the generator's first
+    draws, so the bars drawn after them are those of `hourly_bars`)."""
+    rng = np.random.default_rng([spec.seed, *instrument.symbol.encode()])
+    times = trading_hours(instrument.market, spec.start, spec.end)
+    return rng, times, _regime_path(rng, len(times))
 
 
 def daily_bars(hourly: Bars, timezone: str = "UTC") -> Bars:
