@@ -28,6 +28,9 @@ from candlelab.training.targets import Judgement
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Flags = npt.NDArray[np.bool_]
+# Rows per piece when many charts are judged at once: each of the dozen passes over a
+# piece's arrays then stays in the CPU's cache instead of streaming 5M-row arrays.
+PIECE_ROWS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,24 @@ class Prices:
 
     def __len__(self) -> int:
         return len(self.close)
+
+    def part(self, start: int, stop: int) -> Prices:
+        """Rows [start, stop), which must begin and end at chart boundaries."""
+        cut = slice(start, stop)
+        return Prices(self.open[cut], self.high[cut], self.low[cut], self.close[cut],
+                      self.ends[cut] - start)  # fmt: skip
+
+    def pieces(self, rows: int = PIECE_ROWS) -> list[tuple[int, int]]:
+        """[start, stop) ranges of whole charts, each about `rows` long (a chart longer
+        than that is a piece of its own): small enough for the CPU's cache."""
+        bounds, start = [], 0
+        for end in self.ends[self.starts].tolist():
+            if end - start >= rows:
+                bounds.append((start, int(end)))
+                start = int(end)
+        if start < len(self):
+            bounds.append((start, len(self)))
+        return bounds
 
     @property
     def starts(self) -> Ints:
@@ -95,17 +116,29 @@ def first_touch(series: Floats, level: Floats, ends: Ints, horizon: int, above: 
     never touched."""
     n = len(series)
     found = np.zeros(n, dtype=np.int64)
-    room = ends - np.arange(n)  # rows of the chart from t on, t included
-    for k in range(1, min(horizon, n - 1) + 1):
-        later, now = series[k:], level[: n - k]
-        hit = later >= now if above else later <= now
-        hit &= (room[: n - k] > k) & (found[: n - k] == 0)
-        found[: n - k][hit] = k
+    hit = np.empty(n, dtype=bool)
+    compare = np.greater_equal if above else np.less_equal
+    # From the farthest bar back, each touch overwrites: the nearest one is left.
+    for k in range(min(horizon, n - 1), 0, -1):
+        compare(series[k:], level[: n - k], out=hit[: n - k])
+        np.copyto(found[: n - k], k, where=hit[: n - k])
+    # A touch past the chart's end was the next chart's bar; no nearer touch was found.
+    found[found >= ends - np.arange(n)] = 0
     return found
 
 
 def trades(prices: Prices, unit: Floats, judgement: Judgement, side: int) -> Trades:
-    """Each row's position on `side` (+1 long, -1 short) under the judgement's barriers."""
+    """Each row's position on `side` (+1 long, -1 short) under the judgement's barriers,
+    computed piece by piece."""
+    parts = [_trades(prices.part(a, b), unit[a:b], judgement, side) for a, b in prices.pieces()]
+    if len(parts) == 1:
+        return parts[0]
+    return Trades(
+        *(np.concatenate([getattr(p, f) for p in parts]) for f in Trades.__dataclass_fields__)
+    )
+
+
+def _trades(prices: Prices, unit: Floats, judgement: Judgement, side: int) -> Trades:
     entry, h = prices.close, judgement.horizon
     tp = _distance(judgement.take_profit, unit)
     sl = _distance(judgement.stop_loss, unit)
