@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from psycopg.types.json import Jsonb
 
 from candlelab.store.database import Connection
 
@@ -241,6 +242,26 @@ def test_proposals_are_accepted_and_rejected_with_reviewer_and_time(
         json={"status": "maybe", "version": 1, "reviewer": "rita"},
     )
     assert field_of(bad) == "status"
+
+
+def test_a_proposals_prediction_is_listed_with_it_and_a_drawn_span_has_none(
+    client: TestClient, stored: int, label: dict[str, Any], conn: Connection
+) -> None:
+    drawn = client.post("/api/spans", json=span_body(stored, label)).json()
+    later = {"start_time": "2025-01-20T00:00:00Z", "end_time": "2025-01-21T00:00:00Z"}
+    model = client.post("/api/spans", json=span_body(stored, label, source="model", **later))
+    last = {"start_time": "2025-02-01T00:00:00Z", "end_time": "2025-02-01T03:00:00Z"}
+    imported = client.post("/api/spans", json=span_body(stored, label, source="import", **last))
+    prediction = {"model": "upper", "version": 2, "class": "uptrend", "mean_probability": 0.61}
+    for span, value in ((model, prediction), (imported, [0.4, 0.6])):  # the import keeps any JSON
+        conn.execute("UPDATE span_annotations SET model_prediction = %s WHERE id = %s",
+                     (Jsonb(value), span.json()["id"]))  # fmt: skip
+    conn.commit()
+    listed = client.get(f"/api/charts/{stored}/spans").json()["items"]
+    assert [(s["id"], s["model_prediction"]) for s in listed] == [
+        (drawn["id"], None), (model.json()["id"], prediction), (imported.json()["id"], [0.4, 0.6])
+    ]  # fmt: skip
+    assert client.get(f"/api/spans/{model.json()['id']}").json()["model_prediction"] == prediction
 
 
 def test_point_annotations_on_a_bar_with_price_and_note(

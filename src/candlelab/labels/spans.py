@@ -164,7 +164,8 @@ class LabelTypeChanges:
 
 @dataclass(frozen=True)
 class StoredSpan:
-    """A span as the annotator shows it: with its label's name and colour, and version."""
+    """A span as the annotator shows it: with its label's name and colour, its version, and
+    a model's proposal's prediction (which model and version, its probabilities)."""
 
     id: int
     chart_id: int
@@ -182,6 +183,7 @@ class StoredSpan:
     created_at: datetime
     updated_at: datetime
     version: int
+    model_prediction: Any  # JSON: a proposal's is an object; an imported span's, any value
 
 
 @dataclass(frozen=True)

@@ -47,11 +47,11 @@ WHERE id = %(id)s
 RETURNING id;
 
 -- spans_in_window --
--- A chart's spans that overlap [start, end], in time order, with their label's look;
--- each filter NULL means any.
+-- A chart's spans that overlap [start, end], in time order, with their label's look and a
+-- proposal's prediction; each filter NULL means any.
 SELECT s.id, s.chart_id, s.label_type_id, t.name, t.color, s.start_time, s.end_time,
        s.source, s.status, s.confidence, s.created_by, s.reviewed_by, s.reviewed_at,
-       s.created_at, s.updated_at, s.version
+       s.created_at, s.updated_at, s.version, s.model_prediction
 FROM span_annotations s
 JOIN span_label_types t ON t.id = s.label_type_id
 WHERE s.chart_id = %(chart_id)s
@@ -63,10 +63,10 @@ ORDER BY s.start_time, s.id
 LIMIT %(limit)s OFFSET %(offset)s;
 
 -- span --
--- One span with its label's look.
+-- One span with its label's look and a proposal's prediction.
 SELECT s.id, s.chart_id, s.label_type_id, t.name, t.color, s.start_time, s.end_time,
        s.source, s.status, s.confidence, s.created_by, s.reviewed_by, s.reviewed_at,
-       s.created_at, s.updated_at, s.version
+       s.created_at, s.updated_at, s.version, s.model_prediction
 FROM span_annotations s
 JOIN span_label_types t ON t.id = s.label_type_id
 WHERE s.id = %(id)s;
