@@ -48,6 +48,10 @@ def test_what_users_type_shows_as_text_and_never_runs(
     page = watched.page
     [(last,)] = conn.execute("SELECT max(time) FROM candles WHERE chart_id = %s", (demo_chart,))
     store_payloads(page.request, site, demo_chart, last.timestamp())
+    # A span's prediction names its model; an imported one may name anything.
+    conn.execute("UPDATE span_annotations SET model_prediction = jsonb_build_object("
+                 "'model', created_by, 'version', 1) WHERE source = 'manual'")  # fmt: skip
+    conn.commit()
     upload_as(page, site, "<img src=x onerror=alert('file') data-xss>.csv",
               '<IMG SRC=X ONERROR=ALERT(9) DATA-XSS>')  # fmt: skip
 
@@ -63,6 +67,7 @@ def test_what_users_type_shows_as_text_and_never_runs(
     expect(page.locator("#annotation-list li")).to_have_count(len(PAYLOADS))
     text = page.locator("#annotator").inner_text()
     assert all(payload in text for payload in PAYLOADS)  # palette, span list, annotations
+    assert all(f"{payload} v1" in text for payload in PAYLOADS)  # the proposing model
     assert page.evaluate(INJECTED) == 0
     watched.shot("xss-chart")
 

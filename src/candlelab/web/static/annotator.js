@@ -154,8 +154,25 @@ function render() {
   renderNotes();
 }
 
+// The list by time (as `shown` gives it), or least confident first: the proposals first, the
+// ones the model is least sure of at the top and those without a confidence after them, then
+// every other span; the sort is stable, so ties keep their time order.
+function ordered(spans) {
+  if (el("span-order").value !== "confidence") return spans;
+  const rank = (s) => (s.status !== "proposed" ? 2 : s.confidence == null ? 1 : 0);
+  return [...spans].sort((a, b) => rank(a) - rank(b) || (rank(a) === 0 ? a.confidence - b.confidence : 0));
+}
+
+// Which model proposed a span, from its prediction ("upper v2"); imported spans may carry
+// any JSON there, so only an object naming a model counts.
+function proposer(s) {
+  const p = s.model_prediction;
+  if (!p || typeof p !== "object" || typeof p.model !== "string") return "";
+  return ` · ${p.model}${Number.isInteger(p.version) ? ` v${p.version}` : ""}`;
+}
+
 function renderSpanList(spans) {
-  const items = spans.map((s) => {
+  const items = ordered(spans).map((s) => {
     const li = document.createElement("li");
     li.dataset.spanId = s.id;
     li.className = `span-item ${CATEGORY(s)}${state.selected && state.selected.id === s.id ? " selected" : ""}`;
@@ -165,7 +182,7 @@ function renderSpanList(spans) {
     const text = document.createElement("span");
     const confidence = s.confidence == null ? "" : ` · ${Math.round(s.confidence * 100)}%`;
     text.textContent = `${s.label} · ${formats.full.format(new Date(s.start * 1000))} → ${
-      formats.full.format(new Date(s.end * 1000))} · ${CATEGORY(s)}${confidence}`;
+      formats.full.format(new Date(s.end * 1000))} · ${CATEGORY(s)}${confidence}${proposer(s)}`;
     li.append(swatch, text);
     li.addEventListener("click", () => select(s, true));
     return li;
@@ -494,6 +511,11 @@ el("reject-all").addEventListener("click", () => reviewAll("rejected").catch(() 
 el("filters").addEventListener("change", render);
 el("reviewer").value = localStorage.getItem("candlelab.reviewer") || "";
 el("reviewer").addEventListener("change", () => localStorage.setItem("candlelab.reviewer", reviewer()));
+el("span-order").value = localStorage.getItem("candlelab.spanOrder") === "confidence" ? "confidence" : "time";
+el("span-order").addEventListener("change", () => {
+  localStorage.setItem("candlelab.spanOrder", el("span-order").value);
+  render();
+});
 chart.timeScale().subscribeVisibleLogicalRangeChange(() => { extend(); });
 
 async function start() {
