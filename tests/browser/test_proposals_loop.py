@@ -16,8 +16,7 @@ from candlelab.training.targets import ready_target
 from candlelab.training.trainer import TrainingRequest, train
 from tests.browser.conftest import Watched
 from tests.browser.test_annotator import ready, review_in_list
-from tests.fixtures.training_data import built_market, opened
-from tests.integration.test_proposals import label_strong_rsi
+from tests.fixtures.training_data import built_market, label_strong_rsi, opened
 
 PARAMS: dict[str, object] = {"num_boost_round": 30, "min_data_in_leaf": 10}
 

@@ -44,10 +44,10 @@ def test_spans_only_coverage_teaches_only_bars_inside_spans() -> None:
     assert "".join(got) == "...uuu....dd........"
 
 
-def test_proposals_are_left_out_and_rejected_ones_teach_none() -> None:
+def test_proposals_and_their_bars_are_left_out_and_rejected_ones_teach_none() -> None:
     spans = [span(1, "up", 3, 5), span(2, "down", 7, 8, status="proposed"),
              span(3, "up", 14, 16, status="rejected")]  # fmt: skip
-    assert "".join(labels(spans)) == "...uuunnnnnnnnnnn..."
+    assert "".join(labels(spans)) == "...uuun..nnnnnnnn..."
     assert "".join(labels(spans, rejected="ignore")) == "...uuu.............."
     assert "".join(labels(spans, coverage="spans-only")) == "...uuu........nnn..."
 
@@ -63,6 +63,12 @@ def test_overlapping_labels_follow_the_stated_rule() -> None:
     assert "".join(labels(spans, overlap="newest")) == "..uuuuuuuu.........."
     with pytest.raises(DataError, match=r"spans 1 \('up'\) and 2 \('down'\) overlap"):
         labels(spans, overlap="error")
+
+
+def test_accepted_spans_are_taught_over_a_waiting_proposal() -> None:
+    spans = [span(1, "up", 2, 9), span(2, "down", 4, 7, status="proposed"),
+             span(3, "down", 6, 6)]  # fmt: skip
+    assert "".join(labels(spans)) == "..uuuuduuu.........."
 
 
 def test_a_chart_nobody_labelled_teaches_nothing() -> None:

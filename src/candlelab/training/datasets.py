@@ -2,8 +2,8 @@
 straight from the feature store and the candles, and versioned by what they hold.
 
 The version hashes the definition (feature-set and target versions, charts, range) with
-the data itself: a digest of every candle read (chart, time, OHLCV) and the id and
-version of every span that could teach. Unchanged data makes the same version again;
+the data itself: a digest of every candle read (chart, time, OHLCV), the id and version
+of every span a person judged, and the digest of the labels taught. Unchanged data makes the same version again;
 one edited span or corrected bar makes a new one. The `datasets` table keeps each version
 once, with its row count, class counts and the digest of its per-row labels, so a later
 re-read can prove it is the same data. The rows themselves are not copied.
@@ -66,7 +66,7 @@ class Dataset:
     request: DatasetRequest
     matrix: FeatureMatrix
     values: TargetValues
-    spans: tuple[tuple[int, int], ...]  # (id, version) of every span that could teach
+    spans: tuple[tuple[int, int], ...]  # (id, version) of every judged span (not proposals)
 
     @cached_property
     def taught(self) -> npt.NDArray[np.int64]:
@@ -87,8 +87,10 @@ class Dataset:
 
     @cached_property
     def version(self) -> str:
+        # The labels' digest too: a proposal waiting for review takes its bars out of
+        # what is taught, which the judged spans alone would not show.
         evidence = {**self.request.definition(), "candles": self.candles_digest,
-                    "spans": [list(s) for s in self.spans]}  # fmt: skip
+                    "spans": [list(s) for s in self.spans], "labels": self.label_digest}  # fmt: skip
         text = json.dumps(evidence, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -123,7 +125,8 @@ def assemble_dataset(url: str, request: DatasetRequest) -> Dataset:
     matrix = read_features(url, request.features, request.chart_ids, request.start,
                            request.end, with_candles=True)  # fmt: skip
     values = _values(request.target, matrix, spans)
-    dataset = Dataset(request, matrix, values, tuple((s.id, s.version) for _, s, _ in spans))
+    judged = tuple((s.id, s.version) for _, s, _ in spans if s.status != "proposed")
+    dataset = Dataset(request, matrix, values, judged)
     _check_teaches(dataset)
     return dataset
 

@@ -1,12 +1,13 @@
 -- teaching_spans --
--- The charts' spans that can teach: accepted ones and rejected model proposals (evidence
--- against their label), with their label's name and direction, by chart and start.
+-- The charts' spans that decide what is taught: accepted ones, rejected model proposals
+-- (evidence against their label) and proposals waiting for review (their bars are not
+-- taught yet), with their label's name and direction, by chart and start.
 SELECT s.chart_id, s.id, s.version, t.name, t.direction, s.start_time, s.end_time, s.status,
        s.updated_at
 FROM span_annotations s
 JOIN span_label_types t ON t.id = s.label_type_id
 WHERE s.chart_id = ANY(%(chart_ids)s::bigint[])
-  AND (s.status = 'accepted' OR (s.status = 'rejected' AND s.source = 'model'))
+  AND (s.status <> 'rejected' OR s.source = 'model')
 ORDER BY s.chart_id, s.start_time, s.id;
 
 -- record_dataset --

@@ -3,7 +3,8 @@
 Which spans teach what (the rules a `spans` target names):
 - accepted spans (manual, imported, or a model's proposal a person accepted) give each
   bar inside them the span's label;
-- proposed spans are left out: nobody has looked at them yet;
+- proposed spans are left out, and so are the bars under them: nobody has judged those
+  bars yet, so they are not taught `none` either until the proposal is reviewed;
 - rejected model proposals are evidence against their label: their bars are taught
   `none` (rule `rejected = "none"`), unless an accepted span covers them;
 - only covered bars are taught: from the chart's first looked-at span to its last
@@ -71,6 +72,10 @@ def span_labels(times: npt.NDArray[np.datetime64], spans: Sequence[LabelledSpan]
     for s in _in_painting_order([s for s in seen if s.status != "accepted"], bounds, rules):
         start, end = bounds[s.id]
         label[start : end + 1] = 0
+    for s in spans:
+        if s.status == "proposed":
+            start, end = _rows(times, s)
+            label[start : end + 1] = UNTAUGHT
     _check_overlaps(seen, bounds, rules)
     for s in _in_painting_order([s for s in seen if s.status == "accepted"], bounds, rules):
         start, end = bounds[s.id]
