@@ -3,10 +3,11 @@ straight from the feature store and the candles, and versioned by what they hold
 
 The version hashes the definition (feature-set and target versions, charts, range) with
 the data itself: a digest of every candle read (chart, time, OHLCV), the id and version
-of every span a person judged, and the digest of the labels taught. Unchanged data makes the same version again;
-one edited span or corrected bar makes a new one. The `datasets` table keeps each version
-once, with its row count, class counts and the digest of its per-row labels, so a later
-re-read can prove it is the same data. The rows themselves are not copied.
+of every span a person judged, and the digest of the labels taught. Unchanged data makes
+the same version again; one edited span or corrected bar makes a new one. The `datasets`
+table keeps each version once, with its row count, class counts and the digest of its
+per-row labels, so a later re-read can prove it is the same data. The rows themselves are
+not copied.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class Dataset:
         # The labels' digest too: a proposal waiting for review takes its bars out of
         # what is taught, which the judged spans alone would not show.
         evidence = {**self.request.definition(), "candles": self.candles_digest,
-                    "spans": [list(s) for s in self.spans], "labels": self.label_digest}  # fmt: skip
+                    "spans": [list(s) for s in self.spans],
+                    "labels": self.label_digest}  # fmt: skip
         text = json.dumps(evidence, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
