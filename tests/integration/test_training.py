@@ -101,6 +101,14 @@ def test_scikit_learn_models_train_and_load_without_running_code(
     assert np.allclose(loaded.predict_proba(np.zeros((1, 3))).sum(), 1.0)
 
 
+def test_a_threshold_no_signal_reaches_finishes_with_null_trading_metrics(
+    conn: Connection, database_url: str, artifact_root: str, market: Market
+) -> None:
+    result = train(database_url, artifact_root, request(market, threshold=1.0))
+    assert result.metrics["signals"] == 0
+    assert run_detail(conn, result.run_id).metrics["hit_rate"] is None
+
+
 def test_bad_requests_are_refused_before_a_run_starts(
     conn: Connection,
     database_url: str,

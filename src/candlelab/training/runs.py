@@ -8,6 +8,7 @@ command that lists or starts runs marks it failed, saying so.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -109,9 +110,16 @@ def finish_run(
 
 
 def close_run(conn: Connection, run_id: str, outcome: Outcome) -> None:
-    params = {**outcome.__dict__, "run_id": run_id, "metrics": Jsonb(outcome.metrics)}
+    metrics = Jsonb(_finite(outcome.metrics))
+    params = {**outcome.__dict__, "run_id": run_id, "metrics": metrics}
     with translated():
         conn.execute(QUERIES["finish_run"], params)
+
+
+def _finite(metrics: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN: a metric that could not be computed (no signal acted on) is null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in metrics.items()}  # fmt: skip
 
 
 def newest_runs(conn: Connection, limit: int = 50) -> list[Run]:

@@ -1,0 +1,200 @@
+"""Training from the database at the issue's sizing, against baselines in the same run.
+
+    python bench/bench_training.py [--charts 1000] [--bars 5000] [--rounds 10] [--repeat 1]
+
+The data set: `charts` daily random walks of `bars` bars (bench_candles_io's), the bundled
+`core` set built on them, the ready `triple-barrier` target. Runs on BENCH_DATABASE_URL's
+server if set, else on a fresh embedded server in a temporary home.
+
+- data preparation: the pipeline a user runs today (export the candles to CSV, read them
+  with pandas, compute the same features per chart, compute the same targets) against
+  `candlelab train`'s (`trainer.checked_plan`: features from the store, targets, folds:
+  everything before the fit);
+- the training matrix (`assemble_dataset`: features + targets) against reading the
+  feature matrix alone (`read_features`);
+- the fit: candlelab's (`Learner`: one binned Dataset of every row, the fit on a subset)
+  against LightGBM's own `lgb.train` on the same NumPy arrays; then every walk-forward
+  fold plus the final fit against one fit on all rows;
+- `candlelab train` end to end as a user runs it (a process of its own), with its peak
+  memory against the size of the feature matrix.
+The fits use `--rounds` trees per class, not a real run's 200, so the run ends in minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from bench_candles_io import make_series, timed
+from bench_features import DAILY, Market
+from servers import bench_database
+
+from candlelab.features.computation import ChartBars, compute
+from candlelab.features.definitions import bundled_feature_set
+from candlelab.features.materialisation import build_features
+from candlelab.features.reading import read_features
+from candlelab.features.registry import StoredSet
+from candlelab.store.database import connect
+from candlelab.store.urls import libpq_url
+from candlelab.training.barriers import Prices
+from candlelab.training.datasets import DatasetRequest, assemble_dataset
+from candlelab.training.estimators import Learner
+from candlelab.training.folds import FoldPlan
+from candlelab.training.target_values import target_values
+from candlelab.training.targets import ready_target
+from candlelab.training.tracking import upgrade_tracking_schema
+from candlelab.training.trainer import TrainingRequest, checked_plan
+
+FOLDS = 3
+PRICES = ("open", "high", "low", "close", "volume")
+
+
+def baseline_preparation(url: str, scratch: Path) -> int:
+    """Export to CSV, read with pandas, features and targets per chart; rows prepared."""
+    path = scratch / "candles.csv"
+    with connect(url) as conn, path.open("wb") as out:
+        copy_sql = (
+            "COPY (SELECT * FROM candles ORDER BY chart_id, time) TO STDOUT (FORMAT CSV, HEADER)"
+        )
+        with conn.cursor().copy(copy_sql) as copy:
+            for chunk in copy:
+                out.write(chunk)
+    frame = pd.read_csv(path, parse_dates=["time"])
+    features, target, rows = bundled_feature_set("core"), ready_target("triple-barrier"), 0
+    for _, chart in frame.groupby("chart_id", sort=False):
+        time_ = chart["time"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("M8[us]")
+        columns = {
+            c: chart[c].to_numpy(np.float64) for c in ("open", "high", "low", "close", "volume")
+        }
+        values = compute(features, ChartBars(time_, columns, DAILY, "UTC", "24/7"))
+        ids = np.full(len(chart), 1, dtype=np.int64)
+        prices = Prices.of(ids, columns["open"], columns["high"], columns["low"], columns["close"])
+        target_values(target, prices)
+        rows += len(values)
+    return rows
+
+
+def fits(url: str, request: TrainingRequest, rounds: int) -> dict[str, float]:
+    """candlelab's fit and its folds against LightGBM's own fit on the same arrays."""
+    import lightgbm as lgb
+
+    plan = checked_plan(url, request)
+    x, y, taught = plan.x, plan.y, plan.dataset.taught
+    x_taught, y_taught = x[taught], y[taught]
+    settings = {k: v for k, v in plan.spec.settings.items() if k not in ("class_weight", "max_bin")}
+    del settings["num_boost_round"]
+    params = {**settings, "objective": "multiclass", "num_class": 3, "verbosity": -1,
+              "deterministic": True, "force_row_wise": True}  # fmt: skip
+    out = {"rows": float(len(taught)), "width": float(x.shape[1])}
+    started = time.perf_counter()
+    lgb.train(params, lgb.Dataset(x_taught, label=y_taught, params={"verbosity": -1}), rounds)
+    out["lightgbm"] = time.perf_counter() - started
+    started = time.perf_counter()
+    Learner(plan.spec, x, y).fit(taught)
+    out["ours"] = time.perf_counter() - started
+    started = time.perf_counter()
+    learner = Learner(plan.spec, x, y)
+    for fold in plan.folds:
+        learner.fit(fold.train)
+    learner.fit(taught)
+    out["folds"] = time.perf_counter() - started
+    return out
+
+
+def train_process(url: str, scratch: Path, rounds: int) -> tuple[float, float]:
+    """`candlelab train` as a process of its own: wall time and peak resident memory (GB)."""
+    env = {**os.environ, "DATABASE_URL": libpq_url(url),
+           "CANDLELAB_ARTIFACT_ROOT": (scratch / "artifacts").as_uri()}  # fmt: skip
+    command = [sys.executable, "-m", "candlelab", "train", "--features", "core", "--target",
+               "triple-barrier", "--folds", str(FOLDS), "--param", f"num_boost_round={rounds}",
+               "--json"]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"candlelab train failed: {done.stderr}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, peak_kb / 1e6
+
+
+def run(url: str, charts: int, bars: int, rounds: int, repeat: int) -> None:
+    with connect(url) as conn, tempfile.TemporaryDirectory() as scratch:
+        upgrade_tracking_schema(url, (Path(scratch) / "artifacts").as_uri())
+        started = time.perf_counter()
+        Market(conn, make_series(charts, bars), bars)
+        stored = build_features(conn, bundled_feature_set("core")).feature_set
+        print(f"set-up: {charts} charts x {bars} bars ingested and built in "
+              f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        chart_ids = tuple(sorted(r[0] for r in conn.execute("SELECT id FROM charts")))
+        data = DatasetRequest(stored, ready_target("triple-barrier"), chart_ids)
+        request = TrainingRequest(data, params={"num_boost_round": rounds},
+                                  folds=FoldPlan(folds=FOLDS))  # fmt: skip
+        report(_measured(url, Path(scratch), stored, request, rounds=rounds, repeat=repeat), repeat)
+
+
+def _measured(url: str, scratch: Path, stored: StoredSet, request: TrainingRequest, *,
+              rounds: int, repeat: int) -> dict[str, float]:  # fmt: skip
+    t = timed([
+        ("baseline", lambda: baseline_preparation(url, scratch), lambda: None),
+        ("prepare", lambda: checked_plan(url, request), lambda: None),
+        ("read", lambda: read_features(url, stored), lambda: None),
+        ("assemble", lambda: assemble_dataset(url, request.data), lambda: None),
+    ], repeat)  # fmt: skip
+    t |= fits(url, request, rounds)
+    t["train"], t["peak_gb"] = train_process(url, scratch, rounds)
+    return t
+
+
+def report(t: dict[str, float], repeat: int) -> None:
+    matrix_gb = t["rows"] * t["width"] * 8 / 1e9
+    print(f"{int(t['rows']):,} taught rows x {int(t['width'])} features ({matrix_gb:.2f} GB of "
+          f"float64); preparation medians of {repeat}")  # fmt: skip
+    ends = (t["baseline"] + t["lightgbm"], t["prepare"] + t["ours"])
+    lines = [
+        ("baseline: CSV export + pandas + features + targets", t["baseline"], None, ""),
+        ("candlelab train's preparation (checked_plan)", t["prepare"], t["baseline"],
+         "≤ 0.2 to baseline"),
+        ("read_features alone", t["read"], None, ""),
+        ("training matrix (assemble_dataset)", t["assemble"], t["read"],
+         "≤ 1.3 to read_features"),
+        ("LightGBM's own fit on the same arrays", t["lightgbm"], None, ""),
+        ("candlelab's fit (one binning, a subset)", t["ours"], t["lightgbm"],
+         "≤ 1.1 to LightGBM's"),
+        (f"{FOLDS} folds + final fit (one binning)", t["folds"], t["ours"],
+         "(to one fit on all rows)"),
+        ("end to end: baseline preparation + LightGBM fit", ends[0], None, ""),
+        ("end to end: candlelab's preparation + fit", ends[1], ends[0], "(same settings)"),
+        ("`candlelab train` process (folds, MLflow, registry)", t["train"], None, ""),
+    ]  # fmt: skip
+    print(f"{'what':54} {'time':>9}  {'ratio':>6}  target")
+    for name, seconds, base, target in lines:
+        shown = f"{seconds / base:6.3f}" if base else ""
+        print(f"{name:54} {seconds:7.2f} s  {shown:>6}  {target}")
+    print(f"peak memory of `candlelab train`: {t['peak_gb']:.2f} GB, "
+          f"{t['peak_gb'] / matrix_gb:.2f} x the feature matrix")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--charts", type=int, default=1000)
+    parser.add_argument("--bars", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        bench_database("bench_training", Path(scratch)) as url,
+    ):
+        run(url, args.charts, args.bars, args.rounds, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
