@@ -87,6 +87,23 @@ def test_a_build_stores_what_the_computation_in_memory_gives(
     assert build[0][core.columns.index("ret_60")] == 60
 
 
+def test_candles_read_beside_the_values_are_those_of_the_built_bars(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    bars = clean_bars(4, 400)
+    first = store(conn, bars.slice(0, 300))
+    stored = build_features(conn, core, [first]).feature_set
+    store(conn, bars.slice(300, 400))  # newer bars, not built yet: more candles than values
+    second = store(conn, clean_bars(5, 300), IngestOptions("ETHUSDT", Timeframe(1, "h")))
+    build_features(conn, core, [second])
+    matrix = read_features(database_url, stored, [first, second], with_candles=True)
+    assert matrix.candles is not None
+    assert len(matrix) == 600
+    np.testing.assert_array_equal(matrix.candles["close"][:300], bars.close[:300])
+    np.testing.assert_array_equal(matrix.candles["close"][300:], clean_bars(5, 300).close)
+    np.testing.assert_array_equal(matrix.candles["time"], matrix.time)
+
+
 def test_an_incremental_build_equals_a_full_rebuild_for_every_column(
     conn: Connection, database_url: str, core: FeatureSet
 ) -> None:

@@ -137,18 +137,20 @@ def in_range(
 
 
 def _beside(matrix: FeatureMatrix, candles: dict[str, npt.NDArray[Any]]) -> FeatureMatrix:
-    """The candles of the matrix's rows, aligned by (chart, time); both come sorted so."""
+    """The candles of the matrix's rows, aligned by (chart, time); both come sorted so, and
+    are usually the same rows (a chart's bars are all built)."""
+    chart, time = candles["chart_id"], candles["time"]
+    if np.array_equal(chart, matrix.chart_id) and np.array_equal(time, matrix.time):
+        return FeatureMatrix(matrix.columns, matrix.chart_id, matrix.time, matrix.values, candles)
     index = np.empty(len(matrix), dtype=np.int64)
-    for chart_id in np.unique(matrix.chart_id):
-        rows = np.flatnonzero(matrix.chart_id == chart_id)
-        bars = np.flatnonzero(candles["chart_id"] == chart_id)
-        found = np.searchsorted(candles["time"][bars], matrix.time[rows])
-        if np.any(found >= len(bars)) or np.any(
-            candles["time"][bars][found % max(len(bars), 1)] != matrix.time[rows]
-        ):
+    for chart_id in np.unique(matrix.chart_id).tolist():
+        rows = slice(*np.searchsorted(matrix.chart_id, [chart_id, chart_id + 1]).tolist())
+        first, last = np.searchsorted(chart, [chart_id, chart_id + 1]).tolist()
+        found = np.searchsorted(time[first:last], matrix.time[rows]) + first
+        if np.any(found >= last) or np.any(time[np.minimum(found, last - 1)] != matrix.time[rows]):
             raise ValueError(f"chart {chart_id}: feature values for bars that are not stored; "
                              "build the set again")  # fmt: skip
-        index[rows] = bars[found]
+        index[rows] = found
     aligned = {name: column[index] for name, column in candles.items()}
     return FeatureMatrix(matrix.columns, matrix.chart_id, matrix.time, matrix.values, aligned)
 
