@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def test_a_run_is_recorded_in_mlflow_training_runs_and_the_registry(
     assert version.tags["candlelab.artifact_sha256"] == result.artifact_sha256
 
     model_dir = Tracking(database_url, artifact_root).download_model(result.run_id, tmp_path)
+    assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
     booster = load_model(model_dir, "lightgbm", result.artifact_sha256)
     assert booster.num_trees() == 15 * 3  # three classes
     (model_dir / "model.lgb").write_text((model_dir / "model.lgb").read_text() + "\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import tempfile
 import time
@@ -56,6 +57,9 @@ class Tracking:
     """Runs, params, metrics and artifacts in MLflow, configured for one candlelab database."""
 
     def __init__(self, url: str, artifact_location: str) -> None:
+        # MLflow's own loaders refuse pickled models in this process unless a person
+        # deliberately allowed them; candlelab's models never need them (`artifacts`).
+        os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
         from mlflow import MlflowClient
 
         self.uri = tracking_uri(url)
