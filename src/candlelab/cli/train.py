@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,6 +18,7 @@ from candlelab.errors import ConfigError
 from candlelab.training.targets import READY
 
 if TYPE_CHECKING:
+    from candlelab.store.database import Connection
     from candlelab.training.trainer import TrainingRequest, TrainingResult
     from candlelab.workspace import Workspace
 
@@ -137,12 +140,10 @@ def _request(space: Workspace, features: str, target: str, charts: list[int],
 
 
 def _run(space: Workspace, request: TrainingRequest, quiet: bool) -> TrainingResult:
-    from candlelab.training.runs import reap_stale_runs
     from candlelab.training.trainer import train as train_model
 
-    with space.connect() as conn:
-        reap_stale_runs(conn)
-        conn.commit()
+    with _runs_looked_at(space):
+        pass  # only the dead runs failed: the training opens connections of its own
     with out.status("training", spinner="dots") as status:
         report = (lambda _: None) if quiet else status.update
         return train_model(space.database_url, space.settings.artifact_location, request, report)
@@ -178,11 +179,9 @@ def runs(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1)] = 20,
     """Training runs, newest first, with their headline metrics."""
     if ctx.invoked_subcommand is not None:
         return
-    from candlelab.training.runs import newest_runs, reap_stale_runs
+    from candlelab.training.runs import newest_runs
 
-    with workspace(ctx).connect() as conn:
-        reap_stale_runs(conn)
-        conn.commit()
+    with _runs_looked_at(workspace(ctx)) as conn:
         found = newest_runs(conn, limit)
     if json:
         emit_json(found)
@@ -197,17 +196,27 @@ def runs(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1)] = 20,
 def show(ctx: typer.Context, run: Annotated[str, typer.Argument(help="A run id or a prefix.")],
          json: Json = False) -> None:  # fmt: skip
     """One run: every column of training_runs."""
-    from candlelab.training.runs import reap_stale_runs, run_detail
+    from candlelab.training.runs import run_detail
 
-    with workspace(ctx).connect() as conn:
-        reap_stale_runs(conn)
-        conn.commit()
+    with _runs_looked_at(workspace(ctx)) as conn:
         detail = run_detail(conn, run)
     if json:
         emit_json(detail)
         return
     table(f"run {detail.run_id}", ("field", "value"),
           [[k, _short(v)] for k, v in detail.__dict__.items()])  # fmt: skip
+
+
+@contextmanager
+def _runs_looked_at(space: Workspace) -> Iterator[Connection]:
+    """A connection after the runs whose process died were marked failed (every command
+    that looks at runs does it: no separate clean-up job)."""
+    from candlelab.training.runs import reap_stale_runs
+
+    with space.connect() as conn:
+        reap_stale_runs(conn)
+        conn.commit()
+        yield conn
 
 
 def _short(value: object) -> object:
