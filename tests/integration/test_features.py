@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from candlelab.errors import InvalidFeature, NotFound
-from candlelab.features import continuation
+from candlelab.features import continuation, increments
 from candlelab.features.bars import chart_bars
 from candlelab.features.blocks import MAX_TAIL
 from candlelab.features.computation import ChartBars, compute, history
@@ -169,6 +169,95 @@ def test_many_one_bar_increments_merge_their_short_blocks(
     assert count[0] <= MAX_TAIL
     stored = read_features(database_url, stored_set(conn, "windowed"), [chart_id]).values
     assert_close(stored, full_values(conn, WINDOWED, chart_id), WINDOWED.columns)
+
+
+def test_a_merge_rewrites_only_the_short_blocks_and_keeps_every_value(
+    conn: Connection, database_url: str
+) -> None:
+    bars = clean_bars(26, 140)
+    chart_id = store(conn, bars.slice(0, 120))
+    stored = build_features(conn, WINDOWED, [chart_id]).feature_set
+    for stop in range(121, 121 + MAX_TAIL):  # the last one merges
+        before = read_features(database_url, stored, [chart_id]).values
+        store(conn, bars.slice(0, stop))
+        build_features(conn, WINDOWED, [chart_id])
+    sizes = conn.execute("SELECT bars FROM feature_blocks ORDER BY first_time").fetchall()
+    # The build's block is left as it was; the one-bar blocks are one block now.
+    assert [row[0] for row in sizes] == [120, MAX_TAIL]
+    after = read_features(database_url, stored, [chart_id]).values
+    np.testing.assert_array_equal(after[: len(before)], before)
+
+
+def _blocks_and_build(conn: Connection) -> list[tuple[Any, ...]]:
+    blocks = conn.execute("SELECT first_time, bars, vectors FROM feature_blocks ORDER BY 1")
+    build = conn.execute("SELECT last_bar, bars, warmup, state, stale_from FROM feature_builds")
+    return [*blocks.fetchall(), *build.fetchall()]
+
+
+MEANWHILE = {  # what happens to the chart while an increment computes, as psql would
+    "a new bar edited": "UPDATE candles SET close = close * 1.01, high = high * 1.01 "
+    "WHERE chart_id = %(chart_id)s AND time = %(time)s",
+    "the build marked stale": "UPDATE feature_builds SET stale_from = %(time)s",
+    "the build moved on": "UPDATE feature_builds SET last_bar = %(time)s, bars = bars + 1",
+}
+
+
+@pytest.mark.parametrize("change", MEANWHILE)
+def test_an_increment_whose_read_is_no_longer_current_writes_nothing(
+    conn: Connection, database_url: str, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    bars = clean_bars(27, 301)
+    chart_id = store(conn, bars.slice(0, 300))
+    stored = build_features(conn, WINDOWED, [chart_id]).feature_set
+    store(conn, bars)
+    compute_batch = continuation.continue_batch
+    seen: list[list[tuple[Any, ...]]] = []
+
+    def changed_meanwhile(*args: Any) -> Any:
+        with psycopg.connect(database_url, autocommit=True) as other:
+            other.execute(MEANWHILE[change], {"chart_id": chart_id, "time": opened(bars, 300)})
+            seen.append(_blocks_and_build(other))
+        return compute_batch(*args)
+
+    monkeypatch.setattr(continuation, "continue_batch", changed_meanwhile)
+    whole = chart(conn, chart_id)
+    conn.commit()
+    written, left = increments.build_increments(conn, stored, WINDOWED, [whole])
+    assert (written, left) == ([], [whole])
+    assert _blocks_and_build(conn) == seen[0]
+
+
+def test_an_increment_failing_on_a_chart_keeps_the_charts_written_before_it(
+    conn: Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = [clean_bars(30 + i, 301) for i in range(3)]
+    options = [IngestOptions(f"C{i}", Timeframe(1, "h")) for i in range(3)]
+    ids = [store(conn, bars.slice(0, 300), o) for bars, o in zip(whole, options, strict=True)]
+    stored = build_features(conn, WINDOWED, ids).feature_set
+    for bars, o in zip(whole, options, strict=True):
+        store(conn, bars, o)
+    compute_batch = continuation.continue_batch
+
+    def blocked_meanwhile(*args: Any) -> Any:  # a block where the second chart's new one goes
+        with psycopg.connect(database_url, autocommit=True) as other:
+            other.execute(
+                "INSERT INTO feature_blocks SELECT feature_set_id, chart_id, %(time)s, "
+                "%(time)s, 1, width, substring(times FOR 8), substring(vectors FOR 8 * width), "
+                "nans FROM feature_blocks "
+                "WHERE chart_id = %(chart_id)s LIMIT 1",
+                {"chart_id": ids[1], "time": opened(whole[1], 300)},
+            )
+        return compute_batch(*args)
+
+    monkeypatch.setattr(continuation, "continue_batch", blocked_meanwhile)
+    charts = [chart(conn, i) for i in ids]
+    conn.commit()
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        increments.build_increments(conn, stored, WINDOWED, charts)
+    built = conn.execute("SELECT last_bar FROM feature_builds ORDER BY chart_id").fetchall()
+    # The first chart is written and committed; the failing one and the next untouched.
+    assert [row[0] for row in built] == [opened(whole[0], 300), opened(whole[1], 299),
+                                         opened(whole[2], 299)]  # fmt: skip
 
 
 def test_a_new_bar_changed_while_an_increment_computes_is_built_from_its_new_values(

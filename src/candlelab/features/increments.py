@@ -9,12 +9,16 @@ at once), and then written each in its own transaction, as every build writes: u
 the chart's load lock and build lock, and only if the build and the new bars are still
 what was read (its last bar and stale mark, a digest of the new bars); a chart that
 changed meanwhile is left to the chart-by-chart build, which reads under the lock.
+The server does all of this (`append_feature_increments`, store/schema.py): one CALL
+writes a batch of charts, committing after each, so a build no longer waits for a round
+trip per chart (or three: the lock, the write, the commit).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +31,8 @@ from candlelab.features.bars import column_names, packed_terms, unpacked
 from candlelab.features.blocks import FULL_BLOCK, MAX_TAIL, Floats, Times, datetime64, moment
 from candlelab.features.builds import ChartBuild, lock_build, packed_state, unpacked_state
 from candlelab.features.definitions import FeatureSet
-from candlelab.features.registry import StoredSet
+from candlelab.features.registry import LOCK_CLASS, StoredSet
+from candlelab.market.candles import LOCK_CLASS as LOAD_LOCK_CLASS
 from candlelab.market.charts import Chart
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
@@ -35,6 +40,7 @@ from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 Progress = Callable[[ChartBuild], None]
+WRITE_BATCH = 1000  # charts per CALL: ~1 MB of parameters for a one-bar increment
 
 
 @dataclass
@@ -172,19 +178,32 @@ def _continue(features: FeatureSet, charts: list[_Chart]) -> None:
 def _write(conn: Connection, stored: StoredSet, pending: list[_Chart]) -> list[ChartBuild | None]:
     """Append each chart's new bars and note its build, each chart in its own
     transaction, if the build and the bars are still what was read (None for a chart
-    where they are not). A chart whose short blocks pass MAX_TAIL is merged in it."""
-    written: list[ChartBuild | None] = []
-    for each in pending:
-        with conn.transaction():
-            lock_build(conn, stored, each.chart.id)
-            appended = conn.execute(QUERIES["append_increment"], _appended(stored, each))
-            if appended.fetchone() is None:
-                written.append(None)
-                continue
-            if each.short_blocks + 1 > MAX_TAIL:
+    where they are not); then merge, each in a transaction of its own, the short blocks
+    of those that pass MAX_TAIL."""
+    appended: list[bool] = []
+    with _autocommit(conn):
+        for start in range(0, len(pending), WRITE_BATCH):
+            batch = _appended(stored, pending[start : start + WRITE_BATCH])
+            row = conn.execute(QUERIES["append_increments"], batch).fetchone()
+            appended += row[0] if row else []
+    for each, done in zip(pending, appended, strict=True):
+        if done and each.short_blocks + 1 > MAX_TAIL:
+            with conn.transaction():
+                lock_build(conn, stored, each.chart.id)
                 blocks.merge_tail(conn, stored.id, each.chart.id, len(stored.columns))
-        written.append(_built(each))
-    return written
+    return [_built(each) if done else None for each, done in zip(pending, appended, strict=True)]
+
+
+@contextmanager
+def _autocommit(conn: Connection) -> Iterator[None]:
+    """The connection outside any transaction block, where a procedure may commit."""
+    was = conn.autocommit
+    conn.autocommit = True
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.autocommit = was
 
 
 def _built(each: _Chart) -> ChartBuild:
@@ -192,20 +211,20 @@ def _built(each: _Chart) -> ChartBuild:
     return ChartBuild(each.chart.id, moment(new[0]), len(new), len(each.time))
 
 
-def _nans(vectors: Floats) -> list[int] | None:
-    """NaN values per column, None when there are none (a built chart's usual new bar):
-    the build's counts then stay as they are, without sending a list per chart."""
-    counts = np.isnan(vectors).sum(axis=0)
-    return counts.tolist() if counts.any() else None
-
-
-def _appended(stored: StoredSet, each: _Chart) -> dict[str, object]:
-    new = each.time[len(each.stored) :]
-    vectors = np.ascontiguousarray(each.vectors, dtype="<f8")
+def _appended(stored: StoredSet, pending: list[_Chart]) -> dict[str, object]:
+    """The charts' new blocks and states as arrays, chart by chart; NaN counts end to end
+    (`width` per chart)."""
+    new = [each.time[len(each.stored) :] for each in pending]
+    vectors = [np.ascontiguousarray(each.vectors, dtype="<f8") for each in pending]
+    nans = np.concatenate([np.isnan(v).sum(axis=0) for v in vectors])
     return {
-        "set_id": stored.id, "chart_id": each.chart.id, "last": each.last_bar,
-        "newest": each.newest, "digest": each.digest, "first": moment(new[0]),
-        "bars": len(new), "width": vectors.shape[1], "times": blocks.packed_times(new),
-        "vectors": vectors.tobytes(), "nans": _nans(vectors),
-        "state": packed_state(each.new_state),
+        "load_class": LOAD_LOCK_CLASS, "lock_class": LOCK_CLASS, "set_id": stored.id,
+        "chart_ids": [each.chart.id for each in pending],
+        "lasts": [each.last_bar for each in pending],
+        "newest": [each.newest for each in pending],
+        "digests": [each.digest for each in pending],
+        "firsts": [moment(times[0]) for times in new], "bars": [len(times) for times in new],
+        "width": len(stored.columns), "times": [blocks.packed_times(times) for times in new],
+        "vectors": [v.tobytes() for v in vectors], "nans": nans.tolist(),
+        "states": [packed_state(each.new_state) for each in pending],
     }  # fmt: skip

@@ -2,7 +2,8 @@
 -- The set's builds on the charts that are current (nothing stale) and carry a state of
 -- the set's size, with how many bars each chart has after its last built bar (0: nothing
 -- to do; more than a full block's: left to the chart-by-chart build), the newest of them
--- and their digest, and how many short blocks end the chart (merged past MAX_TAIL).
+-- and their digest, and how many short blocks end the chart (merged past MAX_TAIL); in
+-- the order they are written.
 SELECT b.chart_id, n.bars, b.last_bar, n.newest,
        candles_digest(b.chart_id, b.last_bar, n.newest), b.state, (
     SELECT count(*) FROM feature_blocks k
@@ -20,7 +21,8 @@ CROSS JOIN LATERAL (
 ) AS n
 WHERE b.feature_set_id = %(set_id)s AND b.chart_id = ANY(%(chart_ids)s::bigint[])
   AND b.stale_from IS NULL AND octet_length(b.state) = 8 * %(state_size)s
-  AND n.bars <= %(full)s;
+  AND n.bars <= %(full)s
+ORDER BY b.chart_id;
 
 -- increment_bars --
 -- Each chart's last `window` bars up to its last built bar, then its bars after it up to
@@ -55,30 +57,14 @@ FROM (
 WHERE take > 0
 ORDER BY chart_id, first_time;
 
--- append_increment --
--- A chart's new bars as one block, and its build moved on to them, if the build and the
--- new bars are still those the increment read; otherwise nothing is written and nothing
--- returned.
-WITH current AS (
-    SELECT FROM feature_builds
-    WHERE feature_set_id = %(set_id)s AND chart_id = %(chart_id)s AND last_bar = %(last)s
-      AND stale_from IS NULL
-      AND candles_digest(%(chart_id)s, %(last)s, %(newest)s) = %(digest)s
-    FOR UPDATE
-), block AS (
-    INSERT INTO feature_blocks (feature_set_id, chart_id, first_time, last_time, bars,
-                                width, times, vectors, nans)
-    SELECT %(set_id)s, %(chart_id)s, %(first)s, %(newest)s, %(bars)s, %(width)s, %(times)s,
-           %(vectors)s, coalesce(%(nans)s::bigint[], array_fill(0::bigint, ARRAY[%(width)s]))
-    FROM current
-    RETURNING 1
-)
-UPDATE feature_builds
-SET last_bar = %(newest)s, bars = bars + %(bars)s, built_at = now(),
-    state = %(state)s::bytea,
-    warmup = CASE WHEN %(nans)s::bigint[] IS NULL THEN warmup ELSE ARRAY(
-        SELECT w + n FROM unnest(warmup, %(nans)s::bigint[]) WITH ORDINALITY AS u(w, n, k)
-        ORDER BY k
-    ) END
-WHERE feature_set_id = %(set_id)s AND chart_id = %(chart_id)s AND EXISTS (SELECT FROM block)
-RETURNING 1;
+-- append_increments --
+-- Each chart's new bars as one block, and its build moved on to them, each chart in its own
+-- transaction, under its locks and if its build and new bars are still those the
+-- increment read: whether each was written (store/schema.py's append_feature_increments).
+-- The casts pick the procedure whatever types the driver sends.
+CALL append_feature_increments(
+    %(load_class)s::integer, %(lock_class)s::integer, %(set_id)s::bigint,
+    %(chart_ids)s::bigint[], %(lasts)s::timestamptz[], %(newest)s::timestamptz[],
+    %(digests)s::text[], %(firsts)s::timestamptz[], %(bars)s::integer[], %(width)s::integer,
+    %(times)s::bytea[], %(vectors)s::bytea[], %(nans)s::bigint[], %(states)s::bytea[], NULL
+);
