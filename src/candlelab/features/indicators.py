@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -151,7 +151,7 @@ def compute(ind: Indicator, values: Mapping[str, Values]) -> Values:
 def _complete_rows(ind: Indicator, arrays: list[Values]) -> Values:
     """Series without a NaN, one per row: TA-Lib on each with none of `_series`' checks,
     which cost more than the computation on the short rows of an increment's batch."""
-    function, params = getattr(ta, ind.function), dict(ind.params)
+    function, params = _unwrapped(ind.function), dict(ind.params)
     chosen = _outputs(ind.function).index(ind.output)
     rows, width = arrays[0].shape
     result: Values = np.empty((rows, width), dtype=np.float64)
@@ -162,6 +162,13 @@ def _complete_rows(ind: Indicator, arrays: list[Values]) -> Values:
         result = np.arange(width) - result
     result[:, : _lookback(ind.function, ind.params)] = np.nan
     return result
+
+
+def _unwrapped(function: str) -> Callable[..., Any]:
+    """TA-Lib's C function without the wrapper that looks for pandas and polars series
+    among its arguments: 70 % of a call on a 61-bar row (2.6 µs, 0.7 without)."""
+    wrapped = getattr(ta, function)
+    return cast(Callable[..., Any], getattr(wrapped, "__wrapped__", wrapped))
 
 
 def _series(ind: Indicator, arrays: list[Values]) -> Values:
