@@ -212,11 +212,14 @@ def _built(each: _Chart) -> ChartBuild:
 
 
 def _appended(stored: StoredSet, pending: list[_Chart]) -> dict[str, object]:
-    """The charts' new blocks and states as arrays, chart by chart; NaN counts end to end
-    (`width` per chart)."""
+    """The charts' new blocks and states as arrays, chart by chart. NaN counts per column
+    as their distinct rows (`width` each, end to end: the new bars of most charts have
+    NaN in the same columns) and each chart's row among them, from 1: a count per chart
+    and column took 15 ms for 1,000 charts to send."""
     new = [each.time[len(each.stored) :] for each in pending]
     vectors = [np.ascontiguousarray(each.vectors, dtype="<f8") for each in pending]
-    nans = np.concatenate([np.isnan(v).sum(axis=0) for v in vectors])
+    counts = np.stack([np.isnan(v).sum(axis=0) for v in vectors])
+    rows, row = np.unique(counts, axis=0, return_inverse=True)
     return {
         "load_class": LOAD_LOCK_CLASS, "lock_class": LOCK_CLASS, "set_id": stored.id,
         "chart_ids": [each.chart.id for each in pending],
@@ -225,6 +228,7 @@ def _appended(stored: StoredSet, pending: list[_Chart]) -> dict[str, object]:
         "digests": [each.digest for each in pending],
         "firsts": [moment(times[0]) for times in new], "bars": [len(times) for times in new],
         "width": len(stored.columns), "times": [blocks.packed_times(times) for times in new],
-        "vectors": [v.tobytes() for v in vectors], "nans": nans.tolist(),
+        "vectors": [v.tobytes() for v in vectors], "nan_rows": rows.ravel().tolist(),
+        "nan_row": (row.ravel() + 1).tolist(),
         "states": [packed_state(each.new_state) for each in pending],
     }  # fmt: skip
