@@ -1,7 +1,7 @@
 """Feature increments checked and written by the server, many charts in one statement.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 17:00:00
 
 An increment (`features/increments.py`) writes each chart in its own transaction. Taking
@@ -16,8 +16,8 @@ which the planner inlines into the queries that call it in FROM.
 
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
