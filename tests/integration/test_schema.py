@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -153,3 +154,41 @@ def test_upgrading_upper_cases_stored_symbols_unless_that_would_merge_two_charts
     with psycopg.connect(empty_database_url) as db:
         symbols = db.execute("SELECT id, symbol FROM charts ORDER BY id").fetchall()
     assert symbols == [(1, "BTCUSDT"), (2, "ethusdt"), (3, "ETHUSDT"), (4, "ETHUSDT")]
+
+
+def test_the_block_steps_revision_measures_the_blocks_stored_before_it(
+    empty_database_url: str,
+) -> None:
+    migrations.upgrade(empty_database_url, "0012")
+    hour = 3_600_000_000
+    blocks = {  # first bar (hours after 2024-01-01) → bar opens, in hours after it
+        0: [0, 1, 2, 3],
+        10: [10, 11, 13],
+        20: [20],
+        30: [30, 32, 34],
+        40: [40, 41, 43, 44],
+    }
+    with psycopg.connect(empty_database_url) as db:
+        db.execute("INSERT INTO charts (id, symbol, timeframe, source, name) "
+                   "VALUES (1, 'A', '1h', 's', 'A')")  # fmt: skip
+        db.execute("INSERT INTO feature_sets (id, name, version, definition_hash, columns, "
+                   "definition) VALUES (1, 's', 1, 'h', '{c}', '{}')")  # fmt: skip
+        for first, opens in blocks.items():
+            micros = np.datetime64("2024-01-01", "us").astype(np.int64) + np.array(opens) * hour
+            db.execute(
+                "INSERT INTO feature_blocks (feature_set_id, chart_id, first_time, last_time, "
+                "bars, width, times, vectors, nans) VALUES (1, 1, timestamptz '2024-01-01' "
+                "+ %s * interval '1 hour', timestamptz '2024-01-01' + %s * interval '1 hour', "
+                "%s, 1, %s, %s, '{0}')",
+                (
+                    first,
+                    opens[-1],
+                    len(opens),
+                    micros.astype("<i8").tobytes(),
+                    bytes(8 * len(opens)),
+                ),
+            )
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as db:
+        rows = db.execute("SELECT bars, step_us FROM feature_blocks ORDER BY first_time").fetchall()
+    assert rows == [(4, hour), (3, None), (1, None), (3, 2 * hour), (4, None)]

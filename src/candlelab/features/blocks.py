@@ -1,7 +1,9 @@
 """Feature values packed by runs of bars (`feature_blocks`), written and cut per chart.
 
 A block holds up to FULL_BLOCK bars: their opens as little-endian int64 microseconds
-since 1970 and their vectors as little-endian float64, bar-major. A full build writes
+since 1970 and their vectors as little-endian float64, bar-major. When the opens are
+evenly spaced its `step_us` says by how much, so that a reader finds a bar's place by
+arithmetic instead of reading and searching the times. A full build writes
 full blocks; an incremental one appends a short block, and once a chart has more than
 MAX_TAIL short blocks the newest of them are merged, so reads stay one value per
 ~FULL_BLOCK bars while a new bar costs one small row.
@@ -65,6 +67,14 @@ def unpacked_times(packed: bytes) -> Times:
     return UNIX_EPOCH + np.frombuffer(packed, dtype="<i8").astype("m8[us]")
 
 
+def step_us(time: Times) -> int | None:
+    """The microseconds from each open to the next when they are all equal; None when
+    they are not (a gap, a weekend, months or days across a clock change) or when there
+    is only one bar."""
+    gaps = np.diff(time.astype("M8[us]").astype(np.int64))
+    return int(gaps[0]) if len(gaps) and bool((gaps == gaps[0]).all()) else None
+
+
 def write_run(conn: Connection, set_id: int, chart_id: int, run: Run) -> None:
     """Store a run of bars as blocks of at most FULL_BLOCK bars."""
     with conn.cursor() as cursor:
@@ -77,8 +87,8 @@ def _block(set_id: int, chart_id: int, run: Run) -> dict[str, object]:
     return {
         "set_id": set_id, "chart_id": chart_id, "first": moment(run.time[0]),
         "last": moment(run.time[-1]), "bars": len(run), "width": vectors.shape[1],
-        "times": packed_times(run.time), "vectors": vectors.tobytes(),
-        "nans": np.isnan(vectors).sum(axis=0).tolist(),
+        "times": packed_times(run.time), "step": step_us(run.time),
+        "vectors": vectors.tobytes(), "nans": np.isnan(vectors).sum(axis=0).tolist(),
     }  # fmt: skip
 
 

@@ -1,9 +1,9 @@
 -- insert_block --
 -- One block of bars of a chart's feature values (see store/schema.py for the packing).
 INSERT INTO feature_blocks (feature_set_id, chart_id, first_time, last_time, bars, width,
-                            times, vectors, nans)
+                            times, step_us, vectors, nans)
 VALUES (%(set_id)s, %(chart_id)s, %(first)s, %(last)s, %(bars)s, %(width)s, %(times)s,
-        %(vectors)s, %(nans)s);
+        %(step)s, %(vectors)s, %(nans)s);
 
 -- delete_blocks_from --
 -- The blocks of a chart that start at or after a time (a rebuild from there on).

@@ -313,7 +313,10 @@ feature_builds = Table(
 # 1970, little-endian), `vectors` the bars' values (float64, little-endian, bar-major:
 # `width` values per bar, NaN where a feature has no value yet). A read of a training
 # matrix is one bytea per block instead of one array per bar; `feature_values` and
-# `feature_values_long` unpack them for psql (docs/benchmarks.md says why).
+# `feature_values_long` unpack them for psql (docs/benchmarks.md says why). `step_us`
+# is the microseconds from each open to the next when they are all equal (NULL when they
+# are not, or for one bar): bar k then opens at first_time + k * step_us, which a
+# point-in-time join computes instead of reading `times`.
 feature_blocks = Table(
     "feature_blocks",
     metadata,
@@ -326,11 +329,17 @@ feature_blocks = Table(
     Column("times", LargeBinary, nullable=False),
     Column("vectors", LargeBinary, nullable=False),
     Column("nans", ARRAY(BigInteger), nullable=False),  # NaN values per column
+    Column("step_us", BigInteger),
     PrimaryKeyConstraint("feature_set_id", "chart_id", "first_time"),
     CheckConstraint(
         "first_time <= last_time AND bars > 0 AND width > 0"
         " AND octet_length(times) = 8 * bars AND octet_length(vectors) = 8 * bars * width",
         name="packing",
+    ),
+    CheckConstraint(
+        "step_us IS NULL OR (step_us > 0 AND bars > 1"
+        " AND last_time = first_time + (bars - 1) * step_us * interval '1 microsecond')",
+        name="step",
     ),
 )
 
