@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from psycopg import sql
 
-from candlelab.features.blocks import datetime64, moment, unpacked_times
+from candlelab.features.blocks import Times, datetime64, moment, unpacked_times
 from candlelab.features.registry import StoredSet
 from candlelab.market.calendars import bar_ends
 from candlelab.market.candles import CORE_COLUMNS, candle_arrays, read_candles
@@ -158,212 +158,259 @@ def _beside(matrix: FeatureMatrix, candles: dict[str, npt.NDArray[Any]]) -> Feat
 def features_as_of(
     url: str,
     stored: StoredSet,
-    chart_ids: Sequence[int],
+    chart_ids: Sequence[int] | npt.NDArray[np.int64],
     times: Sequence[datetime] | npt.NDArray[np.datetime64],
 ) -> Floats:
     """For each (chart, time) row, the vector of the chart's last bar that had closed by
     that time (NaN where none had): a point-in-time join, like an entity frame's in Feast.
 
-    Only the blocks' bar times are read whole; the vectors the rows need are cut out of
-    their blocks by the server, each once, so the join reads ~one vector per row instead
-    of every block up to the newest time asked. Many rows are split by chart between two
-    connections reading one snapshot, so that the server cuts on two cores."""
-    ids = np.asarray(chart_ids, dtype=np.int64)
-    at = np.asarray(times, dtype="M8[us]")
-    out = np.full((len(ids), len(stored.columns)), np.nan)
-    if len(ids) == 0:
-        return out
-    first, *others = _halves_by_chart(ids) if len(ids) >= PARALLEL_ROWS else [np.arange(len(ids))]
+    Each row's bar is placed from the blocks' first bars and steps alone (only blocks of
+    unevenly spaced bars have their times read), and its vector is cut out of its block
+    by the server: the join reads ~one vector per row. Many rows are split by chart
+    between two connections reading one snapshot, so that the server cuts on two cores."""
+    join = _Join(stored, np.asarray(chart_ids, dtype=np.int64), np.asarray(times, "M8[us]"))
+    if len(join.ids) == 0:
+        return join.out
+    first, *others = _parts_by_chart(join.ids)
     with connect(url) as conn, ThreadPoolExecutor(max_workers=1) as pool:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()
         assert snapshot is not None
-        helpers = [pool.submit(_as_of_in_snapshot, url, snapshot[0], stored, ids[rows], at[rows])
-                   for rows in others]  # fmt: skip
-        out[first] = _as_of(conn, stored, ids[first], at[first])
-        for rows, helper in zip(others, helpers, strict=True):
-            out[rows] = helper.result()
-    return out
+        helpers = [pool.submit(join.run_in_snapshot, url, snapshot[0], rows) for rows in others]
+        join.run(conn, first)
+        for helper in helpers:
+            helper.result()
+    return join.out
 
 
 # Below this many rows a second connection costs more than it saves.
 PARALLEL_ROWS = 20_000
+Rows = npt.NDArray[np.int64]
+Places = tuple[Rows, Rows]  # (block, bar in it)
 
 
-def _halves_by_chart(ids: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
-    """The rows in two groups of about equal size, each chart's rows in one group."""
+def _parts_by_chart(ids: Rows) -> list[Rows]:
+    """The rows in two groups of about equal size, each chart's rows in one group (one
+    group when they are few)."""
+    if len(ids) < PARALLEL_ROWS:
+        return [np.arange(len(ids))]
     charts, counts = np.unique(ids, return_counts=True)
     lower = charts[: int(np.searchsorted(np.cumsum(counts), len(ids) / 2)) + 1]
     in_lower = np.isin(ids, lower)
     return [np.flatnonzero(in_lower), np.flatnonzero(~in_lower)]
 
 
-def _as_of_in_snapshot(
-    url: str, snapshot: str, stored: StoredSet, ids: npt.NDArray[np.int64],
-    at: npt.NDArray[np.datetime64],
-) -> Floats:  # fmt: skip
-    """`_as_of` on a connection of its own that sees what the first one sees."""
-    with connect(url) as conn:
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-        return _as_of(conn, stored, ids, at)
+@dataclass(frozen=True)
+class _Join:
+    """A point-in-time join: its rows, and the result each part of them is written into
+    (once per row: it starts empty, not NaN)."""
+
+    stored: StoredSet
+    ids: Rows
+    at: Times
+    out: Floats = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", np.empty((len(self.ids), len(self.stored.columns))))
+
+    def run_in_snapshot(self, url: str, snapshot: str, rows: Rows) -> None:
+        """`run` on a connection of its own that sees what the first one sees."""
+        with connect(url) as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+            self.run(conn, rows)
+
+    def run(self, conn: Connection, rows: Rows) -> None:
+        """Join the given rows (their charts' rows all among them)."""
+        if len(rows) == 0:
+            return
+        ids, at = self.ids[rows], self.at[rows]
+        blocks = _Blocks.read(conn, self.stored, np.unique(ids), moment(at.max()))
+        block, offset = blocks.last_closed(conn, ids, at)
+        self.out[rows[block < 0]] = np.nan
+        cuts, (source, copy) = _Cuts.of(block, offset, blocks.longest)
+        if len(cuts.row):
+            self.cut(conn, blocks, cuts, rows)
+            self.out[rows[copy]] = self.out[rows[source]]
+
+    def cut(self, conn: Connection, blocks: _Blocks, cuts: _Cuts, rows: Rows) -> None:
+        """Cut the vectors into their rows (`rows[cuts.row]`). Their places go in by one
+        binary COPY (no Python object per row); the vectors come back in pieces, each
+        one bytea with the order its bars came in, put in place while the server cuts
+        the next piece."""
+        columns = [CopyColumn("bigint", np.arange(len(cuts.row), dtype=np.int64)),
+                   CopyColumn("bigint", blocks.chart_id[cuts.block]),
+                   CopyColumn("timestamptz", blocks.first[cuts.block].astype("M8[us]")),
+                   CopyColumn("bigint", cuts.offset)]  # fmt: skip
+        conn.execute(QUERIES["create_wanted_bars"])
+        with conn.cursor().copy(QUERIES["copy_wanted_bars"]) as copy:
+            copy.write(binary_copy_buffer(columns))
+        params = {"set_id": self.stored.id, "size": PIECE, "pieces": -(-len(cuts.row) // PIECE)}
+        with conn.cursor(binary=True) as cursor:
+            for order, packed in cursor.stream(QUERIES["vectors_at"], params):
+                if order is not None:
+                    n = np.frombuffer(order, ">i8")
+                    self.out[rows[cuts.row[n]]] = np.frombuffer(packed, "<f8").reshape(len(n), -1)
 
 
-def _as_of(
-    conn: Connection, stored: StoredSet, ids: npt.NDArray[np.int64],
-    at: npt.NDArray[np.datetime64],
-) -> Floats:  # fmt: skip
-    out = np.full((len(ids), len(stored.columns)), np.nan)
-    if len(ids) == 0:
-        return out
-    bars = _StoredBars.read(conn, stored, np.unique(ids), moment(at.max()))
-    closed = bars.last_closed(ids, at)
-    known = closed >= 0
-    wanted, rows = np.unique(closed[known], return_inverse=True)
-    out[known] = _vectors_at(conn, stored, bars, wanted)[rows]
-    return out
+# Bars cut per piece: a few MB, so that a piece is put in place while the next is cut.
+PIECE = 8192
 
 
 @dataclass(frozen=True)
-class _StoredBars:
-    """The stored bars of some charts by chart then open, and where each one's vector
-    lies: its block (an index into `block_chart`/`block_first`) and its place in it."""
+class _Cuts:
+    """The vectors to cut out of the blocks: each one's block, place in it, and the row
+    of the result it goes to."""
 
-    chart_id: npt.NDArray[np.int64]
-    time: npt.NDArray[np.datetime64]
     block: npt.NDArray[np.int64]
     offset: npt.NDArray[np.int64]
-    block_chart: list[int]
-    block_first: list[datetime]
+    row: Rows
+
+    @classmethod
+    def of(cls, block: Rows, offset: Rows, longest: int) -> tuple[_Cuts, tuple[Rows, Rows]]:
+        """The cuts the rows' places need, and which rows then copy which (from, to):
+        rows on one bar share its vector, cut once into the first of them (a daily
+        feature joined onto minute rows is cut once per day, not per minute)."""
+        known = np.flatnonzero(block >= 0)
+        pairs, first, shared = np.unique(block[known] * longest + offset[known],
+                                         return_index=True, return_inverse=True)  # fmt: skip
+        cut_rows = known[first]
+        source = cut_rows[shared]
+        again = source != known
+        cuts = cls(pairs // longest, pairs % longest, cut_rows)
+        return cuts, (source[again], known[again])
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """Some charts' stored blocks, by chart then first bar: each one's chart, first bar
+    and step (µs since 1970; a step of 0: its bars are not evenly spaced) and bars."""
+
+    set_id: int
+    chart_id: npt.NDArray[np.int64]
+    first: npt.NDArray[np.int64]
+    step: npt.NDArray[np.int64]
+    bars: npt.NDArray[np.int64]
     kinds: dict[int, tuple[str, str]]  # chart → (timeframe, timezone)
 
     @classmethod
     def read(
         cls, conn: Connection, stored: StoredSet, chart_ids: npt.NDArray[np.int64], until: datetime
-    ) -> _StoredBars:
-        """The bars opened by `until` (later ones cannot have closed by then)."""
+    ) -> _Blocks:
+        """The blocks starting by `until` (later bars cannot have closed by then)."""
         params = {"set_id": stored.id, "chart_ids": chart_ids.tolist(), "until": until}
-        with conn.cursor(binary=True) as cursor:
-            rows = cursor.execute(QUERIES["block_times"], params).fetchall()
-        opens = [unpacked_times(row[2]) for row in rows]
-        sizes = np.array([len(o) for o in opens], dtype=np.int64)
-        block = np.repeat(np.arange(len(rows)), sizes)
-        offset = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        charts = [int(row[0]) for row in rows]
-        time = np.concatenate(opens) if opens else np.empty(0, "M8[us]")
-        kinds = {int(row[0]): (row[3], row[4]) for row in rows}
-        return cls(np.repeat(np.array(charts, dtype=np.int64), sizes), time, block, offset,
-                   charts, [row[1] for row in rows], kinds)  # fmt: skip
+        rows = conn.execute(QUERIES["block_index"], params).fetchall()
+        charts, first, step, bars = np.array([row[:4] for row in rows], np.int64).reshape(-1, 4).T
+        kinds = {int(row[0]): (row[4], row[5]) for row in rows}
+        return cls(stored.id, charts, first, step, bars, kinds)
+
+    @property
+    def longest(self) -> int:
+        return int(self.bars.max(initial=1))
 
     def last_closed(
-        self, ids: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64]
-    ) -> npt.NDArray[np.int64]:
-        """For each row, the index of its chart's last bar closed by its time, or -1.
+        self, conn: Connection, ids: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64]
+    ) -> Places:
+        """For each row, the place of its chart's last bar closed by its time ((-1, -1)
+        when none had).
 
         That is the last bar opened by then, or the one before it if it was still open:
-        a bar closes by the next one's open, so only those candidates need their close."""
-        first, candidate = self._last_opened(ids, at)
-        has = candidate >= 0
-        ends = self._ends(ids[has], candidate[has])
-        back = np.flatnonzero(has)[ends > at[has]]
-        candidate[back] -= 1
-        candidate[candidate < first] = -1
-        return candidate
+        a bar closes by the next one's open, so only that candidate needs its close."""
+        block = self._block_of(ids, at)
+        offset = np.full(len(ids), -1, dtype=np.int64)
+        has = np.flatnonzero(block >= 0)
+        offset[has], opened = self._last_opened(conn, block[has], at[has])
+        still_open = has[self._ends(ids[has], opened) > at[has]]
+        block[still_open], offset[still_open] = self._before(block[still_open],
+                                                             offset[still_open])  # fmt: skip
+        return block, offset
+
+    def _block_of(
+        self, ids: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64]
+    ) -> npt.NDArray[np.int64]:
+        """Each row's chart's last block that starts at or before its time, or -1.
+
+        One search over (chart, time) keys: a time stands for its rank among the blocks'
+        first bars (how many start at or before it), which orders the pairs as the
+        times do and fits an int64 for any times."""
+        charts, chart_rank = np.unique(self.chart_id, return_inverse=True)
+        if not len(charts):
+            return np.full(len(ids), -1, dtype=np.int64)
+        firsts = np.sort(self.first)
+        width = len(firsts) + 1
+        keys = chart_rank * width + np.searchsorted(firsts, self.first, side="right")
+        row_chart = np.minimum(np.searchsorted(charts, ids), len(charts) - 1)
+        row_keys = row_chart * width + np.searchsorted(firsts, _micros(at), side="right")
+        block = np.searchsorted(keys, row_keys, side="right") - 1
+        found = (block >= 0) & (self.chart_id[block] == ids)
+        return np.where(found, block, -1)
 
     def _last_opened(
-        self, ids: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Each row's chart's first bar, and its last bar opened at or before its time."""
-        charts, bounds = self._charts()
-        if not len(charts):
-            return np.full(len(ids), -1), np.full(len(ids), -1)
-        rank = np.minimum(np.searchsorted(charts, ids), len(charts) - 1)
-        found = charts[rank] == ids
-        first = np.where(found, bounds[rank], -1)
-        last = np.where(found, bounds[rank + 1], -1)
-        keyed = self._keys(rank, at, bounds)
-        if keyed is None:
-            candidate = self._last_opened_by_chart(ids, at, first, last)
-        else:  # one search over (chart, time) keys, the rows in order: the bars are too
-            order = np.argsort(keyed[1])
-            candidate = np.empty(len(ids), dtype=np.int64)
-            candidate[order] = np.searchsorted(keyed[0], keyed[1][order], side="right") - 1
-        candidate[(candidate < first) | (candidate >= last)] = -1  # none, or no such chart
-        return first, candidate
+        self, conn: Connection, block: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.datetime64]]:
+        """The place in its block of each row's last bar opened at or before its time (the
+        block starts by then), and that bar's open: by arithmetic where the block's bars
+        are evenly spaced, by a search in its times where not."""
+        first, step, bars = self.first[block], self.step[block], self.bars[block]
+        offset = np.zeros(len(block), dtype=np.int64)
+        even = step > 0
+        offset[even] = (_micros(at[even]) - first[even]) // step[even]
+        offset = np.minimum(offset, bars - 1)
+        opened = (first + offset * step).astype("M8[us]")  # a block of one bar: its first
+        uneven = np.flatnonzero(~even & (bars > 1))
+        if len(uneven):
+            offset[uneven], opened[uneven] = self._searched(conn, block[uneven], at[uneven])
+        return offset, opened
 
-    def _charts(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """The charts in order, and where each one's bars start (then the end); none
-        when there are no bars."""
-        if not len(self.chart_id):
-            return self.chart_id, np.zeros(1, dtype=np.int64)
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(self.chart_id)) + 1])
-        return self.chart_id[starts], np.concatenate([starts, [len(self.chart_id)]])
+    def _searched(
+        self, conn: Connection, block: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.datetime64]]:
+        """`_last_opened` in blocks of unevenly spaced bars: their times are read (only
+        those of the blocks the rows fall in) and searched, block by block."""
+        touched, groups = np.unique(block, return_inverse=True)
+        order = np.argsort(groups, kind="stable")
+        cuts = np.searchsorted(groups[order], np.arange(1, len(touched)))
+        offset = np.empty(len(block), dtype=np.int64)
+        opened = np.empty(len(block), dtype="M8[us]")
+        for rows, times in zip(np.split(order, cuts), self._times(conn, touched), strict=True):
+            offset[rows] = np.searchsorted(times, at[rows], side="right") - 1
+            opened[rows] = times[offset[rows]]
+        return offset, opened
 
-    def _keys(
-        self, rank: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64],
-        bounds: npt.NDArray[np.int64],
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:  # fmt: skip
-        """(chart, time) as one int64 each, for the bars and for the rows (`rank`: the
-        place of each row's chart in `_charts`, whose `bounds` these are), ordered as the
-        pairs are; None when the span of times is too wide for that (years 1 to 9999)."""
-        bars, rows = self.time.astype(np.int64), at.astype("M8[us]").astype(np.int64)
-        charts = len(bounds) - 1
-        low = min(int(bars.min()), int(rows.min()))
-        span = max(int(bars.max()), int(rows.max())) - low + 1
-        if span * (charts + 1) >= 2**62:
-            return None
-        bar_rank = np.repeat(np.arange(charts, dtype=np.int64), np.diff(bounds))
-        return bar_rank * span + (bars - low), rank * span + (rows - low)
-
-    def _last_opened_by_chart(
-        self, ids: npt.NDArray[np.int64], at: npt.NDArray[np.datetime64],
-        first: npt.NDArray[np.int64], last: npt.NDArray[np.int64],
-    ) -> npt.NDArray[np.int64]:  # fmt: skip
-        candidate = np.full(len(ids), -1, dtype=np.int64)
-        order = np.argsort(ids, kind="stable")
-        cuts = np.flatnonzero(np.diff(ids[order])) + 1
-        for rows in np.split(order, cuts):
-            lo, hi = first[rows[0]], last[rows[0]]
-            candidate[rows] = lo + np.searchsorted(self.time[lo:hi], at[rows], side="right") - 1
-        return candidate
+    def _times(self, conn: Connection, blocks: npt.NDArray[np.int64]) -> list[Times]:
+        """The bar opens of some blocks, in their order."""
+        params = {"set_id": self.set_id, "chart_ids": self.chart_id[blocks].tolist(),
+                  "firsts": [moment(t) for t in self.first[blocks].astype("M8[us]")]}  # fmt: skip
+        with conn.cursor(binary=True) as cursor:
+            rows = cursor.execute(QUERIES["block_times"], params).fetchall()
+        return [unpacked_times(row[0]) for row in rows]
 
     def _ends(
-        self, ids: npt.NDArray[np.int64], bars: npt.NDArray[np.int64]
+        self, ids: npt.NDArray[np.int64], opened: npt.NDArray[np.datetime64]
     ) -> npt.NDArray[np.datetime64]:
-        """The closes of the given bars, computed per (timeframe, timezone) at once."""
-        ends = np.empty(len(bars), dtype="M8[us]")
+        """The closes of bars opened at the given times, per (timeframe, timezone) at once."""
+        ends = np.empty(len(opened), dtype="M8[us]")
         charts_of: dict[tuple[str, str], list[int]] = {}
         for chart_id in np.unique(ids).tolist():
             charts_of.setdefault(self.kinds[chart_id], []).append(chart_id)
         for (timeframe, timezone), charts in charts_of.items():
             rows = np.flatnonzero(np.isin(ids, charts))
-            ends[rows] = bar_ends(Timeframe.parse(timeframe), timezone, self.time[bars[rows]])
+            ends[rows] = bar_ends(Timeframe.parse(timeframe), timezone, opened[rows])
         return ends
 
+    def _before(self, block: npt.NDArray[np.int64], offset: npt.NDArray[np.int64]) -> Places:
+        """The place of the bar before each one: in the same block, else the last bar of
+        the block before it if that is of the same chart, else (-1, -1)."""
+        previous = np.maximum(block - 1, 0)
+        same_chart = (block > 0) & (self.chart_id[previous] == self.chart_id[block])
+        at_start = offset == 0
+        block = np.where(at_start, np.where(same_chart, previous, -1), block)
+        last = np.where(same_chart, self.bars[previous] - 1, -1)
+        return block, np.where(at_start, last, offset - 1)
 
-def _vectors_at(
-    conn: Connection, stored: StoredSet, bars: _StoredBars, wanted: npt.NDArray[np.int64]
-) -> Floats:
-    """The vectors of the wanted bars (indexes into `bars`), in that order: their places
-    go in by one binary COPY (no Python object per row), the vectors come back as one
-    bytea with the order they came in."""
-    firsts = np.array([datetime64(first) for first in bars.block_first], dtype="M8[us]")
-    blocks = bars.block[wanted]
-    columns = [CopyColumn("bigint", np.arange(len(wanted), dtype=np.int64)),
-               CopyColumn("bigint", np.asarray(bars.block_chart, dtype=np.int64)[blocks]),
-               CopyColumn("timestamptz", firsts[blocks]),
-               CopyColumn("bigint", bars.offset[wanted])]  # fmt: skip
-    conn.execute(QUERIES["create_wanted_bars"])
-    with conn.cursor().copy(QUERIES["copy_wanted_bars"]) as copy:
-        copy.write(binary_copy_buffer(columns))
-    with conn.cursor(binary=True) as cursor:
-        row = cursor.execute(QUERIES["vectors_at"], {"set_id": stored.id}).fetchone()
-    order, packed = (row[0], row[1]) if row and row[0] is not None else (b"", b"")
-    vectors = np.full((len(wanted), len(stored.columns)), np.nan)
-    vectors[np.frombuffer(order, ">i8")] = np.frombuffer(packed, "<f8").reshape(
-        -1, len(stored.columns)
-    )
-    return vectors
+
+def _micros(times: npt.NDArray[np.datetime64]) -> npt.NDArray[np.int64]:
+    return times.astype("M8[us]").astype(np.int64)
 
 
 def latest_vector(

@@ -14,14 +14,26 @@ FROM feature_blocks
 WHERE feature_set_id = %(set_id)s AND chart_id = %(chart_id)s
 ORDER BY first_time DESC LIMIT 1;
 
--- block_times --
--- The bar opens of the charts' blocks that start by a time, by chart then time, with
--- each chart's timeframe and timezone (what its bars' closes are computed from).
-SELECT b.chart_id, b.first_time, b.times, c.timeframe, c.timezone
+-- block_index --
+-- The charts' blocks that start by a time, by chart then first bar: where each starts
+-- (µs since 1970), its step (0: its bars are not evenly spaced) and bars, with its
+-- chart's timeframe and timezone (what its bars' closes are computed from). No bar
+-- times: a join places its rows from these alone, but in uneven blocks (block_times).
+SELECT b.chart_id, (extract(epoch FROM b.first_time) * 1000000)::bigint,
+       coalesce(b.step_us, 0), b.bars, c.timeframe, c.timezone
 FROM feature_blocks b JOIN charts c ON c.id = b.chart_id
 WHERE b.feature_set_id = %(set_id)s AND b.chart_id = ANY(%(chart_ids)s::bigint[])
   AND b.first_time <= %(until)s
 ORDER BY b.chart_id, b.first_time;
+
+-- block_times --
+-- The bar opens of some blocks, by (chart, first bar), in the order asked.
+SELECT b.times
+FROM unnest(%(chart_ids)s::bigint[], %(firsts)s::timestamptz[]) WITH ORDINALITY
+    AS w(chart_id, first_time, n)
+JOIN feature_blocks b ON b.feature_set_id = %(set_id)s AND b.chart_id = w.chart_id
+                     AND b.first_time = w.first_time
+ORDER BY w.n;
 
 -- create_wanted_bars --
 -- The bars a point-in-time join needs, by their block and place in it (`n`: the order
@@ -36,11 +48,18 @@ COPY wanted_bars (n, chart_id, first_time, bar) FROM STDIN (FORMAT BINARY);
 
 -- vectors_at --
 -- The wanted bars' vectors cut out of their blocks by the server (uncompressed storage:
--- only the pages holding them are read), as one bytea, with their `n` as int8s in the
--- same order (both aggregates of one group see the rows in one order): the client puts
--- them in place instead of the server sorting ~50 MB.
-SELECT string_agg(int8send(w.n), ''),
-       string_agg(substring(b.vectors FROM w.bar::integer * b.width * 8 + 1 FOR b.width * 8), '')
-FROM wanted_bars w
-JOIN feature_blocks b ON b.feature_set_id = %(set_id)s AND b.chart_id = w.chart_id
-                     AND b.first_time = w.first_time;
+-- only the pages holding them are read), in pieces of `size` bars by `n`: each piece one
+-- bytea, with its bars' `n` as int8s in the same order (both aggregates of one group see
+-- the rows in one order). Streamed, the client puts a piece in place while the server
+-- cuts the next, instead of the server sorting ~50 MB or sending one value of it.
+SELECT p.n, p.vectors
+FROM generate_series(0, %(pieces)s - 1) AS k
+CROSS JOIN LATERAL (
+    SELECT string_agg(int8send(w.n), '') AS n,
+           string_agg(substring(b.vectors FROM w.bar::integer * b.width * 8 + 1
+                                FOR b.width * 8), '') AS vectors
+    FROM wanted_bars w
+    JOIN feature_blocks b ON b.feature_set_id = %(set_id)s AND b.chart_id = w.chart_id
+                         AND b.first_time = w.first_time
+    WHERE w.n >= k * %(size)s AND w.n < (k + 1) * %(size)s
+) AS p;
