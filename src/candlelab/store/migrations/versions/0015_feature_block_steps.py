@@ -1,7 +1,7 @@
 """Feature blocks whose bars are evenly spaced say by how much (`step_us`).
 
-Revision ID: 0014
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-04 09:00:00
 
 A point-in-time join then finds a bar's place in such a block by arithmetic, without
@@ -13,8 +13,8 @@ import numpy as np
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
