@@ -120,7 +120,7 @@ def train(url: str, artifact_location: str, request: TrainingRequest,
     registered: int | None = None
     try:
         with Heartbeat(url, run.run_id):
-            result = _trained(url, plan, tracking, run, progress or (lambda _: None))
+            result = _trained(plan, tracking, run, progress or (lambda _: None))
             registered = result.model_version
             _close(url, run, result.outcome())
         tracking.finish(run)
@@ -156,7 +156,7 @@ def _check_fold(fold: Fold, y: Floats, classes: int) -> None:
                        "fewer folds, a smaller embargo, or more labelled data")  # fmt: skip
 
 
-def _trained(url: str, plan: _Plan, tracking: Tracking, run: RunRecord,
+def _trained(plan: _Plan, tracking: Tracking, run: RunRecord,
              progress: Progress) -> TrainingResult:  # fmt: skip
     tracking.log_dataset(run, _description(plan.dataset))
     tracking.set_tags(run, _tags(plan))
