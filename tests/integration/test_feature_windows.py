@@ -173,12 +173,14 @@ def test_a_window_is_cut_from_the_blocks_that_hold_it_however_they_lie(
         build_features(conn, SMALL, [chart_id])
     stored = stored_set(conn, "small")
     blocks = [r[0] for r in conn.execute("SELECT bars FROM feature_blocks ORDER BY first_time")]
-    assert blocks == [2048, 2048, 965] + [3] * 12  # full, merged, and short blocks
+    # Full, cut at the corrected bar, rebuilt from it, and the increments' short blocks
+    # merged into one (they never hold more than twice the bars after the block before).
+    assert blocks == [2048, 952, 2000, 97]
     whole = feature_window(conn, stored, chart_id, stored.columns, start=None, end=LATEST,
                            count=10**6)  # fmt: skip
     assert len(whole) == 5097
     rng = np.random.default_rng(5)
-    edges = [0, 1, 2047, 2048, 2049, 4095, 4096, 4097, 5060, 5061, 5062, 5064, 5096, 5097]
+    edges = [0, 1, 2047, 2048, 2049, 2999, 3000, 3001, 4999, 5000, 5001, 5096, 5097]
     for _ in range(150):
         start, end = (int(i) for i in rng.choice(edges + list(rng.integers(0, 5098, 4)), 2))
         count = int(rng.choice([1, 3, 100, 2048, 3000, 6000]))
