@@ -75,6 +75,14 @@ class Dataset:
         return np.flatnonzero(self.values.known)
 
     @cached_property
+    def span(self) -> tuple[datetime | None, datetime | None]:
+        """The first and last taught bar (None, None when nothing is taught)."""
+        times = self.matrix.time[self.taught]
+        if not len(times):
+            return None, None
+        return utc_datetime(times.min()), utc_datetime(times.max())
+
+    @cached_property
     def candles_digest(self) -> str:
         m, candles = self.matrix, self.matrix.candles or {}
         arrays = [m.chart_id, m.time.view(np.int64)]
@@ -153,14 +161,12 @@ def check_materialised(conn: Connection, request: DatasetRequest) -> None:
 
 def record_dataset(conn: Connection, dataset: Dataset) -> None:
     """The version's row in `datasets` (kept as first recorded: same version, same data)."""
-    times = dataset.matrix.time[dataset.taught]
     conn.execute(QUERIES["record_dataset"], {
         "version": dataset.version, "feature_set_id": dataset.request.features.id,
         "target_hash": dataset.request.target.version_hash,
         "definition": Jsonb(dataset.request.definition()),
         "chart_ids": sorted(dataset.request.chart_ids),
-        "data_start": utc_datetime(times.min()) if len(times) else None,
-        "data_end": utc_datetime(times.max()) if len(times) else None,
+        "data_start": dataset.span[0], "data_end": dataset.span[1],
         "rows": len(dataset.taught), "classes": list(dataset.values.classes),
         "class_counts": Jsonb(_counts(dataset.values)),
         "ambiguous": int(dataset.values.ambiguous[dataset.taught].sum()),

@@ -19,7 +19,6 @@ import numpy as np
 
 import candlelab
 from candlelab.errors import CandlelabError, DatasetError, TrainingFailed
-from candlelab.market.quality import utc_datetime
 from candlelab.store.database import connect
 from candlelab.training import evaluation
 from candlelab.training.datasets import (
@@ -300,9 +299,8 @@ def _pipeline_hash(plan: _Plan) -> str:
 
 def _record(url: str, plan: _Plan, run: RunRecord) -> None:
     data, dataset = plan.request.data, plan.dataset
-    times = dataset.matrix.time[dataset.taught]
     new = NewRun(run.run_id, plan.spec.kind, plan.request.experiment, _params(plan),
-                 sorted(data.chart_ids), utc_datetime(times.min()), utc_datetime(times.max()),
+                 sorted(data.chart_ids), *dataset.span,
                  plan.request.created_by, _pipeline_hash(plan), dataset.version)  # fmt: skip
     with connect(url) as conn:
         record_dataset(conn, dataset)
