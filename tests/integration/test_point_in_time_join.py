@@ -202,8 +202,7 @@ def test_increments_and_merges_record_their_blocks_steps_and_the_join_reads_them
     for i in range(2103, 2101 + MAX_TAIL):  # then of one bar each: no step
         ingested_and_built(i, i + 1)
     hour = 3_600_000_000
-    # The increments' procedure does not record a step yet: their blocks are read as uneven.
-    short = [(52, hour), (3, None)] + [(1, None)] * (MAX_TAIL - 2)
+    short = [(52, hour), (3, hour)] + [(1, None)] * (MAX_TAIL - 2)
     assert steps(conn, chart_id) == [(2048, hour), *short]
     assert len(appended) == MAX_TAIL - 1  # each written by an increment
     stored = build_features(conn, CLOSE_VOLUME, [chart_id]).feature_set

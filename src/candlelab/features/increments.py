@@ -228,6 +228,7 @@ def _appended(stored: StoredSet, pending: list[_Chart]) -> dict[str, object]:
         "digests": [each.digest for each in pending],
         "firsts": [moment(times[0]) for times in new], "bars": [len(times) for times in new],
         "width": len(stored.columns), "times": [blocks.packed_times(times) for times in new],
+        "steps": [blocks.step_us(times) for times in new],
         "vectors": [v.tobytes() for v in vectors], "nan_rows": rows.ravel().tolist(),
         "nan_row": (row.ravel() + 1).tolist(),
         "states": [packed_state(each.new_state) for each in pending],

@@ -67,6 +67,6 @@ CALL append_feature_increments(
     %(load_class)s::integer, %(lock_class)s::integer, %(set_id)s::bigint,
     %(chart_ids)b::bigint[], %(lasts)b::timestamptz[], %(newest)b::timestamptz[],
     %(digests)b::text[], %(firsts)b::timestamptz[], %(bars)b::integer[], %(width)s::integer,
-    %(times)b::bytea[], %(vectors)b::bytea[], %(nan_rows)b::bigint[], %(nan_row)b::integer[],
-    %(states)b::bytea[], NULL
+    %(times)b::bytea[], %(steps)b::bigint[], %(vectors)b::bytea[], %(nan_rows)b::bigint[],
+    %(nan_row)b::integer[], %(states)b::bytea[], NULL
 );

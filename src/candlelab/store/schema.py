@@ -546,8 +546,8 @@ $$""",
 CREATE FUNCTION append_feature_increment(
     load_class integer, lock_class integer, feature_set bigint, chart bigint,
     built_to timestamptz, newest timestamptz, digest text, block_first timestamptz,
-    block_bars integer, block_width integer, block_times bytea, block_vectors bytea,
-    block_nans bigint[], new_state bytea
+    block_bars integer, block_width integer, block_times bytea, block_step bigint,
+    block_vectors bytea, block_nans bigint[], new_state bytea
 ) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     -- The locks of features/builds.sql's lock_build, in its order (load lock first), and
@@ -573,9 +573,10 @@ BEGIN
         RETURN false;
     END IF;
     INSERT INTO feature_blocks (feature_set_id, chart_id, first_time, last_time, bars, width,
-                                times, vectors, nans)
+                                times, step_us, vectors, nans)
     VALUES (feature_set, chart, block_first, newest, block_bars, block_width, block_times,
-            block_vectors, coalesce(block_nans, array_fill(0::bigint, ARRAY[block_width])));
+            block_step, block_vectors,
+            coalesce(block_nans, array_fill(0::bigint, ARRAY[block_width])));
     RETURN true;
 END
 $$""",
@@ -585,16 +586,17 @@ $$""",
 CREATE PROCEDURE append_feature_increments(
     load_class integer, lock_class integer, feature_set bigint, charts bigint[],
     built_to timestamptz[], newest timestamptz[], digests text[], block_first timestamptz[],
-    block_bars integer[], block_width integer, block_times bytea[], block_vectors bytea[],
-    nan_rows bigint[], nan_row integer[], new_states bytea[], INOUT written boolean[]
+    block_bars integer[], block_width integer, block_times bytea[], block_steps bigint[],
+    block_vectors bytea[], nan_rows bigint[], nan_row integer[], new_states bytea[],
+    INOUT written boolean[]
 ) LANGUAGE plpgsql AS $$
 BEGIN
     written := '{}';
     FOR i IN 1 .. cardinality(charts) LOOP
         written := written || append_feature_increment(
             load_class, lock_class, feature_set, charts[i], built_to[i], newest[i], digests[i],
-            block_first[i], block_bars[i], block_width, block_times[i], block_vectors[i],
-            nan_rows[(nan_row[i] - 1) * block_width + 1 : nan_row[i] * block_width],
+            block_first[i], block_bars[i], block_width, block_times[i], block_steps[i],
+            block_vectors[i], nan_rows[(nan_row[i] - 1) * block_width + 1 : nan_row[i] * block_width],
             new_states[i]);
         COMMIT;  -- each chart its own transaction: a killed build keeps those done
     END LOOP;
