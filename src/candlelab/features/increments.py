@@ -11,13 +11,15 @@ what was read (its last bar and stale mark, a digest of the new bars); a chart t
 changed meanwhile is left to the chart-by-chart build, which reads under the lock.
 The server does all of this (`append_feature_increments`, store/schema.py): one CALL
 writes a batch of charts, committing after each, so a build no longer waits for a round
-trip per chart (or three: the lock, the write, the commit).
+trip per chart (or three: the lock, the write, the commit); and a thread makes that call
+for one batch while the next is computed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,7 +42,9 @@ from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 Progress = Callable[[ChartBuild], None]
-WRITE_BATCH = 1000  # charts per CALL: ~1 MB of parameters for a one-bar increment
+# Charts per CALL (~200 KB of parameters for a one-bar increment): small enough that the
+# last batch's write, which nothing overlaps, is short.
+WRITE_BATCH = 200
 
 
 @dataclass
@@ -78,9 +82,7 @@ def build_increments(
     if not continuation.continuable(features) or not charts:
         return [], list(charts)
     done, pending = _read(conn, stored, features, charts)
-    for batch in _batches(pending):
-        _continue(features, batch)
-    done += _write(conn, stored, pending)
+    done += _continued_and_written(conn, stored, features, pending)
     written = [d for d in done if d is not None]
     if progress:
         for each in written:
@@ -175,23 +177,41 @@ def _continue(features: FeatureSet, charts: list[_Chart]) -> None:
         each.vectors, each.new_state = vectors[i], states[i]
 
 
-def _write(conn: Connection, stored: StoredSet, pending: list[_Chart]) -> list[ChartBuild | None]:
-    """Append each chart's new bars and note its build, each chart in its own
-    transaction, if the build and the bars are still what was read (None for a chart
-    where they are not); then merge, each in a transaction of its own, the short blocks
-    of those that pass MAX_TAIL."""
+def _continued_and_written(
+    conn: Connection, stored: StoredSet, features: FeatureSet, pending: list[_Chart]
+) -> list[ChartBuild | None]:
+    """Compute the charts a batch at a time, each batch appended by a thread while the
+    next is computed (the server writes on one core while NumPy and TA-Lib compute on the
+    other); then merge the short blocks of those that pass MAX_TAIL."""
     appended: list[bool] = []
-    with _autocommit(conn):
+    with _autocommit(conn), ThreadPoolExecutor(max_workers=1) as writer:
+        writing: Future[list[bool]] | None = None
         for start in range(0, len(pending), WRITE_BATCH):
-            batch = _appended(stored, pending[start : start + WRITE_BATCH])
-            row = conn.execute(QUERIES["append_increments"], batch).fetchone()
-            appended += row[0] if row else []
-    for each, done in zip(pending, appended, strict=True):
-        if done and each.short_blocks + 1 > MAX_TAIL:
+            batch = pending[start : start + WRITE_BATCH]
+            for same_shape in _batches(batch):
+                _continue(features, same_shape)
+            appended += writing.result() if writing else []
+            writing = writer.submit(_append, conn, stored, batch)
+        appended += writing.result() if writing else []
+    _merge_tails(conn, stored, [each for each, done in zip(pending, appended, strict=True) if done])
+    return [_built(each) if done else None for each, done in zip(pending, appended, strict=True)]
+
+
+def _append(conn: Connection, stored: StoredSet, batch: list[_Chart]) -> list[bool]:
+    """Append each chart's new bars and note its build, each chart in its own transaction,
+    if the build and the bars are still what was read: whether each was written."""
+    row = conn.execute(QUERIES["append_increments"], _appended(stored, batch)).fetchone()
+    return list(row[0]) if row else []
+
+
+def _merge_tails(conn: Connection, stored: StoredSet, written: list[_Chart]) -> None:
+    """Merge, each in a transaction of its own, the short blocks of the charts whose
+    new block took them past MAX_TAIL."""
+    for each in written:
+        if each.short_blocks + 1 > MAX_TAIL:
             with conn.transaction():
                 lock_build(conn, stored, each.chart.id)
                 blocks.merge_tail(conn, stored.id, each.chart.id, len(stored.columns))
-    return [_built(each) if done else None for each, done in zip(pending, appended, strict=True)]
 
 
 @contextmanager
