@@ -51,15 +51,18 @@ COPY wanted_bars (n, chart_id, first_time, bar) FROM STDIN (FORMAT BINARY);
 -- only the pages holding them are read), in pieces of `size` bars by `n`: each piece one
 -- bytea, with its bars' `n` as int8s in the same order (both aggregates of one group see
 -- the rows in one order). Streamed, the client puts a piece in place while the server
--- cuts the next, instead of the server sorting ~50 MB or sending one value of it.
+-- cuts the next, instead of the server sorting ~50 MB or sending one value of it. Each
+-- bar's block is found by its primary key in a subquery, not a join: without statistics
+-- on the temporary table the planner joined every block to every bar of a piece.
 SELECT p.n, p.vectors
 FROM generate_series(0, %(pieces)s - 1) AS k
 CROSS JOIN LATERAL (
     SELECT string_agg(int8send(w.n), '') AS n,
-           string_agg(substring(b.vectors FROM w.bar::integer * b.width * 8 + 1
-                                FOR b.width * 8), '') AS vectors
+           string_agg(substring((
+               SELECT b.vectors FROM feature_blocks b
+               WHERE b.feature_set_id = %(set_id)s AND b.chart_id = w.chart_id
+                 AND b.first_time = w.first_time
+           ) FROM w.bar::integer * %(width)s * 8 + 1 FOR %(width)s * 8), '') AS vectors
     FROM wanted_bars w
-    JOIN feature_blocks b ON b.feature_set_id = %(set_id)s AND b.chart_id = w.chart_id
-                         AND b.first_time = w.first_time
     WHERE w.n >= k * %(size)s AND w.n < (k + 1) * %(size)s
 ) AS p;
