@@ -10,6 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from candlelab.store import migrations
+from candlelab.store.embedded import EmbeddedServer, shared_buffers_mb
 from candlelab.store.urls import describe, redact
 from candlelab.training.tracking import Tracking
 from tests.acceptance.conftest import Cli, assert_one_line_error
@@ -67,6 +68,29 @@ def test_start_prints_the_embedded_servers_url_on_one_line(cli: Cli, embedded_ho
     assert started.returncode == 0, started.stderr
     url = cli("db", "url", **home).stdout.strip()
     assert f"url: {url}" in started.stdout.splitlines()
+
+
+@pytest.mark.embedded
+def test_the_embedded_server_takes_candlelabs_settings_and_alter_system_wins(
+    embedded_home: Path,
+) -> None:
+    server = EmbeddedServer(embedded_home)
+
+    def shared_buffers() -> str:
+        with psycopg.connect(server.start()) as conn:
+            row = conn.execute("SHOW shared_buffers").fetchone()
+        assert row is not None
+        return str(row[0])
+
+    expected = shared_buffers_mb()
+    assert shared_buffers() == (f"{expected // 1024}GB" if expected % 1024 == 0
+                                else f"{expected}MB")  # fmt: skip
+    with psycopg.connect(server.start(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET shared_buffers = '200MB'")
+    server.stop()  # and started again in the same process
+    assert shared_buffers() == "200MB"
+    conf = (embedded_home / "pg" / "postgresql.conf").read_text()
+    assert conf.count("candlelab.conf") == 1  # included once, whatever the starts
 
 
 def test_a_database_never_migrated_is_refused_with_the_fix(
