@@ -245,8 +245,12 @@ class _Join:
         conn.execute(QUERIES["create_wanted_bars"])
         with conn.cursor().copy(QUERIES["copy_wanted_bars"]) as copy:
             copy.write(binary_copy_buffer(columns))
-        params = {"set_id": self.stored.id, "width": len(self.stored.columns), "size": PIECE,
-                  "pieces": -(-len(cuts.row) // PIECE)}
+        params = {
+            "set_id": self.stored.id,
+            "width": len(self.stored.columns),
+            "size": PIECE,
+            "pieces": -(-len(cuts.row) // PIECE),
+        }
         with conn.cursor(binary=True) as cursor:
             for order, packed in cursor.stream(QUERIES["vectors_at"], params):
                 if order is not None:

@@ -79,7 +79,8 @@ BEGIN
         written := written || append_feature_increment(
             load_class, lock_class, feature_set, charts[i], built_to[i], newest[i], digests[i],
             block_first[i], block_bars[i], block_width, block_times[i], block_steps[i],
-            block_vectors[i], nan_rows[(nan_row[i] - 1) * block_width + 1 : nan_row[i] * block_width],
+            block_vectors[i],
+            nan_rows[(nan_row[i] - 1) * block_width + 1 : nan_row[i] * block_width],
             new_states[i]);
         COMMIT;  -- each chart its own transaction: a killed build keeps those done
     END LOOP;
@@ -144,7 +145,6 @@ BEGIN
     END LOOP;
 END
 $$"""
-
 
 
 def upgrade() -> None:
