@@ -90,10 +90,7 @@ class ModelState:
     name: str
     versions: list[VersionState]
     aliases: list[AliasState]
-
-    @property
-    def agrees(self) -> bool:
-        return all(a.agrees for a in self.aliases)
+    agrees: bool  # MLflow's registry and the newest recorded moves name the same versions
 
 
 def promote(conn: Connection, tracking: Tracking, name: str, version: int, alias: str, *,
@@ -201,7 +198,8 @@ def model_state(conn: Connection, tracking: Tracking, name: str) -> ModelState:
     held = set(truth) | {alias for alias, move in recorded.items() if move.version is not None}
     aliases = [_alias_state(alias, truth.get(alias), recorded.get(alias), served.get(alias))
                for alias in sorted(held)]  # fmt: skip
-    return ModelState(name, [_version_state(v, served) for v in versions], aliases)
+    states = [_version_state(v, served) for v in versions]
+    return ModelState(name, states, aliases, all(a.agrees for a in aliases))
 
 
 def check_servable(conn: Connection, tracking: Tracking, name: str,
