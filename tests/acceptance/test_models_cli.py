@@ -98,7 +98,7 @@ def test_an_alias_moved_in_mlflow_is_reported_then_synced(
     done = cli("models", "promote", NAME, "1", "--alias", "champion", "--reason", "r",
                DATABASE_URL=database_url)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "alias champion names version 1 (was none)" in done.stdout
+    assert "alias champion names version 1, serving the rest (was none)" in done.stdout
     client = MlflowClient(tracking_uri(database_url), registry_uri=tracking_uri(database_url))
     client.set_registered_model_alias(NAME, "champion", "2")
 

@@ -66,7 +66,7 @@ def show(ctx: typer.Context, name: Name, json: Json = False) -> None:
           [[v.version, ", ".join(v.aliases), _share(v.traffic_share, v.shadow), v.run_id,
             v.created_at] for v in state.versions])  # fmt: skip
     table("aliases", ("alias", "MLflow", "recorded", "serves"),
-          [[a.alias, _version(a.version), _version(a.recorded),
+          [[a.alias, _number(a.version), _number(a.recorded),
             _share(a.traffic_share, a.shadow)] for a in state.aliases])  # fmt: skip
     _say_disagreements(state)
     _moves_table("newest moves", moves[:10])
@@ -171,17 +171,18 @@ def _print_move(move: Move, json: bool) -> None:
     if json:
         emit_json(move)
         return
-    now = f"names version {move.version}" if move.version is not None else "is taken away"
-    was = f"version {move.replaced_version}" if move.replaced_version is not None else "none"
-    out.print(f"model {move.model_name}: alias {move.alias} {now} (was {was}), serving "
-              f"{_share(move.traffic_share, move.shadow, move.alias)}; {move.action} "
-              f"#{move.id} by {move.changed_by}: {move.reason}", soft_wrap=True)  # fmt: skip
+    serves = _share(move.traffic_share, move.shadow, move.alias) or "nothing"
+    now = (f"names {_version(move.version)}, serving {serves}" if move.version is not None
+           else "is taken away")  # fmt: skip
+    out.print(f"model {move.model_name}: alias {move.alias} {now} (was "
+              f"{_version(move.replaced_version)}); {move.action} #{move.id} by "
+              f"{move.changed_by}: {move.reason}", soft_wrap=True)  # fmt: skip
 
 
 def _moves_table(title: str, moves: list[Move]) -> None:
     table(title, ("id", "when", "action", "alias", "version", "was", "traffic", "by", "reason"),
-          [[m.id, m.changed_at, m.action, m.alias, _version(m.version),
-            _version(m.replaced_version), _share(m.traffic_share, m.shadow, m.alias),
+          [[m.id, m.changed_at, m.action, m.alias, _number(m.version),
+            _number(m.replaced_version), _share(m.traffic_share, m.shadow, m.alias),
             m.changed_by, m.reason] for m in moves])  # fmt: skip
 
 
@@ -202,3 +203,7 @@ def _share(share: float, shadow: bool, alias: str = "") -> str:
 
 def _version(version: int | None) -> str:
     return "none" if version is None else f"version {version}"
+
+
+def _number(version: int | None) -> str:
+    return "-" if version is None else str(version)

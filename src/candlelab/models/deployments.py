@@ -289,7 +289,8 @@ def _rolled_back_to(name: str, alias: str, latest: Move | None) -> tuple[Move, i
                                 "roll back")  # fmt: skip
     if latest.replaced_version is None:
         raise DeploymentRefused(f"nothing to roll back to: version {latest.version} was the "
-                                f"first to hold alias {alias!r} of model {name}")  # fmt: skip
+                                f"first to hold alias {alias!r} of model {name}; `candlelab "
+                                f"models retire {name} --alias {alias}` takes it away")  # fmt: skip
     return latest, latest.replaced_version
 
 
