@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -25,7 +26,7 @@ from candlelab.models.deployments import (
     sync,
 )
 from candlelab.models.routing import Serving, routed
-from candlelab.store.database import Connection
+from candlelab.store.database import Connection, connect
 from candlelab.training.datasets import DatasetRequest
 from candlelab.training.folds import FoldPlan
 from candlelab.training.targets import TargetDefinition, target_definition
@@ -265,3 +266,18 @@ def test_a_challenger_and_a_shadow_serve_beside_the_champion_until_retired(
     assert (back.version, back.traffic_share) == (2, 0.2)
     with pytest.raises(DeploymentRefused, match="no alias 'gone' to retire"):
         retire(conn, tracking, NAME, "gone", reason="r", who="ann")
+
+
+def test_moves_of_one_model_take_turns_so_each_records_what_it_replaced(
+    conn: Connection, tracking: Tracking, trained: list[int], database_url: str
+) -> None:
+    def move(version: int) -> Move:
+        with connect(database_url) as own:
+            return promote(own, tracking, NAME, version, "champion", reason="race", who="ann")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        done = list(pool.map(move, [1, 2, 1, 2]))
+    chain = sorted(done, key=lambda m: m.id or 0)
+    assert chain[0].replaced_version is None
+    assert [m.replaced_version for m in chain[1:]] == [m.version for m in chain[:-1]]
+    assert tracking.aliases(NAME) == {"champion": chain[-1].version}

@@ -132,8 +132,10 @@ def history(ctx: typer.Context, name: Name, json: Json = False) -> None:
         moves = deployments.history(conn, name)
     if json:
         emit_json(moves)
-        return
-    _moves_table(f"moves of model {name}", moves)
+    elif not moves:
+        out.print(f"model {name}: no recorded moves; `candlelab models list` lists the models")
+    else:
+        _moves_table(f"moves of model {name}", moves)
 
 
 @app.command("sync")
