@@ -168,6 +168,7 @@ def serving(conn: Connection, tracking: Tracking, name: str) -> list[Serving]:
 
 
 def servings(truth: dict[str, int], recorded: dict[str, Move]) -> list[Serving]:
+    """`serving` from MLflow's aliases and the newest move of each alias."""
     others = []
     for alias, version in sorted(truth.items()):
         move = recorded.get(alias)
