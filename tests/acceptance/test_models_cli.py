@@ -82,6 +82,7 @@ def test_promote_a_champion_and_a_challenger_then_roll_back(
          "'v1' is reserved"),
         (["rollback", NAME], "no recorded move to roll back"),
         (["retire", NAME, "--alias", "champion"], "no alias 'champion' to retire"),
+        (["show", "nope"], "no registered model 'nope'"),
     ],
 )  # fmt: skip
 def test_a_refused_move_fails_with_one_line_and_writes_nothing(
