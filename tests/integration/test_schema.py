@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 
 from candlelab.store import migrations
 from candlelab.store.database import engine
-from candlelab.store.schema import FEATURE_STORE_SQL, metadata
+from candlelab.store.schema import DEPLOYMENTS_SQL, FEATURE_STORE_SQL, metadata
 
 # The shape of schema public, read from the catalogs: columns, constraints, indexes, views.
 CATALOG_QUERIES = {
@@ -30,6 +30,10 @@ CATALOG_QUERIES = {
     "functions": """
         SELECT proname, pg_get_function_identity_arguments(oid), prosrc FROM pg_proc
         WHERE pronamespace = 'public'::regnamespace ORDER BY 1, 2""",
+    "triggers": """
+        SELECT t.tgrelid::regclass::text, t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t
+        JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal ORDER BY 1, 2""",
     "views": """
         SELECT viewname, definition FROM pg_views WHERE schemaname = 'public' ORDER BY 1""",
 }
@@ -48,7 +52,7 @@ def build_from_metadata(url: str) -> None:
     db = engine(url)
     with db.begin() as connection:
         metadata.create_all(connection)
-        for statement in FEATURE_STORE_SQL:
+        for statement in (*FEATURE_STORE_SQL, *DEPLOYMENTS_SQL):
             connection.exec_driver_sql(statement)
     db.dispose()
 

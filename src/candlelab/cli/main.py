@@ -17,6 +17,7 @@ from candlelab.cli import (
     features,
     import_sqlite,
     ingest,
+    models,
     propose,
     quality,
     resample,
@@ -49,6 +50,7 @@ app.command("serve")(serve.serve)
 app.command("train", help=train.TRAIN_HELP)(train.train)
 app.add_typer(train.runs_app, name="runs")
 app.command("propose")(propose.propose)
+app.add_typer(models.app, name="models")
 
 DatabaseUrl = Annotated[
     str | None,

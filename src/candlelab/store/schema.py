@@ -343,18 +343,29 @@ feature_blocks = Table(
     ),
 )
 
+DEPLOYMENT_ACTIONS = ("promote", "rollback", "sync", "retire")
+
+# The audit trail of MLflow's aliases (`models/deployments.py`): a row says what an alias
+# names after a move (NULL: the move took it away) and what it named before. Append-only:
+# DEPLOYMENTS_SQL's triggers refuse UPDATE, DELETE and TRUNCATE.
 model_deployments = Table(
     "model_deployments",
     metadata,
     _id(),
     Column("model_name", Text, nullable=False),
-    Column("version", Integer, nullable=False),
+    Column("version", Integer),
     Column("alias", Text, nullable=False),
     Column("traffic_share", Double, nullable=False, server_default=text("1.0")),
     Column("changed_by", Text),
     Column("reason", Text),
     _timestamp("changed_at"),
+    Column("replaced_version", Integer),
+    Column("shadow", Boolean, nullable=False, server_default=text("false")),
+    Column("action", Text, nullable=False, server_default=text("'promote'")),
     CheckConstraint("traffic_share BETWEEN 0 AND 1", name="traffic_share"),
+    CheckConstraint(_one_of("action", DEPLOYMENT_ACTIONS), name="action"),
+    CheckConstraint("(version IS NULL) = (action = 'retire') OR action = 'sync'", name="removal"),
+    CheckConstraint("NOT shadow OR traffic_share = 0", name="shadow"),
     Index(None, "model_name", "alias", "changed_at"),
 )
 
@@ -603,4 +614,20 @@ BEGIN
     END LOOP;
 END
 $$""",
+)
+
+# What the schema holds beyond the tables for the deployments' audit trail.
+DEPLOYMENTS_SQL = (
+    """
+CREATE FUNCTION model_deployments_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING MESSAGE = 'model_deployments is append-only: ' || TG_OP || ' refused',
+        ERRCODE = 'insufficient_privilege',
+              HINT = 'record a new move (candlelab models promote, rollback or sync)';
+END
+$$""",
+    "CREATE TRIGGER model_deployments_unchanged BEFORE UPDATE OR DELETE ON model_deployments "
+    "FOR EACH ROW EXECUTE FUNCTION model_deployments_append_only()",
+    "CREATE TRIGGER model_deployments_kept BEFORE TRUNCATE ON model_deployments "
+    "FOR EACH STATEMENT EXECUTE FUNCTION model_deployments_append_only()",
 )

@@ -143,19 +143,26 @@ def assemble_dataset(url: str, request: DatasetRequest) -> Dataset:
 
 def check_materialised(conn: Connection, request: DatasetRequest) -> None:
     """Every chart has a current build of the feature set over the range."""
-    builds = {b.chart_id: b for b in chart_builds(conn, request.features)}
-    build_command = f"candlelab features build {request.features.label}"
-    for chart_id in request.chart_ids:
+    check_built(conn, request.features, request.chart_ids, request.end)
+
+
+def check_built(conn: Connection, features: StoredSet, chart_ids: Sequence[int],
+                end: datetime | None) -> None:  # fmt: skip
+    """Every chart has a build of `features` that is not stale and reaches `end` (None:
+    the chart's newest bar)."""
+    builds = {b.chart_id: b for b in chart_builds(conn, features)}
+    build_command = f"candlelab features build {features.label}"
+    for chart_id in chart_ids:
         build = builds.get(chart_id)
         if build is None:
             problem = "is not built"
         elif build.stale_from is not None:
             problem = f"is stale from {build.stale_from.isoformat()} (bars changed since)"
-        elif build.behind and (request.end is None or request.end > build.last_bar):
+        elif build.behind and (end is None or end > build.last_bar):
             problem = f"ends at {build.last_bar.isoformat()}, before the chart's newest bar"
         else:
             continue
-        raise DatasetError(f"feature set {request.features.label} {problem} on chart "
+        raise DatasetError(f"feature set {features.label} {problem} on chart "
                            f"{chart_id}; run `{build_command} --chart {chart_id}`")  # fmt: skip
 
 

@@ -14,10 +14,11 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from candlelab.errors import NotFound
+from candlelab.errors import InvalidValue, NotFound
 from candlelab.store.database import connect
 from candlelab.store.urls import sqlalchemy_url, with_search_path
 from candlelab.training.artifacts import file_sha256, model_file
@@ -175,6 +176,81 @@ class Tracking:
 
     def finish(self, run: RunRecord, status: str = "FINISHED") -> None:
         self.client.set_terminated(run.run_id, status=status)
+
+    def registered_names(self) -> list[str]:
+        """Every registered model's name, sorted."""
+        names, token = [], None
+        while True:
+            page = self.client.search_registered_models(max_results=1000, page_token=token)
+            names += [str(model.name) for model in page]
+            token = page.token
+            if not token:
+                return sorted(names)
+
+    def registered_versions(self, name: str) -> list[RegisteredVersion]:
+        """The versions of registered model `name`, oldest first (none: no such model)."""
+        found = self.client.search_model_versions(f"name = '{_quoted(name)}'")
+        # A search leaves the versions' aliases out: they come from the model.
+        held = self.aliases(name) if found else {}
+        versions = [_registered(v, held) for v in found]
+        return sorted(versions, key=lambda v: v.version)
+
+    def registered_version(self, name: str, version: int) -> RegisteredVersion | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return _registered(self.client.get_model_version(name, str(version)))
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Each alias of registered model `name` and the version it names (MLflow's truth
+        of what serves); empty when the model is not registered."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise
+        return {str(alias): int(version) for alias, version in model.aliases.items()}
+
+    def set_alias(self, name: str, alias: str, version: int | None) -> None:
+        """Point `alias` at `version`, or take it away (None); MLflow's refusals (an alias
+        it reserves, such as `latest` or `v2`) become InvalidValue."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            if version is None:
+                self.client.delete_registered_model_alias(name, alias)
+            else:
+                self.client.set_registered_model_alias(name, alias, str(version))
+        except MlflowException as exc:
+            raise InvalidValue(f"model {name} alias {alias!r}: {exc.message}") from None
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A version of a registered model as MLflow's registry holds it."""
+
+    name: str
+    version: int
+    run_id: str
+    tags: dict[str, str]
+    aliases: tuple[str, ...]
+    created_at: datetime
+
+
+def _registered(found: Any, held: Mapping[str, int] | None = None) -> RegisteredVersion:
+    """A version from MLflow's entity; its aliases from `held` (the model's) when given."""
+    created = datetime.fromtimestamp(int(found.creation_timestamp) / 1000, UTC)
+    number = int(found.version)
+    aliases = found.aliases if held is None else [a for a, v in held.items() if v == number]
+    return RegisteredVersion(str(found.name), number, str(found.run_id), dict(found.tags),
+                             tuple(sorted(aliases)), created)  # fmt: skip
 
 
 @dataclass(frozen=True)
