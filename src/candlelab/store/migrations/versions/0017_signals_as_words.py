@@ -61,10 +61,11 @@ $$""",
 )
 
 
-
 def upgrade() -> None:
-    op.execute("ALTER TABLE signals ALTER COLUMN pred TYPE text USING pred::text, "
-               "ALTER COLUMN outcome TYPE text USING outcome::text")
+    op.execute(
+        "ALTER TABLE signals ALTER COLUMN pred TYPE text USING pred::text, "
+        "ALTER COLUMN outcome TYPE text USING outcome::text"
+    )
     op.execute("ALTER TABLE signals ADD COLUMN alias text, ADD COLUMN label text")
     op.execute("CREATE INDEX ix_signals_features ON signals USING gin (features jsonb_path_ops)")
     for statement in MODELS_SQL:
@@ -78,5 +79,7 @@ def downgrade() -> None:
     op.execute("ALTER TABLE signals DROP COLUMN label, DROP COLUMN alias")
     # A word has no number: a class or outcome that is not one is lost going back.
     for column, missing in (("pred", "'NaN'"), ("outcome", "NULL")):
-        op.execute(f"ALTER TABLE signals ALTER COLUMN {column} TYPE double precision USING "
-                   f"CASE WHEN {column} ~ '^-?[0-9.]+$' THEN {column}::float8 ELSE {missing} END")
+        op.execute(
+            f"ALTER TABLE signals ALTER COLUMN {column} TYPE double precision USING "
+            f"CASE WHEN {column} ~ '^-?[0-9.]+$' THEN {column}::float8 ELSE {missing} END"
+        )
