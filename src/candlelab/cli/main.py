@@ -17,6 +17,7 @@ from candlelab.cli import (
     features,
     import_sqlite,
     ingest,
+    predict,
     propose,
     quality,
     resample,
@@ -49,6 +50,7 @@ app.command("serve")(serve.serve)
 app.command("train", help=train.TRAIN_HELP)(train.train)
 app.add_typer(train.runs_app, name="runs")
 app.command("propose")(propose.propose)
+app.command("predict")(predict.predict)
 
 DatabaseUrl = Annotated[
     str | None,

@@ -132,7 +132,7 @@ def predict(url: str, conn: Connection, served: ServedModel, chart_id: int, *,
 def bar_to_predict(conn: Connection, chart: Chart, time: datetime | None) -> datetime:
     """The bar asked for, once it is the chart's and has closed; None: the newest closed."""
     if time is None:
-        opens = [row[0] for row in conn.execute(QUERIES["newest_bars"], {"chart_id": chart.id})]
+        opens = newest_bar_opens(conn, chart.id, 2)[::-1]  # the newest may not have closed
         if not opens:
             raise NotPredictable(chart.id, "(newest)", "the chart has no bars")
         newest: datetime = opens[0] if _closed(chart, opens[0]) or len(opens) == 1 else opens[1]
@@ -191,10 +191,24 @@ def complete_vector(chart_id: int, bar: datetime, stored: StoredSet, vector: Flo
     return vector
 
 
-def newest_bars_from(conn: Connection, chart_id: int, bars: int) -> datetime | None:
-    """The open of the chart's `bars`-th newest bar (where `--bars N` starts)."""
-    row = conn.execute(QUERIES["bars_from"], {"chart_id": chart_id, "bars": bars}).fetchone()
-    return None if row is None else row[0]
+def newest_bar_opens(conn: Connection, chart_id: int, bars: int) -> list[datetime]:
+    """The opens of the chart's `bars` newest bars, oldest first."""
+    params = {"chart_id": chart_id, "bars": bars}
+    return [row[0] for row in conn.execute(QUERIES["newest_bar_opens"], params)][::-1]
+
+
+def predict_newest(url: str, conn: Connection, served: ServedModel, chart_id: int,
+                   bars: int) -> tuple[list[Signal], list[NotPredictable]]:  # fmt: skip
+    """The model's signals for each of the chart's `bars` newest bars, and the refusals of
+    those it cannot predict (not closed yet, before the warm-up)."""
+    signals, refused = [], []
+    for bar in newest_bar_opens(conn, chart_id, bars):
+        try:
+            signals.append(predict(url, conn, served, chart_id, time=bar))
+        except NotPredictable as refusal:
+            conn.rollback()
+            refused.append(refusal)
+    return signals, refused
 
 
 @dataclass(frozen=True)
