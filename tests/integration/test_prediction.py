@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from candlelab.errors import NotFound, NotPredictable
 from candlelab.features.materialisation import build_features
 from candlelab.features.reading import latest_vector, read_features
+from candlelab.labels.spans import LabelType, NewSpan, add_label_type, create_span
 from candlelab.market.charts import chart
 from candlelab.market.quality import utc_datetime
 from candlelab.models.prediction import (
@@ -34,6 +35,13 @@ def served(conn: Connection, database_url: str, artifact_root: str) -> Served:
     champion(database_url, artifact_root, market)
     shelf = ModelShelf(database_url, artifact_root)
     return market, shelf.served(conn, served_reference(MODEL))
+
+
+def label_bars(conn: Connection, chart_id: int, first: datetime, last: datetime) -> None:
+    """An accepted span `up` over the bars from `first` to `last`."""
+    up = add_label_type(conn, LabelType("up", "#0a0", direction=1))
+    create_span(conn, NewSpan(chart_id, up, first, last))
+    conn.commit()
 
 
 def signal_count(conn: Connection) -> int:
@@ -71,6 +79,8 @@ def test_the_signal_is_the_models_output_on_the_stored_vector(
     market, model = served
     matrix = read_features(database_url, market.stored, [market.other_id])
     bar = 500
+    at = utc_datetime(matrix.time[bar])
+    label_bars(conn, market.other_id, at - timedelta(hours=2), at + timedelta(hours=2))
     signal = predict(database_url, conn, model, market.other_id,
                      time=utc_datetime(matrix.time[bar]))  # fmt: skip
     proba = model.model.fitted.predict(matrix.values[bar : bar + 1])[0]
@@ -78,6 +88,7 @@ def test_the_signal_is_the_models_output_on_the_stored_vector(
     assert signal.proba == pytest.approx(float(proba.max()), abs=1e-12)
     assert signal.features == feature_values(matrix.columns, matrix.values[bar])
     assert signal.alias == "champion"
+    assert signal.label == "up"
     assert signal.model_name == MODEL
 
 
@@ -124,6 +135,8 @@ def test_a_backtest_writes_every_complete_bar_once_and_keeps_served_signals(
 ) -> None:
     market, model = served
     kept = predict(database_url, conn, model, market.other_id)
+    at = utc_datetime(read_features(database_url, market.stored, [market.chart_id]).time[100])
+    label_bars(conn, market.chart_id, at, at + timedelta(hours=20))
     report = backtest(database_url, model, [market.other_id, market.chart_id])
     matrix = read_features(database_url, market.stored, [market.other_id, market.chart_id])
     complete = ~np.isnan(matrix.values).any(axis=1)
@@ -141,6 +154,9 @@ def test_a_backtest_writes_every_complete_bar_once_and_keeps_served_signals(
     assert proba == pytest.approx(float(expected.max()), abs=1e-12)
     assert features == feature_values(matrix.columns, matrix.values[bar])
     assert backtest(database_url, model, [market.other_id]).written == 0
+    labelled = conn.execute("SELECT chart_id, count(*) FROM signals WHERE label = 'up' "
+                            "GROUP BY chart_id").fetchall()  # fmt: skip
+    assert labelled == [(market.chart_id, 21)]
 
 
 def test_the_registry_view_and_the_features_index(
