@@ -119,24 +119,24 @@ def predict(url: str, conn: Connection, served: ServedModel, chart_id: int, *,
     found = stored_signal(conn, chart.id, bar, model.name, model.version)
     if found is not None:
         return found
-    vector = complete_vector(chart.id, bar, model.features, bar_vector(url, conn, served,
-                                                                        chart, bar))  # fmt: skip
-    proba = model.fitted.predict(vector[None, :])[0]
-    best = int(proba.argmax())
-    signal = NewSignal(chart.id, bar, model.name, model.version, served.alias,
-                       model.classes[best], float(proba[best]),
-                       feature_values(model.features.columns, vector))  # fmt: skip
+    signal = model_signal(served, chart.id, bar, bar_vector(url, conn, served, chart, bar))
     return add_signal(conn, signal, (clock.perf_counter() - started) * 1000)
+
+
+def model_signal(served: ServedModel, chart_id: int, bar: datetime, vector: Floats) -> NewSignal:
+    """The model's most probable class on the bar's vector, once the vector is complete."""
+    model = served.model
+    proba = model.fitted.predict(complete_vector(chart_id, bar, model.features, vector)[None, :])
+    best = int(proba[0].argmax())
+    values = feature_values(model.features.columns, vector)
+    return NewSignal(chart_id, bar, model.name, model.version, served.alias, model.classes[best],
+                     float(proba[0, best]), values)  # fmt: skip
 
 
 def bar_to_predict(conn: Connection, chart: Chart, time: datetime | None) -> datetime:
     """The bar asked for, once it is the chart's and has closed; None: the newest closed."""
     if time is None:
-        opens = newest_bar_opens(conn, chart.id, 2)[::-1]  # the newest may not have closed
-        if not opens:
-            raise NotPredictable(chart.id, "(newest)", "the chart has no bars")
-        newest: datetime = opens[0] if _closed(chart, opens[0]) or len(opens) == 1 else opens[1]
-        return newest
+        return newest_closed_bar(conn, chart)
     row = conn.execute(QUERIES["has_bar"], {"chart_id": chart.id, "time": time}).fetchone()
     if not (row and row[0]):
         raise NotPredictable(chart.id, time.isoformat(), "the chart has no bar opening then")
@@ -144,6 +144,15 @@ def bar_to_predict(conn: Connection, chart: Chart, time: datetime | None) -> dat
         raise NotPredictable(chart.id, time.isoformat(), "the bar has not closed yet; a "
                              "prediction is made at its close")  # fmt: skip
     return time
+
+
+def newest_closed_bar(conn: Connection, chart: Chart) -> datetime:
+    """The chart's newest bar, or the one before it while the newest is still open."""
+    opens = newest_bar_opens(conn, chart.id, 2)[::-1]
+    if not opens:
+        raise NotPredictable(chart.id, "(newest)", "the chart has no bars")
+    newest: datetime = opens[0] if _closed(chart, opens[0]) or len(opens) == 1 else opens[1]
+    return newest
 
 
 def _closed(chart: Chart, bar: datetime) -> bool:
