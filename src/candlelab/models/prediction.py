@@ -83,6 +83,9 @@ class ModelShelf:
         self._lock = threading.Lock()
 
     def served(self, conn: Connection, reference: ModelReference) -> ServedModel:
+        """The version the reference names now (a bare name: its champion), loaded."""
+        if reference.version is None and reference.alias is None:
+            reference = replace(reference, alias=CHAMPION)
         version = reference.version or alias_version(conn, reference.name, reference.alias)
         key = (reference.name, version)
         with self._lock:  # one load of a version, whatever the concurrent requests
