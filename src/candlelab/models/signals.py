@@ -118,28 +118,18 @@ class BulkWriter:
     columns: tuple[str, ...]  # the feature set's
 
     def __post_init__(self) -> None:
-        self.conn.execute(sql.SQL(QUERIES["create_staged_signals"]).format(
-            features=sql.SQL(", ").join(sql.SQL("{} double precision").format(name)
-                                        for name in self._names())))  # fmt: skip
+        features = sql.SQL(", ").join(sql.SQL("{} double precision").format(sql.Identifier(name))
+                                      for name in self.columns)  # fmt: skip
+        self.conn.execute(sql.SQL(QUERIES["create_staged_signals"]).format(features=features))
 
     def write(self, batch: SignalBatch) -> int:
         """The batch's new signals (those the version had not given yet): how many."""
-        names = [sql.Identifier(n) for n in ("chart_id", "time", "class", "proba")]
-        copy = sql.SQL(QUERIES["copy_staged_signals"]).format(
-            columns=sql.SQL(", ").join([*names, *self._names()])
-        )
-        with self.conn.cursor().copy(copy) as writer:
+        with self.conn.cursor().copy(QUERIES["copy_staged_signals"]) as writer:
             writer.write(binary_copy_buffer(batch.columns()))
-        written = self.conn.execute(sql.SQL(QUERIES["add_staged_signals"]).format(
-            values=sql.SQL("ARRAY[{}]").format(sql.SQL(", ").join(self._names()))),
-            self._params()).rowcount  # fmt: skip
+        written = self.conn.execute(QUERIES["add_staged_signals"], self._params()).rowcount
         self.conn.execute(QUERIES["empty_staged_signals"])
         return written
 
-    def _names(self) -> list[sql.Identifier]:
-        return [sql.Identifier(f"f{j}") for j in range(len(self.columns))]
-
     def _params(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "model_version": self.model_version,
-                "alias": self.alias, "classes": list(self.classes),
-                "columns": list(self.columns)}  # fmt: skip
+                "alias": self.alias, "classes": list(self.classes)}  # fmt: skip

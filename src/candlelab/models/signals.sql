@@ -25,34 +25,32 @@ RETURNING id, chart_id, time, model_name, model_version, alias, pred, proba, lab
 
 -- create_staged_signals --
 -- A backtest's signals before they join `signals`: the class as its index into the
--- model's classes, the features as columns f0, f1, … ({features}: composed); filled by
--- one binary COPY per batch of charts, gone with the transaction.
+-- model's classes, then one column per feature, named as the set names it ({features}:
+-- composed; a feature's name is lower case, so none is one of the upper-case four). Filled
+-- by one binary COPY per batch of charts, gone with the transaction.
 CREATE TEMPORARY TABLE staged_signals (
-    chart_id bigint, time timestamptz, class bigint, proba double precision, {features}
+    "CHART" bigint, "TIME" timestamptz, "CLASS" bigint, "PROBA" double precision, {features}
 ) ON COMMIT DROP;
 
 -- copy_staged_signals --
--- See create_staged_signals ({columns}: composed, in the COPY's order).
-COPY staged_signals ({columns}) FROM STDIN (FORMAT BINARY);
+-- See create_staged_signals, in the table's column order.
+COPY staged_signals FROM STDIN (FORMAT BINARY);
 
 -- add_staged_signals --
 -- The staged signals into `signals`, keeping any a version already gave for a bar: each
--- with its class's word, its bar's human label, and its features as jsonb by the set's
--- column names (NaN as null; {values}: ARRAY[f0, f1, …], composed), then emptied for
--- the next batch.
+-- with its class's word, its bar's human label, and its features as jsonb, made from the
+-- staged row itself (the feature columns are named as the set names them), then emptied
+-- for the next batch.
 INSERT INTO signals (chart_id, time, model_name, model_version, alias, pred, proba, label,
                      features)
-SELECT g.chart_id, g.time, %(model_name)s, %(model_version)s, %(alias)s,
-       (%(classes)s::text[])[g.class + 1], g.proba, (
+SELECT g."CHART", g."TIME", %(model_name)s, %(model_version)s, %(alias)s,
+       (%(classes)s::text[])[g."CLASS" + 1], g."PROBA", (
            SELECT t.name FROM span_annotations s
            JOIN span_label_types t ON t.id = s.label_type_id
-           WHERE s.chart_id = g.chart_id AND s.status = 'accepted'
-             AND s.start_time <= g.time AND s.end_time >= g.time
+           WHERE s.chart_id = g."CHART" AND s.status = 'accepted'
+             AND s.start_time <= g."TIME" AND s.end_time >= g."TIME"
            ORDER BY s.updated_at DESC LIMIT 1
-       ), (
-           SELECT jsonb_object_agg(u.name, nullif(u.value, 'NaN'))
-           FROM unnest(%(columns)s::text[], {values}) AS u(name, value)
-       )
+       ), to_jsonb(g) - '{CHART,TIME,CLASS,PROBA}'::text[]
 FROM staged_signals g
 ON CONFLICT (chart_id, time, model_name, model_version) DO NOTHING;
 
