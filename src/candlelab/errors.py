@@ -158,3 +158,12 @@ class VersionConflict(DataError):
     def __init__(self, message: str, current: object) -> None:
         super().__init__(message)
         self.current = current
+
+
+class NotPredictable(DataError):
+    """A model cannot predict this bar: the chart lacks it, it has not closed, or it falls
+    before the features' warm-up."""
+
+    def __init__(self, chart_id: int, time: object, reason: str) -> None:
+        super().__init__(f"chart {chart_id}, bar {time}: {reason}")
+        self.chart_id, self.time, self.reason = chart_id, time, reason

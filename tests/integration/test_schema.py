@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 
 from candlelab.store import migrations
 from candlelab.store.database import engine
-from candlelab.store.schema import DEPLOYMENTS_SQL, FEATURE_STORE_SQL, metadata
+from candlelab.store.schema import DEPLOYMENTS_SQL, FEATURE_STORE_SQL, MODELS_SQL, metadata
 
 # The shape of schema public, read from the catalogs: columns, constraints, indexes, views.
 CATALOG_QUERIES = {
@@ -52,7 +52,7 @@ def build_from_metadata(url: str) -> None:
     db = engine(url)
     with db.begin() as connection:
         metadata.create_all(connection)
-        for statement in (*FEATURE_STORE_SQL, *DEPLOYMENTS_SQL):
+        for statement in (*FEATURE_STORE_SQL, *DEPLOYMENTS_SQL, *MODELS_SQL):
             connection.exec_driver_sql(statement)
     db.dispose()
 
@@ -75,7 +75,8 @@ def test_migrations_and_metadata_build_the_same_catalog(
     for part in CATALOG_QUERIES:
         assert migrated[part] == built[part], part
     assert len(migrated["constraints"]) > 40
-    assert [view for view, _ in migrated["views"]] == ["feature_values", "feature_values_long"]
+    views = [view for view, _ in migrated["views"]]
+    assert views == ["feature_values", "feature_values_long", "model_registry"]
 
 
 def test_every_constraint_and_index_has_a_convention_name(database_url: str) -> None:
@@ -114,7 +115,8 @@ def test_the_application_writes_nothing_into_schema_mlflow_and_mlflow_nothing_in
         ).fetchall()
     public = {table for schema, table in rows if schema == "public"}
     in_mlflow = {table for schema, table in rows if schema == "mlflow"}
-    assert public == {*metadata.tables, "alembic_version", "feature_values", "feature_values_long"}
+    views = {"feature_values", "feature_values_long", "model_registry"}
+    assert public == {*metadata.tables, "alembic_version", *views}
     assert {"experiments", "runs", "metrics", "registered_models"} <= in_mlflow
     # Both keep their own `datasets` (and Alembic's table): MLflow's connections see only
     # schema mlflow (search_path=mlflow), candlelab's only public.

@@ -18,6 +18,7 @@ from candlelab.cli import (
     import_sqlite,
     ingest,
     models,
+    predict,
     propose,
     quality,
     resample,
@@ -51,6 +52,7 @@ app.command("train", help=train.TRAIN_HELP)(train.train)
 app.add_typer(train.runs_app, name="runs")
 app.command("propose")(propose.propose)
 app.add_typer(models.app, name="models")
+app.command("predict")(predict.predict)
 
 DatabaseUrl = Annotated[
     str | None,

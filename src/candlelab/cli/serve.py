@@ -41,4 +41,5 @@ def serve(
     out.print(
         f"candlelab on http://{host}:{port} (API docs at /docs); Ctrl-C stops it", soft_wrap=True
     )
-    uvicorn.run(create_app(ws.database_url, access), host=host, port=port, log_level="warning")
+    app = create_app(ws.database_url, access, ws.settings.artifact_location)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -377,18 +377,24 @@ signals = Table(
     Column("time", DateTime(timezone=True), nullable=False),
     Column("model_name", Text, nullable=False),
     Column("model_version", Integer, nullable=False),
-    Column("pred", Double, nullable=False),
+    Column("alias", Text),  # the alias the version was asked by (None: by its number)
+    Column("pred", Text, nullable=False),  # the class as a word: long / short / none, a label
     Column("proba", Double),
+    Column("label", Text),  # the human label of the bar, where an accepted span covers it
     Column("features", JSONB),
     Column("latency_ms", Double),
-    Column("outcome", Double),
+    Column("outcome", Text),  # win / loss / timeout / ambiguous
     Column("realized_rr", Double),
     Column("evaluated_at", DateTime(timezone=True)),
     _timestamp("created_at"),
+    # Its index serves the phase-1 spec's (chart, time) lookups too, and the one below
+    # (model, version): neither is duplicated.
     UniqueConstraint("chart_id", "time", "model_name", "model_version"),
     CheckConstraint("proba IS NULL OR proba BETWEEN 0 AND 1", name="proba"),
     CheckConstraint("latency_ms IS NULL OR latency_ms >= 0", name="latency"),
     Index(None, "model_name", "model_version", "time"),
+    # Containment and jsonpath equality on the features (`features @> '{"hour": 3}'`).
+    Index(None, "features", postgresql_using="gin", postgresql_ops={"features": "jsonb_path_ops"}),
 )
 
 model_performance = Table(
@@ -630,4 +636,47 @@ $$""",
     "FOR EACH ROW EXECUTE FUNCTION model_deployments_append_only()",
     "CREATE TRIGGER model_deployments_kept BEFORE TRUNCATE ON model_deployments "
     "FOR EACH STATEMENT EXECUTE FUNCTION model_deployments_append_only()",
+)
+
+# The model registry for psql users: MLflow's registered versions (schema mlflow, owned
+# by MLflow's migrations) beside their training runs. MLflow's tables are made after
+# candlelab's (`Workspace.upgrade`), so the view reads them through a PL/pgSQL function,
+# whose body is looked up when called: no rows while MLflow's tables do not exist.
+MODELS_SQL = (
+    """
+CREATE FUNCTION model_registry_rows() RETURNS TABLE (
+    model_name text, version integer, model_type text, run_id text, trained_at timestamptz,
+    metrics jsonb, hyperparameters jsonb, feature_set text, feature_columns text[],
+    artifact_path text, aliases text[], is_active boolean, tags jsonb, description text
+) LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    IF to_regclass('mlflow.model_versions') IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT v.name::text, v.version::integer, r.model_type, v.run_id::text,
+           coalesce(r.completed_at, to_timestamp(v.creation_time / 1000.0)),
+           r.metrics, r.params, s.name || '@' || s.version, s.columns,
+           v.source::text, a.aliases, coalesce('champion' = ANY(a.aliases), false),
+           t.tags, coalesce(nullif(v.description, ''), m.description)::text
+    FROM mlflow.model_versions v
+    JOIN mlflow.registered_models m ON m.name = v.name
+    LEFT JOIN training_runs r ON r.run_id = v.run_id
+    LEFT JOIN datasets d ON d.version = r.dataset_version
+    LEFT JOIN feature_sets s ON s.id = d.feature_set_id
+    LEFT JOIN LATERAL (
+        SELECT array_agg(m.alias::text ORDER BY m.alias) AS aliases
+        FROM mlflow.registered_model_aliases m
+        WHERE m.name = v.name AND m.version = v.version
+    ) a ON true
+    LEFT JOIN LATERAL (
+        SELECT jsonb_object_agg(g.key, g.value) AS tags
+        FROM mlflow.model_version_tags g
+        WHERE g.name = v.name AND g.version = v.version
+    ) t ON true
+    WHERE v.current_stage IS DISTINCT FROM 'Deleted_Internal';
+END
+$$""",
+    "CREATE VIEW model_registry AS SELECT * FROM model_registry_rows()",
 )

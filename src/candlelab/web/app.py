@@ -41,9 +41,10 @@ from candlelab.market.candles import window
 from candlelab.market.charts import Chart, ChartSummary, chart, chart_range, chart_summary
 from candlelab.market.quality import missing_bars
 from candlelab.market.timeframes import Timeframe
+from candlelab.models.prediction import ModelShelf
 from candlelab.store.urls import libpq_url
 from candlelab.web import access as signing
-from candlelab.web import assets, features, labels, pages
+from candlelab.web import assets, features, labels, pages, predictions
 from candlelab.web.access import Access
 from candlelab.web.params import NO_SUCH_ROW, Count, Id, Moment, PlainText, echoed
 from candlelab.web.pool import Conn
@@ -70,8 +71,9 @@ class ChartList(BaseModel):
     items: list[ChartSummary]
 
 
-def create_app(url: str, access: Access | None = None) -> FastAPI:
-    """The app over the database at `url`; every route guarded by `access` if it has tokens."""
+def create_app(url: str, access: Access | None = None, artifact_location: str = "") -> FastAPI:
+    """The app over the database at `url`; every route guarded by `access` if it has tokens.
+    `artifact_location` is MLflow's (a model is read from its run's own artifact URI)."""
     vendor = assets.installed()  # refuse to start without the browser's libraries
     pool = ConnectionPool(libpq_url(url), min_size=1, max_size=4, open=False)
 
@@ -84,6 +86,7 @@ def create_app(url: str, access: Access | None = None) -> FastAPI:
     app = FastAPI(title="candlelab", version=__version__, lifespan=lifespan, docs_url=None,
                   redoc_url=None)  # fmt: skip  # /docs is pages.api_docs
     app.state.pool = pool
+    app.state.models = ModelShelf(url, artifact_location)
     app.middleware("http")(security_headers)
     access = access or Access([])
     app.middleware("http")(access.middleware)  # added last: runs first
@@ -99,6 +102,7 @@ def create_app(url: str, access: Access | None = None) -> FastAPI:
     app.include_router(signing.router(access))
     app.include_router(labels.router)
     app.include_router(features.router)
+    app.include_router(predictions.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=vendor), name="vendor")

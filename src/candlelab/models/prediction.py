@@ -1,0 +1,272 @@
+"""Prediction: one registered model version's output for a chart's bar, logged as a signal.
+
+A model is named by a reference: NAME (the version holding alias `champion`), NAME@ALIAS
+or NAME/VERSION. A version is loaded once per process (`ModelShelf`), only through
+`training.artifacts.load_model` (its sha256 checked), never from a path a request names.
+
+Time: a prediction for bar t is made at t's close, on the vector of t, which reads only
+bars closed by then. The vector comes from the feature store: the chart's newest stored
+one (one prepared query), the stored one at t, or, when t is newer than what is
+materialised, computed on the fly from the bars before it, as a build would compute it
+(`history` bars back, cumulative features anchored on their stored value).
+
+Refused, with `NotPredictable` naming chart, bar and reason: a bar the chart lacks, a
+bar that has not closed, and a bar before the features' warm-up, where a column has no
+value yet (NaN). candlelab does not predict on an incomplete vector: the warm-up rows of
+a training set are few and unlike the rest, and a signal there would not be one to act
+on. A backtest skips those bars and counts them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as clock
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from candlelab.errors import DataError, NotFound, NotPredictable
+from candlelab.features.bars import chart_bars, read_start
+from candlelab.features.computation import compute, cumulative_features, history
+from candlelab.features.definitions import FeatureSet
+from candlelab.features.materialisation import stored_anchors
+from candlelab.features.reading import latest_vector, read_features
+from candlelab.features.registry import StoredSet
+from candlelab.market.calendars import bar_ends
+from candlelab.market.charts import Chart
+from candlelab.market.charts import chart as chart_by_id
+from candlelab.market.timeframes import Timeframe
+from candlelab.models.signals import (
+    BulkWriter,
+    NewSignal,
+    Signal,
+    SignalBatch,
+    add_signal,
+    feature_values,
+    stored_signal,
+)
+from candlelab.store.database import Connection, connect
+from candlelab.store.queries import load_queries
+from candlelab.training.proposals import ModelReference, TrainedModel, trained_model
+
+QUERIES = load_queries(__file__)
+Floats = npt.NDArray[np.float64]
+CHAMPION = "champion"
+SHOWN_COLUMNS = 5  # columns a warm-up refusal names
+
+
+def served_reference(text: str) -> ModelReference:
+    """A reference as prediction reads it: a bare NAME is NAME@champion."""
+    reference = ModelReference.parse(text)
+    if reference.alias is None and reference.version is None:
+        return replace(reference, alias=CHAMPION)
+    return reference
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    model: TrainedModel
+    feature_set: FeatureSet  # the stored set's definition, to compute vectors on the fly
+    alias: str | None = None  # the alias it was asked by
+
+
+class ModelShelf:
+    """Model versions loaded once per process and kept, by (name, version); an alias is
+    looked up in the registry at each request, so a moved alias serves its new version."""
+
+    def __init__(self, url: str, artifact_location: str) -> None:
+        self.url, self.artifact_location = url, artifact_location
+        self._loaded: dict[tuple[str, int], ServedModel] = {}
+        self._lock = threading.Lock()
+
+    def served(self, conn: Connection, reference: ModelReference) -> ServedModel:
+        """The version the reference names now (a bare name: its champion), loaded."""
+        if reference.version is None and reference.alias is None:
+            reference = replace(reference, alias=CHAMPION)
+        version = reference.version or alias_version(conn, reference.name, reference.alias)
+        key = (reference.name, version)
+        with self._lock:  # one load of a version, whatever the concurrent requests
+            if key not in self._loaded:
+                self._loaded[key] = _load(self.url, self.artifact_location, *key)
+        return replace(self._loaded[key], alias=reference.alias)
+
+
+def alias_version(conn: Connection, name: str, alias: str | None) -> int:
+    row = conn.execute(QUERIES["alias_version"], {"name": name, "alias": alias}).fetchone()
+    if row is None:
+        raise NotFound(f"model {name!r}: no version holds alias {alias!r}; promote one "
+                       "(`candlelab models promote`), or name a version: NAME/VERSION")  # fmt: skip
+    return int(row[0])
+
+
+def _load(url: str, artifact_location: str, name: str, version: int) -> ServedModel:
+    model = trained_model(url, artifact_location, ModelReference(name, version=version))
+    if not model.classes:
+        raise DataError(f"model {name} version {version} predicts a number (a regression "
+                        "target); a signal is a class: train a classification target")  # fmt: skip
+    return ServedModel(model, model.features.feature_set())
+
+
+def predict(url: str, conn: Connection, served: ServedModel, chart_id: int, *,
+            time: datetime | None = None, started: float | None = None) -> Signal:  # fmt: skip
+    """The model's signal for the chart's bar opening at `time` (None: its newest closed
+    bar): the stored one when this version gave it before, else a new one, committed.
+    `started` (time.perf_counter()) is when the request came in: latency counts from it."""
+    started = clock.perf_counter() if started is None else started
+    chart = chart_by_id(conn, chart_id)
+    bar = bar_to_predict(conn, chart, time)
+    model = served.model
+    found = stored_signal(conn, chart.id, bar, model.name, model.version)
+    if found is not None:
+        return found
+    signal = model_signal(served, chart.id, bar, bar_vector(url, conn, served, chart, bar))
+    return add_signal(conn, signal, (clock.perf_counter() - started) * 1000)
+
+
+def model_signal(served: ServedModel, chart_id: int, bar: datetime, vector: Floats) -> NewSignal:
+    """The model's most probable class on the bar's vector, once the vector is complete."""
+    model = served.model
+    proba = model.fitted.predict(complete_vector(chart_id, bar, model.features, vector)[None, :])
+    best = int(proba[0].argmax())
+    values = feature_values(model.features.columns, vector)
+    return NewSignal(chart_id, bar, model.name, model.version, served.alias, model.classes[best],
+                     float(proba[0, best]), values)  # fmt: skip
+
+
+def bar_to_predict(conn: Connection, chart: Chart, time: datetime | None) -> datetime:
+    """The bar asked for, once it is the chart's and has closed; None: the newest closed."""
+    if time is None:
+        return newest_closed_bar(conn, chart)
+    row = conn.execute(QUERIES["has_bar"], {"chart_id": chart.id, "time": time}).fetchone()
+    if not (row and row[0]):
+        raise NotPredictable(chart.id, time.isoformat(), "the chart has no bar opening then")
+    if not _closed(chart, time):
+        raise NotPredictable(chart.id, time.isoformat(), "the bar has not closed yet; a "
+                             "prediction is made at its close")  # fmt: skip
+    return time
+
+
+def newest_closed_bar(conn: Connection, chart: Chart) -> datetime:
+    """The chart's newest bar, or the one before it while the newest is still open."""
+    opens = newest_bar_opens(conn, chart.id, 2)[::-1]
+    if not opens:
+        raise NotPredictable(chart.id, "(newest)", "the chart has no bars")
+    newest: datetime = opens[0] if _closed(chart, opens[0]) or len(opens) == 1 else opens[1]
+    return newest
+
+
+def _closed(chart: Chart, bar: datetime) -> bool:
+    opened = np.array([np.datetime64(bar.astimezone(UTC).replace(tzinfo=None), "us")])
+    close = bar_ends(Timeframe.parse(chart.timeframe), chart.timezone, opened)[0]
+    return bool(close <= np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us"))
+
+
+def bar_vector(url: str, conn: Connection, served: ServedModel, chart: Chart,
+               bar: datetime) -> Floats:  # fmt: skip
+    """The feature vector of the bar: stored, or computed when it is not materialised."""
+    stored = served.model.features
+    latest = latest_vector(conn, stored, chart.id)
+    if latest is not None and latest[0] == bar:
+        return latest[1]
+    if latest is not None and bar < latest[0]:
+        matrix = read_features(url, stored, [chart.id], bar, bar + timedelta(microseconds=1))
+        if len(matrix):
+            return np.asarray(matrix.values[0], dtype=np.float64)
+    return computed_vector(conn, stored, served.feature_set, chart, bar)
+
+
+def computed_vector(conn: Connection, stored: StoredSet, features: FeatureSet, chart: Chart,
+                    bar: datetime) -> Floats:  # fmt: skip
+    """The bar's vector computed from the chart's bars as a build would: from `history`
+    bars before it, cumulative features anchored on their stored value at the first bar
+    read (from the chart's first bar when there is none to anchor on)."""
+    bars = chart_bars(conn, chart, features, read_start(conn, chart.id, bar, history(features)))
+    anchors = stored_anchors(conn, stored, features, chart.id, bars)
+    if cumulative_features(features) and not anchors:
+        bars = chart_bars(conn, chart, features)
+    row = int(np.searchsorted(bars.time, np.datetime64(bar.astimezone(UTC).replace(tzinfo=None),
+                                                       "us")))  # fmt: skip
+    return np.asarray(compute(features, bars, anchors)[row], dtype=np.float64)
+
+
+def complete_vector(chart_id: int, bar: datetime, stored: StoredSet, vector: Floats) -> Floats:
+    """The vector, unless a column has no value yet (the features' warm-up)."""
+    missing = [name for name, nan in zip(stored.columns, np.isnan(vector), strict=True) if nan]
+    if missing:
+        shown = ", ".join(missing[:SHOWN_COLUMNS]) + (" …" if len(missing) > SHOWN_COLUMNS else "")
+        raise NotPredictable(chart_id, bar.isoformat(), f"before the warm-up of feature set "
+                             f"{stored.label}: {shown} ha{'s' if len(missing) == 1 else 've'} "
+                             "no value yet")  # fmt: skip
+    return vector
+
+
+def newest_bar_opens(conn: Connection, chart_id: int, bars: int) -> list[datetime]:
+    """The opens of the chart's `bars` newest bars, oldest first."""
+    params = {"chart_id": chart_id, "bars": bars}
+    return [row[0] for row in conn.execute(QUERIES["newest_bar_opens"], params)][::-1]
+
+
+def predict_newest(url: str, conn: Connection, served: ServedModel, chart_id: int,
+                   bars: int) -> tuple[list[Signal], list[NotPredictable]]:  # fmt: skip
+    """The model's signals for each of the chart's `bars` newest bars, and the refusals of
+    those it cannot predict (not closed yet, before the warm-up)."""
+    signals, refused = [], []
+    for bar in newest_bar_opens(conn, chart_id, bars):
+        try:
+            signals.append(predict(url, conn, served, chart_id, time=bar))
+        except NotPredictable as refusal:
+            conn.rollback()
+            refused.append(refusal)
+    return signals, refused
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    model_name: str
+    model_version: int
+    charts: int
+    predicted: int  # bars with a complete vector
+    skipped: int  # bars before the features' warm-up
+    written: int  # new signals (the others the version had given already)
+
+
+CHARTS_PER_BATCH = 100  # charts read, predicted and copied at once: a few hundred MB at most
+
+
+def backtest(url: str, served: ServedModel, chart_ids: Sequence[int], *,
+             start: datetime | None = None, end: datetime | None = None,
+             ) -> BacktestReport:  # fmt: skip
+    """Every stored bar of the charts in [start, end) predicted in bulk and written as
+    signals in one transaction: batches of charts each read as one matrix, predicted in
+    one call, and copied (binary COPY) through a staging table; signals the version
+    gave already are kept."""
+    model, totals = served.model, np.zeros(3, dtype=np.int64)
+    with connect(url) as conn:
+        writer = BulkWriter(conn, model.name, model.version, served.alias, model.classes,
+                            model.features.columns)  # fmt: skip
+        for first in range(0, len(chart_ids), CHARTS_PER_BATCH):
+            charts = chart_ids[first : first + CHARTS_PER_BATCH]
+            totals += _backtest_batch(url, served, writer, charts, (start, end))
+        conn.commit()
+    predicted, skipped, written = (int(n) for n in totals)
+    return BacktestReport(model.name, model.version, len(chart_ids), predicted, skipped, written)
+
+
+Bounds = tuple[datetime | None, datetime | None]
+
+
+def _backtest_batch(url: str, served: ServedModel, writer: BulkWriter, chart_ids: Sequence[int],
+                    bounds: Bounds) -> tuple[int, int, int]:  # fmt: skip
+    matrix = read_features(url, served.model.features, chart_ids, *bounds)
+    complete = ~np.isnan(matrix.values).any(axis=1)
+    values = matrix.values[complete]
+    if not len(values):
+        return 0, len(matrix), 0
+    proba = served.model.fitted.predict(values)
+    best = proba.argmax(axis=1)
+    batch = SignalBatch(matrix.chart_id[complete], matrix.time[complete], best,
+                        proba[np.arange(len(best)), best], values)  # fmt: skip
+    return len(values), len(matrix) - len(values), writer.write(batch)

@@ -1,0 +1,59 @@
+-- stored_signal --
+-- The signal a model version already gave for a chart's bar, if any.
+SELECT id, chart_id, time, model_name, model_version, alias, pred, proba, label, features,
+       latency_ms, created_at
+FROM signals
+WHERE chart_id = %(chart_id)s AND time = %(time)s AND model_name = %(model_name)s
+  AND model_version = %(model_version)s;
+
+-- add_signal --
+-- One signal with the human label of its bar (the newest accepted span over it); nothing
+-- when the version has a signal there already (a repeated request: the caller reads it).
+INSERT INTO signals (chart_id, time, model_name, model_version, alias, pred, proba, label,
+                     features, latency_ms)
+SELECT %(chart_id)s, %(time)s, %(model_name)s, %(model_version)s, %(alias)s, %(pred)s,
+       %(proba)s, (
+           SELECT t.name FROM span_annotations s
+           JOIN span_label_types t ON t.id = s.label_type_id
+           WHERE s.chart_id = %(chart_id)s AND s.status = 'accepted'
+             AND s.start_time <= %(time)s AND s.end_time >= %(time)s
+           ORDER BY s.updated_at DESC LIMIT 1
+       ), %(features)s, %(latency_ms)s
+ON CONFLICT (chart_id, time, model_name, model_version) DO NOTHING
+RETURNING id, chart_id, time, model_name, model_version, alias, pred, proba, label,
+          features, latency_ms, created_at;
+
+-- create_staged_signals --
+-- A backtest's signals before they join `signals`: the class as its index into the
+-- model's classes, then one column per feature, named as the set names it ({features}:
+-- composed; a feature's name is lower case, so none is one of the upper-case four). Filled
+-- by one binary COPY per batch of charts, gone with the transaction.
+CREATE TEMPORARY TABLE staged_signals (
+    "CHART" bigint, "TIME" timestamptz, "CLASS" bigint, "PROBA" double precision, {features}
+) ON COMMIT DROP;
+
+-- copy_staged_signals --
+-- See create_staged_signals, in the table's column order.
+COPY staged_signals FROM STDIN (FORMAT BINARY);
+
+-- add_staged_signals --
+-- The staged signals into `signals`, keeping any a version already gave for a bar: each
+-- with its class's word, its bar's human label, and its features as jsonb, made from the
+-- staged row itself (the feature columns are named as the set names them), then emptied
+-- for the next batch.
+INSERT INTO signals (chart_id, time, model_name, model_version, alias, pred, proba, label,
+                     features)
+SELECT g."CHART", g."TIME", %(model_name)s, %(model_version)s, %(alias)s,
+       (%(classes)s::text[])[g."CLASS" + 1], g."PROBA", (
+           SELECT t.name FROM span_annotations s
+           JOIN span_label_types t ON t.id = s.label_type_id
+           WHERE s.chart_id = g."CHART" AND s.status = 'accepted'
+             AND s.start_time <= g."TIME" AND s.end_time >= g."TIME"
+           ORDER BY s.updated_at DESC LIMIT 1
+       ), to_jsonb(g) - '{CHART,TIME,CLASS,PROBA}'::text[]
+FROM staged_signals g
+ON CONFLICT (chart_id, time, model_name, model_version) DO NOTHING;
+
+-- empty_staged_signals --
+-- See add_staged_signals.
+TRUNCATE staged_signals;

@@ -1,0 +1,176 @@
+"""Predictions of a real LightGBM model on stored and new bars, logged as signals once."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+
+from candlelab.errors import NotFound, NotPredictable
+from candlelab.features.materialisation import build_features
+from candlelab.features.reading import latest_vector, read_features
+from candlelab.labels.spans import LabelType, NewSpan, add_label_type, create_span
+from candlelab.market.charts import chart
+from candlelab.market.quality import utc_datetime
+from candlelab.models.prediction import (
+    ModelShelf,
+    ServedModel,
+    backtest,
+    bar_vector,
+    predict,
+    served_reference,
+)
+from candlelab.models.signals import feature_values
+from candlelab.store.database import Connection
+from tests.fixtures.served_models import BUILT, LATER, MODEL, ServedMarket, champion, served_market
+from tests.fixtures.training_data import SMALL
+
+Served = tuple[ServedMarket, ServedModel]
+
+
+@pytest.fixture
+def served(conn: Connection, database_url: str, artifact_root: str) -> Served:
+    market = served_market(conn)
+    champion(database_url, artifact_root, market)
+    shelf = ModelShelf(database_url, artifact_root)
+    return market, shelf.served(conn, served_reference(MODEL))
+
+
+def label_bars(conn: Connection, chart_id: int, first: datetime, last: datetime) -> None:
+    """An accepted span `up` over the bars from `first` to `last`."""
+    up = add_label_type(conn, LabelType("up", "#0a0", direction=1))
+    create_span(conn, NewSpan(chart_id, up, first, last))
+    conn.commit()
+
+
+def signal_count(conn: Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM signals").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_bare_name_is_the_champion_and_a_repeated_request_writes_nothing(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, model = served
+    assert (model.alias, model.model.version, model.model.classes) == (
+        "champion", 1, ("short", "none", "long"))  # fmt: skip
+    first = predict(database_url, conn, model, market.other_id)
+    newest = latest_vector(conn, market.stored, market.other_id)
+    assert newest is not None
+    assert first.new
+    assert first.time == newest[0]
+    assert first.pred in model.model.classes
+    assert 0 < first.proba <= 1
+    assert sorted(first.features) == sorted(market.stored.columns)  # jsonb orders its keys
+    assert first.latency_ms is not None
+    assert first.latency_ms > 0
+    again = predict(database_url, conn, model, market.other_id)
+    assert not again.new
+    assert again.id == first.id
+    assert again.latency_ms == first.latency_ms
+    assert signal_count(conn) == 1
+
+
+def test_the_signal_is_the_models_output_on_the_stored_vector(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, model = served
+    matrix = read_features(database_url, market.stored, [market.other_id])
+    bar = 500
+    at = utc_datetime(matrix.time[bar])
+    label_bars(conn, market.other_id, at - timedelta(hours=2), at + timedelta(hours=2))
+    signal = predict(database_url, conn, model, market.other_id,
+                     time=utc_datetime(matrix.time[bar]))  # fmt: skip
+    proba = model.model.fitted.predict(matrix.values[bar : bar + 1])[0]
+    assert signal.pred == model.model.classes[int(proba.argmax())]
+    assert signal.proba == pytest.approx(float(proba.max()), abs=1e-12)
+    assert signal.features == feature_values(matrix.columns, matrix.values[bar])
+    assert signal.alias == "champion"
+    assert signal.label == "up"
+    assert signal.model_name == MODEL
+
+
+def test_a_bar_not_materialised_yet_is_computed_as_the_build_then_stores_it(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, model = served
+    newest = utc_datetime(market.bars.time[BUILT + LATER - 1])
+    stored_before = latest_vector(conn, market.stored, market.chart_id)
+    assert stored_before is not None
+    assert stored_before[0] < newest
+    signal = predict(database_url, conn, model, market.chart_id)
+    assert signal.time == newest
+    computed = bar_vector(database_url, conn, model, chart(conn, market.chart_id), newest)
+    conn.commit()
+    build_features(conn, SMALL, [market.chart_id])
+    conn.commit()
+    stored = latest_vector(conn, market.stored, market.chart_id)
+    assert stored is not None
+    assert stored[0] == newest
+    # Recursive indicators started `history` bars back agree to 1e-12 relative (by design).
+    np.testing.assert_allclose(computed, stored[1], rtol=1e-12, atol=0)
+    assert signal.features == pytest.approx(feature_values(market.stored.columns, stored[1]),
+                                            rel=1e-12)  # fmt: skip
+
+
+def test_a_bar_the_chart_lacks_or_before_the_warm_up_is_refused(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, model = served
+    first = utc_datetime(market.bars.time[0])
+    with pytest.raises(NotPredictable, match="no bar opening then") as lacking:
+        predict(database_url, conn, model, market.chart_id, time=first + timedelta(minutes=30))
+    assert lacking.value.chart_id == market.chart_id
+    with pytest.raises(NotPredictable, match="warm-up of feature set small@1: rsi_14, ret_5"):
+        predict(database_url, conn, model, market.chart_id, time=first)
+    with pytest.raises(NotFound, match="no version holds alias 'challenger'"):
+        ModelShelf(database_url, "unused").served(conn, served_reference(f"{MODEL}@challenger"))
+    assert signal_count(conn) == 0
+
+
+def test_a_backtest_writes_every_complete_bar_once_and_keeps_served_signals(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, model = served
+    kept = predict(database_url, conn, model, market.other_id)
+    at = utc_datetime(read_features(database_url, market.stored, [market.chart_id]).time[100])
+    label_bars(conn, market.chart_id, at, at + timedelta(hours=20))
+    report = backtest(database_url, model, [market.other_id, market.chart_id])
+    matrix = read_features(database_url, market.stored, [market.other_id, market.chart_id])
+    complete = ~np.isnan(matrix.values).any(axis=1)
+    assert (report.predicted, report.skipped) == (int(complete.sum()), int((~complete).sum()))
+    assert report.written == report.predicted - 1 == signal_count(conn) - 1
+    row = conn.execute("SELECT latency_ms, features FROM signals WHERE id = %s",
+                       (kept.id,)).fetchone()  # fmt: skip
+    assert row == (kept.latency_ms, kept.features)
+    bar = int(np.flatnonzero(complete)[10])
+    pred, proba, features, alias = conn.execute(
+        "SELECT pred, proba, features, alias FROM signals WHERE chart_id = %s AND time = %s",
+        (int(matrix.chart_id[bar]), utc_datetime(matrix.time[bar]))).fetchone() or ()  # fmt: skip
+    expected = model.model.fitted.predict(matrix.values[bar : bar + 1])[0]
+    assert (pred, alias) == (model.model.classes[int(expected.argmax())], "champion")
+    assert proba == pytest.approx(float(expected.max()), abs=1e-12)
+    assert features == feature_values(matrix.columns, matrix.values[bar])
+    assert backtest(database_url, model, [market.other_id]).written == 0
+    labelled = conn.execute("SELECT chart_id, count(*) FROM signals WHERE label = 'up' "
+                            "GROUP BY chart_id").fetchall()  # fmt: skip
+    assert labelled == [(market.chart_id, 21)]
+
+
+def test_the_registry_view_and_the_features_index(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, _ = served
+    row = conn.execute(
+        "SELECT model_type, feature_set, feature_columns, aliases, is_active, artifact_path"
+        " FROM model_registry WHERE model_name = %s AND version = 1",
+        (MODEL,),
+    ).fetchone()
+    assert row is not None
+    assert row[:5] == ("lightgbm", "small@1", list(market.stored.columns), ["champion"], True)
+    assert str(row[5]).endswith("/model")
+    conn.execute("SET enable_seqscan = off")
+    plan = conn.execute("EXPLAIN SELECT id FROM signals WHERE features @> '{\"ret_5\": 0.01}'")
+    assert "ix_signals_features" in "\n".join(r[0] for r in plan)

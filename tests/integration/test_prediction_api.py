@@ -1,0 +1,92 @@
+"""`POST /api/models/{name}/predict` on a real database and a real LightGBM model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from candlelab.market.quality import utc_datetime
+from candlelab.store.database import Connection
+from candlelab.web.access import Access, token_hash
+from candlelab.web.app import create_app
+from tests.fixtures.served_models import MODEL, ServedMarket, champion, served_market
+
+TOKEN = "correct horse battery staple"
+
+
+@pytest.fixture
+def market(conn: Connection, database_url: str, artifact_root: str) -> ServedMarket:
+    market = served_market(conn)
+    champion(database_url, artifact_root, market)
+    return market
+
+
+@pytest.fixture
+def client(database_url: str, artifact_root: str, market: ServedMarket) -> Iterator[TestClient]:
+    with TestClient(create_app(database_url, artifact_location=artifact_root)) as test_client:
+        yield test_client
+
+
+def test_a_prediction_is_logged_once_and_repeated_requests_read_it(
+    client: TestClient, market: ServedMarket
+) -> None:
+    first = client.post(f"/api/models/{MODEL}/predict", json={"chart_id": market.chart_id})
+    assert first.status_code == 200, first.text
+    signal = first.json()
+    assert (signal["model_name"], signal["model_version"], signal["alias"]) == (
+        MODEL,
+        1,
+        "champion",
+    )
+    assert signal["pred"] in ("short", "none", "long")
+    assert signal["new"] is True
+    again = client.post(
+        f"/api/models/{MODEL}@champion/predict",
+        json={"chart_id": market.chart_id, "time": signal["time"]},
+    ).json()
+    assert (again["id"], again["new"]) == (signal["id"], False)
+    by_number = client.post(
+        f"/api/models/{MODEL}/predict", json={"chart_id": market.other_id, "version": 1}
+    ).json()
+    assert (by_number["alias"], by_number["model_version"]) == (None, 1)
+
+
+def test_bars_that_cannot_be_predicted_and_bad_names_are_refused(
+    client: TestClient, market: ServedMarket
+) -> None:
+    first = utc_datetime(market.bars.time[0])
+    url = f"/api/models/{MODEL}/predict"
+    lacking = client.post(
+        url, json={"chart_id": market.chart_id, "time": (first + timedelta(minutes=1)).isoformat()}
+    )
+    assert lacking.status_code == 422
+    assert "has no bar opening then" in lacking.json()["detail"]
+    warming = client.post(url, json={"chart_id": market.chart_id, "time": first.isoformat()})
+    assert warming.status_code == 422
+    assert "warm-up" in warming.json()["detail"]
+    assert (
+        client.post(
+            f"/api/models/{MODEL}@nope/predict", json={"chart_id": market.chart_id}
+        ).status_code
+        == 404
+    )
+    assert client.post("/api/models/nosuch/predict", json={"chart_id": 1}).status_code == 404
+    for name in ("..%2Fetc", "a b", "x@y@z", "-lead", "x" * 201):
+        refused = client.post(f"/api/models/{name}/predict", json={"chart_id": 1})
+        assert refused.status_code in (404, 422), name
+    zero = client.post(url, json={"chart_id": market.chart_id, "version": 0})
+    assert zero.status_code == 422
+
+
+def test_the_route_wants_a_token_beyond_loopback(
+    database_url: str, artifact_root: str, market: ServedMarket
+) -> None:
+    app = create_app(database_url, Access([token_hash(TOKEN)]), artifact_root)
+    with TestClient(app) as client:
+        url, body = f"/api/models/{MODEL}/predict", {"chart_id": market.chart_id}
+        assert client.post(url, json=body).status_code == 401
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        assert client.post(url, json=body, headers=bearer).status_code == 200

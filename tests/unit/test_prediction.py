@@ -1,0 +1,61 @@
+"""The pure parts of prediction: references, complete vectors, signal rows, --bars."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from candlelab.cli.predict import _bars
+from candlelab.errors import ConfigError, InvalidValue, NotPredictable
+from candlelab.features.registry import StoredSet
+from candlelab.models.prediction import complete_vector, served_reference
+from candlelab.models.signals import SignalBatch, feature_values
+from candlelab.store.binary_copy import binary_copy_buffer
+from candlelab.training.proposals import ModelReference
+
+BAR = datetime(2025, 1, 6, 10, tzinfo=UTC)
+STORED = StoredSet(1, "small", 1, "h", ("rsi_14", "ret_5", "range_1"), {}, BAR)
+
+
+def test_a_bare_name_means_its_champion() -> None:
+    assert served_reference("tb") == ModelReference("tb", "champion", None)
+    assert served_reference("tb@challenger") == ModelReference("tb", "challenger", None)
+    assert served_reference("tb/3") == ModelReference("tb", None, 3)
+    with pytest.raises(InvalidValue):
+        served_reference("tb@a/3")
+
+
+def test_a_vector_with_a_missing_value_is_before_the_warm_up() -> None:
+    vector = np.array([np.nan, np.nan, 0.02])
+    with pytest.raises(NotPredictable, match="small@1: rsi_14, ret_5 have no value") as refused:
+        complete_vector(7, BAR, STORED, vector)
+    assert (refused.value.chart_id, refused.value.time) == (7, BAR.isoformat())
+    whole = np.array([55.0, 0.01, 0.02])
+    assert complete_vector(7, BAR, STORED, whole) is whole
+
+
+def test_features_are_kept_by_name_with_nan_as_null() -> None:
+    values = feature_values(STORED.columns, np.array([55.5, np.nan, 0.25]))
+    assert values == {"rsi_14": 55.5, "ret_5": None, "range_1": 0.25}
+
+
+def test_a_batch_copies_four_columns_and_one_per_feature() -> None:
+    rows = 3
+    batch = SignalBatch(np.arange(rows, dtype=np.int64), np.full(rows, np.datetime64(
+        "2025-01-06T10:00", "us")), np.zeros(rows, np.int64), np.full(rows, 0.5),
+        np.ones((rows, 2)))  # fmt: skip
+    columns = batch.columns()
+    assert [c.pg_type for c in columns] == ["bigint", "timestamptz", "bigint",
+                                            "double precision", "double precision",
+                                            "double precision"]  # fmt: skip
+    header, trailer, per_row = 19, 2, 2 + 6 * 12
+    assert len(binary_copy_buffer(columns)) == header + rows * per_row + trailer
+
+
+def test_bars_is_latest_or_a_count() -> None:
+    assert (_bars("latest"), _bars("20")) == (1, 20)
+    for bad in ("0", "-1", "x", "10001", ""):
+        with pytest.raises(ConfigError, match="--bars"):
+            _bars(bad)
