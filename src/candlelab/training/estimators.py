@@ -160,10 +160,12 @@ class Learner:
 def _binned(spec: ModelSpec, x: Floats, y: Floats) -> Any:
     import lightgbm as lgb
 
-    settings = spec.settings
-    params = {"max_bin": settings["max_bin"], "verbosity": -1, "feature_pre_filter": False}
-    # The raw rows are not kept: a subset of a Dataset that keeps them copies its rows
-    # of x too (LightGBM's `get_data`), gigabytes per fit that no fit reads.
+    # Binned with the fits' own parameters, as `lgb.train` would bin the rows itself: its
+    # pre-filter drops the features no split can use (too few rows beside their most
+    # common value on every row, so on any subset too) before any fit builds histograms
+    # of them. The raw rows are not kept: a subset of a Dataset that keeps them copies
+    # its rows of x too (LightGBM's `get_data`), gigabytes per fit that no fit reads.
+    params, _ = _lightgbm_params(spec)
     return lgb.Dataset(x, label=y, params=params, free_raw_data=True).construct()
 
 
@@ -174,11 +176,17 @@ def _fit_lightgbm(spec: ModelSpec, binned: Any, rows: Ints, weights: Floats | No
     if weights is not None:
         order = np.argsort(rows, kind="stable")
         part.set_weight(weights[order])
-    settings = {k: v for k, v in spec.settings.items() if k not in ("class_weight", "max_bin")}
+    params, rounds = _lightgbm_params(spec)
+    return lgb.train(params, part, num_boost_round=rounds)
+
+
+def _lightgbm_params(spec: ModelSpec) -> tuple[dict[str, Any], int]:
+    """LightGBM's parameters for the spec, and its number of rounds."""
+    settings = {k: v for k, v in spec.settings.items() if k != "class_weight"}
     rounds = settings.pop("num_boost_round")
     params = {**settings, **_objective(spec), "verbosity": -1, "deterministic": True,
-              "force_row_wise": True, "feature_pre_filter": False}  # fmt: skip
-    return lgb.train(params, part, num_boost_round=rounds)
+              "force_row_wise": True}  # fmt: skip
+    return params, rounds
 
 
 def _part(binned: Any, rows: Ints) -> Any:
