@@ -23,6 +23,7 @@ from candlelab.market.candles import Bars
 from candlelab.store.database import Connection
 from candlelab.training.datasets import (
     DatasetRequest,
+    _read,
     assemble_dataset,
     record_dataset,
     recorded_dataset,
@@ -148,3 +149,21 @@ def test_the_candles_read_are_those_of_the_range(
     assert len(dataset.matrix) == 100
     assert dataset.matrix.candles is not None
     np.testing.assert_array_equal(dataset.matrix.candles["close"], bars.close[100:200])
+
+
+def test_targets_are_those_of_the_built_bars_when_the_candles_hold_more(
+    conn: Connection, database_url: str
+) -> None:
+    # assemble_dataset refuses a chart built behind its candles; the two reads can still
+    # see different bars when candles come in between them, as here.
+    bars = clean_bars(4, 300)
+    chart_id = store(conn, "BTCUSDT", bars.slice(0, 200))
+    stored = build_features(conn, SMALL, [chart_id]).feature_set
+    request = DatasetRequest(stored, ready_target("forward-return"), (chart_id,))
+    built = assemble_dataset(database_url, request)
+    store(conn, "BTCUSDT", bars.slice(200, 300))  # newer bars, not built
+    matrix, values = _read(database_url, request, [])
+    assert matrix.candles is not None
+    np.testing.assert_array_equal(matrix.candles["time"], built.matrix.time)
+    np.testing.assert_array_equal(values.y, built.values.y)  # the chart's end: bar 200
+    np.testing.assert_array_equal(values.judged_to, built.values.judged_to)

@@ -16,7 +16,8 @@ import fnmatch
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from itertools import groupby
@@ -30,6 +31,7 @@ from candlelab.errors import DatasetError, NotFound
 from candlelab.features.builds import chart_builds
 from candlelab.features.reading import FeatureMatrix, read_features
 from candlelab.features.registry import StoredSet
+from candlelab.market.candles import CORE_COLUMNS, candle_arrays, read_candles
 from candlelab.market.charts import all_charts
 from candlelab.market.quality import utc_datetime
 from candlelab.store.database import Connection, connect
@@ -132,9 +134,7 @@ def assemble_dataset(url: str, request: DatasetRequest) -> Dataset:
     with connect(url) as conn:
         check_materialised(conn, request)
         spans = _teaching_spans(conn, request) if request.target.kind == "spans" else []
-    matrix = read_features(url, request.features, request.chart_ids, request.start,
-                           request.end, with_candles=True)  # fmt: skip
-    values = _values(request.target, matrix, spans)
+    matrix, values = _read(url, request, spans)
     judged = tuple((s.id, s.version) for _, s, _ in spans if s.status != "proposed")
     dataset = Dataset(request, matrix, values, judged)
     _check_teaches(dataset)
@@ -222,16 +222,48 @@ def _teaching_spans(
     return found
 
 
-def _values(target: TargetDefinition, matrix: FeatureMatrix,
-            spans: Sequence[tuple[int, LabelledSpan, int]]) -> TargetValues:  # fmt: skip
-    candles = matrix.candles or {}
-    prices = Prices.of(matrix.chart_id, candles["open"], candles["high"], candles["low"],
+Spans = Sequence[tuple[int, LabelledSpan, int]]  # (chart id, span, its label's direction)
+
+
+def _read(url: str, request: DatasetRequest, spans: Spans) -> tuple[FeatureMatrix, TargetValues]:
+    """The feature matrix with its candles, and their target values. The candles are read
+    and judged in a thread, on a connection of their own, while the feature blocks are
+    read: that read leaves the second core idle (it waits on the server half the time)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        judged = pool.submit(_judged_candles, url, request, spans)
+        matrix = read_features(url, request.features, request.chart_ids, request.start,
+                               request.end)  # fmt: skip
+        candles, values = judged.result()
+    if np.array_equal(candles["chart_id"], matrix.chart_id) and np.array_equal(
+        candles["time"], matrix.time
+    ):
+        return replace(matrix, candles=candles), values
+    # Values on only some of the bars (the candles changed between the two reads): the
+    # reader aligns the candles with the values, and the targets are those bars'.
+    matrix = read_features(url, request.features, request.chart_ids, request.start,
+                           request.end, with_candles=True)  # fmt: skip
+    return matrix, _values(request.target, matrix.candles or {}, spans)
+
+
+def _judged_candles(url: str, request: DatasetRequest,
+                    spans: Spans) -> tuple[dict[str, npt.NDArray[Any]], TargetValues]:  # fmt: skip
+    """The candles of the request's bars (chart, time, OHLCV) and their target values."""
+    table = read_candles(url, request.chart_ids, request.start, request.end, CORE_COLUMNS)
+    candles = candle_arrays(table)
+    return candles, _values(request.target, candles, spans)
+
+
+def _values(target: TargetDefinition, candles: dict[str, npt.NDArray[Any]],
+            spans: Spans) -> TargetValues:  # fmt: skip
+    """The target's values on bars given by their candles (chart_id, time, OHLC)."""
+    chart_id, time = candles["chart_id"], candles["time"]
+    prices = Prices.of(chart_id, candles["open"], candles["high"], candles["low"],
                        candles["close"])  # fmt: skip
     by_chart = {chart: [s for _, s, _ in group] for chart, group in groupby(spans, lambda s: s[0])}
     charts = []
     for first in prices.starts:
-        times = matrix.time[int(first) : int(prices.ends[first])]
-        charts.append(ChartSpans(times, by_chart.get(int(matrix.chart_id[first]), [])))
+        times = time[int(first) : int(prices.ends[first])]
+        charts.append(ChartSpans(times, by_chart.get(int(chart_id[first]), [])))
     directions = {s.label: direction for _, s, direction in spans}
     return target_values(target, prices, charts, directions)
 

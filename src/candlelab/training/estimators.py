@@ -1,11 +1,13 @@
 """Estimators: the three model kinds `candlelab train` fits, their parameters, and one
 fit per fold.
 
-- `lightgbm` (the default): one binned LightGBM Dataset of every taught row, built once;
-  each fold trains on a subset of it (LightGBM's own `subset`), so the rows are binned
-  once, not per fold. The bin edges come from the features of every row, labels unseen
-  (LightGBM's binning is unsupervised); nothing else is fitted beyond a fold's training
-  part.
+- `lightgbm` (the default): one binned LightGBM Dataset of every row of the matrix, built
+  once; each fit trains on a subset of it (LightGBM's own `subset`, which copies bins, not
+  values), so the rows are binned once, not per fold. The few untaught rows (the charts'
+  ends, the ATR's warm-up) are binned too: copying the taught rows out of the matrix
+  first would cost more than binning them. The bin edges come from the features of every
+  row, labels unseen (LightGBM's binning is unsupervised); nothing else is fitted beyond a
+  fold's training part.
 - `logistic`: scikit-learn's logistic regression behind a median imputer and a scaler,
   all three fitted on the fold's training part only.
 - `hgb`: scikit-learn's HistGradientBoosting, which takes NaN as it is.
@@ -158,23 +160,44 @@ class Learner:
 def _binned(spec: ModelSpec, x: Floats, y: Floats) -> Any:
     import lightgbm as lgb
 
-    settings = spec.settings
-    params = {"max_bin": settings["max_bin"], "verbosity": -1, "feature_pre_filter": False}
-    return lgb.Dataset(x, label=y, params=params, free_raw_data=False).construct()
+    # Binned with the fits' own parameters, as `lgb.train` would bin the rows itself: its
+    # pre-filter drops the features no split can use (too few rows beside their most
+    # common value on every row, so on any subset too) before any fit builds histograms
+    # of them. The raw rows are not kept: a subset of a Dataset that keeps them copies
+    # its rows of x too (LightGBM's `get_data`), gigabytes per fit that no fit reads.
+    params, _ = _lightgbm_params(spec)
+    return lgb.Dataset(x, label=y, params=params, free_raw_data=True).construct()
 
 
 def _fit_lightgbm(spec: ModelSpec, binned: Any, rows: Ints, weights: Floats | None) -> Any:
     import lightgbm as lgb
 
-    part = binned.subset(np.sort(rows).astype(np.int32).tolist())
+    part = _part(binned, rows)
     if weights is not None:
         order = np.argsort(rows, kind="stable")
         part.set_weight(weights[order])
-    settings = {k: v for k, v in spec.settings.items() if k not in ("class_weight", "max_bin")}
+    params, rounds = _lightgbm_params(spec)
+    return lgb.train(params, part, num_boost_round=rounds)
+
+
+def _lightgbm_params(spec: ModelSpec) -> tuple[dict[str, Any], int]:
+    """LightGBM's parameters for the spec, and its number of rounds."""
+    settings = {k: v for k, v in spec.settings.items() if k != "class_weight"}
     rounds = settings.pop("num_boost_round")
     params = {**settings, **_objective(spec), "verbosity": -1, "deterministic": True,
-              "force_row_wise": True, "feature_pre_filter": False}  # fmt: skip
-    return lgb.train(params, part, num_boost_round=rounds)
+              "force_row_wise": True}  # fmt: skip
+    return params, rounds
+
+
+def _part(binned: Any, rows: Ints) -> Any:
+    """The binned rows a fit trains on: the Dataset itself when they are all of its rows,
+    else a subset of it (LightGBM copies the rows' bins, not their values). Weights set on
+    the Dataset itself do not leak into a later fit: a spec weighs every fit or none, and
+    each one sets its own."""
+    if len(rows) == binned.num_data():
+        return binned
+    # Constructed here: LightGBM drops the weights set on a subset before its construction.
+    return binned.subset(np.sort(rows).astype(np.int32).tolist()).construct()
 
 
 def _objective(spec: ModelSpec) -> dict[str, Any]:
