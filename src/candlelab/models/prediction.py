@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from candlelab.errors import DataError, NotFound, NotPredictable
 from candlelab.features.bars import chart_bars, read_start
+from candlelab.features.blocks import datetime64
 from candlelab.features.computation import compute, cumulative_features, history
 from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
@@ -39,6 +40,7 @@ from candlelab.market.calendars import bar_ends
 from candlelab.market.charts import Chart
 from candlelab.market.charts import chart as chart_by_id
 from candlelab.market.timeframes import Timeframe
+from candlelab.models.routing import CHAMPION
 from candlelab.models.signals import (
     BulkWriter,
     NewSignal,
@@ -54,13 +56,15 @@ from candlelab.training.proposals import ModelReference, TrainedModel, trained_m
 
 QUERIES = load_queries(__file__)
 Floats = npt.NDArray[np.float64]
-CHAMPION = "champion"
 SHOWN_COLUMNS = 5  # columns a warm-up refusal names
 
 
 def served_reference(text: str) -> ModelReference:
     """A reference as prediction reads it: a bare NAME is NAME@champion."""
-    reference = ModelReference.parse(text)
+    return _champion_if_bare(ModelReference.parse(text))
+
+
+def _champion_if_bare(reference: ModelReference) -> ModelReference:
     if reference.alias is None and reference.version is None:
         return replace(reference, alias=CHAMPION)
     return reference
@@ -84,8 +88,7 @@ class ModelShelf:
 
     def served(self, conn: Connection, reference: ModelReference) -> ServedModel:
         """The version the reference names now (a bare name: its champion), loaded."""
-        if reference.version is None and reference.alias is None:
-            reference = replace(reference, alias=CHAMPION)
+        reference = _champion_if_bare(reference)
         version = reference.version or alias_version(conn, reference.name, reference.alias)
         key = (reference.name, version)
         with self._lock:  # one load of a version, whatever the concurrent requests
@@ -159,9 +162,9 @@ def newest_closed_bar(conn: Connection, chart: Chart) -> datetime:
 
 
 def _closed(chart: Chart, bar: datetime) -> bool:
-    opened = np.array([np.datetime64(bar.astimezone(UTC).replace(tzinfo=None), "us")])
+    opened = np.array([datetime64(bar)])
     close = bar_ends(Timeframe.parse(chart.timeframe), chart.timezone, opened)[0]
-    return bool(close <= np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us"))
+    return bool(close <= datetime64(datetime.now(UTC)))
 
 
 def bar_vector(url: str, conn: Connection, served: ServedModel, chart: Chart,
@@ -187,8 +190,7 @@ def computed_vector(conn: Connection, stored: StoredSet, features: FeatureSet, c
     anchors = stored_anchors(conn, stored, features, chart.id, bars)
     if cumulative_features(features) and not anchors:
         bars = chart_bars(conn, chart, features)
-    row = int(np.searchsorted(bars.time, np.datetime64(bar.astimezone(UTC).replace(tzinfo=None),
-                                                       "us")))  # fmt: skip
+    row = int(np.searchsorted(bars.time, datetime64(bar)))
     return np.asarray(compute(features, bars, anchors)[row], dtype=np.float64)
 
 
