@@ -37,8 +37,9 @@ browser:
 	@test -x /usr/bin/chromium || { echo "== installing Debian's chromium"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-# The suite runs on the embedded server, then again on a separate server: the one
-# TEST_DATABASE_URL names, or the PostgreSQL answering on 127.0.0.1:5432.
+# The suite runs on the embedded server, then again on a separate server (the one
+# TEST_DATABASE_URL names, or the PostgreSQL answering on 127.0.0.1:5432): there, every
+# test that reaches the server, but the browser's (`slow`), which repeat the same pages.
 test: lint browser
 	env -u TEST_DATABASE_URL $(BIN)/pytest
 	@url="$${TEST_DATABASE_URL:-}"; \
@@ -46,7 +47,7 @@ test: lint browser
 	then url="$(LOCAL_PG_URL)"; fi; \
 	if [ -n "$$url" ]; then \
 	  echo "== the suite again, on $$url"; \
-	  TEST_DATABASE_URL="$$url" $(BIN)/pytest -m 'not embedded'; \
+	  TEST_DATABASE_URL="$$url" $(BIN)/pytest -m 'not embedded and not serverless and not slow'; \
 	else echo "== no second PostgreSQL server answered; ran on the embedded one only"; fi
 
 # The fuzz harness of the suite (tests/fuzz/), with many more examples per operation.

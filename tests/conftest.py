@@ -26,9 +26,19 @@ from candlelab.store.urls import database_name, with_database
 from candlelab.training.tracking import upgrade_tracking_schema
 
 EXTERNAL_URL = os.environ.get("TEST_DATABASE_URL") or None
+BROWSER_TESTS = Path(__file__).parent / "browser"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that never reach the server under test `serverless` and the
+    browser's `slow`, so that a second pass on another server (`make test`) can leave out
+    what it would only repeat; skip the embedded server's own tests when the run is on
+    another server."""
+    for item in items:
+        if "server_url" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.serverless)
+        if BROWSER_TESTS in item.path.parents:
+            item.add_marker(pytest.mark.slow)
     if EXTERNAL_URL is None:
         return
     skip = pytest.mark.skip(reason="tests candlelab's embedded server; this run is on another")
