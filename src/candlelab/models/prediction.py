@@ -36,6 +36,7 @@ from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
 from candlelab.features.reading import latest_vector, read_features
 from candlelab.features.registry import StoredSet
+from candlelab.features.windows import built_set
 from candlelab.market.calendars import bar_ends
 from candlelab.market.charts import Chart
 from candlelab.market.charts import chart as chart_by_id
@@ -169,8 +170,12 @@ def _closed(chart: Chart, bar: datetime) -> bool:
 
 def bar_vector(url: str, conn: Connection, served: ServedModel, chart: Chart,
                bar: datetime) -> Floats:  # fmt: skip
-    """The feature vector of the bar: stored, or computed when it is not materialised."""
+    """The feature vector of the bar: stored, or computed when it is not materialised or
+    the candles changed at or before it since its build (the stored one is stale)."""
     stored = served.model.features
+    stale_from = _stale_from(conn, stored, chart.id)
+    if stale_from is not None and stale_from <= bar:
+        return computed_vector(conn, stored, served.feature_set, chart, bar, stale_from)
     latest = latest_vector(conn, stored, chart.id)
     if latest is not None and latest[0] == bar:
         return latest[1]
@@ -181,13 +186,21 @@ def bar_vector(url: str, conn: Connection, served: ServedModel, chart: Chart,
     return computed_vector(conn, stored, served.feature_set, chart, bar)
 
 
+def _stale_from(conn: Connection, stored: StoredSet, chart_id: int) -> datetime | None:
+    """From which bar the chart's stored vectors are stale (None: current, or not built)."""
+    built = built_set(conn, stored, chart_id)
+    return None if built is None else built.stale_from
+
+
 def computed_vector(conn: Connection, stored: StoredSet, features: FeatureSet, chart: Chart,
-                    bar: datetime) -> Floats:  # fmt: skip
+                    bar: datetime, stale_from: datetime | None = None) -> Floats:  # fmt: skip
     """The bar's vector computed from the chart's bars as a build would: from `history`
     bars before it, cumulative features anchored on their stored value at the first bar
-    read (from the chart's first bar when there is none to anchor on)."""
+    read (from the chart's first bar when there is none to anchor on, or when that stored
+    value is stale: at or after `stale_from`)."""
     bars = chart_bars(conn, chart, features, read_start(conn, chart.id, bar, history(features)))
-    anchors = stored_anchors(conn, stored, features, chart.id, bars)
+    stale = stale_from is not None and len(bars) and bars.time[0] >= datetime64(stale_from)
+    anchors = {} if stale else stored_anchors(conn, stored, features, chart.id, bars)
     if cumulative_features(features) and not anchors:
         bars = chart_bars(conn, chart, features)
     row = int(np.searchsorted(bars.time, datetime64(bar)))
