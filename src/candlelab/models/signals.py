@@ -5,6 +5,8 @@ stored one back, and a backtest keeps the signals that are there. Its `pred` is 
 predicted class as a word (the target's class names: long / short / none, or the label
 names), `proba` that class's probability, `label` the human label of the bar where an
 accepted span covers it, and `features` the vector used, by the set's column names.
+A shadow's signal (`shadow`) was logged beside the served one and never returned; a
+version has one signal per bar whichever way it was made first.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Signal:
     features: dict[str, float | None]
     latency_ms: float | None
     created_at: datetime
+    shadow: bool = False  # made by a shadow beside the version that served; never served
     new: bool = True  # False: a repeated request, answered with the stored signal
 
 
@@ -54,6 +57,7 @@ class NewSignal:
     pred: str
     proba: float
     features: dict[str, float | None]
+    shadow: bool = False
 
 
 def feature_values(columns: Sequence[str], vector: Floats) -> dict[str, float | None]:
