@@ -172,6 +172,8 @@ def test_a_watching_shelf_keeps_the_set_and_follows_a_promotion(
     time = bar_times(market, 1)[0]
     signal = predict_routed(shelf.url, conn, shelf, MODEL, market.other_id, time=time)
     assert (signal.model_version, signal.alias) == (2, "champion")
+    wait_for(lambda: shelf.servings.drops["fingerprint"] > 0)
+    assert (shelf.servings.drops["notify"] > 0) == listen
 
 
 def test_an_alias_moved_in_mlflow_alone_is_followed_by_polling(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from typing import Any
 
 from candlelab.models.deployments import serving_set
@@ -40,7 +41,7 @@ class ServingSets:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.heard = threading.Event()  # set by each drop: for tests and benchmarks
+        self.drops: Counter[str] = Counter()  # by cause: notify, fingerprint, connect, stop
 
     def serving(self, conn: Connection, name: str) -> list[Serving]:
         """The model's serving set: the kept one, else read on `conn` (and kept)."""
@@ -54,15 +55,15 @@ class ServingSets:
                 self._sets[name] = read
         return read
 
-    def drop(self, name: str | None = None) -> None:
+    def drop(self, name: str | None = None, *, cause: str = "asked") -> None:
         """Forget the model's set (None: every set); the next request reads it."""
         with self._lock:
             self._drops += 1
+            self.drops[cause] += 1
             if name is None:
                 self._sets.clear()
             else:
                 self._sets.pop(name, None)
-        self.heard.set()
 
     @property
     def watching(self) -> bool:
@@ -81,7 +82,7 @@ class ServingSets:
         if self._thread is not None:
             self._thread.join(timeout=10 * self.poll_seconds + 10)
         self._thread = None
-        self.drop()
+        self.drop(cause="stop")
 
     def _watch(self) -> None:
         """Listen and poll; on a lost connection, drop everything and connect again."""
@@ -91,7 +92,7 @@ class ServingSets:
             except Exception:  # the watcher outlives a lost database; requests read it meanwhile
                 log.warning("watching model deployments failed; again in %ss", self.poll_seconds,
                             exc_info=True)  # fmt: skip
-                self.drop()
+                self.drop(cause="connect")
                 self._stopping.wait(self.poll_seconds)
 
     def _listen(self) -> None:
@@ -99,13 +100,13 @@ class ServingSets:
             if self.listen:
                 conn.execute(QUERIES["listen"])
             seen = fingerprint(conn)
-            self.drop()  # whatever moved while nobody listened
+            self.drop(cause="connect")  # whatever moved while nobody listened
             while not self._stopping.is_set():
                 self._hear(conn)
                 now = fingerprint(conn)
                 if now != seen:
                     seen = now
-                    self.drop()
+                    self.drop(cause="fingerprint")
 
     def _hear(self, conn: Connection) -> None:
         """Drop the set of each model named on the channel for up to `poll_seconds`."""
@@ -113,7 +114,7 @@ class ServingSets:
             self._stopping.wait(self.poll_seconds)
             return
         for note in conn.notifies(timeout=self.poll_seconds):
-            self.drop(note.payload)
+            self.drop(note.payload, cause="notify")
 
 
 def fingerprint(conn: Connection) -> tuple[Any, ...]:
