@@ -122,6 +122,11 @@ def test_a_shadow_predicts_each_bar_logged_and_never_returned(
         (t, v, alias, shadow) for t in times
         for v, alias, shadow in ((1, "champion", False), (2, "trial", True))]  # fmt: skip
     assert {r[0] for r in logged if r[4]}.isdisjoint(s.id for s in served)
+    up(conn, tracking, 2)  # the shadow's version now serves the bars it shadowed
+    now = [predict_routed(shelf.url, conn, shelf, MODEL, market.other_id, time=t) for t in times]
+    assert [(s.id, s.model_version, s.alias, s.shadow, s.new) for s in now] == [
+        (r[0], 2, "champion", False, False) for r in logged if r[4]]  # fmt: skip
+    assert len(rows(conn)) == len(logged)
 
 
 def test_a_failing_shadow_is_logged_and_the_request_served(

@@ -54,6 +54,7 @@ from candlelab.models.signals import (
     SignalBatch,
     add_signal,
     feature_values,
+    serve_shadowed,
     stored_signal,
 )
 from candlelab.store.database import Connection, connect
@@ -191,6 +192,8 @@ def _predicted(url: str, conn: Connection, served: ServedModel, asked: Asked, *,
     """The version's signal for a bar it may predict: the stored one, else a new one."""
     model, chart, bar = served.model, asked.chart, asked.bar
     found = stored_signal(conn, chart.id, bar, model.name, model.version)
+    if found is not None and found.shadow and not shadow:
+        return serve_shadowed(conn, found, served.alias)
     if found is not None:
         return found
     signal = model_signal(served, chart.id, bar, bar_vector(url, conn, served, chart, bar))

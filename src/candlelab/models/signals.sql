@@ -6,6 +6,14 @@ FROM signals
 WHERE chart_id = %(chart_id)s AND time = %(time)s AND model_name = %(model_name)s
   AND model_version = %(model_version)s;
 
+-- serve_shadowed --
+-- A shadow's signal taken as the answer when its version later serves the same bar: no
+-- longer a shadow, under the alias that serves it (one signal per bar and version).
+UPDATE signals SET shadow = false, alias = %(alias)s
+WHERE id = %(id)s
+RETURNING id, chart_id, time, model_name, model_version, alias, pred, proba, label,
+          features, latency_ms, created_at, shadow;
+
 -- add_signal --
 -- One signal with the human label of its bar (the newest accepted span over it); nothing
 -- when the version has a signal there already (a repeated request: the caller reads it).
