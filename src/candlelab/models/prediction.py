@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time as clock
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -147,20 +147,34 @@ def predict(url: str, conn: Connection, served: ServedModel, chart_id: int, *,
 
 def predict_reference(url: str, conn: Connection, shelf: ModelShelf, reference: ModelReference,
                       chart_id: int, *, time: datetime | None = None,
-                      started: float | None = None) -> Signal:  # fmt: skip
+                      started: float | None = None, later: Later | None = None,
+                      ) -> Signal:  # fmt: skip
     """The reference's signal for the bar: a bare NAME routed, the others asked directly."""
     if is_routed(reference):
         return predict_routed(url, conn, shelf, reference.name, chart_id, time=time,
-                              started=started)  # fmt: skip
+                              started=started, later=later)  # fmt: skip
     served = shelf.served(conn, reference)
     return predict(url, conn, served, chart_id, time=time, started=started)
 
 
+@dataclass(frozen=True)
+class Trial:
+    """A shadow's prediction still to make: the version by its alias, and the bar."""
+
+    shadow: ModelReference
+    chart: Chart
+    bar: datetime
+
+
+Later = Callable[[list[Trial]], None]  # runs the shadows after the answer is sent
+
+
 def predict_routed(url: str, conn: Connection, shelf: ModelShelf, name: str, chart_id: int,
-                   *, time: datetime | None = None,
-                   started: float | None = None) -> Signal:  # fmt: skip
+                   *, time: datetime | None = None, started: float | None = None,
+                   later: Later | None = None) -> Signal:  # fmt: skip
     """The signal of the version the model's serving set routes (chart, bar) to, written
-    with its alias; then each shadow's on the same bar, logged and not returned."""
+    with its alias; then each shadow's on the same bar, logged and not returned: here,
+    or handed to `later` (a web app runs them once the answer is sent)."""
     started = clock.perf_counter() if started is None else started
     chart = chart_by_id(conn, chart_id)
     bar = bar_to_predict(conn, chart, time)
@@ -171,10 +185,12 @@ def predict_routed(url: str, conn: Connection, shelf: ModelShelf, name: str, cha
                        "falls to no version: promote a champion")  # fmt: skip
     served = shelf.version(name, serving.version, serving.alias)
     signal = _predicted(url, conn, served, Asked(chart, bar, started))
-    for shadow in shadows:
-        if shadow.version != serving.version:
-            trial = ModelReference(name, shadow.alias, shadow.version)
-            _shadow_signal(url, conn, shelf, trial, Asked(chart, bar, clock.perf_counter()))
+    trials = [Trial(ModelReference(name, s.alias, s.version), chart, bar) for s in shadows
+              if s.version != serving.version]  # fmt: skip
+    if trials and later is not None:
+        later(trials)
+    elif trials:
+        shadow_signals(url, conn, shelf, trials)
     return signal
 
 
@@ -201,18 +217,20 @@ def _predicted(url: str, conn: Connection, served: ServedModel, asked: Asked, *,
     return add_signal(conn, replace(signal, shadow=shadow), latency_ms)
 
 
-def _shadow_signal(url: str, conn: Connection, shelf: ModelShelf, trial: ModelReference,
-                   asked: Asked) -> None:  # fmt: skip
-    """A shadow's signal logged (its version loaded first, once); its failure logged too,
-    never the request's."""
-    try:
-        served = shelf.version(trial.name, trial.version or 0, trial.alias)
-        _predicted(url, conn, served, asked, shadow=True)
-    except Exception:  # a shadow is on trial: whatever it raises, the answer stands
-        conn.rollback()
-        log.warning("shadow %s (model %s version %s) failed on chart %s, bar %s", trial.alias,
-                    trial.name, trial.version, asked.chart.id, asked.bar.isoformat(),
-                    exc_info=True)  # fmt: skip
+def shadow_signals(url: str, conn: Connection, shelf: ModelShelf, trials: list[Trial]) -> None:
+    """Each shadow's signal logged (its version loaded first, once); a failure logged
+    too, never raised: a shadow is on trial, the answer stands whatever it does."""
+    for trial in trials:
+        shadow = trial.shadow
+        try:
+            served = shelf.version(shadow.name, shadow.version or 0, shadow.alias)
+            asked = Asked(trial.chart, trial.bar, clock.perf_counter())
+            _predicted(url, conn, served, asked, shadow=True)
+        except Exception:  # anything: logged below, with its traceback
+            conn.rollback()
+            log.warning("shadow %s (model %s version %s) failed on chart %s, bar %s",
+                        shadow.alias, shadow.name, shadow.version, trial.chart.id,
+                        trial.bar.isoformat(), exc_info=True)  # fmt: skip
 
 
 def model_signal(served: ServedModel, chart_id: int, bar: datetime, vector: Floats) -> NewSignal:

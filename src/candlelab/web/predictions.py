@@ -15,10 +15,10 @@ from __future__ import annotations
 import time as clock
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Path, Request
 from pydantic import BaseModel, Field
 
-from candlelab.models.prediction import ModelShelf, predict_reference
+from candlelab.models.prediction import ModelShelf, Trial, predict_reference, shadow_signals
 from candlelab.models.signals import Signal
 from candlelab.training.proposals import ModelReference
 from candlelab.web.params import Moment, Whole
@@ -44,11 +44,22 @@ class PredictRequest(BaseModel):
 
 
 @router.post("/{name}/predict", response_model=Signal, summary="Predict a chart's bar")
-def predict_bar(name: ModelName, body: PredictRequest, conn: Conn, request: Request) -> Signal:
+def predict_bar(name: ModelName, body: PredictRequest, conn: Conn, request: Request,
+                background: BackgroundTasks) -> Signal:  # fmt: skip
     """The model's signal for the bar, logged in `signals`: the stored one when this
-    version predicted the bar before (`new` false), else a new one with its latency."""
+    version predicted the bar before (`new` false), else a new one with its latency.
+    The shadows of a routed name predict once the answer is sent."""
     started = clock.perf_counter()
     shelf: ModelShelf = request.app.state.models
     reference = ModelReference.parse(name if body.version is None else f"{name}/{body.version}")
     return predict_reference(shelf.url, conn, shelf, reference, body.chart_id, time=body.time,
-                             started=started)  # fmt: skip
+                             started=started,
+                             later=lambda trials: background.add_task(
+                                 _shadows, request.app, trials))  # fmt: skip
+
+
+def _shadows(app: FastAPI, trials: list[Trial]) -> None:
+    """The shadows' signals, on a pooled connection of their own (the request's is back)."""
+    shelf: ModelShelf = app.state.models
+    with app.state.pool.connection() as conn:
+        shadow_signals(shelf.url, conn, shelf, trials)
