@@ -136,13 +136,19 @@ def test_a_failing_shadow_is_logged_and_the_request_served(
     up(conn, tracking, 2, "trial", shadow=True)
     path = model_file(tracking, 2)  # changed after its promotion's check
     path.write_text(path.read_text() + "\n")
-    time = bar_times(market, 1)[0]
+    times = bar_times(market, 2)
     with caplog.at_level(logging.WARNING, logger="candlelab.models.prediction"):
-        signal = predict_routed(shelf.url, conn, shelf, MODEL, market.other_id, time=time)
+        signal = predict_routed(shelf.url, conn, shelf, MODEL, market.other_id, time=times[0])
     assert (signal.model_version, signal.shadow) == (1, False)
     assert [r[2] for r in rows(conn)] == [1]
     assert "shadow trial" in caplog.text
     assert "version 2" in caplog.text
+    path.unlink()  # a refused load is remembered: not downloaded again at each request
+    later = predict_routed(shelf.url, conn, shelf, MODEL, market.other_id, time=times[1])
+    assert (later.model_version, [r[2] for r in rows(conn)]) == (1, [1, 1])
+    first, again = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert again is first
+    assert "differs from" in str(first)
 
 
 def model_file(tracking: Tracking, version: int) -> Path:

@@ -64,6 +64,7 @@ from candlelab.training.proposals import ModelReference, TrainedModel, trained_m
 QUERIES = load_queries(__file__)
 Floats = npt.NDArray[np.float64]
 SHOWN_COLUMNS = 5  # columns a warm-up refusal names
+REFUSED_SECONDS = 30.0  # a version whose load was refused is tried again after this
 log = logging.getLogger(__name__)
 
 
@@ -99,6 +100,7 @@ class ModelShelf:
         self.servings = ServingSets(url)
         self._loaded: dict[tuple[str, int], ServedModel] = {}
         self._loading: dict[tuple[str, int], threading.Lock] = {}
+        self._refused: dict[tuple[str, int], tuple[float, DataError]] = {}
         self._lock = threading.Lock()
 
     def served(self, conn: Connection, reference: ModelReference) -> ServedModel:
@@ -109,14 +111,26 @@ class ModelShelf:
 
     def version(self, name: str, version: int, alias: str | None = None) -> ServedModel:
         """The version, loaded once whatever the concurrent requests; a request for a
-        version being loaded waits for it, one for another version does not."""
+        version being loaded waits for it, one for another version does not. A refused
+        load (a changed artifact, a regression model) is refused again without a new
+        download for REFUSED_SECONDS: a broken shadow costs one download a while."""
         key = (name, version)
         with self._lock:
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:
             if key not in self._loaded:
-                self._loaded[key] = _load(self.url, self.artifact_location, *key)
+                self._loaded[key] = self._load(key)
         return replace(self._loaded[key], alias=alias)
+
+    def _load(self, key: tuple[str, int]) -> ServedModel:
+        refused = self._refused.get(key)
+        if refused is not None and clock.monotonic() - refused[0] < REFUSED_SECONDS:
+            raise refused[1]
+        try:
+            return _load(self.url, self.artifact_location, *key)
+        except DataError as exc:
+            self._refused[key] = (clock.monotonic(), exc)
+            raise
 
 
 def alias_version(conn: Connection, name: str, alias: str | None) -> int:
