@@ -9,10 +9,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from candlelab.market.quality import utc_datetime
+from candlelab.models.deployments import promote, sync
 from candlelab.store.database import Connection
+from candlelab.training.tracking import Tracking
 from candlelab.web.access import Access, token_hash
 from candlelab.web.app import create_app
-from tests.fixtures.served_models import MODEL, ServedMarket, champion, served_market
+from tests.fixtures.served_models import (
+    MODEL,
+    ServedMarket,
+    another_version,
+    champion,
+    served_market,
+)
 
 TOKEN = "correct horse battery staple"
 
@@ -90,3 +98,21 @@ def test_the_route_wants_a_token_beyond_loopback(
         assert client.post(url, json=body).status_code == 401
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         assert client.post(url, json=body, headers=bearer).status_code == 200
+
+
+def test_a_bare_name_is_routed_and_its_shadow_logged_once_the_answer_is_sent(
+    conn: Connection, database_url: str, artifact_root: str, market: ServedMarket,
+    client: TestClient,
+) -> None:  # fmt: skip
+    tracking = Tracking(database_url, artifact_root)
+    another_version(database_url, artifact_root, market)
+    sync(conn, tracking, MODEL, who="test")
+    promote(conn, tracking, MODEL, 2, "trial", shadow=True, reason="watch it", who="ann")
+    answer = client.post(f"/api/models/{MODEL}/predict", json={"chart_id": market.other_id})
+    assert answer.status_code == 200, answer.text
+    signal = answer.json()
+    assert (signal["model_version"], signal["alias"], signal["shadow"]) == (1, "champion", False)
+    logged = conn.execute("SELECT model_version, alias, shadow, time FROM signals ORDER BY id")
+    assert [row[:3] for row in logged.fetchall()] == [(1, "champion", False), (2, "trial", True)]
+    direct = client.post(f"/api/models/{MODEL}@trial/predict", json={"chart_id": market.chart_id})
+    assert (direct.json()["model_version"], direct.json()["shadow"]) == (2, False)

@@ -1,4 +1,5 @@
-"""A/B routing: a stable hash of (chart, bar time) splits requests by the shares."""
+"""A/B routing: a stable hash of (chart, bar time) splits requests by the shares of the
+serving set, which MLflow's aliases and the newest recorded moves make."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from candlelab.models.deployments import Move, servings
+from candlelab.models.prediction import is_routed
 from candlelab.models.routing import Serving, draw, routed
+from candlelab.training.proposals import ModelReference
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 BARS = [(chart, START + timedelta(minutes=15 * i)) for chart in (1, 2) for i in range(5_000)]
@@ -53,3 +57,23 @@ def test_shadows_predict_on_every_request_and_without_a_champion_the_rest_is_uns
     chosen = [routed(servings, chart, time) for chart, time in BARS]
     assert all(shadows == [shadow] for _, shadows in chosen)
     assert {s.alias if s else None for s, _ in chosen} == {"challenger", None}
+
+
+def move(alias: str, version: int | None, share: float, shadow: bool = False) -> Move:
+    return Move(1, "m", alias, "promote", version, None, share, shadow, "ann", "r")
+
+
+def test_the_serving_set_is_mlflows_aliases_with_the_shares_of_their_newest_moves() -> None:
+    recorded = {"champion": move("champion", 1, 1.0), "b": move("b", 3, 0.25),
+                "watch": move("watch", 4, 0.0, shadow=True),
+                "gone": move("gone", 5, 0.5)}  # fmt: skip
+    truth = {"champion": 2, "b": 3, "watch": 4, "ui-only": 6}  # champion moved in MLflow's UI
+    assert servings(truth, recorded) == [Serving("champion", 2, 0.75), Serving("b", 3, 0.25),
+                                         Serving("watch", 4, 0.0, True)]  # fmt: skip
+    assert servings({"b": 3}, recorded) == [Serving("b", 3, 0.25)]
+    assert servings({}, recorded) == []
+
+
+def test_only_a_bare_name_is_routed() -> None:
+    assert [is_routed(ModelReference.parse(text)) for text in ("m", "m@champion", "m/2")] == [
+        True, False, False]  # fmt: skip

@@ -14,7 +14,7 @@ from candlelab.errors import ConfigError
 
 if TYPE_CHECKING:
     from candlelab.errors import NotPredictable
-    from candlelab.models.prediction import ServedModel
+    from candlelab.models.prediction import ModelShelf, ServedModel
     from candlelab.models.signals import Signal
     from candlelab.workspace import Workspace
 
@@ -23,7 +23,13 @@ MOST_BARS = 10_000  # --bars N predicts bar by bar; longer histories are backtes
 
 def predict(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option(help="NAME (its champion), NAME@ALIAS or NAME/VERSION.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="NAME (routed among its serving versions; a backtest: its "
+            "champion), NAME@ALIAS or NAME/VERSION."
+        ),
+    ],
     chart: Charts = None,
     symbol: Symbols = None,
     bars: Annotated[
@@ -35,17 +41,18 @@ def predict(
     end: Annotated[datetime | None, typer.Option(help="Backtest end, exclusive.")] = None,
     json: Json = False,
 ) -> None:
-    """Predict with one model version and log every prediction as a signal (a repeated
-    one is read back, not written twice). With --start or --end: a backtest of every
-    stored bar in the range, written in bulk. Default charts: every chart its feature
-    set is built on."""
+    """Predict and log every prediction as a signal (a repeated one is read back, not
+    written twice); a bare NAME is routed bar by bar as the server routes it, its shadows
+    logged beside. With --start or --end: a backtest of every stored bar in the range by
+    one version, written in bulk. Default charts: every chart its feature set is built
+    on."""
     count = _bars(bars)
     space = workspace(ctx)
-    served, chosen = _served(space, model, chart or [], symbol or [])
+    shelf, served, chosen = _served(space, model, chart or [], symbol or [])
     if start is not None or end is not None:
         _backtest(space, served, chosen, (_utc(start), _utc(end)), json)
     else:
-        _newest(space, served, chosen, count, json)
+        _newest(space, shelf, model, chosen, count, json)
 
 
 def _bars(text: str) -> int:
@@ -59,14 +66,16 @@ def _bars(text: str) -> int:
 
 
 def _served(space: Workspace, model: str, charts: list[int],
-            symbols: list[str]) -> tuple[ServedModel, tuple[int, ...]]:  # fmt: skip
+            symbols: list[str]) -> tuple[ModelShelf, ServedModel, tuple[int, ...]]:  # fmt: skip
+    """The shelf, the version the reference names (a bare name: the champion, whose
+    feature set picks the default charts), and the charts."""
     from candlelab.models.prediction import ModelShelf, served_reference
     from candlelab.training.datasets import chart_selection
 
     shelf = ModelShelf(space.database_url, space.settings.artifact_location)
     with space.connect() as conn:
         served = shelf.served(conn, served_reference(model))
-        return served, chart_selection(conn, served.model.features, charts, symbols)
+        return shelf, served, chart_selection(conn, served.model.features, charts, symbols)
 
 
 def _backtest(space: Workspace, served: ServedModel, charts: tuple[int, ...],
@@ -84,33 +93,35 @@ def _backtest(space: Workspace, served: ServedModel, charts: tuple[int, ...],
               soft_wrap=True)  # fmt: skip
 
 
-def _newest(space: Workspace, served: ServedModel, charts: tuple[int, ...], count: int,
-            json: bool) -> None:  # fmt: skip
+def _newest(space: Workspace, shelf: ModelShelf, model: str, charts: tuple[int, ...],
+            count: int, json: bool) -> None:  # fmt: skip
     from candlelab.models.prediction import predict_newest
+    from candlelab.training.proposals import ModelReference
 
+    reference = ModelReference.parse(model)
     signals: list[Signal] = []
     refused: list[NotPredictable] = []
     with space.connect() as conn:
         for chart_id in charts:
-            done, failed = predict_newest(space.database_url, conn, served, chart_id, count)
+            done, failed = predict_newest(space.database_url, conn, shelf, reference,
+                                          chart_id=chart_id, bars=count)  # fmt: skip
             signals, refused = signals + done, refused + failed
     if refused and not signals:
         raise refused[0]
-    _print_signals(served, signals, refused, json)
+    _print_signals(reference.name, signals, refused, json)
 
 
-def _print_signals(served: ServedModel, signals: list[Signal], refused: list[NotPredictable],
+def _print_signals(name: str, signals: list[Signal], refused: list[NotPredictable],
                    json: bool) -> None:  # fmt: skip
-    model = served.model
     if json:
-        emit_json({"model": model.name, "version": model.version, "alias": served.alias,
-                   "signals": signals, "refused": [_refusal(r) for r in refused]})  # fmt: skip
+        emit_json({"model": name, "signals": signals,
+                   "refused": [_refusal(r) for r in refused]})  # fmt: skip
         return
-    table(f"signals of {model.name} version {model.version}",
-          ("chart", "bar", "pred", "proba", "label", "latency ms", "new"),
-          [[s.chart_id, s.time, s.pred, f"{s.proba:.3f}", s.label,
-            f"{s.latency_ms:.1f}" if s.latency_ms is not None else "", "yes" if s.new else "no"]
-           for s in signals])  # fmt: skip
+    table(f"signals of {name}",
+          ("chart", "bar", "version", "alias", "pred", "proba", "label", "latency ms", "new"),
+          [[s.chart_id, s.time, s.model_version, s.alias or "", s.pred, f"{s.proba:.3f}",
+            s.label, f"{s.latency_ms:.1f}" if s.latency_ms is not None else "",
+            "yes" if s.new else "no"] for s in signals])  # fmt: skip
     for refusal in refused:
         out.print(f"not predicted: {refusal}", soft_wrap=True)
 

@@ -167,6 +167,13 @@ def serving(conn: Connection, tracking: Tracking, name: str) -> list[Serving]:
     return servings(tracking.aliases(name), _current(conn, name))
 
 
+def serving_set(conn: Connection, name: str) -> list[Serving]:
+    """`serving` read with SQL alone: MLflow's alias table and the newest moves, two
+    queries on the caller's connection (a prediction's; no MLflow client)."""
+    rows = conn.execute(QUERIES["registry_aliases"], {"model_name": name}, prepare=True)
+    return servings({str(alias): int(version) for alias, version in rows}, _current(conn, name))
+
+
 def servings(truth: dict[str, int], recorded: dict[str, Move]) -> list[Serving]:
     """`serving` from MLflow's aliases and the newest move of each alias."""
     others = []
@@ -362,7 +369,7 @@ def _last_two(conn: Connection, name: str, alias: str) -> tuple[Move | None, Mov
 
 
 def _current(conn: Connection, name: str) -> dict[str, Move]:
-    rows = conn.execute(QUERIES["current_moves"], {"model_name": name})
+    rows = conn.execute(QUERIES["current_moves"], {"model_name": name}, prepare=True)
     return {move.alias: move for move in map(_move, rows)}
 
 

@@ -45,3 +45,8 @@ ORDER BY alias, id DESC;
 -- recorded_models --
 -- The names of the models whose aliases have moves recorded.
 SELECT DISTINCT model_name FROM model_deployments ORDER BY model_name;
+
+-- registry_aliases --
+-- The versions a model's aliases name in MLflow's registry, read straight from its table
+-- (read only: MLflow's migrations own schema mlflow), so a serving set costs no client.
+SELECT alias, version FROM mlflow.registered_model_aliases WHERE name = %(model_name)s;

@@ -1,8 +1,12 @@
 """Prediction: one registered model version's output for a chart's bar, logged as a signal.
 
-A model is named by a reference: NAME (the version holding alias `champion`), NAME@ALIAS
-or NAME/VERSION. A version is loaded once per process (`ModelShelf`), only through
-`training.artifacts.load_model` (its sha256 checked), never from a path a request names.
+A model is named by a reference: NAME, routed among the versions serving it (the
+champion, challengers by their traffic shares, by a hash of (chart, bar): `routing`), or
+NAME@ALIAS or NAME/VERSION, asked directly. Beside a routed request each shadow predicts
+the same bar, and its signal is logged (`shadow`) and never returned; a shadow that fails
+is logged and fails nothing. A version is loaded once per process (`ModelShelf`), only
+through `training.artifacts.load_model` (its sha256 checked), never from a path a request
+names; the serving sets are kept per process while it watches the moves (`serving_sets`).
 
 Time: a prediction for bar t is made at t's close, on the vector of t, which reads only
 bars closed by then. The vector comes from the feature store: the chart's newest stored
@@ -19,9 +23,10 @@ on. A backtest skips those bars and counts them.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time as clock
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -41,7 +46,8 @@ from candlelab.market.calendars import bar_ends
 from candlelab.market.charts import Chart
 from candlelab.market.charts import chart as chart_by_id
 from candlelab.market.timeframes import Timeframe
-from candlelab.models.routing import CHAMPION
+from candlelab.models.routing import CHAMPION, routed
+from candlelab.models.serving_sets import ServingSets
 from candlelab.models.signals import (
     BulkWriter,
     NewSignal,
@@ -49,6 +55,7 @@ from candlelab.models.signals import (
     SignalBatch,
     add_signal,
     feature_values,
+    serve_shadowed,
     stored_signal,
 )
 from candlelab.store.database import Connection, connect
@@ -58,6 +65,8 @@ from candlelab.training.proposals import ModelReference, TrainedModel, trained_m
 QUERIES = load_queries(__file__)
 Floats = npt.NDArray[np.float64]
 SHOWN_COLUMNS = 5  # columns a warm-up refusal names
+REFUSED_SECONDS = 30.0  # a version whose load was refused is tried again after this
+log = logging.getLogger(__name__)
 
 
 def served_reference(text: str) -> ModelReference:
@@ -66,9 +75,12 @@ def served_reference(text: str) -> ModelReference:
 
 
 def _champion_if_bare(reference: ModelReference) -> ModelReference:
-    if reference.alias is None and reference.version is None:
-        return replace(reference, alias=CHAMPION)
-    return reference
+    return replace(reference, alias=CHAMPION) if is_routed(reference) else reference
+
+
+def is_routed(reference: ModelReference) -> bool:
+    """A bare NAME: routed among the versions serving it; the others are asked directly."""
+    return reference.alias is None and reference.version is None
 
 
 @dataclass(frozen=True)
@@ -79,23 +91,47 @@ class ServedModel:
 
 
 class ModelShelf:
-    """Model versions loaded once per process and kept, by (name, version); an alias is
-    looked up in the registry at each request, so a moved alias serves its new version."""
+    """Model versions loaded once per process and kept, by (name, version), and the
+    models' serving sets (`servings`: kept while it watches, else read per request). An
+    alias is looked up in the registry at each request, so a moved one serves its new
+    version."""
 
     def __init__(self, url: str, artifact_location: str) -> None:
         self.url, self.artifact_location = url, artifact_location
+        self.servings = ServingSets(url)
         self._loaded: dict[tuple[str, int], ServedModel] = {}
+        self._loading: dict[tuple[str, int], threading.Lock] = {}
+        self._refused: dict[tuple[str, int], tuple[float, DataError]] = {}
         self._lock = threading.Lock()
 
     def served(self, conn: Connection, reference: ModelReference) -> ServedModel:
         """The version the reference names now (a bare name: its champion), loaded."""
         reference = _champion_if_bare(reference)
         version = reference.version or alias_version(conn, reference.name, reference.alias)
-        key = (reference.name, version)
-        with self._lock:  # one load of a version, whatever the concurrent requests
+        return self.version(reference.name, version, reference.alias)
+
+    def version(self, name: str, version: int, alias: str | None = None) -> ServedModel:
+        """The version, loaded once whatever the concurrent requests; a request for a
+        version being loaded waits for it, one for another version does not. A refused
+        load (a changed artifact, a regression model) is refused again without a new
+        download for REFUSED_SECONDS: a broken shadow costs one download a while."""
+        key = (name, version)
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
             if key not in self._loaded:
-                self._loaded[key] = _load(self.url, self.artifact_location, *key)
-        return replace(self._loaded[key], alias=reference.alias)
+                self._loaded[key] = self._load(key)
+        return replace(self._loaded[key], alias=alias)
+
+    def _load(self, key: tuple[str, int]) -> ServedModel:
+        refused = self._refused.get(key)
+        if refused is not None and clock.monotonic() - refused[0] < REFUSED_SECONDS:
+            raise refused[1]
+        try:
+            return _load(self.url, self.artifact_location, *key)
+        except DataError as exc:
+            self._refused[key] = (clock.monotonic(), exc)
+            raise
 
 
 def alias_version(conn: Connection, name: str, alias: str | None) -> int:
@@ -121,13 +157,95 @@ def predict(url: str, conn: Connection, served: ServedModel, chart_id: int, *,
     `started` (time.perf_counter()) is when the request came in: latency counts from it."""
     started = clock.perf_counter() if started is None else started
     chart = chart_by_id(conn, chart_id)
+    return _predicted(url, conn, served, Asked(chart, bar_to_predict(conn, chart, time), started))
+
+
+def predict_reference(url: str, conn: Connection, shelf: ModelShelf, reference: ModelReference,
+                      chart_id: int, *, time: datetime | None = None,
+                      started: float | None = None, later: Later | None = None,
+                      ) -> Signal:  # fmt: skip
+    """The reference's signal for the bar: a bare NAME routed, the others asked directly."""
+    if is_routed(reference):
+        return predict_routed(url, conn, shelf, reference.name, chart_id, time=time,
+                              started=started, later=later)  # fmt: skip
+    served = shelf.served(conn, reference)
+    return predict(url, conn, served, chart_id, time=time, started=started)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A shadow's prediction still to make: the version by its alias, and the bar."""
+
+    shadow: ModelReference
+    chart: Chart
+    bar: datetime
+
+
+Later = Callable[[list[Trial]], None]  # runs the shadows after the answer is sent
+
+
+def predict_routed(url: str, conn: Connection, shelf: ModelShelf, name: str, chart_id: int,
+                   *, time: datetime | None = None, started: float | None = None,
+                   later: Later | None = None) -> Signal:  # fmt: skip
+    """The signal of the version the model's serving set routes (chart, bar) to, written
+    with its alias; then each shadow's on the same bar, logged and not returned: here,
+    or handed to `later` (a web app runs them once the answer is sent)."""
+    started = clock.perf_counter() if started is None else started
+    chart = chart_by_id(conn, chart_id)
     bar = bar_to_predict(conn, chart, time)
-    model = served.model
+    serving, shadows = routed(shelf.servings.serving(conn, name), chart.id, bar)
+    if serving is None:
+        alias_version(conn, name, CHAMPION)  # the refusal that says what to do
+        raise NotFound(f"model {name!r}: the draw of chart {chart.id} at {bar.isoformat()} "
+                       "falls to no version: promote a champion")  # fmt: skip
+    served = shelf.version(name, serving.version, serving.alias)
+    signal = _predicted(url, conn, served, Asked(chart, bar, started))
+    trials = [Trial(ModelReference(name, s.alias, s.version), chart, bar) for s in shadows
+              if s.version != serving.version]  # fmt: skip
+    if trials and later is not None:
+        later(trials)
+    elif trials:
+        shadow_signals(url, conn, shelf, trials)
+    return signal
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A chart's bar to predict, and when the request came in (time.perf_counter())."""
+
+    chart: Chart
+    bar: datetime
+    started: float
+
+
+def _predicted(url: str, conn: Connection, served: ServedModel, asked: Asked, *,
+               shadow: bool = False) -> Signal:  # fmt: skip
+    """The version's signal for a bar it may predict: the stored one, else a new one."""
+    model, chart, bar = served.model, asked.chart, asked.bar
     found = stored_signal(conn, chart.id, bar, model.name, model.version)
+    if found is not None and found.shadow and not shadow:
+        return serve_shadowed(conn, found, served.alias)
     if found is not None:
         return found
     signal = model_signal(served, chart.id, bar, bar_vector(url, conn, served, chart, bar))
-    return add_signal(conn, signal, (clock.perf_counter() - started) * 1000)
+    latency_ms = (clock.perf_counter() - asked.started) * 1000
+    return add_signal(conn, replace(signal, shadow=shadow), latency_ms)
+
+
+def shadow_signals(url: str, conn: Connection, shelf: ModelShelf, trials: list[Trial]) -> None:
+    """Each shadow's signal logged (its version loaded first, once); a failure logged
+    too, never raised: a shadow is on trial, the answer stands whatever it does."""
+    for trial in trials:
+        shadow = trial.shadow
+        try:
+            served = shelf.version(shadow.name, shadow.version or 0, shadow.alias)
+            asked = Asked(trial.chart, trial.bar, clock.perf_counter())
+            _predicted(url, conn, served, asked, shadow=True)
+        except Exception:  # anything: logged below, with its traceback
+            conn.rollback()
+            log.warning("shadow %s (model %s version %s) failed on chart %s, bar %s",
+                        shadow.alias, shadow.name, shadow.version, trial.chart.id,
+                        trial.bar.isoformat(), exc_info=True)  # fmt: skip
 
 
 def model_signal(served: ServedModel, chart_id: int, bar: datetime, vector: Floats) -> NewSignal:
@@ -224,14 +342,16 @@ def newest_bar_opens(conn: Connection, chart_id: int, bars: int) -> list[datetim
     return [row[0] for row in conn.execute(QUERIES["newest_bar_opens"], params)][::-1]
 
 
-def predict_newest(url: str, conn: Connection, served: ServedModel, chart_id: int,
-                   bars: int) -> tuple[list[Signal], list[NotPredictable]]:  # fmt: skip
-    """The model's signals for each of the chart's `bars` newest bars, and the refusals of
-    those it cannot predict (not closed yet, before the warm-up)."""
+def predict_newest(url: str, conn: Connection, shelf: ModelShelf, reference: ModelReference, *,
+                   chart_id: int, bars: int,
+                   ) -> tuple[list[Signal], list[NotPredictable]]:  # fmt: skip
+    """The model's signals for each of the chart's `bars` newest bars (a bare name routed
+    bar by bar), and the refusals of those it cannot predict (not closed yet, before the
+    warm-up)."""
     signals, refused = [], []
     for bar in newest_bar_opens(conn, chart_id, bars):
         try:
-            signals.append(predict(url, conn, served, chart_id, time=bar))
+            signals.append(predict_reference(url, conn, shelf, reference, chart_id, time=bar))
         except NotPredictable as refusal:
             conn.rollback()
             refused.append(refusal)

@@ -5,6 +5,9 @@ stored one back, and a backtest keeps the signals that are there. Its `pred` is 
 predicted class as a word (the target's class names: long / short / none, or the label
 names), `proba` that class's probability, `label` the human label of the bar where an
 accepted span covers it, and `features` the vector used, by the set's column names.
+A shadow's signal (`shadow`) was logged beside the served one and never returned; a
+version has one signal per bar: when it later serves a bar it shadowed, that signal
+becomes the answer, no longer a shadow.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class Signal:
     features: dict[str, float | None]
     latency_ms: float | None
     created_at: datetime
+    shadow: bool = False  # made by a shadow beside the version that served; never served
     new: bool = True  # False: a repeated request, answered with the stored signal
 
 
@@ -54,6 +58,7 @@ class NewSignal:
     pred: str
     proba: float
     features: dict[str, float | None]
+    shadow: bool = False
 
 
 def feature_values(columns: Sequence[str], vector: Floats) -> dict[str, float | None]:
@@ -68,6 +73,15 @@ def stored_signal(conn: Connection, chart_id: int, time: datetime, model_name: s
               "model_version": model_version}  # fmt: skip
     row = conn.execute(QUERIES["stored_signal"], params, prepare=True).fetchone()
     return None if row is None else replace(Signal(*row), new=False)
+
+
+def serve_shadowed(conn: Connection, shadowed: Signal, alias: str | None) -> Signal:
+    """A shadow's stored signal as the answer of its version, now serving the bar under
+    `alias` (committed): the version predicted the bar once, as a shadow."""
+    row = conn.execute(QUERIES["serve_shadowed"], {"id": shadowed.id, "alias": alias}).fetchone()
+    conn.commit()
+    assert row is not None, "signals are never deleted"
+    return replace(Signal(*row), new=False)
 
 
 def add_signal(conn: Connection, signal: NewSignal, latency_ms: float) -> Signal:

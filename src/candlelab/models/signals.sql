@@ -1,16 +1,24 @@
 -- stored_signal --
 -- The signal a model version already gave for a chart's bar, if any.
 SELECT id, chart_id, time, model_name, model_version, alias, pred, proba, label, features,
-       latency_ms, created_at
+       latency_ms, created_at, shadow
 FROM signals
 WHERE chart_id = %(chart_id)s AND time = %(time)s AND model_name = %(model_name)s
   AND model_version = %(model_version)s;
+
+-- serve_shadowed --
+-- A shadow's signal taken as the answer when its version later serves the same bar: no
+-- longer a shadow, under the alias that serves it (one signal per bar and version).
+UPDATE signals SET shadow = false, alias = %(alias)s
+WHERE id = %(id)s
+RETURNING id, chart_id, time, model_name, model_version, alias, pred, proba, label,
+          features, latency_ms, created_at, shadow;
 
 -- add_signal --
 -- One signal with the human label of its bar (the newest accepted span over it); nothing
 -- when the version has a signal there already (a repeated request: the caller reads it).
 INSERT INTO signals (chart_id, time, model_name, model_version, alias, pred, proba, label,
-                     features, latency_ms)
+                     features, latency_ms, shadow)
 SELECT %(chart_id)s, %(time)s, %(model_name)s, %(model_version)s, %(alias)s, %(pred)s,
        %(proba)s, (
            SELECT t.name FROM span_annotations s
@@ -18,10 +26,10 @@ SELECT %(chart_id)s, %(time)s, %(model_name)s, %(model_version)s, %(alias)s, %(p
            WHERE s.chart_id = %(chart_id)s AND s.status = 'accepted'
              AND s.start_time <= %(time)s AND s.end_time >= %(time)s
            ORDER BY s.updated_at DESC LIMIT 1
-       ), %(features)s, %(latency_ms)s
+       ), %(features)s, %(latency_ms)s, %(shadow)s
 ON CONFLICT (chart_id, time, model_name, model_version) DO NOTHING
 RETURNING id, chart_id, time, model_name, model_version, alias, pred, proba, label,
-          features, latency_ms, created_at;
+          features, latency_ms, created_at, shadow;
 
 -- create_staged_signals --
 -- A backtest's signals before they join `signals`: the class as its index into the

@@ -387,6 +387,8 @@ signals = Table(
     Column("realized_rr", Double),
     Column("evaluated_at", DateTime(timezone=True)),
     _timestamp("created_at"),
+    # Made by a shadow beside the version that served the request, never returned.
+    Column("shadow", Boolean, nullable=False, server_default=text("false")),
     # Its index serves the phase-1 spec's (chart, time) lookups too, and the one below
     # (model, version): neither is duplicated.
     UniqueConstraint("chart_id", "time", "model_name", "model_version"),

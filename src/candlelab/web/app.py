@@ -80,7 +80,9 @@ def create_app(url: str, access: Access | None = None, artifact_location: str = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool.open(wait=True)
+        app.state.models.servings.start()  # a moved alias served within seconds
         yield
+        app.state.models.servings.stop()
         pool.close()
 
     app = FastAPI(title="candlelab", version=__version__, lifespan=lifespan, docs_url=None,

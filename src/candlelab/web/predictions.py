@@ -1,11 +1,13 @@
 """`POST /api/models/{name}/predict`: a registered model's signal for a chart's bar.
 
-The model is named as on the command line, NAME (its champion) or NAME@ALIAS in the
-path, or a version in the body; the names are checked against a pattern before any
+The model is named as on the command line, NAME (routed among the versions serving it:
+champion, challengers by share, shadows logged beside) or NAME@ALIAS in the path, or a
+version in the body; the names are checked against a pattern before any
 lookup, and a model is only ever loaded from the registry (`models.prediction`), never
 from a path a request names. A bar the chart lacks, one that has not closed, or one
 before the features' warm-up is a 422 saying which; an unknown model or alias a 404.
-Versions stay loaded in the process (`ModelShelf` on the app's state).
+Versions stay loaded in the process (`ModelShelf` on the app's state), and the serving
+sets are kept while the app runs (the app's lifespan watches the moves).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 import time as clock
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Path, Request
 from pydantic import BaseModel, Field
 
-from candlelab.models.prediction import ModelShelf, predict, served_reference
+from candlelab.models.prediction import ModelShelf, Trial, predict_reference, shadow_signals
 from candlelab.models.signals import Signal
+from candlelab.training.proposals import ModelReference
 from candlelab.web.params import Moment, Whole
 from candlelab.web.pool import Conn
 
@@ -29,7 +32,7 @@ ALIAS = r"[A-Za-z0-9_-]{1,64}"
 ModelName = Annotated[
     str,
     Path(pattern=rf"^{NAME}(@{ALIAS})?$", max_length=200,
-         description="NAME (the version holding alias champion) or NAME@ALIAS."),
+         description="NAME (routed among the versions serving it) or NAME@ALIAS."),
 ]  # fmt: skip
 
 
@@ -41,11 +44,22 @@ class PredictRequest(BaseModel):
 
 
 @router.post("/{name}/predict", response_model=Signal, summary="Predict a chart's bar")
-def predict_bar(name: ModelName, body: PredictRequest, conn: Conn, request: Request) -> Signal:
+def predict_bar(name: ModelName, body: PredictRequest, conn: Conn, request: Request,
+                background: BackgroundTasks) -> Signal:  # fmt: skip
     """The model's signal for the bar, logged in `signals`: the stored one when this
-    version predicted the bar before (`new` false), else a new one with its latency."""
+    version predicted the bar before (`new` false), else a new one with its latency.
+    The shadows of a routed name predict once the answer is sent."""
     started = clock.perf_counter()
     shelf: ModelShelf = request.app.state.models
-    reference = name if body.version is None else f"{name}/{body.version}"
-    served = shelf.served(conn, served_reference(reference))
-    return predict(shelf.url, conn, served, body.chart_id, time=body.time, started=started)
+    reference = ModelReference.parse(name if body.version is None else f"{name}/{body.version}")
+    return predict_reference(shelf.url, conn, shelf, reference, body.chart_id, time=body.time,
+                             started=started,
+                             later=lambda trials: background.add_task(
+                                 _shadows, request.app, trials))  # fmt: skip
+
+
+def _shadows(app: FastAPI, trials: list[Trial]) -> None:
+    """The shadows' signals, on a pooled connection of their own (the request's is back)."""
+    shelf: ModelShelf = app.state.models
+    with app.state.pool.connection() as conn:
+        shadow_signals(shelf.url, conn, shelf, trials)
