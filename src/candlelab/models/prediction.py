@@ -293,7 +293,7 @@ def bar_vector(url: str, conn: Connection, served: ServedModel, chart: Chart,
     stored = served.model.features
     stale_from = _stale_from(conn, stored, chart.id)
     if stale_from is not None and stale_from <= bar:
-        return computed_vector(conn, stored, served.feature_set, chart, bar, stale_from)
+        return computed_vector(conn, stored, served.feature_set, chart, bar, stale_from=stale_from)
     latest = latest_vector(conn, stored, chart.id)
     if latest is not None and latest[0] == bar:
         return latest[1]
@@ -311,7 +311,7 @@ def _stale_from(conn: Connection, stored: StoredSet, chart_id: int) -> datetime 
 
 
 def computed_vector(conn: Connection, stored: StoredSet, features: FeatureSet, chart: Chart,
-                    bar: datetime, stale_from: datetime | None = None) -> Floats:  # fmt: skip
+                    bar: datetime, *, stale_from: datetime | None = None) -> Floats:  # fmt: skip
     """The bar's vector computed from the chart's bars as a build would: from `history`
     bars before it, cumulative features anchored on their stored value at the first bar
     read (from the chart's first bar when there is none to anchor on, or when that stored
