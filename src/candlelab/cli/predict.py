@@ -92,7 +92,7 @@ def _newest(space: Workspace, served: ServedModel, charts: tuple[int, ...], coun
     refused: list[NotPredictable] = []
     with space.connect() as conn:
         for chart_id in charts:
-            done, failed = predict_newest(space.database_url, conn, served, chart_id, count)
+            done, failed = predict_newest(conn, served, chart_id, count)
             signals, refused = signals + done, refused + failed
     if refused and not signals:
         raise refused[0]

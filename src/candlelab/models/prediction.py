@@ -23,14 +23,14 @@ import threading
 import time as clock
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from candlelab.errors import DataError, NotFound, NotPredictable
 from candlelab.features.bars import chart_bars, read_start
-from candlelab.features.blocks import datetime64
+from candlelab.features.blocks import datetime64, vector_at
 from candlelab.features.computation import compute, cumulative_features, history
 from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
@@ -113,7 +113,7 @@ def _load(url: str, artifact_location: str, name: str, version: int) -> ServedMo
     return ServedModel(model, model.features.feature_set())
 
 
-def predict(url: str, conn: Connection, served: ServedModel, chart_id: int, *,
+def predict(conn: Connection, served: ServedModel, chart_id: int, *,
             time: datetime | None = None, started: float | None = None) -> Signal:  # fmt: skip
     """The model's signal for the chart's bar opening at `time` (None: its newest closed
     bar): the stored one when this version gave it before, else a new one, committed.
@@ -125,7 +125,7 @@ def predict(url: str, conn: Connection, served: ServedModel, chart_id: int, *,
     found = stored_signal(conn, chart.id, bar, model.name, model.version)
     if found is not None:
         return found
-    signal = model_signal(served, chart.id, bar, bar_vector(url, conn, served, chart, bar))
+    signal = model_signal(served, chart.id, bar, bar_vector(conn, served, chart, bar))
     return add_signal(conn, signal, (clock.perf_counter() - started) * 1000)
 
 
@@ -167,17 +167,17 @@ def _closed(chart: Chart, bar: datetime) -> bool:
     return bool(close <= datetime64(datetime.now(UTC)))
 
 
-def bar_vector(url: str, conn: Connection, served: ServedModel, chart: Chart,
-               bar: datetime) -> Floats:  # fmt: skip
-    """The feature vector of the bar: stored, or computed when it is not materialised."""
+def bar_vector(conn: Connection, served: ServedModel, chart: Chart, bar: datetime) -> Floats:
+    """The feature vector of the bar: stored (cut out of its block on this connection),
+    or computed when it is not materialised."""
     stored = served.model.features
     latest = latest_vector(conn, stored, chart.id)
     if latest is not None and latest[0] == bar:
         return latest[1]
     if latest is not None and bar < latest[0]:
-        matrix = read_features(url, stored, [chart.id], bar, bar + timedelta(microseconds=1))
-        if len(matrix):
-            return np.asarray(matrix.values[0], dtype=np.float64)
+        found = vector_at(conn, stored.id, chart.id, bar, len(stored.columns))
+        if found is not None:
+            return found
     return computed_vector(conn, stored, served.feature_set, chart, bar)
 
 
@@ -211,14 +211,14 @@ def newest_bar_opens(conn: Connection, chart_id: int, bars: int) -> list[datetim
     return [row[0] for row in conn.execute(QUERIES["newest_bar_opens"], params)][::-1]
 
 
-def predict_newest(url: str, conn: Connection, served: ServedModel, chart_id: int,
+def predict_newest(conn: Connection, served: ServedModel, chart_id: int,
                    bars: int) -> tuple[list[Signal], list[NotPredictable]]:  # fmt: skip
     """The model's signals for each of the chart's `bars` newest bars, and the refusals of
     those it cannot predict (not closed yet, before the warm-up)."""
     signals, refused = [], []
     for bar in newest_bar_opens(conn, chart_id, bars):
         try:
-            signals.append(predict(url, conn, served, chart_id, time=bar))
+            signals.append(predict(conn, served, chart_id, time=bar))
         except NotPredictable as refusal:
             conn.rollback()
             refused.append(refusal)

@@ -48,4 +48,4 @@ def predict_bar(name: ModelName, body: PredictRequest, conn: Conn, request: Requ
     shelf: ModelShelf = request.app.state.models
     reference = name if body.version is None else f"{name}/{body.version}"
     served = shelf.served(conn, served_reference(reference))
-    return predict(shelf.url, conn, served, body.chart_id, time=body.time, started=started)
+    return predict(conn, served, body.chart_id, time=body.time, started=started)
