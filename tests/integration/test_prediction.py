@@ -56,7 +56,7 @@ def test_a_bare_name_is_the_champion_and_a_repeated_request_writes_nothing(
     market, model = served
     assert (model.alias, model.model.version, model.model.classes) == (
         "champion", 1, ("short", "none", "long"))  # fmt: skip
-    first = predict(database_url, conn, model, market.other_id)
+    first = predict(conn, model, market.other_id)
     newest = latest_vector(conn, market.stored, market.other_id)
     assert newest is not None
     assert first.new
@@ -66,7 +66,7 @@ def test_a_bare_name_is_the_champion_and_a_repeated_request_writes_nothing(
     assert sorted(first.features) == sorted(market.stored.columns)  # jsonb orders its keys
     assert first.latency_ms is not None
     assert first.latency_ms > 0
-    again = predict(database_url, conn, model, market.other_id)
+    again = predict(conn, model, market.other_id)
     assert not again.new
     assert again.id == first.id
     assert again.latency_ms == first.latency_ms
@@ -81,7 +81,7 @@ def test_the_signal_is_the_models_output_on_the_stored_vector(
     bar = 500
     at = utc_datetime(matrix.time[bar])
     label_bars(conn, market.other_id, at - timedelta(hours=2), at + timedelta(hours=2))
-    signal = predict(database_url, conn, model, market.other_id,
+    signal = predict(conn, model, market.other_id,
                      time=utc_datetime(matrix.time[bar]))  # fmt: skip
     proba = model.model.fitted.predict(matrix.values[bar : bar + 1])[0]
     assert signal.pred == model.model.classes[int(proba.argmax())]
@@ -100,9 +100,9 @@ def test_a_bar_not_materialised_yet_is_computed_as_the_build_then_stores_it(
     stored_before = latest_vector(conn, market.stored, market.chart_id)
     assert stored_before is not None
     assert stored_before[0] < newest
-    signal = predict(database_url, conn, model, market.chart_id)
+    signal = predict(conn, model, market.chart_id)
     assert signal.time == newest
-    computed = bar_vector(database_url, conn, model, chart(conn, market.chart_id), newest)
+    computed = bar_vector(conn, model, chart(conn, market.chart_id), newest)
     conn.commit()
     build_features(conn, SMALL, [market.chart_id])
     conn.commit()
@@ -121,10 +121,10 @@ def test_a_bar_the_chart_lacks_or_before_the_warm_up_is_refused(
     market, model = served
     first = utc_datetime(market.bars.time[0])
     with pytest.raises(NotPredictable, match="no bar opening then") as lacking:
-        predict(database_url, conn, model, market.chart_id, time=first + timedelta(minutes=30))
+        predict(conn, model, market.chart_id, time=first + timedelta(minutes=30))
     assert lacking.value.chart_id == market.chart_id
     with pytest.raises(NotPredictable, match="warm-up of feature set small@1: rsi_14, ret_5"):
-        predict(database_url, conn, model, market.chart_id, time=first)
+        predict(conn, model, market.chart_id, time=first)
     with pytest.raises(NotFound, match="no version holds alias 'challenger'"):
         ModelShelf(database_url, "unused").served(conn, served_reference(f"{MODEL}@challenger"))
     assert signal_count(conn) == 0
@@ -134,7 +134,7 @@ def test_a_backtest_writes_every_complete_bar_once_and_keeps_served_signals(
     conn: Connection, database_url: str, served: Served
 ) -> None:
     market, model = served
-    kept = predict(database_url, conn, model, market.other_id)
+    kept = predict(conn, model, market.other_id)
     at = utc_datetime(read_features(database_url, market.stored, [market.chart_id]).time[100])
     label_bars(conn, market.chart_id, at, at + timedelta(hours=20))
     report = backtest(database_url, model, [market.other_id, market.chart_id])

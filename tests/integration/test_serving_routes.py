@@ -82,14 +82,14 @@ def test_a_bare_name_serves_the_challenger_its_share_of_bars_the_same_way_each_t
     assert servings == [Serving("champion", 1, 0.8), Serving("challenger", 2, 0.2)]
     assert servings == serving(conn, tracking, MODEL)  # SQL and MLflow's client agree
     times = bar_times(market, 400)
-    first = [predict_routed(database_url, conn, shelf, MODEL, market.other_id, time=t)
+    first = [predict_routed(conn, shelf, MODEL, market.other_id, time=t)
              for t in times]  # fmt: skip
     expected = [routed(servings, market.other_id, t)[0] for t in times]
     assert [(s.model_version, s.alias) for s in first] == [
         (e.version, e.alias) for e in expected if e is not None]  # fmt: skip
     share = sum(s.model_version == 2 for s in first) / len(first)
     assert 0.12 < share < 0.28
-    again = [predict_routed(database_url, conn, shelf, MODEL, market.other_id, time=t)
+    again = [predict_routed(conn, shelf, MODEL, market.other_id, time=t)
              for t in times[:50]]  # fmt: skip
     assert [s.id for s in again] == [s.id for s in first[:50]]
     assert not any(s.new for s in again)
@@ -103,7 +103,7 @@ def test_an_alias_or_a_version_is_asked_directly_never_routed(
     up(conn, tracking, 2, "challenger", traffic=1.0)
     times = bar_times(market, 20)
     for text, version in ((f"{MODEL}@champion", 1), (f"{MODEL}/1", 1), (MODEL, 2)):
-        signals = [predict_reference(database_url, conn, shelf, ModelReference.parse(text),
+        signals = [predict_reference(conn, shelf, ModelReference.parse(text),
                                      market.other_id, time=t) for t in times]  # fmt: skip
         assert {s.model_version for s in signals} == {version}, text
 
@@ -114,7 +114,7 @@ def test_a_shadow_predicts_each_bar_logged_and_never_returned(
 ) -> None:  # fmt: skip
     up(conn, tracking, 2, "trial", shadow=True)
     times = bar_times(market, 30)
-    served = [predict_routed(database_url, conn, shelf, MODEL, market.other_id, time=t)
+    served = [predict_routed(conn, shelf, MODEL, market.other_id, time=t)
               for t in times]  # fmt: skip
     assert {(s.model_version, s.alias, s.shadow) for s in served} == {(1, "champion", False)}
     logged = rows(conn)
@@ -123,7 +123,7 @@ def test_a_shadow_predicts_each_bar_logged_and_never_returned(
         for v, alias, shadow in ((1, "champion", False), (2, "trial", True))]  # fmt: skip
     assert {r[0] for r in logged if r[4]}.isdisjoint(s.id for s in served)
     up(conn, tracking, 2)  # the shadow's version now serves the bars it shadowed
-    now = [predict_routed(shelf.url, conn, shelf, MODEL, market.other_id, time=t) for t in times]
+    now = [predict_routed(conn, shelf, MODEL, market.other_id, time=t) for t in times]
     assert [(s.id, s.model_version, s.alias, s.shadow, s.new) for s in now] == [
         (r[0], 2, "champion", False, False) for r in logged if r[4]]  # fmt: skip
     assert len(rows(conn)) == len(logged)
@@ -138,13 +138,13 @@ def test_a_failing_shadow_is_logged_and_the_request_served(
     path.write_text(path.read_text() + "\n")
     times = bar_times(market, 2)
     with caplog.at_level(logging.WARNING, logger="candlelab.models.prediction"):
-        signal = predict_routed(shelf.url, conn, shelf, MODEL, market.other_id, time=times[0])
+        signal = predict_routed(conn, shelf, MODEL, market.other_id, time=times[0])
     assert (signal.model_version, signal.shadow) == (1, False)
     assert [r[2] for r in rows(conn)] == [1]
     assert "shadow trial" in caplog.text
     assert "version 2" in caplog.text
     path.unlink()  # a refused load is remembered: not downloaded again at each request
-    later = predict_routed(shelf.url, conn, shelf, MODEL, market.other_id, time=times[1])
+    later = predict_routed(conn, shelf, MODEL, market.other_id, time=times[1])
     assert (later.model_version, [r[2] for r in rows(conn)]) == (1, [1, 1])
     first, again = [r.exc_info[1] for r in caplog.records if r.exc_info]
     assert again is first
@@ -181,7 +181,7 @@ def test_a_watching_shelf_keeps_the_set_and_follows_a_promotion(
         up(mover, tracking, 2)
     wait_for(lambda: champion_of(shelf, conn) == 2)
     time = bar_times(market, 1)[0]
-    signal = predict_routed(shelf.url, conn, shelf, MODEL, market.other_id, time=time)
+    signal = predict_routed(conn, shelf, MODEL, market.other_id, time=time)
     assert (signal.model_version, signal.alias) == (2, "champion")
     wait_for(lambda: shelf.servings.drops["fingerprint"] > 0)
     assert (shelf.servings.drops["notify"] > 0) == listen
@@ -225,7 +225,7 @@ def test_requests_from_threads_while_the_champion_moves_twice_all_succeed(
                 if time is None:
                     break
                 try:
-                    done.append(predict_routed(database_url, own, shelf, MODEL,
+                    done.append(predict_routed(own, shelf, MODEL,
                                                market.other_id, time=time))  # fmt: skip
                 except Exception as exc:  # counted: the test wants none
                     failed.append(exc)

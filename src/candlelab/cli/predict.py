@@ -103,7 +103,7 @@ def _newest(space: Workspace, shelf: ModelShelf, model: str, charts: tuple[int, 
     refused: list[NotPredictable] = []
     with space.connect() as conn:
         for chart_id in charts:
-            done, failed = predict_newest(space.database_url, conn, shelf, reference,
+            done, failed = predict_newest(conn, shelf, reference,
                                           chart_id=chart_id, bars=count)  # fmt: skip
             signals, refused = signals + done, refused + failed
     if refused and not signals:

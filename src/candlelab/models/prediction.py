@@ -28,14 +28,14 @@ import threading
 import time as clock
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from candlelab.errors import DataError, NotFound, NotPredictable
 from candlelab.features.bars import chart_bars, read_start
-from candlelab.features.blocks import datetime64
+from candlelab.features.blocks import datetime64, vector_at
 from candlelab.features.computation import compute, cumulative_features, history
 from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
@@ -150,26 +150,26 @@ def _load(url: str, artifact_location: str, name: str, version: int) -> ServedMo
     return ServedModel(model, model.features.feature_set())
 
 
-def predict(url: str, conn: Connection, served: ServedModel, chart_id: int, *,
+def predict(conn: Connection, served: ServedModel, chart_id: int, *,
             time: datetime | None = None, started: float | None = None) -> Signal:  # fmt: skip
     """The model's signal for the chart's bar opening at `time` (None: its newest closed
     bar): the stored one when this version gave it before, else a new one, committed.
     `started` (time.perf_counter()) is when the request came in: latency counts from it."""
     started = clock.perf_counter() if started is None else started
     chart = chart_by_id(conn, chart_id)
-    return _predicted(url, conn, served, Asked(chart, bar_to_predict(conn, chart, time), started))
+    return _predicted(conn, served, Asked(chart, bar_to_predict(conn, chart, time), started))
 
 
-def predict_reference(url: str, conn: Connection, shelf: ModelShelf, reference: ModelReference,
+def predict_reference(conn: Connection, shelf: ModelShelf, reference: ModelReference,
                       chart_id: int, *, time: datetime | None = None,
                       started: float | None = None, later: Later | None = None,
                       ) -> Signal:  # fmt: skip
     """The reference's signal for the bar: a bare NAME routed, the others asked directly."""
     if is_routed(reference):
-        return predict_routed(url, conn, shelf, reference.name, chart_id, time=time,
+        return predict_routed(conn, shelf, reference.name, chart_id, time=time,
                               started=started, later=later)  # fmt: skip
     served = shelf.served(conn, reference)
-    return predict(url, conn, served, chart_id, time=time, started=started)
+    return predict(conn, served, chart_id, time=time, started=started)
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class Trial:
 Later = Callable[[list[Trial]], None]  # runs the shadows after the answer is sent
 
 
-def predict_routed(url: str, conn: Connection, shelf: ModelShelf, name: str, chart_id: int,
+def predict_routed(conn: Connection, shelf: ModelShelf, name: str, chart_id: int,
                    *, time: datetime | None = None, started: float | None = None,
                    later: Later | None = None) -> Signal:  # fmt: skip
     """The signal of the version the model's serving set routes (chart, bar) to, written
@@ -199,13 +199,13 @@ def predict_routed(url: str, conn: Connection, shelf: ModelShelf, name: str, cha
         raise NotFound(f"model {name!r}: the draw of chart {chart.id} at {bar.isoformat()} "
                        "falls to no version: promote a champion")  # fmt: skip
     served = shelf.version(name, serving.version, serving.alias)
-    signal = _predicted(url, conn, served, Asked(chart, bar, started))
+    signal = _predicted(conn, served, Asked(chart, bar, started))
     trials = [Trial(ModelReference(name, s.alias, s.version), chart, bar) for s in shadows
               if s.version != serving.version]  # fmt: skip
     if trials and later is not None:
         later(trials)
     elif trials:
-        shadow_signals(url, conn, shelf, trials)
+        shadow_signals(conn, shelf, trials)
     return signal
 
 
@@ -218,7 +218,7 @@ class Asked:
     started: float
 
 
-def _predicted(url: str, conn: Connection, served: ServedModel, asked: Asked, *,
+def _predicted(conn: Connection, served: ServedModel, asked: Asked, *,
                shadow: bool = False) -> Signal:  # fmt: skip
     """The version's signal for a bar it may predict: the stored one, else a new one."""
     model, chart, bar = served.model, asked.chart, asked.bar
@@ -227,12 +227,12 @@ def _predicted(url: str, conn: Connection, served: ServedModel, asked: Asked, *,
         return serve_shadowed(conn, found, served.alias)
     if found is not None:
         return found
-    signal = model_signal(served, chart.id, bar, bar_vector(url, conn, served, chart, bar))
+    signal = model_signal(served, chart.id, bar, bar_vector(conn, served, chart, bar))
     latency_ms = (clock.perf_counter() - asked.started) * 1000
     return add_signal(conn, replace(signal, shadow=shadow), latency_ms)
 
 
-def shadow_signals(url: str, conn: Connection, shelf: ModelShelf, trials: list[Trial]) -> None:
+def shadow_signals(conn: Connection, shelf: ModelShelf, trials: list[Trial]) -> None:
     """Each shadow's signal logged (its version loaded first, once); a failure logged
     too, never raised: a shadow is on trial, the answer stands whatever it does."""
     for trial in trials:
@@ -240,7 +240,7 @@ def shadow_signals(url: str, conn: Connection, shelf: ModelShelf, trials: list[T
         try:
             served = shelf.version(shadow.name, shadow.version or 0, shadow.alias)
             asked = Asked(trial.chart, trial.bar, clock.perf_counter())
-            _predicted(url, conn, served, asked, shadow=True)
+            _predicted(conn, served, asked, shadow=True)
         except Exception:  # anything: logged below, with its traceback
             conn.rollback()
             log.warning("shadow %s (model %s version %s) failed on chart %s, bar %s",
@@ -286,7 +286,7 @@ def _closed(chart: Chart, bar: datetime) -> bool:
     return bool(close <= datetime64(datetime.now(UTC)))
 
 
-def bar_vector(url: str, conn: Connection, served: ServedModel, chart: Chart,
+def bar_vector(conn: Connection, served: ServedModel, chart: Chart,
                bar: datetime) -> Floats:  # fmt: skip
     """The feature vector of the bar: stored, or computed when it is not materialised or
     the candles changed at or before it since its build (the stored one is stale)."""
@@ -298,9 +298,9 @@ def bar_vector(url: str, conn: Connection, served: ServedModel, chart: Chart,
     if latest is not None and latest[0] == bar:
         return latest[1]
     if latest is not None and bar < latest[0]:
-        matrix = read_features(url, stored, [chart.id], bar, bar + timedelta(microseconds=1))
-        if len(matrix):
-            return np.asarray(matrix.values[0], dtype=np.float64)
+        found = vector_at(conn, stored.id, chart.id, bar, len(stored.columns))
+        if found is not None:
+            return found
     return computed_vector(conn, stored, served.feature_set, chart, bar)
 
 
@@ -342,7 +342,7 @@ def newest_bar_opens(conn: Connection, chart_id: int, bars: int) -> list[datetim
     return [row[0] for row in conn.execute(QUERIES["newest_bar_opens"], params)][::-1]
 
 
-def predict_newest(url: str, conn: Connection, shelf: ModelShelf, reference: ModelReference, *,
+def predict_newest(conn: Connection, shelf: ModelShelf, reference: ModelReference, *,
                    chart_id: int, bars: int,
                    ) -> tuple[list[Signal], list[NotPredictable]]:  # fmt: skip
     """The model's signals for each of the chart's `bars` newest bars (a bare name routed
@@ -351,7 +351,7 @@ def predict_newest(url: str, conn: Connection, shelf: ModelShelf, reference: Mod
     signals, refused = [], []
     for bar in newest_bar_opens(conn, chart_id, bars):
         try:
-            signals.append(predict_reference(url, conn, shelf, reference, chart_id, time=bar))
+            signals.append(predict_reference(conn, shelf, reference, chart_id, time=bar))
         except NotPredictable as refusal:
             conn.rollback()
             refused.append(refusal)

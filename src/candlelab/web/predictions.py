@@ -52,7 +52,7 @@ def predict_bar(name: ModelName, body: PredictRequest, conn: Conn, request: Requ
     started = clock.perf_counter()
     shelf: ModelShelf = request.app.state.models
     reference = ModelReference.parse(name if body.version is None else f"{name}/{body.version}")
-    return predict_reference(shelf.url, conn, shelf, reference, body.chart_id, time=body.time,
+    return predict_reference(conn, shelf, reference, body.chart_id, time=body.time,
                              started=started,
                              later=lambda trials: background.add_task(
                                  _shadows, request.app, trials))  # fmt: skip
@@ -62,4 +62,4 @@ def _shadows(app: FastAPI, trials: list[Trial]) -> None:
     """The shadows' signals, on a pooled connection of their own (the request's is back)."""
     shelf: ModelShelf = app.state.models
     with app.state.pool.connection() as conn:
-        shadow_signals(shelf.url, conn, shelf, trials)
+        shadow_signals(conn, shelf, trials)
