@@ -522,7 +522,10 @@ el("span-order").addEventListener("change", () => {
   localStorage.setItem("candlelab.spanOrder", el("span-order").value);
   render();
 });
-chart.timeScale().subscribeVisibleLogicalRangeChange(() => { extend(); });
+chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
+  if (range && signals.zoomed(range.to - range.from)) renderNotes();
+  extend();
+});
 
 async function start() {
   [state.labels, state.kinds] = await Promise.all([

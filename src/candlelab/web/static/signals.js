@@ -1,6 +1,7 @@
 // The signals models gave on the chart's bars, as markers on the candles, so a labeller
 // sees where a model fired: a long is an arrow up under its bar, a short an arrow down over
-// it, each with the class's probability and the model version ("long 0.72 · tb v1"). Any
+// it, each with the class's probability and the model version ("long 0.72 · tb v1") once
+// the view is narrow enough for the words to stand apart (WORDY bars or fewer). Any
 // other class (none, a label's name) is not drawn: it is no call to act. They come for
 // the bars the page holds, with the spans, from /api/charts/{id}/signals.
 import { api } from "./api.js";
@@ -9,6 +10,7 @@ const STYLE = {
   long: { position: "belowBar", shape: "arrowUp", color: "#1b7f5a" },
   short: { position: "aboveBar", shape: "arrowDown", color: "#c62828" },
 };
+const WORDY = 80; // bars in view at most for the marks to carry their words
 const LIMIT = 20000; // signals a window brings at most (the API's most)
 const REMEMBERED = "candlelab.signals"; // shown or not, and which model
 
@@ -20,6 +22,15 @@ export class SignalMarks {
     this.complete = true; // false: the window had more than LIMIT
     this.on = remembered.on !== false;
     this.model = remembered.model || ""; // "": every model
+    this.wordy = false; // the marks carry their words (the view is narrow)
+  }
+
+  // Whether the marks' words change with a view of `bars` bars (then draw them again).
+  zoomed(bars) {
+    const wordy = bars <= WORDY;
+    const changed = wordy !== this.wordy;
+    this.wordy = wordy;
+    return changed;
   }
 
   // The signals on bars from `first` to `last` (epoch seconds, both held).
@@ -43,7 +54,7 @@ export class SignalMarks {
   markers() {
     return this.shown().filter((s) => STYLE[s.pred]).map((s) => ({
       ...STYLE[s.pred], time: s.time, id: `signal ${s.model_name} ${s.model_version} ${s.time}`,
-      text: `${s.pred}${s.proba == null ? "" : ` ${s.proba.toFixed(2)}`} · ${s.model_name} v${s.model_version}`,
+      ...(this.wordy ? { text: words(s) } : {}),
     }));
   }
 
@@ -54,7 +65,8 @@ export class SignalMarks {
     const calls = shown.filter((s) => STYLE[s.pred]).length;
     const more = this.complete ? "" : ` (the first ${LIMIT.toLocaleString()} of these bars)`;
     return `▲ long under the bar · ▼ short over it: ${calls.toLocaleString()} drawn; ${
-      (shown.length - calls).toLocaleString()} other (none) not drawn${more}`;
+      (shown.length - calls).toLocaleString()} other (none) not drawn${more}${
+      this.wordy ? "" : `; zoom in to ${WORDY} bars for each one's probability and version`}`;
   }
 }
 
@@ -72,4 +84,5 @@ export function signalPicker(marks, toggle, select, legend, changed) {
   };
 }
 
+const words = (s) => `${s.pred}${s.proba == null ? "" : ` ${s.proba.toFixed(2)}`} · ${s.model_name} v${s.model_version}`;
 const iso = (seconds) => new Date(seconds * 1000).toISOString();
