@@ -163,3 +163,13 @@ def test_the_models_routes_want_a_token_beyond_loopback(
             assert client.get(path).status_code == 401, path
             bearer = {"Authorization": f"Bearer {TOKEN}"}
             assert client.get(path, headers=bearer).status_code == 200, path
+
+
+def test_with_no_registered_model_the_page_says_how_to_make_one(
+    database_url: str, artifact_root: str
+) -> None:
+    with TestClient(create_app(database_url, artifact_location=artifact_root)) as client:
+        assert client.get("/api/models").json() == []
+        page = client.get("/models")
+        assert page.status_code == 200
+        assert "No registered model" in page.text
