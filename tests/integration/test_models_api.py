@@ -115,6 +115,22 @@ def test_a_version_shows_its_walk_forward_metrics_and_links_to_its_run_in_mlflow
     assert client.get(f"/api/models/{MODEL}/versions/9").status_code == 404
 
 
+def test_a_version_registered_outside_candlelab_shows_without_metrics(
+    client: TestClient, database_url: str, artifact_root: str
+) -> None:
+    mlflow = Tracking(database_url, artifact_root).client
+    run = mlflow.create_run("0")
+    mlflow.log_metric(run.info.run_id, "accuracy", 0.5)
+    mlflow.create_model_version(MODEL, f"{run.info.artifact_uri}/model", run.info.run_id)
+    version = client.get(f"/api/models/{MODEL}/versions/2")
+    assert version.status_code == 200, version.text
+    shown = version.json()
+    assert (shown["model_type"], shown["metrics"], shown["params"]) == (None, {}, {})
+    assert shown["folds"] == [{"number": 0, "metrics": {"accuracy": 0.5}}]
+    page = client.get(f"/models/{MODEL}/versions/2")
+    assert "not trained by candlelab" in page.text
+
+
 def test_a_charts_signals_come_by_window_of_bars_and_by_model(
     client: TestClient, market: ServedMarket, conn: Connection, database_url: str,
     artifact_root: str,

@@ -79,15 +79,16 @@ class VersionDetail(BaseModel):
     experiment_id: str
     mlflow_run: str = Field(description="The run's page in MLflow's UI (CANDLELAB_MLFLOW_UI).")
     mlflow_version: str = Field(description="The version's page in MLflow's UI.")
-    model_type: str | None
-    dataset_version: str | None
-    data_start: datetime | None
-    data_end: datetime | None
-    total_samples: int | None
-    metrics: dict[str, Any] = Field(description="The pooled walk-forward metrics "
-                                    "(training_runs; null: not computable).")  # fmt: skip
     folds: list[Fold] = Field(description="The metrics of each fold, as MLflow logged them.")
-    params: dict[str, Any]
+    # From training_runs: none for a version registered outside candlelab.
+    model_type: str | None = None
+    dataset_version: str | None = None
+    data_start: datetime | None = None
+    data_end: datetime | None = None
+    total_samples: int | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict, description="The pooled "
+                                    "walk-forward metrics (null: not computable).")  # fmt: skip
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class ChartSignals(BaseModel):
@@ -178,7 +179,6 @@ def version_detail(conn: Conn, tracking: Tracking, name: str, version: int,
     found = next((v for v in state.versions if v.version == version), None)
     if found is None:
         raise NotFound(f"model {name} has no version {version}")
-    run = run_detail(conn, found.run_id)
     experiment = tracking.experiment_of(found.run_id)
     folds = [Fold(number=step, metrics=metrics)
              for step, metrics in tracking.step_metrics(found.run_id).items()]  # fmt: skip
@@ -186,10 +186,20 @@ def version_detail(conn: Conn, tracking: Tracking, name: str, version: int,
         model_name=name, version=found, experiment_id=experiment,
         mlflow_run=f"{mlflow_ui}/#/experiments/{experiment}/runs/{found.run_id}",
         mlflow_version=f"{mlflow_ui}/#/models/{quote(name, safe='')}/versions/{version}",
-        model_type=run.model_type, dataset_version=run.dataset_version,
-        data_start=run.data_start, data_end=run.data_end, total_samples=run.total_samples,
-        metrics=run.metrics, folds=folds, params=run.params,
+        folds=folds, **_recorded(conn, found.run_id),
     )  # fmt: skip
+
+
+def _recorded(conn: Conn, run_id: str) -> dict[str, Any]:
+    """What `training_runs` holds of the version's run; nothing for a version registered
+    outside candlelab."""
+    try:
+        run = run_detail(conn, run_id)
+    except NotFound:
+        return {}
+    kept = ("model_type", "dataset_version", "data_start", "data_end", "total_samples",
+            "metrics", "params")  # fmt: skip
+    return {name: getattr(run, name) for name in kept}
 
 
 def _chart_names(conn: Conn, details: list[ModelDetail]) -> dict[int, str]:
