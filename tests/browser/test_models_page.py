@@ -55,7 +55,7 @@ def test_the_models_page_shows_the_champion_its_move_and_a_versions_metrics(
     expect(model.locator("table.history tbody tr")).to_contain_text("first in service")
     expect(model.locator("table.signals tbody tr")).to_have_count(20)
     expect(model).to_contain_text("registry and record agree")
-    page.screenshot(path=tmp_path / "models.png", full_page=True)
+    page.screenshot(path=tmp_path / "models.png", full_page=True)  # docs/images/models.png
     model.get_by_role("link", name="v1", exact=True).click()
     expect(page.locator("#metrics thead")).to_contain_text("Fold 2")
     expect(page.locator("#metrics tbody")).to_contain_text("roc_auc")
@@ -90,7 +90,7 @@ def test_the_chart_marks_where_the_model_fired_and_hides_the_marks(
     assert [m["text"] for m in page.evaluate(MARKS)] == [
         f"{pred} {proba:.2f} · {MODEL} v1" for _, pred, proba in rows
     ]
-    page.screenshot(path=tmp_path / "chart-signals-near.png")
+    page.screenshot(path=tmp_path / "chart-signals-near.png")  # docs/images/signals.png
     page.locator("#signals-shown").uncheck()
     page.wait_for_function(f"() => ({MARKS})().length === 0")
     expect(page.locator("#signal-legend")).to_contain_text("hidden")
