@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         description="Comma-separated SHA-256 hex digests of the tokens `candlelab serve` "
         "accepts; needed to serve beyond 127.0.0.1.",
     )
+    mlflow_ui: str = Field(
+        default="http://127.0.0.1:5000",
+        validation_alias="CANDLELAB_MLFLOW_UI",
+        description="Where MLflow's UI is (`candlelab mlflow-ui` starts it there): the web "
+        "app's links to a model version's run lead to it.",
+    )
 
     @field_validator("database_url", mode="before")
     @classmethod
@@ -54,6 +60,13 @@ class Settings(BaseSettings):
         if not isinstance(value, str) or not value.startswith(POSTGRES_SCHEMES):
             raise ValueError("must be a PostgreSQL URL (postgresql://user@host:port/database)")
         return value
+
+    @field_validator("mlflow_ui", mode="after")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http(s) URL, such as http://127.0.0.1:5000")
+        return value.rstrip("/")
 
     @field_validator("log_level", mode="before")
     @classmethod

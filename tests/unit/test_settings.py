@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from candlelab.cli.serve import mlflow_ui_command
 from candlelab.errors import ConfigError
 from candlelab.settings import load_settings
 
-VARIABLES = ("DATABASE_URL", "CANDLELAB_HOME", "CANDLELAB_ARTIFACT_ROOT", "CANDLELAB_LOG_LEVEL")
+VARIABLES = ("DATABASE_URL", "CANDLELAB_HOME", "CANDLELAB_ARTIFACT_ROOT", "CANDLELAB_LOG_LEVEL",
+             "CANDLELAB_MLFLOW_UI")  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +25,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert settings.home == tmp_path / ".candlelab"
     assert settings.artifact_location == (tmp_path / ".candlelab" / "artifacts").as_uri()
     assert settings.log_level == "WARNING"
+    assert settings.mlflow_ui == "http://127.0.0.1:5000"
 
 
 def test_environment_and_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,3 +58,20 @@ def test_a_database_url_that_is_not_postgres_is_refused_without_its_password(
         load_settings()
     assert "hunter2" not in str(caught.value)
     assert ConfigError.exit_code == 2
+
+
+def test_the_mlflow_ui_is_an_http_address_and_its_command_takes_its_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CANDLELAB_MLFLOW_UI", "https://ml.example.org:8443/mlflow/")
+    settings = load_settings()
+    assert settings.mlflow_ui == "https://ml.example.org:8443/mlflow"
+    command = mlflow_ui_command("postgresql+psycopg://db", settings.mlflow_ui, "file:///a", "::1")
+    assert command[1:] == ["-m", "mlflow", "ui", "--backend-store-uri", "postgresql+psycopg://db",
+                           "--default-artifact-root", "file:///a", "--host", "::1", "--port",
+                           "8443", "--static-prefix", "/mlflow"]  # fmt: skip
+    assert mlflow_ui_command("b", "http://127.0.0.1", "a", "127.0.0.1")[-2:] == ["--port", "80"]
+    for wrong in ("127.0.0.1:5000", "ftp://host", "http://", "http://a b"):
+        monkeypatch.setenv("CANDLELAB_MLFLOW_UI", wrong)
+        with pytest.raises(ConfigError, match="CANDLELAB_MLFLOW_UI"):
+            load_settings()

@@ -170,7 +170,7 @@ def _symbol_row(symbol: str, charts: dict[str, ChartSummary]) -> tuple[object, .
 
 HINTS = """\
 psql:      psql "$(candlelab db url)" -c "select count(*) from candles"
-MLflow UI: mlflow ui --backend-store-uri "$(candlelab db url --mlflow)"
+MLflow UI: candlelab mlflow-ui
 stop:      candlelab db stop"""
 
 

@@ -1,8 +1,12 @@
-"""`candlelab serve`: the annotator's web app and REST API (OpenAPI at /docs)."""
+"""`candlelab serve`: the annotator's web app and REST API (OpenAPI at /docs); and
+`candlelab mlflow-ui`: MLflow's UI beside it, where its links to a model's run lead."""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -41,5 +45,36 @@ def serve(
     out.print(
         f"candlelab on http://{host}:{port} (API docs at /docs); Ctrl-C stops it", soft_wrap=True
     )
-    app = create_app(ws.database_url, access, ws.settings.artifact_location)
+    app = create_app(ws.database_url, access, ws.settings.artifact_location, ws.settings.mlflow_ui)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def mlflow_ui(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="Address to bind. MLflow's UI has no sign-in: keep it local.")
+    ] = "127.0.0.1",
+) -> None:
+    """Start MLflow's UI over candlelab's database (schema mlflow), on the port of
+    CANDLELAB_MLFLOW_UI, where the web app's links to a model version's run lead.
+
+    It runs beside `candlelab serve` (another terminal), not behind its sign-in.
+    """
+    from candlelab.training.tracking import tracking_uri
+
+    ws = workspace(ctx)
+    command = mlflow_ui_command(tracking_uri(ws.database_url), ws.settings.mlflow_ui,
+                                ws.settings.artifact_location, host)  # fmt: skip
+    out.print(f"MLflow's UI on {ws.settings.mlflow_ui} (Ctrl-C stops it)", soft_wrap=True)
+    os.execv(sys.executable, command)
+
+
+def mlflow_ui_command(backend: str, base_url: str, artifact_location: str,
+                      host: str) -> list[str]:  # fmt: skip
+    """`python -m mlflow ui` on `backend`, at the port (and path) of `base_url`."""
+    where = urlsplit(base_url)
+    port = where.port or (443 if where.scheme == "https" else 80)
+    prefix = ["--static-prefix", where.path.rstrip("/")] if where.path.strip("/") else []
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", backend,
+            "--default-artifact-root", artifact_location, "--host", host, "--port", str(port),
+            *prefix]  # fmt: skip

@@ -161,7 +161,7 @@ def _print_result(result: TrainingResult, json: bool) -> None:
              *(f.metrics[k] for k in names)] for f in result.folds]  # fmt: skip
     rows.append(["all", "", "", "", "", *(result.metrics.get(k, "") for k in names)])
     table("walk-forward", ("fold", "test from", "train", "test", "purged", *names), rows)
-    out.print('MLflow UI: mlflow ui --backend-store-uri "$(candlelab db url --mlflow)"')
+    out.print("MLflow UI: candlelab mlflow-ui")
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -49,6 +49,18 @@ class Signal:
 
 
 @dataclass(frozen=True)
+class SignalMark:
+    """A signal as the chart view marks it on its bar."""
+
+    time: datetime
+    model_name: str
+    model_version: int
+    alias: str | None
+    pred: str
+    proba: float | None
+
+
+@dataclass(frozen=True)
 class NewSignal:
     chart_id: int
     time: datetime
@@ -82,6 +94,23 @@ def serve_shadowed(conn: Connection, shadowed: Signal, alias: str | None) -> Sig
     conn.commit()
     assert row is not None, "signals are never deleted"
     return replace(Signal(*row), new=False)
+
+
+def chart_signals(conn: Connection, chart_id: int, start: datetime, end: datetime, *,
+                  model_name: str | None = None,
+                  limit: int = 10_000) -> list[SignalMark]:  # fmt: skip
+    """The chart's signals on bars opening in [start, end), oldest first, at most `limit`;
+    of one model, or of every model (None)."""
+    params = {"chart_id": chart_id, "start": start, "end": end, "model_name": model_name,
+              "limit": limit}  # fmt: skip
+    return [SignalMark(*row) for row in conn.execute(QUERIES["chart_signals"], params)]
+
+
+def newest_signals(conn: Connection, model_name: str, versions: Sequence[int],
+                   limit: int = 20) -> list[Signal]:  # fmt: skip
+    """The model's signals on the newest bars, of any of `versions`, newest first."""
+    params = {"model_name": model_name, "versions": list(versions), "limit": limit}
+    return [Signal(*row) for row in conn.execute(QUERIES["newest_signals"], params)]
 
 
 def add_signal(conn: Connection, signal: NewSignal, latency_ms: float) -> Signal:

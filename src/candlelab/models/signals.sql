@@ -65,3 +65,29 @@ ON CONFLICT (chart_id, time, model_name, model_version) DO NOTHING;
 -- empty_staged_signals --
 -- See add_staged_signals.
 TRUNCATE staged_signals;
+
+-- chart_signals --
+-- A chart's signals with bar times in [start, end), oldest first, of one model or every
+-- one (a range scan of the (chart, time, model, version) key), for the chart view's marks;
+-- a shadow's are left out (it served nothing).
+SELECT time, model_name, model_version, alias, pred, proba
+FROM signals
+WHERE chart_id = %(chart_id)s AND time >= %(start)s AND time < %(end)s AND NOT shadow
+  AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
+ORDER BY time, model_name, model_version
+LIMIT %(limit)s;
+
+-- newest_signals --
+-- A model's signals for the newest bars: the newest `limit` of each version named (one
+-- backward scan of the (model, version, time) index each), then the newest of those.
+SELECT s.id, s.chart_id, s.time, s.model_name, s.model_version, s.alias, s.pred, s.proba,
+       s.label, s.features, s.latency_ms, s.created_at, s.shadow
+FROM unnest(%(versions)s::integer[]) AS v(version)
+CROSS JOIN LATERAL (
+    SELECT * FROM signals
+    WHERE model_name = %(model_name)s AND model_version = v.version
+    ORDER BY time DESC
+    LIMIT %(limit)s
+) s
+ORDER BY s.time DESC, s.model_version DESC, s.chart_id
+LIMIT %(limit)s;

@@ -174,6 +174,19 @@ class Tracking:
         """The run's `model` artifacts copied under `destination`; their directory."""
         return Path(self.client.download_artifacts(run_id, "model", str(destination)))
 
+    def experiment_of(self, run_id: str) -> str:
+        """The id of the experiment holding the run (MLflow's UI addresses a run by both)."""
+        return str(self.client.get_run(run_id).info.experiment_id)
+
+    def step_metrics(self, run_id: str) -> dict[int, dict[str, float]]:
+        """The run's metrics by step, as the trainer logs them: each walk-forward fold at
+        its number (1, 2, …), the folds pooled at step 0."""
+        steps: dict[int, dict[str, float]] = {}
+        for key in sorted(self.client.get_run(run_id).data.metrics):
+            for metric in self.client.get_metric_history(run_id, key):
+                steps.setdefault(int(metric.step), {})[key] = float(metric.value)
+        return dict(sorted(steps.items()))
+
     def finish(self, run: RunRecord, status: str = "FINISHED") -> None:
         self.client.set_terminated(run.run_id, status=status)
 

@@ -44,7 +44,7 @@ from candlelab.market.timeframes import Timeframe
 from candlelab.models.prediction import ModelShelf
 from candlelab.store.urls import libpq_url
 from candlelab.web import access as signing
-from candlelab.web import assets, features, labels, pages, predictions
+from candlelab.web import assets, features, labels, models, pages, predictions
 from candlelab.web.access import Access
 from candlelab.web.params import NO_SUCH_ROW, Count, Id, Moment, PlainText, echoed
 from candlelab.web.pool import Conn
@@ -71,9 +71,11 @@ class ChartList(BaseModel):
     items: list[ChartSummary]
 
 
-def create_app(url: str, access: Access | None = None, artifact_location: str = "") -> FastAPI:
+def create_app(url: str, access: Access | None = None, artifact_location: str = "",
+               mlflow_ui: str = models.DEFAULT_MLFLOW_UI) -> FastAPI:  # fmt: skip
     """The app over the database at `url`; every route guarded by `access` if it has tokens.
-    `artifact_location` is MLflow's (a model is read from its run's own artifact URI)."""
+    `artifact_location` is MLflow's (a model is read from its run's own artifact URI);
+    `mlflow_ui` where MLflow's UI runs, for the links to a model version's run."""
     vendor = assets.installed()  # refuse to start without the browser's libraries
     pool = ConnectionPool(libpq_url(url), min_size=1, max_size=4, open=False)
 
@@ -89,6 +91,7 @@ def create_app(url: str, access: Access | None = None, artifact_location: str = 
                   redoc_url=None)  # fmt: skip  # /docs is pages.api_docs
     app.state.pool = pool
     app.state.models = ModelShelf(url, artifact_location)
+    app.state.mlflow_ui = mlflow_ui.rstrip("/")
     app.middleware("http")(security_headers)
     access = access or Access([])
     app.middleware("http")(access.middleware)  # added last: runs first
@@ -105,7 +108,9 @@ def create_app(url: str, access: Access | None = None, artifact_location: str = 
     app.include_router(labels.router)
     app.include_router(features.router)
     app.include_router(predictions.router)
+    app.include_router(models.router)
     app.include_router(pages.router)
+    app.include_router(models.pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/vendor", StaticFiles(directory=vendor), name="vendor")
     return app

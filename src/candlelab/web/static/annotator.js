@@ -1,9 +1,10 @@
 // The chart view: candles and volume from the database by window, spans drawn and edited
 // with the mouse and hotkeys, point annotations, review of model proposals, undo/redo,
-// and the values of a feature set over the candles or under them.
+// the values of a feature set over the candles or under them, and the models' signals.
 import { api, ApiError } from "./api.js";
 import { Bars } from "./bars.js";
 import { FeaturePane, featurePicker } from "./featurepane.js";
+import { SignalMarks, signalPicker } from "./signals.js";
 import { SpanLayer } from "./spanlayer.js";
 
 const LC = window.LightweightCharts;
@@ -53,7 +54,9 @@ const candles = chart.addSeries(LC.CandlestickSeries, {
 const volume = chart.addSeries(LC.HistogramSeries, { priceFormat: { type: "volume" } }, 1);
 chart.panes()[1].setHeight(90);
 candles.attachPrimitive(layer);
-const markers = LC.createSeriesMarkers(candles, []);
+const markers = LC.createSeriesMarkers(candles, []); // the point annotations and the signals
+const signals = new SignalMarks(chartId);
+let signalsShown = () => {}; // the signal controls, once made
 
 function say(text, bad = false) {
   statusLine.textContent = text;
@@ -139,6 +142,7 @@ async function refreshLabels() {
   const [spans, notes] = await Promise.all([
     api("GET", `/api/charts/${chartId}/spans?${loaded}`),
     api("GET", `/api/charts/${chartId}/annotations?${loaded}`),
+    signals.load(bars.first, bars.last).catch((error) => say(`signals: ${error.message}`, true)),
   ]);
   state.spans = spans.items.map(toSpan);
   state.notes = notes.items;
@@ -191,10 +195,12 @@ function renderSpanList(spans) {
 }
 
 function renderNotes() {
-  markers.setMarkers(state.notes.map((n) => ({
+  const notes = state.notes.map((n) => ({
     time: Date.parse(n.time) / 1000, position: "aboveBar", shape: n.shape || "circle",
     color: n.color || "#555", text: n.type_name || "note",
-  })));
+  }));
+  markers.setMarkers([...notes, ...signals.markers()].sort((a, b) => a.time - b.time));
+  signalsShown();
   el("annotation-list").replaceChildren(...state.notes.map((n) => {
     const li = document.createElement("li");
     li.className = "note-item";
@@ -516,7 +522,10 @@ el("span-order").addEventListener("change", () => {
   localStorage.setItem("candlelab.spanOrder", el("span-order").value);
   render();
 });
-chart.timeScale().subscribeVisibleLogicalRangeChange(() => { extend(); });
+chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
+  if (range && signals.zoomed(range.to - range.from)) renderNotes();
+  extend();
+});
 
 async function start() {
   [state.labels, state.kinds] = await Promise.all([
@@ -525,6 +534,7 @@ async function start() {
   palette();
   await features.start().catch((error) => say(`features: ${error.message}`, true));
   featurePicker(features, el("feature-set"), el("feature-list"), el("feature-note"));
+  signalsShown = signalPicker(signals, el("signals-shown"), el("signal-model"), el("signal-legend"), renderNotes);
   await bars.latest(PIECE);
   redraw();
   chart.timeScale().setVisibleLogicalRange({ from: bars.points.length - 150, to: bars.points.length + 5 });
@@ -537,6 +547,7 @@ async function start() {
 
 // For tests and the console: where a bar's time is on screen, and which bar is at an x.
 window.candlelab = { xOf: (time) => chart.timeScale().logicalToCoordinate(bars.logicalOf(time)),
-                     timeAt: (x) => bars.timeAt(logicalAt(x)), bars, state, jumpTo, features };
+                     timeAt: (x) => bars.timeAt(logicalAt(x)), bars, state, jumpTo, features,
+                     signals, markers: () => markers.markers() };
 
 start().catch((error) => say(error.message, true));
