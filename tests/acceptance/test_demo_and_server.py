@@ -97,9 +97,14 @@ def test_the_demo_from_nothing_then_stop_and_start_keeps_every_row(
     assert demo.returncode == 0, demo.stderr
     assert f"24 charts, {DEMO_BARS:,} bars" in demo.stdout
     assert "db url" in demo.stdout
+    assert "version 1 champion, version 2 challenger at 20%" in demo.stdout
 
     url = cli("db", "url", **home).stdout.strip()
     assert psql(url, "select count(*) from candles") == str(DEMO_BARS)
+    served = psql(url, "select string_agg(distinct alias, ',' order by alias) from signals")
+    assert served == "challenger,champion"  # 16 charts at 20 %: both, for this seed
+    moves = "select string_agg(alias || ' ' || version, ',' order by id) from model_deployments"
+    assert psql(url, moves) == "champion 1,challenger 2"
     assert cli("db", "stop", **home).returncode == 0
     stopped = json.loads(cli("db", "status", "--json", **home).stdout)
     assert stopped["running"] is False

@@ -30,12 +30,15 @@ def demo(
 ) -> None:
     """Start the database, migrate it, store a synthetic market (12 symbols, 1d and 1h),
     build the default feature set, label half the hourly charts from their known regimes,
-    train a model on those spans, and propose spans on the other half; summarise.
+    train a model on those spans, and propose spans on the other half; put it in service
+    as champion beside a challenger at 20 % of the traffic, and predict the newest bar of
+    every chart; summarise.
 
     Safe to interrupt and run again: every chart is one transaction and no bar is stored
     twice; labels are drawn once per chart; each run trains (and registers) a new version.
     """
     from candlelab.cli.demo_loop import labelling_loop
+    from candlelab.cli.demo_serving import serving_step
     from candlelab.demo import seed_labels, store_market
     from candlelab.market.charts import chart_summaries
     from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
@@ -60,8 +63,9 @@ def demo(
     new = sum(report.loaded for report in reports)
     _summary(summaries, new, time.monotonic() - started)
     _features_summary(built)
-    loop = labelling_loop(ws, spec)
+    loop, labelled = labelling_loop(ws, spec)
     out.print(f"{waiting(ws)} proposal(s) waiting for review")
+    serving_step(ws, loop, labelled)
     _how_to_connect(ws.where())
     out.print(f"this run:  candlelab runs show {loop.run_id[:12]}", soft_wrap=True)
     _how_to_annotate(summaries)

@@ -20,8 +20,9 @@ MODEL = "demo-regimes"
 PARAMS = {"num_boost_round": 60, "learning_rate": 0.1}
 
 
-def labelling_loop(ws: Workspace, spec: MarketSpec) -> TrainingResult:
-    """Spans on half the charts, a model trained on them, its proposals on the rest."""
+def labelling_loop(ws: Workspace, spec: MarketSpec) -> tuple[TrainingResult, tuple[int, ...]]:
+    """Spans on half the charts, a model trained on them, its proposals on the rest; the
+    model and the labelled charts."""
     from candlelab.demo import hourly_charts, label_regimes, proposal_agreement
     from candlelab.market.synthetic_market import INSTRUMENTS
 
@@ -32,17 +33,18 @@ def labelling_loop(ws: Workspace, spec: MarketSpec) -> TrainingResult:
     if drawn:
         out.print(f"labels:    {drawn} regime spans drawn on {len(labelled)} hourly charts")
     with out.status("training on the labelled charts", spinner="dots") as status:
-        result = _train(ws, tuple(labelled), status.update)
+        result = train_on_spans(ws, tuple(labelled), status.update)
         status.update("proposing on the other charts")
         written = _propose(ws, result, tuple(others))
     _print_run(result, written)
     with ws.connect() as conn:
         _print_agreement(proposal_agreement(conn, spec, others, result.run_id))
-    return result
+    return result, tuple(labelled)
 
 
-def _train(ws: Workspace, charts: tuple[int, ...],
-           report: Callable[[str], None]) -> TrainingResult:  # fmt: skip
+def train_on_spans(ws: Workspace, charts: tuple[int, ...], report: Callable[[str], None],
+                   params: dict[str, float] | None = None) -> TrainingResult:  # fmt: skip
+    """A new version of MODEL trained on the charts' spans (PARAMS unless given)."""
     from candlelab.features.registry import stored_set
     from candlelab.training.datasets import DatasetRequest
     from candlelab.training.folds import FoldPlan
@@ -52,8 +54,9 @@ def _train(ws: Workspace, charts: tuple[int, ...],
     with ws.connect() as conn:
         core = stored_set(conn, "core")
     data = DatasetRequest(core, ready_target("spans"), charts)
-    request = TrainingRequest(data, params=dict(PARAMS), folds=FoldPlan(folds=3, embargo=24),
-                              experiment="demo", model_name=MODEL, created_by="demo")  # fmt: skip
+    request = TrainingRequest(data, params=dict(params or PARAMS),
+                              folds=FoldPlan(folds=3, embargo=24), experiment="demo",
+                              model_name=MODEL, created_by="demo")  # fmt: skip
     return train(ws.database_url, ws.settings.artifact_location, request, report)
 
 

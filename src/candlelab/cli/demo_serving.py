@@ -1,0 +1,86 @@
+"""The demo's serving step: the labelling loop's model in service as `champion`, a second
+version on trial as `challenger` with a fifth of the traffic, and a prediction for the
+newest bar of every chart, routed between the two and logged in `signals`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from candlelab.cli.demo_loop import MODEL, train_on_spans
+from candlelab.cli.output import out, table
+
+if TYPE_CHECKING:
+    from candlelab.errors import NotPredictable
+    from candlelab.models.signals import Signal
+    from candlelab.training.trainer import TrainingResult
+    from candlelab.workspace import Workspace
+
+# The challenger: shallower trees, learning faster; a different model worth a trial.
+CHALLENGER_PARAMS = {"num_boost_round": 30, "learning_rate": 0.2, "num_leaves": 15}
+CHALLENGER_SHARE = 0.2
+
+
+def serving_step(ws: Workspace, champion: TrainingResult, charts: tuple[int, ...]) -> None:
+    """Promote `champion`, train and promote a challenger on the same charts, predict."""
+    with out.status("training a challenger", spinner="dots") as status:
+        challenger = train_on_spans(ws, charts, status.update, CHALLENGER_PARAMS)
+        status.update("promoting")
+        _promote(ws, champion.model_version, challenger.model_version)
+        status.update("predicting the newest bar of every chart")
+        signals, refused = _predict_newest(ws)
+    out.print(f"in service: {MODEL} version {champion.model_version} champion, version "
+              f"{challenger.model_version} challenger at {CHALLENGER_SHARE:.0%} of the "
+              "traffic (routed by chart and bar)", soft_wrap=True)  # fmt: skip
+    _print_signals(ws, signals, refused)
+
+
+def _promote(ws: Workspace, champion: int, challenger: int) -> None:
+    from candlelab.models.deployments import promote
+    from candlelab.training.tracking import Tracking
+
+    tracking = Tracking(ws.database_url, ws.settings.artifact_location)
+    with ws.connect() as conn:
+        promote(conn, tracking, MODEL, champion, "champion", who="demo",
+                reason="demo: trained on the labelled charts")  # fmt: skip
+        promote(conn, tracking, MODEL, challenger, "challenger", traffic=CHALLENGER_SHARE,
+                who="demo", reason="demo: a second parameter set on trial")  # fmt: skip
+
+
+def _predict_newest(ws: Workspace) -> tuple[list[Signal], list[NotPredictable]]:
+    """Each chart's newest closed bar, predicted by the version its draw routes to."""
+    from candlelab.market.charts import all_charts
+    from candlelab.models.prediction import ModelShelf, predict_newest
+    from candlelab.training.proposals import ModelReference
+
+    shelf = ModelShelf(ws.database_url, ws.settings.artifact_location)
+    signals: list[Signal] = []
+    refused: list[NotPredictable] = []
+    with ws.connect() as conn:
+        for chart in all_charts(conn):
+            done, failed = predict_newest(conn, shelf, ModelReference.parse(MODEL),
+                                          chart_id=chart.id, bars=1)  # fmt: skip
+            signals, refused = signals + done, refused + failed
+    return signals, refused
+
+
+def _print_signals(ws: Workspace, signals: list[Signal], refused: list[NotPredictable]) -> None:
+    from candlelab.market.charts import all_charts
+
+    with ws.connect() as conn:
+        names = {c.id: f"{c.symbol} {c.timeframe}" for c in all_charts(conn)}
+    rows = [[names.get(s.chart_id, s.chart_id), f"{s.time:%Y-%m-%d %H:%M}", s.model_version,
+             s.alias or "", s.pred, f"{s.proba:.2f}", _ms(s.latency_ms)]
+            for s in signals]  # fmt: skip
+    table("signals on the newest bars (bar opens in UTC)",
+          ("chart", "bar", "v", "alias", "pred", "proba", "ms"), rows)  # fmt: skip
+    if refused:
+        out.print(f"not predicted: {len(refused)} chart(s), e.g. {refused[0]}", soft_wrap=True)
+    out.print(f"models:    candlelab models show {MODEL}; the Models page at "
+              "http://127.0.0.1:8000/models (candlelab serve)", soft_wrap=True)  # fmt: skip
+    out.print('signals:   psql "$(candlelab db url)" -c "select chart_id, time, model_version, '
+              'alias, pred, proba, latency_ms from signals order by created_at desc limit 10"',
+              soft_wrap=True)  # fmt: skip
+
+
+def _ms(latency: float | None) -> str:
+    return "" if latency is None else f"{latency:.1f}"
