@@ -198,3 +198,35 @@ def test_the_block_steps_revision_measures_the_blocks_stored_before_it(
     with psycopg.connect(empty_database_url) as db:
         rows = db.execute("SELECT bars, step_us FROM feature_blocks ORDER BY first_time").fetchall()
     assert rows == [(4, hour), (3, None), (1, None), (3, 2 * hour), (4, None)]
+
+
+def test_the_serving_revisions_go_down_and_up_again_keeping_their_rows(
+    empty_database_url: str,
+) -> None:
+    """0019 → 0016 and back with signals and moves in the tables: every signal is kept
+    (a word with no number becomes NaN or NULL going down), every move that names a
+    version is kept."""
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as db:
+        db.execute("INSERT INTO charts (id, symbol, timeframe, source, name) "
+                   "VALUES (1, 'A', '1h', 's', 'A')")  # fmt: skip
+        for hour, pred, outcome in ((0, "long", "win"), (1, "1", "0.5"), (2, "1.2.3", None)):
+            db.execute("INSERT INTO signals (chart_id, time, model_name, model_version, pred, "
+                       "proba, outcome, shadow) VALUES (1, timestamptz '2024-01-01' + "
+                       "%s * interval '1 hour', 'm', 1, %s, 0.7, %s, %s)",
+                       (hour, pred, outcome, hour == 0))  # fmt: skip
+        db.execute("INSERT INTO model_deployments (model_name, alias, action, version, "
+                   "traffic_share, changed_by, reason) VALUES "
+                   "('m', 'champion', 'promote', 1, 1, 'me', 'first'), "
+                   "('m', 'champion', 'retire', NULL, 0, 'me', 'gone')")  # fmt: skip
+    migrations.downgrade(empty_database_url, "0016")
+    with psycopg.connect(empty_database_url) as db:
+        down = db.execute("SELECT pred, outcome FROM signals ORDER BY time").fetchall()
+        moves = db.execute("SELECT alias, version FROM model_deployments").fetchall()
+    assert [(np.isnan(p) if p != 1 else p, o) for p, o in down] == [
+        (True, None), (1.0, 0.5), (True, None)]  # fmt: skip
+    assert moves == [("champion", 1)]  # the old schema holds no move without a version
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as db:
+        up = db.execute("SELECT pred, outcome, shadow FROM signals ORDER BY time").fetchall()
+    assert up == [("NaN", None, False), ("1", "0.5", False), ("NaN", None, False)]

@@ -81,5 +81,6 @@ def downgrade() -> None:
     for column, missing in (("pred", "'NaN'"), ("outcome", "NULL")):
         op.execute(
             f"ALTER TABLE signals ALTER COLUMN {column} TYPE double precision USING "
-            f"CASE WHEN {column} ~ '^-?[0-9.]+$' THEN {column}::float8 ELSE {missing} END"
+            f"CASE WHEN {column} ~ '^-?[0-9]+(\\.[0-9]+)?$' THEN {column}::float8 "
+            f"ELSE {missing} END"
         )
