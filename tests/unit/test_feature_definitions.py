@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from candlelab.errors import InvalidFeature
-from candlelab.features.computation import ChartBars, compute, feature_histories, history
+from candlelab.features.computation import (
+    ChartBars,
+    compute,
+    feature_histories,
+    feature_warmups,
+    history,
+)
 from candlelab.features.definitions import (
     bundled_feature_set,
     feature_set,
@@ -185,3 +191,22 @@ def test_on_a_random_walk_no_feature_predicts_the_next_return() -> None:
             continue  # no values (minutes_to_close on a 24/7 chart) or a constant
         r = np.corrcoef(x[known], y[known])[0, 1]
         assert abs(r) < 0.05, (name, r)
+
+
+def test_each_core_warm_up_is_where_its_feature_has_its_first_value() -> None:
+    """On a 24/7 chart: every column's first value at the bar its warm-up says, but
+    minutes_to_close, which has none by definition and no warm-up."""
+    core = bundled_feature_set("core")
+    bars = clean_bars(3, 400)
+    columns = {"open": bars.open, "high": bars.high, "low": bars.low,
+               "close": bars.close, "volume": bars.volume}  # fmt: skip
+    values = compute(core, ChartBars(bars.time, columns, Timeframe(1, "h")))
+    warmups = feature_warmups(core)
+    firsts = {name: int(np.argmax(~np.isnan(values[:, j]))) for j, name in enumerate(core.columns)}
+    assert np.isnan(values[:, core.columns.index("minutes_to_close")]).all()
+    assert warmups.pop("minutes_to_close") == 0
+    assert {name: warmups[name] for name in firsts if name in warmups} == {
+        name: first for name, first in firsts.items() if name != "minutes_to_close"}  # fmt: skip
+    assert (warmups["ret_60"], warmups["ema_20"], warmups["std_60"], warmups["hour"]) == (
+        60, 19, 60, 0)  # fmt: skip
+    assert max(warmups.values()) < max(feature_histories(core).values())  # no EMA tail

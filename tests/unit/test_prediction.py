@@ -10,7 +10,7 @@ import pytest
 from candlelab.cli.predict import _bars
 from candlelab.errors import ConfigError, InvalidValue, NotPredictable
 from candlelab.features.registry import StoredSet
-from candlelab.models.prediction import complete_vector, served_reference
+from candlelab.models.prediction import check_warm, served_reference
 from candlelab.models.signals import SignalBatch, feature_values
 from candlelab.store.binary_copy import binary_copy_buffer
 from candlelab.training.proposals import ModelReference
@@ -27,13 +27,15 @@ def test_a_bare_name_means_its_champion() -> None:
         served_reference("tb@a/3")
 
 
-def test_a_vector_with_a_missing_value_is_before_the_warm_up() -> None:
-    vector = np.array([np.nan, np.nan, 0.02])
-    with pytest.raises(NotPredictable, match="small@1: rsi_14, ret_5 have no value") as refused:
-        complete_vector(7, BAR, STORED, vector)
+def test_a_bar_is_refused_while_a_column_is_warming_up_and_named() -> None:
+    warmups = {"rsi_14": 14, "ret_5": 5, "range_1": 0}
+    refusal = r"small@1: rsi_14, ret_5 have no value yet \(bar 1 of the chart; the set's warm-up "
+    with pytest.raises(NotPredictable, match=refusal + r"is 14 bars\)") as refused:
+        check_warm(7, BAR, STORED, warmups, index=0)
     assert (refused.value.chart_id, refused.value.time) == (7, BAR.isoformat())
-    whole = np.array([55.0, 0.01, 0.02])
-    assert complete_vector(7, BAR, STORED, whole) is whole
+    with pytest.raises(NotPredictable, match="small@1: rsi_14 has no value yet"):
+        check_warm(7, BAR, STORED, warmups, index=13)
+    check_warm(7, BAR, STORED, warmups, index=14)  # past it: a NaN there is a missing value
 
 
 def test_features_are_kept_by_name_with_nan_as_null() -> None:

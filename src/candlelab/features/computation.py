@@ -159,6 +159,30 @@ def _history(feature: Feature, histories: Mapping[str, int]) -> int:
     return read + (own or 0)
 
 
+def feature_warmups(feature_set: FeatureSet) -> dict[str, int]:
+    """For each feature, its warm-up: how many bars of the chart come before its first
+    value when every bar has its candles. TA-Lib's lookback (not the longer `history` a
+    recursion needs to converge: the value exists from there on) and the expression
+    windows, after the warm-up of the features read; 0 for a calendar feature, whose NaN
+    (no session) is a value missing by definition, and for a longer-timeframe feature,
+    which waits on the longer chart's bars, not on this chart's.
+    """
+    warmups: dict[str, int] = {}
+    for feature in feature_set.computation_order:
+        warmups[feature.name] = _warmup(feature, warmups)
+    return warmups
+
+
+def _warmup(feature: Feature, warmups: Mapping[str, int]) -> int:
+    source = feature.source
+    if feature.timeframe is not None or isinstance(source, Calendar):
+        return 0
+    if isinstance(source, Expression):  # window-local operators: history is the warm-up
+        return int(source.history({**dict.fromkeys(source.names, 0), **warmups}))
+    read = max((warmups.get(name, 0) for name in indicators.names(source)), default=0)
+    return read + indicators.lookback(source)
+
+
 def history(feature_set: FeatureSet) -> int:
     """How many bars before the first bar to compute a build must read; at least one
     when a cumulative feature needs its anchor."""
