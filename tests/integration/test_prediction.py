@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -228,3 +229,14 @@ def test_a_backtest_of_core_on_a_24_7_chart_predicts_every_bar_past_the_warm_up(
     start = utc_datetime(matrix.time[warmup - 5])
     again = backtest(database_url, model, [market.other_id], start=start)
     assert (again.predicted, again.skipped, again.written) == (BUILT - warmup, 5, 0)
+
+
+def test_a_model_on_a_set_named_with_dashes_and_dots_loads_and_predicts(
+    conn: Connection, database_url: str, artifact_root: str
+) -> None:
+    market = served_market(conn, replace(SMALL, name="small-24.7"))
+    champion(database_url, artifact_root, market)
+    model = ModelShelf(database_url, artifact_root).served(conn, served_reference(MODEL))
+    assert (model.feature_set.name, model.model.features.label) == ("small-24.7",
+                                                                    "small-24.7@1")  # fmt: skip
+    assert predict(conn, model, market.other_id).new

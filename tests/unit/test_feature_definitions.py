@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from candlelab.features.computation import (
     history,
 )
 from candlelab.features.definitions import (
+    FeatureSet,
     bundled_feature_set,
     feature_set,
     load_feature_set,
@@ -108,6 +110,16 @@ def test_two_kinds_or_none_are_refused() -> None:
 def test_names_must_be_identifiers_and_not_candle_columns() -> None:
     assert "needs a name" in refused(GOOD.replace('name = "rsi_14"', 'name = "RSI 14"'))
     assert "name of a candle column" in refused(GOOD.replace('name = "rsi_14"', 'name = "close"'))
+
+
+def test_a_set_name_may_hold_dashes_and_dots_and_is_checked_however_the_set_is_made() -> None:
+    for name in ("core-24-7", "Mine.v2", "_x", "0"):
+        made = feature_set({"name": name, "features": [{"name": "r", "expr": "close"}]})
+        assert feature_set(made.definition(), "stored").name == name
+    for bad in ("core@1", "a b", "a/b", ".hidden", "-x", "", "x" * 64):
+        assert f"got {bad!r}" in refused(GOOD.replace('name = "mine"', f'name = "{bad}"'))
+        with pytest.raises(InvalidFeature, match=f"feature set name {re.escape(repr(bad))}"):
+            FeatureSet(bad, ())
 
 
 def test_unknown_keys_and_bad_values_are_refused_with_their_line() -> None:
