@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from candlelab.errors import NotFound, NotPredictable
-from candlelab.features.definitions import bundled_feature_set
+from candlelab.features.definitions import bundled_feature_set, feature_set
 from candlelab.features.materialisation import build_features
 from candlelab.features.reading import latest_vector, read_features
 from candlelab.labels.spans import LabelType, NewSpan, add_label_type, create_span
@@ -197,7 +197,7 @@ def test_core_on_a_24_7_chart_is_predicted_past_its_warm_up_though_no_vector_is_
     missing = np.isnan(matrix.values)
     assert missing[:, matrix.columns.index("minutes_to_close")].all()
     warmup = int(np.flatnonzero(missing.sum(axis=1) == 1)[0])  # the first bar past it
-    assert warmup == max(model.warmups.values())
+    assert warmup == model.warmups.most
     signal = predict(conn, model, market.other_id, time=utc_datetime(matrix.time[warmup]))
     proba = model.model.fitted.predict(matrix.values[warmup : warmup + 1])[0]
     assert (signal.pred, signal.features["minutes_to_close"]) == (
@@ -217,7 +217,7 @@ def test_a_backtest_of_core_on_a_24_7_chart_predicts_every_bar_past_the_warm_up(
     conn: Connection, database_url: str, served_core: Served
 ) -> None:
     market, model = served_core
-    warmup = max(model.warmups.values())
+    warmup = model.warmups.most
     report = backtest(database_url, model, [market.other_id, market.chart_id])
     assert (report.predicted, report.skipped) == (2 * (BUILT - warmup), 2 * warmup)
     assert report.written == report.predicted == signal_count(conn)
@@ -240,3 +240,31 @@ def test_a_model_on_a_set_named_with_dashes_and_dots_loads_and_predicts(
     assert (model.feature_set.name, model.model.features.label) == ("small-24.7",
                                                                     "small-24.7@1")  # fmt: skip
     assert predict(conn, model, market.other_id).new
+
+
+DAILY = feature_set({"name": "daily", "features": [
+    {"name": "ret_5", "expr": "close / ref(close, 5) - 1"},
+    {"name": "rsi_3_1d", "talib": "RSI", "timeperiod": 3, "timeframe": "1d"},
+    {"name": "rsi_gap", "expr": "rsi_3_1d - 50"},
+    {"name": "minutes_to_close", "calendar": "minutes_to_close"},
+]})  # fmt: skip
+
+
+def test_a_feature_of_the_daily_chart_waits_for_its_warm_up_there(
+    conn: Connection, database_url: str, artifact_root: str
+) -> None:
+    """RSI(3) of the daily chart has its first value at the 4th day's close: the hourly
+    bars before it are refused, naming it and what reads it; from it on, predicted."""
+    market = served_market(conn, DAILY)
+    champion(database_url, artifact_root, market)
+    model = ModelShelf(database_url, artifact_root).served(conn, served_reference(MODEL))
+    matrix = read_features(database_url, market.stored, [market.other_id])
+    missing = np.isnan(matrix.values)
+    first = int(np.flatnonzero(missing.sum(axis=1) == 1)[0])  # only minutes_to_close
+    assert first == 4 * 24 - 1  # the charts start at midnight
+    assert predict(conn, model, market.other_id, time=utc_datetime(matrix.time[first])).new
+    with pytest.raises(NotPredictable, match=r"rsi_3_1d, rsi_gap have no value yet \(past "
+                       r"its first bars; .* is 5 bars, and 3 bars of its 1d chart\)"):  # fmt: skip
+        predict(conn, model, market.other_id, time=utc_datetime(matrix.time[first - 1]))
+    report = backtest(database_url, model, [market.other_id, market.chart_id])
+    assert (report.predicted, report.skipped) == (2 * (BUILT - first), 2 * first)

@@ -47,7 +47,15 @@ from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
 from candlelab.features.reading import FeatureMatrix, latest_vector, read_features
 from candlelab.features.registry import StoredSet
-from candlelab.features.warmup import bar_index, set_warmup, still_warming, warm_from, warmups
+from candlelab.features.warmup import (
+    Warmups,
+    bar_closes,
+    bar_index,
+    closes_of,
+    longer_warm,
+    warm_from,
+    warmups,
+)
 from candlelab.features.windows import built_set
 from candlelab.market.calendars import bar_ends
 from candlelab.market.charts import Chart
@@ -72,6 +80,7 @@ from candlelab.training.proposals import ModelReference, TrainedModel, trained_m
 QUERIES = load_queries(__file__)
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
+Times = npt.NDArray[np.datetime64]
 SHOWN_COLUMNS = 5  # columns a warm-up refusal names
 REFUSED_SECONDS = 30.0  # a version whose load was refused is tried again after this
 log = logging.getLogger(__name__)
@@ -95,7 +104,7 @@ def is_routed(reference: ModelReference) -> bool:
 class ServedModel:
     model: TrainedModel
     feature_set: FeatureSet  # the stored set's definition, to compute vectors on the fly
-    warmups: dict[str, int]  # each column's warm-up in bars (`features.warmup`)
+    warmups: Warmups  # each column's warm-up in bars (`features.warmup`)
     alias: str | None = None  # the alias it was asked by
 
 
@@ -237,7 +246,7 @@ def _predicted(conn: Connection, served: ServedModel, asked: Asked, *,
         return serve_shadowed(conn, found, served.alias)
     if found is not None:
         return found
-    vector = warm_vector(conn, served, chart.id, bar, bar_vector(conn, served, chart, bar))
+    vector = warm_vector(conn, served, chart, bar, bar_vector(conn, served, chart, bar))
     signal = model_signal(served, chart.id, bar, vector)
     latency_ms = (clock.perf_counter() - asked.started) * 1000
     return add_signal(conn, replace(signal, shadow=shadow), latency_ms)
@@ -336,27 +345,42 @@ def computed_vector(conn: Connection, stored: StoredSet, features: FeatureSet, c
     return np.asarray(compute(features, bars, anchors)[row], dtype=np.float64)
 
 
-def warm_vector(conn: Connection, served: ServedModel, chart_id: int, bar: datetime,
+def warm_vector(conn: Connection, served: ServedModel, chart: Chart, bar: datetime,
                 vector: Floats) -> Floats:  # fmt: skip
     """The vector, unless the bar is inside the features' warm-up on its chart; a vector
     without a NaN is not looked at further (inside the warm-up a column is NaN)."""
     if not np.isnan(vector).any():
         return vector
-    index = bar_index(conn, chart_id, bar, set_warmup(served.warmups))
-    check_warm(chart_id, bar, served.model.features, served.warmups, index=index)
+    warm = served.warmups
+    index = bar_index(conn, chart.id, bar, warm.most)
+    check_warm(chart.id, bar, served.model.features, warm, index=index,
+               warm_longer=_warm_longer(conn, chart, warm, bar))  # fmt: skip
     return vector
 
 
-def check_warm(chart_id: int, bar: datetime, stored: StoredSet, warmups: dict[str, int], *,
-               index: int) -> None:  # fmt: skip
-    """Refuse bar `index` of its chart (0: the first) while a column is warming up there."""
-    warming = still_warming(warmups, index)
+def _warm_longer(conn: Connection, chart: Chart, warm: Warmups, bar: datetime) -> frozenset[str]:
+    """The longer timeframes whose chart is past its warm-up by the bar's close."""
+    if not warm.longer_most:
+        return frozenset()
+    closes = longer_warm(conn, chart, warm.longer_most)
+    close = closes_of(chart, datetime64(bar))
+    return frozenset(name for name, at in closes.items() if not np.isnat(at) and at <= close)
+
+
+def check_warm(chart_id: int, bar: datetime, stored: StoredSet, warm: Warmups, *, index: int,
+               warm_longer: frozenset[str] = frozenset()) -> None:  # fmt: skip
+    """Refuse bar `index` of its chart (0: the first) while a column is warming up there
+    (`warm_longer`: the longer charts past their warm-up by then)."""
+    warming = warm.still_warming(index, warm_longer)
     if warming:
         shown = ", ".join(warming[:SHOWN_COLUMNS]) + (" …" if len(warming) > SHOWN_COLUMNS else "")
+        at = f"bar {index + 1} of the chart" if index < warm.most else "past its first bars"
+        longer = "".join(f", and {bars} bars of its {name} chart"
+                         for name, bars in warm.longer_most.items())  # fmt: skip
         raise NotPredictable(chart_id, bar.isoformat(), f"before the warm-up of feature set "
                              f"{stored.label}: {shown} ha{'s' if len(warming) == 1 else 've'} "
-                             f"no value yet (bar {index + 1} of the chart; the set's warm-up "
-                             f"is {set_warmup(warmups)} bars)")  # fmt: skip
+                             f"no value yet ({at}; the set's warm-up is {warm.most} bars"
+                             f"{longer})")  # fmt: skip
 
 
 def newest_bar_opens(conn: Connection, chart_id: int, bars: int) -> list[datetime]:
@@ -432,13 +456,26 @@ def _backtest_batch(url: str, served: ServedModel, writer: BulkWriter, chart_ids
 
 def warm_rows(conn: Connection, served: ServedModel, matrix: FeatureMatrix) -> Bools:
     """The rows past the features' warm-up on their chart, as `warm_vector` tells one bar:
-    those without a NaN, and those at or after the chart's first bar past the warm-up."""
+    those without a NaN, and those at or after the chart's first bar past the warm-up
+    (closing once the longer charts read are past theirs)."""
     warm: Bools = np.asarray(~np.isnan(matrix.values).any(axis=1))
     nan = np.flatnonzero(~warm)
     if not len(nan):
         return warm
     charts = np.unique(matrix.chart_id[nan])
-    first = warm_from(conn, [int(c) for c in charts], set_warmup(served.warmups))
+    first = warm_from(conn, [int(c) for c in charts], served.warmups.most)
     firsts = np.array([first[int(c)] for c in charts], dtype="datetime64[us]")
     warm[nan] = matrix.time[nan] >= firsts[np.searchsorted(charts, matrix.chart_id[nan])]
+    for each in charts if served.warmups.longer_most else ():
+        rows = nan[matrix.chart_id[nan] == each]
+        warm[rows] &= _past_longer(conn, chart_by_id(conn, int(each)), served.warmups,
+                                   matrix.time[rows])  # fmt: skip
     return warm  # NaT (a chart not past its warm-up) compares False
+
+
+def _past_longer(conn: Connection, chart: Chart, warm: Warmups, opens: Times) -> Bools:
+    """Which of the chart's bars close once every longer chart read is past its warm-up."""
+    closes = list(longer_warm(conn, chart, warm.longer_most).values())
+    if any(np.isnat(at) for at in closes):
+        return np.zeros(len(opens), dtype=np.bool_)
+    return np.asarray(bar_closes(chart, opens) >= max(closes))
