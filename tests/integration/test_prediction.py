@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
 
 from candlelab.errors import NotFound, NotPredictable
+from candlelab.features.definitions import bundled_feature_set, feature_set
 from candlelab.features.materialisation import build_features
 from candlelab.features.reading import latest_vector, read_features
 from candlelab.labels.spans import LabelType, NewSpan, add_label_type, create_span
@@ -32,6 +34,15 @@ Served = tuple[ServedMarket, ServedModel]
 @pytest.fixture
 def served(conn: Connection, database_url: str, artifact_root: str) -> Served:
     market = served_market(conn)
+    champion(database_url, artifact_root, market)
+    shelf = ModelShelf(database_url, artifact_root)
+    return market, shelf.served(conn, served_reference(MODEL))
+
+
+@pytest.fixture
+def served_core(conn: Connection, database_url: str, artifact_root: str) -> Served:
+    """The served market with the bundled set `core` built, the model trained on it."""
+    market = served_market(conn, bundled_feature_set("core"))
     champion(database_url, artifact_root, market)
     shelf = ModelShelf(database_url, artifact_root)
     return market, shelf.served(conn, served_reference(MODEL))
@@ -174,3 +185,86 @@ def test_the_registry_view_and_the_features_index(
     conn.execute("SET enable_seqscan = off")
     plan = conn.execute("EXPLAIN SELECT id FROM signals WHERE features @> '{\"ret_5\": 0.01}'")
     assert "ix_signals_features" in "\n".join(r[0] for r in plan)
+
+
+def test_core_on_a_24_7_chart_is_predicted_past_its_warm_up_though_no_vector_is_complete(
+    conn: Connection, database_url: str, served_core: Served
+) -> None:
+    """minutes_to_close has no value on a 24/7 chart (no session closes): a vector with it
+    NaN is predicted past the warm-up, stored or computed, and refused inside it."""
+    market, model = served_core
+    matrix = read_features(database_url, market.stored, [market.other_id])
+    missing = np.isnan(matrix.values)
+    assert missing[:, matrix.columns.index("minutes_to_close")].all()
+    warmup = int(np.flatnonzero(missing.sum(axis=1) == 1)[0])  # the first bar past it
+    assert warmup == model.warmups.most
+    signal = predict(conn, model, market.other_id, time=utc_datetime(matrix.time[warmup]))
+    proba = model.model.fitted.predict(matrix.values[warmup : warmup + 1])[0]
+    assert (signal.pred, signal.features["minutes_to_close"]) == (
+        model.model.classes[int(proba.argmax())], None)  # fmt: skip
+    warming = [c for j, c in enumerate(matrix.columns)
+               if missing[warmup - 1, j] and not missing[warmup, j]]  # fmt: skip
+    refusal = (f"{', '.join(warming)} have no value yet "
+               rf"\(bar {warmup} of the chart; the set's warm-up is {warmup} bars\)")  # fmt: skip
+    with pytest.raises(NotPredictable, match=refusal):
+        predict(conn, model, market.other_id, time=utc_datetime(matrix.time[warmup - 1]))
+    newest = predict(conn, model, market.chart_id)  # not materialised: computed
+    assert newest.time == utc_datetime(market.bars.time[BUILT + LATER - 1])
+    assert newest.features["minutes_to_close"] is None
+
+
+def test_a_backtest_of_core_on_a_24_7_chart_predicts_every_bar_past_the_warm_up(
+    conn: Connection, database_url: str, served_core: Served
+) -> None:
+    market, model = served_core
+    warmup = model.warmups.most
+    report = backtest(database_url, model, [market.other_id, market.chart_id])
+    assert (report.predicted, report.skipped) == (2 * (BUILT - warmup), 2 * warmup)
+    assert report.written == report.predicted == signal_count(conn)
+    first = conn.execute("SELECT min(time) FROM signals WHERE chart_id = %s",
+                         (market.other_id,)).fetchone()  # fmt: skip
+    assert first == (utc_datetime(market.bars.time[warmup]),)
+    # From a start inside the warm-up: the bars before it count, those read are not all warm.
+    matrix = read_features(database_url, market.stored, [market.other_id])
+    start = utc_datetime(matrix.time[warmup - 5])
+    again = backtest(database_url, model, [market.other_id], start=start)
+    assert (again.predicted, again.skipped, again.written) == (BUILT - warmup, 5, 0)
+
+
+def test_a_model_on_a_set_named_with_dashes_and_dots_loads_and_predicts(
+    conn: Connection, database_url: str, artifact_root: str
+) -> None:
+    market = served_market(conn, replace(SMALL, name="small-24.7"))
+    champion(database_url, artifact_root, market)
+    model = ModelShelf(database_url, artifact_root).served(conn, served_reference(MODEL))
+    assert (model.feature_set.name, model.model.features.label) == ("small-24.7",
+                                                                    "small-24.7@1")  # fmt: skip
+    assert predict(conn, model, market.other_id).new
+
+
+DAILY = feature_set({"name": "daily", "features": [
+    {"name": "ret_5", "expr": "close / ref(close, 5) - 1"},
+    {"name": "rsi_3_1d", "talib": "RSI", "timeperiod": 3, "timeframe": "1d"},
+    {"name": "rsi_gap", "expr": "rsi_3_1d - 50"},
+    {"name": "minutes_to_close", "calendar": "minutes_to_close"},
+]})  # fmt: skip
+
+
+def test_a_feature_of_the_daily_chart_waits_for_its_warm_up_there(
+    conn: Connection, database_url: str, artifact_root: str
+) -> None:
+    """RSI(3) of the daily chart has its first value at the 4th day's close: the hourly
+    bars before it are refused, naming it and what reads it; from it on, predicted."""
+    market = served_market(conn, DAILY)
+    champion(database_url, artifact_root, market)
+    model = ModelShelf(database_url, artifact_root).served(conn, served_reference(MODEL))
+    matrix = read_features(database_url, market.stored, [market.other_id])
+    missing = np.isnan(matrix.values)
+    first = int(np.flatnonzero(missing.sum(axis=1) == 1)[0])  # only minutes_to_close
+    assert first == 4 * 24 - 1  # the charts start at midnight
+    assert predict(conn, model, market.other_id, time=utc_datetime(matrix.time[first])).new
+    with pytest.raises(NotPredictable, match=r"rsi_3_1d, rsi_gap have no value yet \(past "
+                       r"its first bars; .* is 5 bars, and 3 bars of its 1d chart\)"):  # fmt: skip
+        predict(conn, model, market.other_id, time=utc_datetime(matrix.time[first - 1]))
+    report = backtest(database_url, model, [market.other_id, market.chart_id])
+    assert (report.predicted, report.skipped) == (2 * (BUILT - first), 2 * first)

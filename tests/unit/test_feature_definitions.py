@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from candlelab.errors import InvalidFeature
-from candlelab.features.computation import ChartBars, compute, feature_histories, history
+from candlelab.features.computation import (
+    ChartBars,
+    compute,
+    feature_histories,
+    feature_warmups,
+    history,
+)
 from candlelab.features.definitions import (
+    FeatureSet,
     bundled_feature_set,
     feature_set,
     load_feature_set,
@@ -104,6 +112,16 @@ def test_names_must_be_identifiers_and_not_candle_columns() -> None:
     assert "name of a candle column" in refused(GOOD.replace('name = "rsi_14"', 'name = "close"'))
 
 
+def test_a_set_name_may_hold_dashes_and_dots_and_is_checked_however_the_set_is_made() -> None:
+    for name in ("core-24-7", "Mine.v2", "_x", "0"):
+        made = feature_set({"name": name, "features": [{"name": "r", "expr": "close"}]})
+        assert feature_set(made.definition(), "stored").name == name
+    for bad in ("core@1", "a b", "a/b", ".hidden", "-x", "", "x" * 64):
+        assert f"got {bad!r}" in refused(GOOD.replace('name = "mine"', f'name = "{bad}"'))
+        with pytest.raises(InvalidFeature, match=f"feature set name {re.escape(repr(bad))}"):
+            FeatureSet(bad, ())
+
+
 def test_unknown_keys_and_bad_values_are_refused_with_their_line() -> None:
     message = refused(GOOD.replace('expr = "rsi_14', 'exprs = "x"\nexpr = "rsi_14'))
     assert message.startswith("mine.toml, line 10, feature 'rsi_fast': unknown key 'exprs'")
@@ -185,3 +203,22 @@ def test_on_a_random_walk_no_feature_predicts_the_next_return() -> None:
             continue  # no values (minutes_to_close on a 24/7 chart) or a constant
         r = np.corrcoef(x[known], y[known])[0, 1]
         assert abs(r) < 0.05, (name, r)
+
+
+def test_each_core_warm_up_is_where_its_feature_has_its_first_value() -> None:
+    """On a 24/7 chart: every column's first value at the bar its warm-up says, but
+    minutes_to_close, which has none by definition and no warm-up."""
+    core = bundled_feature_set("core")
+    bars = clean_bars(3, 400)
+    columns = {"open": bars.open, "high": bars.high, "low": bars.low,
+               "close": bars.close, "volume": bars.volume}  # fmt: skip
+    values = compute(core, ChartBars(bars.time, columns, Timeframe(1, "h")))
+    warmups = feature_warmups(core)
+    firsts = {name: int(np.argmax(~np.isnan(values[:, j]))) for j, name in enumerate(core.columns)}
+    assert np.isnan(values[:, core.columns.index("minutes_to_close")]).all()
+    assert warmups.pop("minutes_to_close") == 0
+    assert {name: warmups[name] for name in firsts if name in warmups} == {
+        name: first for name, first in firsts.items() if name != "minutes_to_close"}  # fmt: skip
+    assert (warmups["ret_60"], warmups["ema_20"], warmups["std_60"], warmups["hour"]) == (
+        60, 19, 60, 0)  # fmt: skip
+    assert max(warmups.values()) < max(feature_histories(core).values())  # no EMA tail

@@ -10,7 +10,8 @@ import pytest
 from candlelab.cli.predict import _bars
 from candlelab.errors import ConfigError, InvalidValue, NotPredictable
 from candlelab.features.registry import StoredSet
-from candlelab.models.prediction import complete_vector, served_reference
+from candlelab.features.warmup import Warmups
+from candlelab.models.prediction import check_warm, served_reference
 from candlelab.models.signals import SignalBatch, feature_values
 from candlelab.store.binary_copy import binary_copy_buffer
 from candlelab.training.proposals import ModelReference
@@ -27,13 +28,25 @@ def test_a_bare_name_means_its_champion() -> None:
         served_reference("tb@a/3")
 
 
-def test_a_vector_with_a_missing_value_is_before_the_warm_up() -> None:
-    vector = np.array([np.nan, np.nan, 0.02])
-    with pytest.raises(NotPredictable, match="small@1: rsi_14, ret_5 have no value") as refused:
-        complete_vector(7, BAR, STORED, vector)
+def test_a_bar_is_refused_while_a_column_is_warming_up_and_named() -> None:
+    warm = Warmups({"rsi_14": 14, "ret_5": 5, "range_1": 0}, {c: {} for c in STORED.columns})
+    refusal = r"small@1: rsi_14, ret_5 have no value yet \(bar 1 of the chart; the set's warm-up "
+    with pytest.raises(NotPredictable, match=refusal + r"is 14 bars\)") as refused:
+        check_warm(7, BAR, STORED, warm, index=0)
     assert (refused.value.chart_id, refused.value.time) == (7, BAR.isoformat())
-    whole = np.array([55.0, 0.01, 0.02])
-    assert complete_vector(7, BAR, STORED, whole) is whole
+    with pytest.raises(NotPredictable, match="small@1: rsi_14 has no value yet"):
+        check_warm(7, BAR, STORED, warm, index=13)
+    check_warm(7, BAR, STORED, warm, index=14)  # past it: a NaN there is a missing value
+
+
+def test_a_column_reading_a_longer_chart_waits_for_its_warm_up_there() -> None:
+    warm = Warmups({"rsi_14": 14, "ret_5": 0, "range_1": 0},
+                   {"rsi_14": {}, "ret_5": {"1d": 3}, "range_1": {"1d": 1}})  # fmt: skip
+    assert warm.longer_most == {"1d": 3}
+    with pytest.raises(NotPredictable, match=r"ret_5, range_1 have no value yet .* warm-up is "
+                       r"14 bars, and 3 bars of its 1d chart\)"):  # fmt: skip
+        check_warm(7, BAR, STORED, warm, index=20)
+    check_warm(7, BAR, STORED, warm, index=20, warm_longer=frozenset({"1d"}))
 
 
 def test_features_are_kept_by_name_with_nan_as_null() -> None:

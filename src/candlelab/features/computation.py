@@ -13,7 +13,7 @@ the stored value at the first bar read (`anchors`) and the computed series is sh
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -157,6 +157,53 @@ def _history(feature: Feature, histories: Mapping[str, int]) -> int:
     own = indicators.history(source)
     read = max((histories.get(name, 0) for name in indicators.names(source)), default=0)
     return read + (own or 0)
+
+
+def feature_warmups(feature_set: FeatureSet) -> dict[str, int]:
+    """For each feature, its warm-up: how many bars of the chart come before its first
+    value when every bar has its candles. TA-Lib's lookback (not the longer `history` a
+    recursion needs to converge: the value exists from there on) and the expression
+    windows, after the warm-up of the features read; 0 for a calendar feature, whose NaN
+    (no session) is a value missing by definition, and for a longer-timeframe feature,
+    which waits on the longer chart's bars (`longer_warmups`), not on this chart's.
+    """
+    warmups: dict[str, int] = {}
+    for feature in feature_set.computation_order:
+        warmups[feature.name] = _warmup(feature, warmups)
+    return warmups
+
+
+def _warmup(feature: Feature, warmups: Mapping[str, int]) -> int:
+    source = feature.source
+    if feature.timeframe is not None or isinstance(source, Calendar):
+        return 0
+    if isinstance(source, Expression):  # window-local operators: history is the warm-up
+        return int(source.history({**dict.fromkeys(source.names, 0), **warmups}))
+    read = max((warmups.get(name, 0) for name in indicators.names(source)), default=0)
+    return read + indicators.lookback(source)
+
+
+def longer_warmups(feature_set: FeatureSet) -> dict[str, dict[str, int]]:
+    """For each feature, the longer charts it waits on, by timeframe, with the warm-up
+    there in bars of that chart: a longer-timeframe feature's own, any other feature's
+    those of the features it reads (empty for most)."""
+    longer: dict[str, dict[str, int]] = {}
+    for feature in feature_set.computation_order:
+        longer[feature.name] = _longer_warmup(feature, longer)
+    return longer
+
+
+def _longer_warmup(feature: Feature, longer: Mapping[str, dict[str, int]]) -> dict[str, int]:
+    source = feature.source
+    if isinstance(source, Calendar):
+        return {}
+    if feature.timeframe is not None:
+        return {feature.timeframe.name: _warmup(replace(feature, timeframe=None), {})}
+    read = source.names if isinstance(source, Expression) else indicators.names(source)
+    merged: dict[str, int] = {}
+    for timeframe, bars in (item for name in read for item in longer.get(name, {}).items()):
+        merged[timeframe] = max(merged.get(timeframe, 0), bars)
+    return merged
 
 
 def history(feature_set: FeatureSet) -> int:

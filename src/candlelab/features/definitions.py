@@ -53,7 +53,12 @@ from candlelab.market.candles import ALL_COLUMNS
 from candlelab.market.timeframes import Timeframe
 
 CANDLE_COLUMNS = tuple(c for c in ALL_COLUMNS if c not in ("chart_id", "time"))
-NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # a feature's: an expression reads it
+# A set's: also -, . and capitals (`core-24-7`, `v1.2`); never @ (`name@version` follows
+# it), /, a space, or a leading . or -.
+SET_NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,62}"
+SET_NAME = re.compile(rf"^{SET_NAME_PATTERN}$")
+SET_NAME_RULE = "letters, digits, _, - and . (not first), at most 63"
 KINDS = ("talib", "expr", "calendar")
 COMMON_KEYS = ("name", "description", "timeframe")
 TALIB_KEYS = ("input", "inputs", "output", "params")
@@ -110,6 +115,12 @@ class FeatureSet:
     name: str
     features: tuple[Feature, ...]
     description: str = ""
+
+    def __post_init__(self) -> None:
+        """A name every reader of the set accepts, however the set was made: the stored
+        definition is read back by `feature_set` (a model's load, `candlelab features`)."""
+        if not SET_NAME.match(self.name):
+            raise InvalidFeature(f"feature set name {self.name!r}: {SET_NAME_RULE}")
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -206,9 +217,9 @@ class _Reader:
         # `talib` is the version a stored definition was made with; this one's is used.
         self.check_keys(data, ("name", "description", "features", "talib"))
         name = data.get("name")
-        if not isinstance(name, str) or not NAME.match(name):
-            raise self.error(None, "name", f"the set needs a name of lower-case letters, "
-                             f"digits and _ (got {name!r})")  # fmt: skip
+        if not isinstance(name, str) or not SET_NAME.match(name):
+            raise self.error(None, "name", f"the set needs a name of {SET_NAME_RULE} "
+                             f"(got {name!r})")  # fmt: skip
         raw = data.get("features")
         if not isinstance(raw, list) or not raw:
             raise InvalidFeature(f"{self.where}: set {name!r} has no [[features]]")

@@ -131,6 +131,11 @@ def history(ind: Indicator) -> int | None:
     return _lookback(ind.function, ind.params) + sum(_tail(r) for r in _decays(ind, params))
 
 
+def lookback(ind: Indicator) -> int:
+    """Bars before the indicator's first value on complete inputs (TA-Lib's lookback)."""
+    return _lookback(ind.function, ind.params)
+
+
 def compute(ind: Indicator, values: Mapping[str, Values]) -> Values:
     """The indicator over each series (time along the last axis); warm-up positions NaN.
 

@@ -15,10 +15,16 @@ materialised, computed on the fly from the bars before it, as a build would comp
 (`history` bars back, cumulative features anchored on their stored value).
 
 Refused, with `NotPredictable` naming chart, bar and reason: a bar the chart lacks, a
-bar that has not closed, and a bar before the features' warm-up, where a column has no
-value yet (NaN). candlelab does not predict on an incomplete vector: the warm-up rows of
-a training set are few and unlike the rest, and a signal there would not be one to act
-on. A backtest skips those bars and counts them.
+bar that has not closed, and a bar inside the features' warm-up: among the chart's
+first bars, fewer than the set's longest feature needs for its first value (TA-Lib's
+lookback, the expression windows: `features.warmup`), the refusal naming the columns
+still warming up. The warm-up rows of a training set are few and unlike the rest, and a
+signal there would not be one to act on. A column that is NaN past the warm-up has no
+value by definition or by the data (`minutes_to_close` on a 24/7 chart, a ratio over a
+zero volume): training kept those rows, LightGBM reading NaN as missing, and so
+prediction predicts them. The rule is one for a single bar and for a backtest, which
+skips the bars inside the warm-up and counts them. A vector without a NaN is predicted
+without looking further.
 """
 
 from __future__ import annotations
@@ -39,8 +45,17 @@ from candlelab.features.blocks import datetime64, vector_at
 from candlelab.features.computation import compute, cumulative_features, history
 from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
-from candlelab.features.reading import latest_vector, read_features
+from candlelab.features.reading import FeatureMatrix, latest_vector, read_features
 from candlelab.features.registry import StoredSet
+from candlelab.features.warmup import (
+    Warmups,
+    bar_closes,
+    bar_index,
+    closes_of,
+    longer_warm,
+    warm_from,
+    warmups,
+)
 from candlelab.features.windows import built_set
 from candlelab.market.calendars import bar_ends
 from candlelab.market.charts import Chart
@@ -64,6 +79,8 @@ from candlelab.training.proposals import ModelReference, TrainedModel, trained_m
 
 QUERIES = load_queries(__file__)
 Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+Times = npt.NDArray[np.datetime64]
 SHOWN_COLUMNS = 5  # columns a warm-up refusal names
 REFUSED_SECONDS = 30.0  # a version whose load was refused is tried again after this
 log = logging.getLogger(__name__)
@@ -87,6 +104,7 @@ def is_routed(reference: ModelReference) -> bool:
 class ServedModel:
     model: TrainedModel
     feature_set: FeatureSet  # the stored set's definition, to compute vectors on the fly
+    warmups: Warmups  # each column's warm-up in bars (`features.warmup`)
     alias: str | None = None  # the alias it was asked by
 
 
@@ -147,7 +165,8 @@ def _load(url: str, artifact_location: str, name: str, version: int) -> ServedMo
     if not model.classes:
         raise DataError(f"model {name} version {version} predicts a number (a regression "
                         "target); a signal is a class: train a classification target")  # fmt: skip
-    return ServedModel(model, model.features.feature_set())
+    features = model.features.feature_set()
+    return ServedModel(model, features, warmups(features))
 
 
 def predict(conn: Connection, served: ServedModel, chart_id: int, *,
@@ -227,7 +246,8 @@ def _predicted(conn: Connection, served: ServedModel, asked: Asked, *,
         return serve_shadowed(conn, found, served.alias)
     if found is not None:
         return found
-    signal = model_signal(served, chart.id, bar, bar_vector(conn, served, chart, bar))
+    vector = warm_vector(conn, served, chart, bar, bar_vector(conn, served, chart, bar))
+    signal = model_signal(served, chart.id, bar, vector)
     latency_ms = (clock.perf_counter() - asked.started) * 1000
     return add_signal(conn, replace(signal, shadow=shadow), latency_ms)
 
@@ -249,9 +269,9 @@ def shadow_signals(conn: Connection, shelf: ModelShelf, trials: list[Trial]) -> 
 
 
 def model_signal(served: ServedModel, chart_id: int, bar: datetime, vector: Floats) -> NewSignal:
-    """The model's most probable class on the bar's vector, once the vector is complete."""
+    """The model's most probable class on the bar's vector (one past the warm-up)."""
     model = served.model
-    proba = model.fitted.predict(complete_vector(chart_id, bar, model.features, vector)[None, :])
+    proba = model.fitted.predict(vector[None, :])
     best = int(proba[0].argmax())
     values = feature_values(model.features.columns, vector)
     return NewSignal(chart_id, bar, model.name, model.version, served.alias, model.classes[best],
@@ -325,15 +345,42 @@ def computed_vector(conn: Connection, stored: StoredSet, features: FeatureSet, c
     return np.asarray(compute(features, bars, anchors)[row], dtype=np.float64)
 
 
-def complete_vector(chart_id: int, bar: datetime, stored: StoredSet, vector: Floats) -> Floats:
-    """The vector, unless a column has no value yet (the features' warm-up)."""
-    missing = [name for name, nan in zip(stored.columns, np.isnan(vector), strict=True) if nan]
-    if missing:
-        shown = ", ".join(missing[:SHOWN_COLUMNS]) + (" …" if len(missing) > SHOWN_COLUMNS else "")
-        raise NotPredictable(chart_id, bar.isoformat(), f"before the warm-up of feature set "
-                             f"{stored.label}: {shown} ha{'s' if len(missing) == 1 else 've'} "
-                             "no value yet")  # fmt: skip
+def warm_vector(conn: Connection, served: ServedModel, chart: Chart, bar: datetime,
+                vector: Floats) -> Floats:  # fmt: skip
+    """The vector, unless the bar is inside the features' warm-up on its chart; a vector
+    without a NaN is not looked at further (inside the warm-up a column is NaN)."""
+    if not np.isnan(vector).any():
+        return vector
+    warm = served.warmups
+    index = bar_index(conn, chart.id, bar, warm.most)
+    check_warm(chart.id, bar, served.model.features, warm, index=index,
+               warm_longer=_warm_longer(conn, chart, warm, bar))  # fmt: skip
     return vector
+
+
+def _warm_longer(conn: Connection, chart: Chart, warm: Warmups, bar: datetime) -> frozenset[str]:
+    """The longer timeframes whose chart is past its warm-up by the bar's close."""
+    if not warm.longer_most:
+        return frozenset()
+    closes = longer_warm(conn, chart, warm.longer_most)
+    close = closes_of(chart, datetime64(bar))
+    return frozenset(name for name, at in closes.items() if not np.isnat(at) and at <= close)
+
+
+def check_warm(chart_id: int, bar: datetime, stored: StoredSet, warm: Warmups, *, index: int,
+               warm_longer: frozenset[str] = frozenset()) -> None:  # fmt: skip
+    """Refuse bar `index` of its chart (0: the first) while a column is warming up there
+    (`warm_longer`: the longer charts past their warm-up by then)."""
+    warming = warm.still_warming(index, warm_longer)
+    if warming:
+        shown = ", ".join(warming[:SHOWN_COLUMNS]) + (" …" if len(warming) > SHOWN_COLUMNS else "")
+        at = f"bar {index + 1} of the chart" if index < warm.most else "past its first bars"
+        longer = "".join(f", and {bars} bars of its {name} chart"
+                         for name, bars in warm.longer_most.items())  # fmt: skip
+        raise NotPredictable(chart_id, bar.isoformat(), f"before the warm-up of feature set "
+                             f"{stored.label}: {shown} ha{'s' if len(warming) == 1 else 've'} "
+                             f"no value yet ({at}; the set's warm-up is {warm.most} bars"
+                             f"{longer})")  # fmt: skip
 
 
 def newest_bar_opens(conn: Connection, chart_id: int, bars: int) -> list[datetime]:
@@ -363,8 +410,8 @@ class BacktestReport:
     model_name: str
     model_version: int
     charts: int
-    predicted: int  # bars with a complete vector
-    skipped: int  # bars before the features' warm-up
+    predicted: int  # bars past the features' warm-up
+    skipped: int  # bars inside it
     written: int  # new signals (the others the version had given already)
 
 
@@ -396,12 +443,39 @@ Bounds = tuple[datetime | None, datetime | None]
 def _backtest_batch(url: str, served: ServedModel, writer: BulkWriter, chart_ids: Sequence[int],
                     bounds: Bounds) -> tuple[int, int, int]:  # fmt: skip
     matrix = read_features(url, served.model.features, chart_ids, *bounds)
-    complete = ~np.isnan(matrix.values).any(axis=1)
-    values = matrix.values[complete]
+    warm = warm_rows(writer.conn, served, matrix)
+    values = matrix.values[warm]
     if not len(values):
         return 0, len(matrix), 0
     proba = served.model.fitted.predict(values)
     best = proba.argmax(axis=1)
-    batch = SignalBatch(matrix.chart_id[complete], matrix.time[complete], best,
+    batch = SignalBatch(matrix.chart_id[warm], matrix.time[warm], best,
                         proba[np.arange(len(best)), best], values)  # fmt: skip
     return len(values), len(matrix) - len(values), writer.write(batch)
+
+
+def warm_rows(conn: Connection, served: ServedModel, matrix: FeatureMatrix) -> Bools:
+    """The rows past the features' warm-up on their chart, as `warm_vector` tells one bar:
+    those without a NaN, and those at or after the chart's first bar past the warm-up
+    (closing once the longer charts read are past theirs)."""
+    warm: Bools = np.asarray(~np.isnan(matrix.values).any(axis=1))
+    nan = np.flatnonzero(~warm)
+    if not len(nan):
+        return warm
+    charts = np.unique(matrix.chart_id[nan])
+    first = warm_from(conn, [int(c) for c in charts], served.warmups.most)
+    firsts = np.array([first[int(c)] for c in charts], dtype="datetime64[us]")
+    warm[nan] = matrix.time[nan] >= firsts[np.searchsorted(charts, matrix.chart_id[nan])]
+    for each in charts if served.warmups.longer_most else ():
+        rows = nan[matrix.chart_id[nan] == each]
+        warm[rows] &= _past_longer(conn, chart_by_id(conn, int(each)), served.warmups,
+                                   matrix.time[rows])  # fmt: skip
+    return warm  # NaT (a chart not past its warm-up) compares False
+
+
+def _past_longer(conn: Connection, chart: Chart, warm: Warmups, opens: Times) -> Bools:
+    """Which of the chart's bars close once every longer chart read is past its warm-up."""
+    closes = list(longer_warm(conn, chart, warm.longer_most).values())
+    if any(np.isnat(at) for at in closes):
+        return np.zeros(len(opens), dtype=np.bool_)
+    return np.asarray(bar_closes(chart, opens) >= max(closes))

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from candlelab.errors import InvalidFeature, UnknownReference
+from candlelab.features.definitions import SET_NAME_PATTERN
 from candlelab.features.registry import stored_set
 from candlelab.features.windows import BuiltSet, built_set, built_sets, feature_window
 from candlelab.market.charts import chart
@@ -28,10 +29,10 @@ router = APIRouter(prefix="/api/charts/{chart_id}", tags=["features"])
 
 MAX_WINDOW = 50_000  # bars in one response, as for candles
 MAX_COLUMNS = 64  # a chart draws a few; a whole set is read by `read_features`
-NAME = r"[a-z_][a-z0-9_]{0,62}"  # a feature's or a set's name (features.definitions)
+NAME = r"[a-z_][a-z0-9_]{0,62}"  # a feature's name (features.definitions)
 SetReference = Annotated[
     str,
-    Query(alias="set", max_length=200, pattern=rf"^{NAME}(@[0-9a-f]{{1,64}})?$",
+    Query(alias="set", max_length=200, pattern=rf"^{SET_NAME_PATTERN}(@[0-9a-f]{{1,64}})?$",
           description="`name` (its newest version), `name@version` or `name@hash-prefix`."),
 ]  # fmt: skip
 Columns = Annotated[
