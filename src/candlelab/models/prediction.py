@@ -42,7 +42,7 @@ from candlelab.features.materialisation import stored_anchors
 from candlelab.features.reading import latest_vector, read_features
 from candlelab.features.registry import StoredSet
 from candlelab.features.windows import built_set
-from candlelab.market.calendars import bar_ends
+from candlelab.market.calendars import closed
 from candlelab.market.charts import Chart
 from candlelab.market.charts import chart as chart_by_id
 from candlelab.market.timeframes import Timeframe
@@ -281,9 +281,8 @@ def newest_closed_bar(conn: Connection, chart: Chart) -> datetime:
 
 
 def _closed(chart: Chart, bar: datetime) -> bool:
-    opened = np.array([datetime64(bar)])
-    close = bar_ends(Timeframe.parse(chart.timeframe), chart.timezone, opened)[0]
-    return bool(close <= datetime64(datetime.now(UTC)))
+    timeframe = Timeframe.parse(chart.timeframe)
+    return closed(timeframe, chart.timezone, datetime64(bar), datetime64(datetime.now(UTC)))
 
 
 def bar_vector(conn: Connection, served: ServedModel, chart: Chart,
