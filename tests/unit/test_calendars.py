@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from candlelab.errors import InvalidValue
-from candlelab.market.calendars import check_calendar, expected_bars
+from candlelab.market.calendars import (
+    bar_ends,
+    bar_grid,
+    check_calendar,
+    closed,
+    expected_bars,
+    latest_length,
+)
 from candlelab.market.timeframes import Timeframe
 
 
@@ -81,3 +88,61 @@ def test_daily_fx_bars_are_owed_monday_to_friday_and_a_sunday_bar_is_allowed() -
     )  # fmt: skip
     assert set(allowed.astype("M8[D]").astype(str)) - {d[:10] for d in days} == {
         "2025-06-01", "2025-06-08"}  # the Sunday stubs, 22:00-24:00 UTC  # fmt: skip
+
+
+# Clocks with DST at 02:00, at midnight (a day with no midnight), half an hour of DST,
+# half-hour offsets, and a day of 48 hours (Alaska's 1867 change of side of the date line,
+# whose local mean time has seconds: no minute bars there).
+CLOCKS = [
+    ("UTC", "2025-03-01"),
+    ("America/New_York", "2025-03-05"),
+    ("America/New_York", "2025-10-30"),
+    ("Europe/London", "2025-03-27"),
+    ("America/Sao_Paulo", "2018-10-31"),
+    ("America/Havana", "2024-03-06"),
+    ("Australia/Lord_Howe", "2025-04-03"),
+    ("Asia/Kolkata", "2025-06-01"),
+]
+DATE_LINE = ("America/Juneau", "1867-10-14")
+TIMEFRAMES = ["1m", "15m", "1h", "4h", "1d", "2d", "1w", "1M", "3M", "12M"]
+
+
+def closes(timeframe: Timeframe, clock: str, day: str) -> tuple[np.ndarray, np.ndarray]:
+    """A few bars of the timeframe around the day on the clock, and their exact closes."""
+    first = np.datetime64(day, "us")
+    span = max(timeframe.shortest * 6, 3 * 86_400_000_000) if not timeframe.intraday else 0
+    last = first + np.timedelta64(span or 4 * 86_400_000_000, "us")
+    starts = bar_grid(timeframe, clock, "0m", (first, last))
+    if timeframe.intraday:  # the hours around each change, not all of them
+        starts = starts[:: max(1, len(starts) // 200)]
+    return starts, bar_ends(timeframe, clock, starts)
+
+
+@pytest.mark.parametrize(
+    ("clock", "day", "timeframes"),
+    [(*c, TIMEFRAMES) for c in CLOCKS] + [(*DATE_LINE, TIMEFRAMES[4:])],
+)
+def test_the_closed_check_agrees_with_the_exact_close_on_every_kind_of_bar(
+    clock: str, day: str, timeframes: list[str]
+) -> None:  # fmt: skip
+    rng = np.random.default_rng(3)
+    for name in timeframes:
+        timeframe = Timeframe.parse(name)
+        starts, ends = closes(timeframe, clock, day)
+        assert len(starts) > 2, (name, clock)
+        for start, end in zip(starts, ends, strict=True):
+            assert end - start <= latest_length(timeframe), (name, clock, start)
+            jitter = np.timedelta64(int(rng.integers(1, 10**11)), "us")
+            for now in (end - np.timedelta64(1, "us"), end, end + np.timedelta64(1, "us"),
+                        end - jitter, end + jitter, start + latest_length(timeframe)):  # fmt: skip
+                assert closed(timeframe, clock, start, now) == (end <= now), (name, clock, start)
+
+
+def test_an_old_bar_is_closed_without_the_exact_close_and_a_new_one_needs_it() -> None:
+    daily, start = Timeframe.parse("1d"), np.datetime64("2025-03-08T05:00", "us")
+    # A 1d bar's close can be up to three days after its open: before that, only the
+    # calendar arithmetic tells, and here it says closed a day after the open.
+    assert latest_length(daily) == np.timedelta64(3, "D")
+    assert not closed(daily, "America/New_York", start, start + np.timedelta64(23, "h"))
+    assert closed(daily, "America/New_York", start, start + np.timedelta64(24, "h"))
+    assert closed(daily, "America/New_York", start, start + np.timedelta64(3000, "D"))

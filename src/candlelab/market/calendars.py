@@ -32,6 +32,8 @@ FX_ROLL_HOUR = 17  # the FX day and week turn at 17:00 New York time
 # Intraday bar starts are searched on this grid before the alignment check: every DST
 # change moves a wall clock by a multiple of 30 minutes.
 SEARCH_STEP = np.timedelta64(30, "m")
+MICROS_A_DAY = 86_400_000_000
+LONGEST_OFFSET_CHANGE_DAYS = 2  # two UTC offsets differ by less: each lies within ±24 h
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,28 @@ def bar_ends(timeframe: Timeframe, timezone: str, starts: Times) -> Times:
     """When each bar closes: days, weeks and months end at local midnight."""
     local = pl.Series("time", starts).dt.replace_time_zone("UTC").dt.convert_time_zone(timezone)
     return utc_times(local.to_frame().select(timeframe.bar_end(pl.col("time"))).to_series())
+
+
+def closed(timeframe: Timeframe, timezone: str, start: np.datetime64, now: np.datetime64) -> bool:
+    """Whether the bar opening at `start` (UTC) has closed by `now`, as `bar_ends` says.
+
+    Without time zone arithmetic when even its latest possible close is past, which is
+    the case of every bar but the newest ones: a prediction's check costs nothing then."""
+    if start + latest_length(timeframe) <= now:
+        return True
+    return bool(bar_ends(timeframe, timezone, np.array([start], "M8[us]"))[0] <= now)
+
+
+def latest_length(timeframe: Timeframe) -> np.timedelta64:
+    """The most a bar can last in UTC, whatever its clock. Minutes and hours are fixed
+    durations. Days, weeks and months end at a wall-clock time: their wall length (a
+    month 31 days at most) plus the change of the clock's UTC offset between open and
+    close, under 48 h since every offset lies within ±24 h (DST, a zone's change of
+    side of the date line alike)."""
+    if timeframe.intraday:
+        return np.timedelta64(timeframe.micros, "us")
+    days = {"d": 1, "w": 7, "M": 31}[timeframe.unit] * timeframe.count
+    return np.timedelta64((days + LONGEST_OFFSET_CHANGE_DAYS) * MICROS_A_DAY, "us")
 
 
 def utc_times(local: pl.Series) -> Times:

@@ -45,7 +45,7 @@ from candlelab.features.blocks import datetime64, vector_at
 from candlelab.features.computation import compute, cumulative_features, history
 from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
-from candlelab.features.reading import FeatureMatrix, latest_vector, read_features
+from candlelab.features.reading import FeatureMatrix, read_features
 from candlelab.features.registry import StoredSet
 from candlelab.features.warmup import (
     Warmups,
@@ -56,8 +56,7 @@ from candlelab.features.warmup import (
     warm_from,
     warmups,
 )
-from candlelab.features.windows import built_set
-from candlelab.market.calendars import bar_ends
+from candlelab.market.calendars import closed
 from candlelab.market.charts import Chart
 from candlelab.market.charts import chart as chart_by_id
 from candlelab.market.timeframes import Timeframe
@@ -301,9 +300,8 @@ def newest_closed_bar(conn: Connection, chart: Chart) -> datetime:
 
 
 def _closed(chart: Chart, bar: datetime) -> bool:
-    opened = np.array([datetime64(bar)])
-    close = bar_ends(Timeframe.parse(chart.timeframe), chart.timezone, opened)[0]
-    return bool(close <= datetime64(datetime.now(UTC)))
+    timeframe = Timeframe.parse(chart.timeframe)
+    return closed(timeframe, chart.timezone, datetime64(bar), datetime64(datetime.now(UTC)))
 
 
 def bar_vector(conn: Connection, served: ServedModel, chart: Chart,
@@ -311,10 +309,9 @@ def bar_vector(conn: Connection, served: ServedModel, chart: Chart,
     """The feature vector of the bar: stored, or computed when it is not materialised or
     the candles changed at or before it since its build (the stored one is stale)."""
     stored = served.model.features
-    stale_from = _stale_from(conn, stored, chart.id)
+    stale_from, latest = stored_state(conn, stored, chart.id)
     if stale_from is not None and stale_from <= bar:
         return computed_vector(conn, stored, served.feature_set, chart, bar, stale_from=stale_from)
-    latest = latest_vector(conn, stored, chart.id)
     if latest is not None and latest[0] == bar:
         return latest[1]
     if latest is not None and bar < latest[0]:
@@ -324,10 +321,16 @@ def bar_vector(conn: Connection, served: ServedModel, chart: Chart,
     return computed_vector(conn, stored, served.feature_set, chart, bar)
 
 
-def _stale_from(conn: Connection, stored: StoredSet, chart_id: int) -> datetime | None:
-    """From which bar the chart's stored vectors are stale (None: current, or not built)."""
-    built = built_set(conn, stored, chart_id)
-    return None if built is None else built.stale_from
+def stored_state(conn: Connection, stored: StoredSet, chart_id: int,
+                 ) -> tuple[datetime | None, tuple[datetime, Floats] | None]:  # fmt: skip
+    """From which bar the chart's stored vectors are stale (None: current, or not built),
+    and its newest stored vector with its bar's open (None: none): one round trip, as
+    `windows.built_set` and `reading.latest_vector` would say in two."""
+    params = {"set_id": stored.id, "chart_id": chart_id}
+    stale_from, last, vector = conn.execute(QUERIES["stored_state"], params).fetchone() or (
+        None, None, None)  # fmt: skip
+    latest = None if last is None else (last, np.frombuffer(vector, "<f8").copy())
+    return stale_from, latest
 
 
 def computed_vector(conn: Connection, stored: StoredSet, features: FeatureSet, chart: Chart,

@@ -25,11 +25,12 @@ import ipaddress
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from candlelab.web.rendering import templates
 
@@ -145,21 +146,19 @@ class Access:
         if session:
             self.sessions.pop(token_hash(session), None)
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """Every route, pages and API and /docs alike: 401 without a token or session.
-        Only the sign-in form's POST goes through, to be checked by its handler, and the
-        site's icon."""
+    def refused(self, request: Request) -> Response | None:
+        """Every route, pages and API and /docs alike: 401 without a token or session
+        (None: the request goes on). Only the sign-in form's POST goes through, to be
+        checked by its handler, and the site's icon."""
         signing_in = request.method == "POST" and request.url.path == LOGIN
         if request.method == "GET" and request.url.path in PUBLIC:
-            return await call_next(request)
+            return None
         trying = not self.open and (signing_in or _bearer(request) is not None)
         wait = self.throttle.wait(client(request)) if trying else 0.0
         if wait > 0:
             return too_many_tries(wait)
         if signing_in or self.allows(request):
-            return await call_next(request)
+            return None
         return refusal(request)
 
     def _in_session(self, session: str | None) -> bool:
@@ -168,6 +167,18 @@ class Access:
         # Looked up by digest: a guess's timing says nothing of any real session id.
         expiry = self.sessions.get(token_hash(session))
         return expiry is not None and expiry > time.monotonic()
+
+
+class Guard:
+    """`Access` as plain ASGI middleware: the request goes on untouched (body and all, no
+    task of its own, unlike `@app.middleware`), or gets the refusal."""
+
+    def __init__(self, app: ASGIApp, access: Access) -> None:
+        self.app, self.access = app, access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refused = self.access.refused(Request(scope)) if scope["type"] == "http" else None
+        await (self.app if refused is None else refused)(scope, receive, send)
 
 
 def router(access: Access) -> APIRouter:

@@ -10,7 +10,7 @@ more than about 100 characters of a value sent (web/params.py), whatever its siz
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -26,6 +26,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from candlelab import __version__
 from candlelab.errors import (
@@ -45,7 +47,7 @@ from candlelab.models.prediction import ModelShelf
 from candlelab.store.urls import libpq_url
 from candlelab.web import access as signing
 from candlelab.web import assets, features, labels, models, pages, predictions
-from candlelab.web.access import Access
+from candlelab.web.access import Access, Guard
 from candlelab.web.params import NO_SUCH_ROW, Count, Id, Moment, PlainText, echoed
 from candlelab.web.pool import Conn
 from candlelab.web.windows import CandleWindow, encode
@@ -92,9 +94,9 @@ def create_app(url: str, access: Access | None = None, artifact_location: str = 
     app.state.pool = pool
     app.state.models = ModelShelf(url, artifact_location)
     app.state.mlflow_ui = mlflow_ui.rstrip("/")
-    app.middleware("http")(security_headers)
+    app.add_middleware(SecurityHeaders)
     access = access or Access([])
-    app.middleware("http")(access.middleware)  # added last: runs first
+    app.add_middleware(Guard, access=access)  # added last: runs first
     _errors(app)
     app.get("/api/charts", response_model=ChartList, summary="List charts", tags=["charts"])(
         list_charts
@@ -122,14 +124,27 @@ def favicon() -> FileResponse:
                         headers={"Cache-Control": "public, max-age=86400"})  # fmt: skip
 
 
-async def security_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    response.headers["Content-Security-Policy"] = POLICY
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
+class SecurityHeaders:
+    """The security headers on every answer, as plain ASGI middleware (no task of its
+    own per request, unlike `@app.middleware`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = POLICY
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _errors(app: FastAPI) -> None:

@@ -7,7 +7,9 @@ lookup, and a model is only ever loaded from the registry (`models.prediction`),
 from a path a request names. A bar the chart lacks, one that has not closed, or one
 before the features' warm-up is a 422 saying which; an unknown model or alias a 404.
 Versions stay loaded in the process (`ModelShelf` on the app's state), and the serving
-sets are kept while the app runs (the app's lifespan watches the moves).
+sets are kept while the app runs (the app's lifespan watches the moves). The route is
+async and hands its blocking part to one worker thread (connection, checks, lookup,
+model, signal written), and the answer is encoded once: a request costs one thread hop.
 """
 
 from __future__ import annotations
@@ -15,16 +17,25 @@ from __future__ import annotations
 import time as clock
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Path, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Path, Request, Response
+from pydantic import BaseModel, Field, TypeAdapter
+from starlette.concurrency import run_in_threadpool
 
-from candlelab.models.prediction import ModelShelf, Trial, predict_reference, shadow_signals
+from candlelab.models.prediction import (
+    Later,
+    ModelShelf,
+    Trial,
+    predict_reference,
+    shadow_signals,
+)
 from candlelab.models.signals import Signal
 from candlelab.training.proposals import ModelReference
 from candlelab.web.params import Moment, Whole
-from candlelab.web.pool import Conn
 
 router = APIRouter(prefix="/api/models", tags=["models"])
+# The answer encoded by pydantic at once: the route returns a Response, so FastAPI does
+# not validate the signal (61 features and more) against its own model first.
+SIGNAL = TypeAdapter(Signal)
 
 # A registered model's name (MLflow's are freer; served ones keep to this) and an alias.
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
@@ -44,18 +55,31 @@ class PredictRequest(BaseModel):
 
 
 @router.post("/{name}/predict", response_model=Signal, summary="Predict a chart's bar")
-def predict_bar(name: ModelName, body: PredictRequest, conn: Conn, request: Request,
-                background: BackgroundTasks) -> Signal:  # fmt: skip
+async def predict_bar(name: ModelName, body: PredictRequest, request: Request,
+                      background: BackgroundTasks) -> Response:  # fmt: skip
     """The model's signal for the bar, logged in `signals`: the stored one when this
     version predicted the bar before (`new` false), else a new one with its latency.
     The shadows of a routed name predict once the answer is sent."""
     started = clock.perf_counter()
-    shelf: ModelShelf = request.app.state.models
     reference = ModelReference.parse(name if body.version is None else f"{name}/{body.version}")
-    return predict_reference(conn, shelf, reference, body.chart_id, time=body.time,
-                             started=started,
-                             later=lambda trials: background.add_task(
-                                 _shadows, request.app, trials))  # fmt: skip
+
+    def later(trials: list[Trial]) -> None:
+        background.add_task(_shadows, request.app, trials)
+
+    signal = await run_in_threadpool(_predict, request.app, reference, body, started, later)
+    return Response(SIGNAL.dump_json(signal), media_type="application/json")
+
+
+def _predict(app: FastAPI, reference: ModelReference, body: PredictRequest, started: float,
+             later: Later) -> Signal:  # fmt: skip
+    """The blocking part in one thread: the pooled connection taken, used and given back
+    (what it did not commit rolled back), as the `Conn` dependency does in two."""
+    with app.state.pool.connection() as conn:
+        try:
+            return predict_reference(conn, app.state.models, reference, body.chart_id,
+                                     time=body.time, started=started, later=later)  # fmt: skip
+        finally:
+            conn.rollback()
 
 
 def _shadows(app: FastAPI, trials: list[Trial]) -> None:
