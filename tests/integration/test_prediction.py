@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
+from psycopg import pq
 
 from candlelab.errors import NotFound, NotPredictable
 from candlelab.features.materialisation import build_features
@@ -22,7 +25,7 @@ from candlelab.models.prediction import (
     served_reference,
 )
 from candlelab.models.signals import feature_values
-from candlelab.store.database import Connection
+from candlelab.store.database import Connection, connect
 from tests.fixtures.served_models import BUILT, LATER, MODEL, ServedMarket, champion, served_market
 from tests.fixtures.training_data import SMALL
 
@@ -188,6 +191,46 @@ def test_a_rerun_writes_nothing_and_a_merge_writes_the_rows_a_direct_insert_does
     assert [r for r in after if r[:2] != (market.other_id, served_bar)] == [
         r for r in rows if r[:2] != (market.other_id, served_bar)]  # fmt: skip
     assert [r[8] for r in after if r[:2] == (market.other_id, served_bar)] == [kept.features]
+
+
+def test_a_signal_written_during_a_backtests_plain_insert_is_kept_and_the_batch_merged(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    """A request writes a signal on a bar of the batch after the backtest found none
+    there: the backtest's plain insert waits on it, fails on the unique key once it is
+    committed, and merges the batch instead of failing."""
+    market, model = served
+    bar = bars_of(database_url, market, market.other_id, 300, 300)[0]
+    racing = connect(database_url)
+    racing.execute("INSERT INTO signals (chart_id, time, model_name, model_version, pred, "
+                   "latency_ms) VALUES (%s, %s, %s, 1, 'long', 7.0)",
+                   (market.other_id, bar, MODEL))  # fmt: skip
+    waited = threading.Thread(target=commit_once_waited_on, args=(racing, database_url))
+    waited.start()
+    report = backtest(database_url, model, [market.other_id])
+    waited.join()
+    assert racing.info.transaction_status == pq.TransactionStatus.IDLE
+    racing.close()
+    assert report.written == report.predicted - 1 == signal_count(conn) - 1
+    row = conn.execute("SELECT pred, latency_ms FROM signals WHERE chart_id = %s AND time = %s",
+                       (market.other_id, bar)).fetchone()  # fmt: skip
+    assert row == ("long", 7.0)
+
+
+def commit_once_waited_on(racing: Connection, url: str) -> None:
+    """Commits `racing` once another session waits on its lock (30 s at most)."""
+    with connect(url, autocommit=True) as watcher:
+        for _ in range(300):
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                (racing.info.backend_pid,)).fetchone()  # fmt: skip
+            if row and row[0]:
+                break
+            time.sleep(0.1)
+        else:
+            racing.rollback()  # nobody waited: the plain insert was not taken, the test fails
+            return
+    racing.commit()
 
 
 def bars_of(url: str, market: ServedMarket, chart_id: int, first: int, last: int,
