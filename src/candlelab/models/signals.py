@@ -4,7 +4,9 @@ A signal is written once per (chart, bar, model version): a repeated request rea
 stored one back, and a backtest keeps the signals that are there. Its `pred` is the
 predicted class as a word (the target's class names: long / short / none, or the label
 names), `proba` that class's probability, `label` the human label of the bar where an
-accepted span covers it, and `features` the vector used, by the set's column names.
+accepted span covers it, and `features` the vector used, by the set's column names; a
+backtest's signal has none (NULL): its vector is the feature store's at that bar, of the
+version's feature set, and storing it again per signal was most of a backtest's time.
 A shadow's signal (`shadow`) was logged beside the served one and never returned; a
 version has one signal per bar: when it later serves a bar it shadowed, that signal
 becomes the answer, no longer a shadow.
