@@ -2,6 +2,7 @@
 
     python bench/bench_serving.py [--charts 100] [--bars 1000] [--requests 200] [--rounds 50]
     python bench/bench_serving.py --charts 1000 --bars 5000   # the issue's size
+    python bench/bench_serving.py --backtest-only             # the backtest part alone
 
 The data set: `charts` daily random walks of `bars` bars (bench_candles_io's), the bundled
 `core` set but its `minutes_to_close` (61 columns) built on them, a LightGBM model of
@@ -18,10 +19,11 @@ Runs on BENCH_DATABASE_URL's server if set, else on a fresh embedded server.
   or a past bar (a stored vector inside a block); then repeated requests (the stored
   signal read back). LightGBM's own one-row predict for reference.
 - a backtest of every chart (`models.prediction.backtest`: features read, predicted, the
-  signals written with their features as jsonb) against LightGBM's predict on the same
-  feature matrix already in memory plus one binary COPY of the result rows (chart, time,
-  class, probability) into a plain table; then the backtest again without the GIN index
-  on `signals.features` (dropped and made again in the benchmark's own database).
+  signals written with their class word and label, no features) against LightGBM's
+  predict on the same feature matrix already in memory plus one binary COPY of the result
+  rows (chart, time, class, probability) into a plain table; then the backtest again
+  without the GIN index on `signals.features` (dropped and made again in the benchmark's
+  own database), and once more over the signals it wrote (nothing new: the merge path).
 
 Targets: prediction p50 and p99 ≤ 0.5x MLflow's; the backtest ≤ 1.3x the baseline.
 """
@@ -297,6 +299,7 @@ def backtests(bench: Bench, served: ServedModel, matrix: FeatureMatrix, repeat: 
         ("baseline", lambda: baseline_backtest(url, served, matrix),
          emptied(url, "bench_plain_signals")),
         ("backtest", lambda: backtest(url, served, charts), emptied(url, "signals")),
+        ("again", lambda: backtest(url, served, charts), lambda: None),
     ], repeat)  # fmt: skip
     t |= timed([("no_gin", lambda: backtest(url, served, charts), without_gin(url))], 1)
     restore_gin(url)
@@ -331,6 +334,7 @@ def report_backtests(t: dict[str, float], charts: int, bars: int, repeat: int) -
         ("LightGBM predict in memory + one binary COPY", t["baseline"], None),
         ("candlelab backtest (every index)", t["backtest"], t["baseline"]),
         ("candlelab backtest without the GIN index", t["no_gin"], t["baseline"]),
+        ("the backtest again (every signal there: merged)", t["again"], t["baseline"]),
     ]
     for name, seconds, base in lines:
         shown = f"{seconds / base:7.2f} {mark(seconds / base, 1.3)} (target ≤ 1.3)" if base else ""
@@ -344,10 +348,12 @@ def run(url: str, args: argparse.Namespace, scratch: Path) -> None:
     matrix = read_features(url, bench.stored)
     print(f"set-up: {args.charts} charts x {args.bars} bars, features, a model of "
           f"{args.rounds} trees per class: {time.perf_counter() - started:.1f} s")  # fmt: skip
-    predictions(bench, matrix, args.requests, scratch)
+    if not args.backtest_only:
+        predictions(bench, matrix, args.requests, scratch)
     with connect(url) as conn:
         served = ModelShelf(url, bench.artifacts).served(conn, ModelReference(MODEL))
-    lightgbm_one_row(served, matrix, args.requests)
+    if not args.backtest_only:
+        lightgbm_one_row(served, matrix, args.requests)
     backtests(bench, served, matrix, args.repeat)
 
 
@@ -358,6 +364,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--backtest-only", action="store_true", help="skip the HTTP part")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as scratch,

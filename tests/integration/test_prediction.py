@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
+from psycopg import pq
 
 from candlelab.errors import NotFound, NotPredictable
 from candlelab.features.definitions import bundled_feature_set, feature_set
@@ -24,7 +27,7 @@ from candlelab.models.prediction import (
     served_reference,
 )
 from candlelab.models.signals import feature_values
-from candlelab.store.database import Connection
+from candlelab.store.database import Connection, connect
 from tests.fixtures.served_models import BUILT, LATER, MODEL, ServedMarket, champion, served_market
 from tests.fixtures.training_data import SMALL
 
@@ -74,6 +77,7 @@ def test_a_bare_name_is_the_champion_and_a_repeated_request_writes_nothing(
     assert first.time == newest[0]
     assert first.pred in model.model.classes
     assert 0 < first.proba <= 1
+    assert first.features is not None
     assert sorted(first.features) == sorted(market.stored.columns)  # jsonb orders its keys
     assert first.latency_ms is not None
     assert first.latency_ms > 0
@@ -157,17 +161,140 @@ def test_a_backtest_writes_every_complete_bar_once_and_keeps_served_signals(
                        (kept.id,)).fetchone()  # fmt: skip
     assert row == (kept.latency_ms, kept.features)
     bar = int(np.flatnonzero(complete)[10])
-    pred, proba, features, alias = conn.execute(
-        "SELECT pred, proba, features, alias FROM signals WHERE chart_id = %s AND time = %s",
+    pred, proba, features, alias, latency = conn.execute(
+        "SELECT pred, proba, features, alias, latency_ms FROM signals "
+        "WHERE chart_id = %s AND time = %s",
         (int(matrix.chart_id[bar]), utc_datetime(matrix.time[bar]))).fetchone() or ()  # fmt: skip
     expected = model.model.fitted.predict(matrix.values[bar : bar + 1])[0]
     assert (pred, alias) == (model.model.classes[int(expected.argmax())], "champion")
     assert proba == pytest.approx(float(expected.max()), abs=1e-12)
-    assert features == feature_values(matrix.columns, matrix.values[bar])
+    assert (features, latency) == (None, None)  # the feature store's vector, nothing served
     assert backtest(database_url, model, [market.other_id]).written == 0
     labelled = conn.execute("SELECT chart_id, count(*) FROM signals WHERE label = 'up' "
                             "GROUP BY chart_id").fetchall()  # fmt: skip
     assert labelled == [(market.chart_id, 21)]
+
+
+def signal_rows(conn: Connection) -> list[tuple[object, ...]]:
+    return conn.execute(
+        "SELECT chart_id, time, model_name, model_version, alias, pred, proba, label, features,"
+        " latency_ms, shadow FROM signals ORDER BY chart_id, time").fetchall()  # fmt: skip
+
+
+def test_a_rerun_writes_nothing_and_a_merge_writes_the_rows_a_direct_insert_does(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, model = served
+    charts = [market.other_id, market.chart_id]
+    label_bars(conn, market.other_id, *bars_of(database_url, market, market.other_id, 200, 260))
+    direct = backtest(database_url, model, charts)
+    rows = signal_rows(conn)
+    assert direct.written == len(rows) == direct.predicted
+    assert backtest(database_url, model, charts).written == 0
+    assert signal_rows(conn) == rows
+    conn.execute("DELETE FROM signals")
+    conn.commit()
+    served_bar = bars_of(database_url, market, market.other_id, 400, 400)[0]
+    kept = predict(conn, model, market.other_id, time=served_bar)
+    merged = backtest(database_url, model, charts)
+    assert merged.written == direct.written - 1
+    after = signal_rows(conn)
+    assert [r for r in after if r[:2] != (market.other_id, served_bar)] == [
+        r for r in rows if r[:2] != (market.other_id, served_bar)]  # fmt: skip
+    assert [r[8] for r in after if r[:2] == (market.other_id, served_bar)] == [kept.features]
+
+
+def test_a_signal_written_during_a_backtests_plain_insert_is_kept_and_the_batch_merged(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    """A request writes a signal on a bar of the batch after the backtest found none
+    there: the backtest's plain insert waits on it, fails on the unique key once it is
+    committed, and merges the batch instead of failing."""
+    market, model = served
+    bar = bars_of(database_url, market, market.other_id, 300, 300)[0]
+    racing = connect(database_url)
+    racing.execute("INSERT INTO signals (chart_id, time, model_name, model_version, pred, "
+                   "latency_ms) VALUES (%s, %s, %s, 1, 'long', 7.0)",
+                   (market.other_id, bar, MODEL))  # fmt: skip
+    waited = threading.Thread(target=commit_once_waited_on, args=(racing, database_url))
+    waited.start()
+    report = backtest(database_url, model, [market.other_id])
+    waited.join()
+    assert racing.info.transaction_status == pq.TransactionStatus.IDLE
+    racing.close()
+    assert report.written == report.predicted - 1 == signal_count(conn) - 1
+    row = conn.execute("SELECT pred, latency_ms FROM signals WHERE chart_id = %s AND time = %s",
+                       (market.other_id, bar)).fetchone()  # fmt: skip
+    assert row == ("long", 7.0)
+
+
+def commit_once_waited_on(racing: Connection, url: str) -> None:
+    """Commits `racing` once another session waits on its lock (30 s at most)."""
+    with connect(url, autocommit=True) as watcher:
+        for _ in range(300):
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                (racing.info.backend_pid,)).fetchone()  # fmt: skip
+            if row and row[0]:
+                break
+            time.sleep(0.1)
+        else:
+            racing.rollback()  # nobody waited: the plain insert was not taken, the test fails
+            return
+    racing.commit()
+
+
+def bars_of(url: str, market: ServedMarket, chart_id: int, first: int, last: int,
+            ) -> tuple[datetime, datetime]:  # fmt: skip
+    """The opens of the chart's stored bars number `first` and `last`."""
+    times = read_features(url, market.stored, [chart_id]).time
+    return utc_datetime(times[first]), utc_datetime(times[last])
+
+
+def test_a_backtests_labels_are_the_newest_accepted_span_over_each_bar(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, model = served
+    up = add_label_type(conn, LabelType("up", "#0a0", direction=1))
+    down = add_label_type(conn, LabelType("down", "#a00", direction=-1))
+    spans = [(market.chart_id, up, 100, 300, "accepted"), (market.chart_id, down, 250, 350,
+             "accepted"), (market.chart_id, down, 50, 120, "proposed"),
+             (market.other_id, down, 300, 301, "accepted")]  # fmt: skip
+    for chart_id, label, first, last, status in spans:
+        start, end = bars_of(database_url, market, chart_id, first, last)
+        create_span(conn, NewSpan(chart_id, label, start, end, status=status))
+        conn.commit()
+    backtest(database_url, model, [market.other_id, market.chart_id])
+    counts = conn.execute("SELECT chart_id, label, count(*) FROM signals WHERE label IS NOT NULL"
+                          " GROUP BY 1, 2 ORDER BY 1, 2").fetchall()  # fmt: skip
+    assert counts == sorted([(market.chart_id, "up", 150), (market.chart_id, "down", 101),
+                             (market.other_id, "down", 2)])  # fmt: skip
+    row = conn.execute(LIVE_LABEL_MISMATCHES).fetchone()
+    assert row == (0, signal_count(conn))
+
+
+# Backtest signals whose label differs from the one a live signal's lookup gives its bar.
+LIVE_LABEL_MISMATCHES = """
+SELECT count(*) FILTER (WHERE g.label IS DISTINCT FROM (
+           SELECT t.name FROM span_annotations s
+           JOIN span_label_types t ON t.id = s.label_type_id
+           WHERE s.chart_id = g.chart_id AND s.status = 'accepted'
+             AND s.start_time <= g.time AND s.end_time >= g.time
+           ORDER BY s.updated_at DESC, s.id DESC LIMIT 1)), count(*)
+FROM signals g"""
+
+
+def test_a_request_for_a_backtested_bar_answers_with_the_stored_vector(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, model = served
+    backtest(database_url, model, [market.other_id])
+    matrix = read_features(database_url, market.stored, [market.other_id])
+    bar = int(np.flatnonzero(~np.isnan(matrix.values).any(axis=1))[-5])
+    signal = predict(conn, model, market.other_id, time=utc_datetime(matrix.time[bar]))
+    assert not signal.new
+    assert signal.latency_ms is None
+    assert signal.features == feature_values(matrix.columns, matrix.values[bar])
 
 
 def test_the_registry_view_and_the_features_index(

@@ -54,17 +54,15 @@ def test_features_are_kept_by_name_with_nan_as_null() -> None:
     assert values == {"rsi_14": 55.5, "ret_5": None, "range_1": 0.25}
 
 
-def test_a_batch_copies_four_columns_and_one_per_feature() -> None:
+def test_a_batch_copies_five_columns_and_no_features() -> None:
     rows = 3
     batch = SignalBatch(np.arange(rows, dtype=np.int64), np.full(rows, np.datetime64(
-        "2025-01-06T10:00", "us")), np.zeros(rows, np.int64), np.full(rows, 0.5),
-        np.ones((rows, 2)))  # fmt: skip
-    columns = batch.columns()
+        "2025-01-06T10:00", "us")), np.zeros(rows, np.int64), np.full(rows, 0.5))  # fmt: skip
+    columns = batch.columns(np.array([0, -1, 1]))
     assert [c.pg_type for c in columns] == ["bigint", "timestamptz", "bigint",
-                                            "double precision", "double precision",
-                                            "double precision"]  # fmt: skip
-    header, trailer, per_row = 19, 2, 2 + 6 * 12
-    assert len(binary_copy_buffer(columns)) == header + rows * per_row + trailer
+                                            "double precision", "bigint"]  # fmt: skip
+    header, trailer, per_row, unlabelled = 19, 2, 2 + 5 * 12, 8  # a NULL label has no value
+    assert len(binary_copy_buffer(columns)) == header + rows * per_row - unlabelled + trailer
 
 
 def test_bars_is_latest_or_a_count() -> None:

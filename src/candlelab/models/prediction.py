@@ -244,11 +244,20 @@ def _predicted(conn: Connection, served: ServedModel, asked: Asked, *,
     if found is not None and found.shadow and not shadow:
         return serve_shadowed(conn, found, served.alias)
     if found is not None:
-        return found
+        return _with_features(conn, served, asked, found)
     vector = warm_vector(conn, served, chart, bar, bar_vector(conn, served, chart, bar))
     signal = model_signal(served, chart.id, bar, vector)
     latency_ms = (clock.perf_counter() - asked.started) * 1000
     return add_signal(conn, replace(signal, shadow=shadow), latency_ms)
+
+
+def _with_features(conn: Connection, served: ServedModel, asked: Asked, found: Signal) -> Signal:
+    """A stored signal with its vector: a backtest's (no `features` stored) read from
+    the feature store, as every backtest signal's is."""
+    if found.features is not None:
+        return found
+    vector = bar_vector(conn, served, asked.chart, asked.bar)
+    return replace(found, features=feature_values(served.model.features.columns, vector))
 
 
 def shadow_signals(conn: Connection, shelf: ModelShelf, trials: list[Trial]) -> None:
@@ -426,12 +435,12 @@ def backtest(url: str, served: ServedModel, chart_ids: Sequence[int], *,
              ) -> BacktestReport:  # fmt: skip
     """Every stored bar of the charts in [start, end) predicted in bulk and written as
     signals in one transaction: batches of charts each read as one matrix, predicted in
-    one call, and copied (binary COPY) through a staging table; signals the version
-    gave already are kept."""
+    one call, and copied (binary COPY) through a staging table (`BulkWriter`); signals
+    the version gave already are kept. A backtest's signals have no `features`: their
+    vectors are the feature store's at those bars (the version's set: `read_features`)."""
     model, totals = served.model, np.zeros(3, dtype=np.int64)
     with connect(url) as conn:
-        writer = BulkWriter(conn, model.name, model.version, served.alias, model.classes,
-                            model.features.columns)  # fmt: skip
+        writer = BulkWriter(conn, model.name, model.version, served.alias, model.classes)
         for first in range(0, len(chart_ids), CHARTS_PER_BATCH):
             charts = chart_ids[first : first + CHARTS_PER_BATCH]
             totals += _backtest_batch(url, served, writer, charts, (start, end))
@@ -453,7 +462,7 @@ def _backtest_batch(url: str, served: ServedModel, writer: BulkWriter, chart_ids
     proba = served.model.fitted.predict(values)
     best = proba.argmax(axis=1)
     batch = SignalBatch(matrix.chart_id[warm], matrix.time[warm], best,
-                        proba[np.arange(len(best)), best], values)  # fmt: skip
+                        proba[np.arange(len(best)), best])  # fmt: skip
     return len(values), len(matrix) - len(values), writer.write(batch)
 
 

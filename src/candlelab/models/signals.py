@@ -4,7 +4,9 @@ A signal is written once per (chart, bar, model version): a repeated request rea
 stored one back, and a backtest keeps the signals that are there. Its `pred` is the
 predicted class as a word (the target's class names: long / short / none, or the label
 names), `proba` that class's probability, `label` the human label of the bar where an
-accepted span covers it, and `features` the vector used, by the set's column names.
+accepted span covers it, and `features` the vector used, by the set's column names; a
+backtest's signal has none (NULL): its vector is the feature store's at that bar, of the
+version's feature set, and storing it again per signal was most of a backtest's time.
 A shadow's signal (`shadow`) was logged beside the served one and never returned; a
 version has one signal per bar: when it later serves a bar it shadowed, that signal
 becomes the answer, no longer a shadow.
@@ -19,9 +21,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from psycopg import sql
+from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
+from candlelab.features.blocks import datetime64
+from candlelab.market.quality import utc_datetime
 from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer
 from candlelab.store.database import Connection
 from candlelab.store.queries import load_queries
@@ -41,7 +45,7 @@ class Signal:
     pred: str
     proba: float
     label: str | None
-    features: dict[str, float | None]
+    features: dict[str, float | None] | None  # None: a backtest's (the feature store's)
     latency_ms: float | None
     created_at: datetime
     shadow: bool = False  # made by a shadow beside the version that served; never served
@@ -129,50 +133,89 @@ def add_signal(conn: Connection, signal: NewSignal, latency_ms: float) -> Signal
 @dataclass(frozen=True)
 class SignalBatch:
     """Many bars' predictions of one model version: (chart, time), the class index and
-    its probability, and the feature vectors."""
+    its probability."""
 
     chart_id: npt.NDArray[np.int64]
     time: npt.NDArray[np.datetime64]
     pred: npt.NDArray[np.int64]
     proba: Floats
-    values: Floats
 
-    def columns(self) -> list[CopyColumn]:
-        fixed = [
+    def columns(self, labels: Labels) -> list[CopyColumn]:
+        """As staged_signals has them; `labels` an index into the label names, -1: none."""
+        return [
             CopyColumn("bigint", self.chart_id),
             CopyColumn("timestamptz", self.time),
             CopyColumn("bigint", self.pred),
             CopyColumn("double precision", self.proba),
+            CopyColumn("bigint", labels, labels < 0),
         ]
-        return fixed + [CopyColumn("double precision", np.ascontiguousarray(self.values[:, j]))
-                        for j in range(self.values.shape[1])]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class BulkWriter:
     """Batches of signals of one version written through a staging table in the caller's
-    transaction: one binary COPY each, then one INSERT … ON CONFLICT DO NOTHING."""
+    transaction, without features (a backtest's are the feature store's at that bar):
+    one binary COPY each, then a plain INSERT where the version has no signal yet in the
+    batch's charts and range, else an INSERT … ON CONFLICT DO NOTHING that keeps them.
+    The plain one runs in a savepoint: should a concurrent request write a signal there
+    meanwhile, it fails on the unique key and the batch is merged instead."""
 
     conn: Connection
     model_name: str
     model_version: int
     alias: str | None
     classes: tuple[str, ...]
-    columns: tuple[str, ...]  # the feature set's
 
     def __post_init__(self) -> None:
-        features = sql.SQL(", ").join(sql.SQL("{} double precision").format(sql.Identifier(name))
-                                      for name in self.columns)  # fmt: skip
-        self.conn.execute(sql.SQL(QUERIES["create_staged_signals"]).format(features=features))
+        self.conn.execute(QUERIES["create_staged_signals"])
 
     def write(self, batch: SignalBatch) -> int:
         """The batch's new signals (those the version had not given yet): how many."""
+        names, labels = bar_labels(self.conn, batch.chart_id, batch.time)
         with self.conn.cursor().copy(QUERIES["copy_staged_signals"]) as writer:
-            writer.write(binary_copy_buffer(batch.columns()))
-        written = self.conn.execute(QUERIES["add_staged_signals"], self._params()).rowcount
+            writer.write(binary_copy_buffer(batch.columns(labels)))
+        params = {**self._params(), "labels": names}
+        written = self._inserted(batch, params)
         self.conn.execute(QUERIES["empty_staged_signals"])
         return written
+
+    def _inserted(self, batch: SignalBatch, params: dict[str, Any]) -> int:
+        if not self._has_signals(batch):
+            try:
+                with self.conn.transaction():  # a savepoint
+                    return self.conn.execute(QUERIES["insert_staged_signals"], params).rowcount
+            except UniqueViolation:
+                pass  # a signal written meanwhile: merge
+        return self.conn.execute(QUERIES["merge_staged_signals"], params).rowcount
+
+    def _has_signals(self, batch: SignalBatch) -> bool:
+        params = {**self._params(), "chart_ids": np.unique(batch.chart_id).tolist(),
+                  "first": utc_datetime(batch.time.min()),
+                  "last": utc_datetime(batch.time.max())}  # fmt: skip
+        row = self.conn.execute(QUERIES["version_has_signals"], params).fetchone()
+        return bool(row and row[0])
 
     def _params(self) -> dict[str, Any]:
         return {"model_name": self.model_name, "model_version": self.model_version,
                 "alias": self.alias, "classes": list(self.classes)}  # fmt: skip
+
+
+Labels = npt.NDArray[np.int64]
+
+
+def bar_labels(conn: Connection, chart_id: npt.NDArray[np.int64],
+               time: npt.NDArray[np.datetime64]) -> tuple[list[str], Labels]:  # fmt: skip
+    """Each bar's human label, as add_signal's lookup gives it (the newest accepted span
+    over it): the label names, and each bar's index into them (-1: none). An interval
+    join: the bars sorted once, each span two binary searches, the newest span last."""
+    order = np.lexsort((time, chart_id))
+    charts, times = chart_id[order], time[order].astype("datetime64[us]")
+    labels, names = np.full(len(order), -1, dtype=np.int64), dict[str, int]()
+    spans = conn.execute(QUERIES["accepted_spans"], {"chart_ids": np.unique(chart_id).tolist()})
+    for span_chart, start, end, name in spans:
+        first = int(np.searchsorted(charts, span_chart))
+        within = times[first : int(np.searchsorted(charts, span_chart, "right"))]
+        lo = first + int(np.searchsorted(within, datetime64(start)))
+        hi = first + int(np.searchsorted(within, datetime64(end), "right"))
+        labels[order[lo:hi]] = names.setdefault(name, len(names))
+    return list(names), labels

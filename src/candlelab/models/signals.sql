@@ -25,7 +25,7 @@ SELECT %(chart_id)s, %(time)s, %(model_name)s, %(model_version)s, %(alias)s, %(p
            JOIN span_label_types t ON t.id = s.label_type_id
            WHERE s.chart_id = %(chart_id)s AND s.status = 'accepted'
              AND s.start_time <= %(time)s AND s.end_time >= %(time)s
-           ORDER BY s.updated_at DESC LIMIT 1
+           ORDER BY s.updated_at DESC, s.id DESC LIMIT 1
        ), %(features)s, %(latency_ms)s, %(shadow)s
 ON CONFLICT (chart_id, time, model_name, model_version) DO NOTHING
 RETURNING id, chart_id, time, model_name, model_version, alias, pred, proba, label,
@@ -33,38 +33,55 @@ RETURNING id, chart_id, time, model_name, model_version, alias, pred, proba, lab
 
 -- create_staged_signals --
 -- A backtest's signals before they join `signals`: the class as its index into the
--- model's classes, then one column per feature, named as the set names it ({features}:
--- composed; a feature's name is lower case, so none is one of the upper-case four). Filled
--- by one binary COPY per batch of charts, gone with the transaction.
+-- model's classes, the bar's label as its index into the batch's label names (NULL: no
+-- accepted span covers the bar). Filled by one binary COPY per batch of charts, gone with
+-- the transaction. No features: a backtest's are the feature store's at that bar.
 CREATE TEMPORARY TABLE staged_signals (
-    "CHART" bigint, "TIME" timestamptz, "CLASS" bigint, "PROBA" double precision, {features}
+    chart_id bigint, time timestamptz, class bigint, proba double precision, label bigint
 ) ON COMMIT DROP;
 
 -- copy_staged_signals --
 -- See create_staged_signals, in the table's column order.
 COPY staged_signals FROM STDIN (FORMAT BINARY);
 
--- add_staged_signals --
--- The staged signals into `signals`, keeping any a version already gave for a bar: each
--- with its class's word, its bar's human label, and its features as jsonb, made from the
--- staged row itself (the feature columns are named as the set names them), then emptied
--- for the next batch.
-INSERT INTO signals (chart_id, time, model_name, model_version, alias, pred, proba, label,
-                     features)
-SELECT g."CHART", g."TIME", %(model_name)s, %(model_version)s, %(alias)s,
-       (%(classes)s::text[])[g."CLASS" + 1], g."PROBA", (
-           SELECT t.name FROM span_annotations s
-           JOIN span_label_types t ON t.id = s.label_type_id
-           WHERE s.chart_id = g."CHART" AND s.status = 'accepted'
-             AND s.start_time <= g."TIME" AND s.end_time >= g."TIME"
-           ORDER BY s.updated_at DESC LIMIT 1
-       ), to_jsonb(g) - '{CHART,TIME,CLASS,PROBA}'::text[]
-FROM staged_signals g
+-- version_has_signals --
+-- Whether the version gave a signal already on one of the charts between two bar times
+-- (inclusive): a backtest batch that finds none inserts without a conflict check.
+SELECT EXISTS (
+    SELECT FROM signals
+    WHERE model_name = %(model_name)s AND model_version = %(model_version)s
+      AND chart_id = ANY(%(chart_ids)s) AND time BETWEEN %(first)s AND %(last)s
+);
+
+-- insert_staged_signals --
+-- The staged signals into `signals` where the version has none in their range (see
+-- version_has_signals): a plain insert, each with its class's word and its label's.
+INSERT INTO signals (chart_id, time, model_name, model_version, alias, pred, proba, label)
+SELECT chart_id, time, %(model_name)s, %(model_version)s, %(alias)s,
+       (%(classes)s::text[])[class + 1], proba, (%(labels)s::text[])[label + 1]
+FROM staged_signals;
+
+-- merge_staged_signals --
+-- The staged signals into `signals`, keeping any the version gave already for a bar (a
+-- served signal keeps its features and latency; a re-run writes nothing).
+INSERT INTO signals (chart_id, time, model_name, model_version, alias, pred, proba, label)
+SELECT chart_id, time, %(model_name)s, %(model_version)s, %(alias)s,
+       (%(classes)s::text[])[class + 1], proba, (%(labels)s::text[])[label + 1]
+FROM staged_signals
 ON CONFLICT (chart_id, time, model_name, model_version) DO NOTHING;
 
 -- empty_staged_signals --
--- See add_staged_signals.
+-- See copy_staged_signals: emptied for the next batch.
 TRUNCATE staged_signals;
+
+-- accepted_spans --
+-- The accepted spans on the charts with their label names, oldest change first: where
+-- spans overlap, a bar takes the newest's label (as add_signal's lookup does).
+SELECT s.chart_id, s.start_time, s.end_time, t.name
+FROM span_annotations s
+JOIN span_label_types t ON t.id = s.label_type_id
+WHERE s.chart_id = ANY(%(chart_ids)s) AND s.status = 'accepted'
+ORDER BY s.updated_at, s.id;
 
 -- chart_signals --
 -- A chart's signals with bar times in [start, end), oldest first, of one model or every

@@ -395,8 +395,15 @@ signals = Table(
     CheckConstraint("proba IS NULL OR proba BETWEEN 0 AND 1", name="proba"),
     CheckConstraint("latency_ms IS NULL OR latency_ms >= 0", name="latency"),
     Index(None, "model_name", "model_version", "time"),
-    # Containment and jsonpath equality on the features (`features @> '{"hour": 3}'`).
-    Index(None, "features", postgresql_using="gin", postgresql_ops={"features": "jsonb_path_ops"}),
+    # Containment and jsonpath equality on the features (`features @> '{"hour": 3}'`); a
+    # backtest's signals have none (the feature store has their vectors) and no entry.
+    Index(
+        None,
+        "features",
+        postgresql_using="gin",
+        postgresql_ops={"features": "jsonb_path_ops"},
+        postgresql_where=text("features IS NOT NULL"),
+    ),
 )
 
 model_performance = Table(
