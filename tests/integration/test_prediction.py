@@ -327,6 +327,7 @@ def test_core_on_a_24_7_chart_is_predicted_past_its_warm_up_though_no_vector_is_
     assert warmup == model.warmups.most
     signal = predict(conn, model, market.other_id, time=utc_datetime(matrix.time[warmup]))
     proba = model.model.fitted.predict(matrix.values[warmup : warmup + 1])[0]
+    assert signal.features is not None  # a live signal keeps its vector
     assert (signal.pred, signal.features["minutes_to_close"]) == (
         model.model.classes[int(proba.argmax())], None)  # fmt: skip
     warming = [c for j, c in enumerate(matrix.columns)
@@ -337,6 +338,7 @@ def test_core_on_a_24_7_chart_is_predicted_past_its_warm_up_though_no_vector_is_
         predict(conn, model, market.other_id, time=utc_datetime(matrix.time[warmup - 1]))
     newest = predict(conn, model, market.chart_id)  # not materialised: computed
     assert newest.time == utc_datetime(market.bars.time[BUILT + LATER - 1])
+    assert newest.features is not None
     assert newest.features["minutes_to_close"] is None
 
 
