@@ -133,7 +133,10 @@ def test_with_tokens_every_route_answers_401_without_one(database_url: str, stor
             ("GET", "/vendor"), ("POST", "/login"), ("POST", "/logout")} <= set(calls)  # fmt: skip
     with TestClient(app) as client:
         for method, path in calls:
-            assert client.request(method, path).status_code == 401, (method, path)
+            refused = client.request(method, path)
+            assert refused.status_code == 401, (method, path)
+            assert refused.headers["X-Content-Type-Options"] == "nosniff", (method, path)
+            assert "Content-Security-Policy" in refused.headers, (method, path)
             wrong = client.request(method, path, headers={"Authorization": "Bearer guess"})
             assert wrong.status_code == 401, (method, path)
             forged = client.request(method, path, headers={"Cookie": f"{COOKIE}=guess"})

@@ -94,9 +94,9 @@ def create_app(url: str, access: Access | None = None, artifact_location: str = 
     app.state.pool = pool
     app.state.models = ModelShelf(url, artifact_location)
     app.state.mlflow_ui = mlflow_ui.rstrip("/")
-    app.add_middleware(SecurityHeaders)
     access = access or Access([])
-    app.add_middleware(Guard, access=access)  # added last: runs first
+    app.add_middleware(Guard, access=access)
+    app.add_middleware(SecurityHeaders)  # added last: runs first, so a refusal has them too
     _errors(app)
     app.get("/api/charts", response_model=ChartList, summary="List charts", tags=["charts"])(
         list_charts
