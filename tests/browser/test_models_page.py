@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from candlelab.models.deployments import promote
 from candlelab.models.prediction import ModelShelf, backtest, served_reference
 from candlelab.store.database import Connection
-from candlelab.training.tracking import Tracking
 from candlelab.web.app import create_app
 from candlelab.web.serving import serving
 from tests.browser.conftest import Watched
 from tests.browser.test_annotator import ready
-from tests.fixtures.served_models import MODEL, ServedMarket, served_market, trained
+from tests.fixtures.served_models import MODEL, ServedMarket, promoted
 
 MARKS = "() => window.candlelab.markers().filter(m => m.id && m.id.startsWith('signal '))"
 STYLE = {"long": ("belowBar", "arrowUp"), "short": ("aboveBar", "arrowDown")}
@@ -27,10 +25,7 @@ STYLE = {"long": ("belowBar", "arrowUp"), "short": ("aboveBar", "arrowDown")}
 @pytest.fixture
 def market(conn: Connection, database_url: str, artifact_root: str) -> ServedMarket:
     """The served market, MODEL v1 promoted to champion and backtested on its chart."""
-    market = served_market(conn)
-    version = trained(database_url, artifact_root, market)
-    promote(conn, Tracking(database_url, artifact_root), MODEL, version, "champion",
-            reason="first in service", who="tester")  # fmt: skip
+    market = promoted(conn, database_url, artifact_root)
     served = ModelShelf(database_url, artifact_root).served(conn, served_reference(MODEL))
     assert backtest(database_url, served, [market.chart_id]).written > 0
     return market

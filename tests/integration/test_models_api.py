@@ -10,14 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from candlelab.market.quality import utc_datetime
-from candlelab.models.deployments import promote
 from candlelab.models.prediction import ModelShelf, backtest, served_reference
 from candlelab.store.database import Connection
 from candlelab.training.runs import run_detail
 from candlelab.training.tracking import Tracking
 from candlelab.web.access import Access, token_hash
 from candlelab.web.app import create_app
-from tests.fixtures.served_models import MODEL, ServedMarket, served_market, trained
+from tests.fixtures.served_models import MODEL, ServedMarket, promoted
 
 TOKEN = "correct horse battery staple"
 MLFLOW_UI = "http://mlflow.example:5000"
@@ -26,11 +25,7 @@ MLFLOW_UI = "http://mlflow.example:5000"
 @pytest.fixture
 def market(conn: Connection, database_url: str, artifact_root: str) -> ServedMarket:
     """The served market, MODEL's version 1 promoted to champion by `tester`."""
-    market = served_market(conn)
-    version = trained(database_url, artifact_root, market)
-    promote(conn, Tracking(database_url, artifact_root), MODEL, version, "champion",
-            reason="first in service", who="tester")  # fmt: skip
-    return market
+    return promoted(conn, database_url, artifact_root)
 
 
 @pytest.fixture
