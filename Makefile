@@ -39,7 +39,7 @@ browser:
 
 # The suite runs on the embedded server, then again on a separate server (the one
 # TEST_DATABASE_URL names, or the PostgreSQL answering on 127.0.0.1:5432): there, every
-# test that reaches the server, but the browser's (`slow`), which repeat the same pages.
+# test that reaches the server, but the browser's and the slowest whole commands' (`slow`).
 test: lint browser
 	env -u TEST_DATABASE_URL $(BIN)/pytest
 	@url="$${TEST_DATABASE_URL:-}"; \

@@ -16,6 +16,10 @@ from candlelab.market.synthetic_market import MarketSpec
 from candlelab.store.embedded import POSTGRES_VERSION, _pgserver
 from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
 
+# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
+# the integration tests run the same code on both.
+pytestmark = pytest.mark.slow
+
 DEMO_BARS = sum(len(bars) for _, _, bars in demo_charts(MarketSpec()))
 
 

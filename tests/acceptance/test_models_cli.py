@@ -18,6 +18,10 @@ from candlelab.training.trainer import TrainingRequest, train
 from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.fixtures.training_data import built_market
 
+# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
+# the integration tests run the same code on both.
+pytestmark = pytest.mark.slow
+
 NAME = "small-tb"
 
 

@@ -12,6 +12,10 @@ from candlelab.training.tracking import Tracking
 from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.acceptance.test_train_cli import built  # noqa: F401  (a fixture)
 
+# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
+# the integration tests run the same code on both.
+pytestmark = pytest.mark.slow
+
 MODEL = "mine-tight"
 
 

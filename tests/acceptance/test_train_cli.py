@@ -13,6 +13,10 @@ from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.fixtures.quality_cases import as_csv, clean_bars
 from tests.fixtures.training_data import label_strong_rsi
 
+# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
+# the integration tests run the same code on both.
+pytestmark = pytest.mark.slow
+
 FEATURES = """\
 name = "mine"
 
