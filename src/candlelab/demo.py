@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
+from candlelab.features.blocks import datetime64
 from candlelab.labels.proposals import propose, trend_proposals
 from candlelab.labels.spans import NewSpan, add_span
 from candlelab.market.candles import Bars
@@ -196,13 +196,9 @@ def proposal_agreement(conn: Connection, spec: MarketSpec, charts: dict[int, Ins
             truth[name] += int(np.sum(regimes == regime))
         found = conn.execute(QUERIES["run_proposals"], {"chart_id": chart_id, "run_id": run_id})
         for label, start, end in found:
-            inside = (times >= _naive(start)) & (times <= _naive(end))
+            inside = (times >= datetime64(start)) & (times <= datetime64(end))
             regime = next(r for r, n in REGIME_LABELS.items() if n == label)
             proposed[label] += (regimes[inside] == regime).tolist()
     return [Agreement(name, len(hits), float(np.mean(hits)) if hits else float("nan"),
                       sum(hits) / truth[name] if truth[name] else float("nan"))
             for name, hits in proposed.items()]  # fmt: skip
-
-
-def _naive(moment: datetime) -> np.datetime64:
-    return np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "us")

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from candlelab.errors import DataError
+from candlelab.features.blocks import datetime64
 from candlelab.training.targets import SpanRules
 
 UNTAUGHT = -1  # a bar that teaches nothing (outside the covered range)
@@ -90,13 +91,9 @@ def _against(span: LabelledSpan, rules: SpanRules) -> bool:
 
 def _rows(times: npt.NDArray[np.datetime64], span: LabelledSpan) -> tuple[int, int]:
     """The first and last bar inside the span (its times are bar opens)."""
-    start, end = _utc(span.start_time), _utc(span.end_time)
+    start, end = datetime64(span.start_time), datetime64(span.end_time)
     first = int(np.searchsorted(times, start, side="left"))
     return first, int(np.searchsorted(times, end, side="right")) - 1
-
-
-def _utc(moment: datetime) -> np.datetime64:
-    return np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "us")
 
 
 def _in_painting_order(spans: list[LabelledSpan], bounds: dict[int, tuple[int, int]],

@@ -39,6 +39,7 @@ from candlelab.errors import (
     VersionConflict,
     cut,
 )
+from candlelab.features.blocks import datetime64
 from candlelab.market.candles import window
 from candlelab.market.charts import Chart, ChartSummary, chart, chart_range, chart_summary
 from candlelab.market.quality import missing_bars
@@ -241,10 +242,10 @@ def _lacking_range(times: Times, start: datetime | None, end: datetime | None,
     """The range a window's missing bars are looked for in: from `start` (or its first
     bar) to its last bar, or on to `end` when it reached no limit or was read back from
     `end`, so the gap up to bars the browser holds shows too."""
-    low = _utc64(start) if start else times[0]
+    low = datetime64(start) if start else times[0]
     high = times[-1]
     if end is not None and not (len(times) == limit and start is not None):
-        high = min(_utc64(end) - np.timedelta64(1, "us"), _utc64(datetime.now(UTC)))
+        high = min(datetime64(end) - np.timedelta64(1, "us"), datetime64(datetime.now(UTC)))
     return low, high
 
 
@@ -256,17 +257,13 @@ def _missing(conn: Conn, chart: Chart, times: Times, low: np.datetime64,
     first, last = chart_range(conn, chart.id)
     if first is None or last is None:
         return times[:0]
-    low, high = max(low, _utc64(first)), min(high, _utc64(last))
+    low, high = max(low, datetime64(first)), min(high, datetime64(last))
     step = Timeframe.parse(chart.timeframe).micros
     if step is not None:  # a calendar expects at most one bar a step
         high = min(high, low + np.timedelta64(step * MAX_WINDOW, "us"))
     if high < low:
         return times[:0]
     return missing_bars(chart, times, low, high)[:MAX_WINDOW]
-
-
-def _utc64(moment: datetime) -> np.datetime64:
-    return np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "us")
 
 
 def no_such_chart(chart_id: int) -> HTTPException:
