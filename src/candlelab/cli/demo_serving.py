@@ -4,6 +4,7 @@ newest bar of every chart, routed between the two and logged in `signals`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from candlelab.cli.demo_loop import MODEL, train_on_spans
@@ -27,11 +28,11 @@ def serving_step(ws: Workspace, champion: TrainingResult, charts: tuple[int, ...
         status.update("promoting")
         _promote(ws, champion.model_version, challenger.model_version)
         status.update("predicting the newest bar of every chart")
-        signals, refused = _predict_newest(ws)
+        predicted = _predict_newest(ws)
     out.print(f"in service: {MODEL} version {champion.model_version} champion, version "
               f"{challenger.model_version} challenger at {CHALLENGER_SHARE:.0%} of the "
               "traffic (routed by chart and bar)", soft_wrap=True)  # fmt: skip
-    _print_signals(ws, signals, refused)
+    _print_signals(predicted)
 
 
 def _promote(ws: Workspace, champion: int, challenger: int) -> None:
@@ -46,33 +47,39 @@ def _promote(ws: Workspace, champion: int, challenger: int) -> None:
                 who="demo", reason="demo: a second parameter set on trial")  # fmt: skip
 
 
-def _predict_newest(ws: Workspace) -> tuple[list[Signal], list[NotPredictable]]:
+@dataclass
+class Predicted:
+    """The newest bar of each chart: the signals, the refusals, each chart's name."""
+
+    names: dict[int, str] = field(default_factory=dict)
+    signals: list[Signal] = field(default_factory=list)
+    refused: list[NotPredictable] = field(default_factory=list)
+
+
+def _predict_newest(ws: Workspace) -> Predicted:
     """Each chart's newest closed bar, predicted by the version its draw routes to."""
     from candlelab.market.charts import all_charts
     from candlelab.models.prediction import ModelShelf, predict_newest
     from candlelab.training.proposals import ModelReference
 
     shelf = ModelShelf(ws.database_url, ws.settings.artifact_location)
-    signals: list[Signal] = []
-    refused: list[NotPredictable] = []
+    predicted, reference = Predicted(), ModelReference.parse(MODEL)
     with ws.connect() as conn:
         for chart in all_charts(conn):
-            done, failed = predict_newest(conn, shelf, ModelReference.parse(MODEL),
-                                          chart_id=chart.id, bars=1)  # fmt: skip
-            signals, refused = signals + done, refused + failed
-    return signals, refused
+            predicted.names[chart.id] = f"{chart.symbol} {chart.timeframe}"
+            done, failed = predict_newest(conn, shelf, reference, chart_id=chart.id, bars=1)
+            predicted.signals += done
+            predicted.refused += failed
+    return predicted
 
 
-def _print_signals(ws: Workspace, signals: list[Signal], refused: list[NotPredictable]) -> None:
-    from candlelab.market.charts import all_charts
-
-    with ws.connect() as conn:
-        names = {c.id: f"{c.symbol} {c.timeframe}" for c in all_charts(conn)}
-    rows = [[names.get(s.chart_id, s.chart_id), f"{s.time:%Y-%m-%d %H:%M}", s.model_version,
-             s.alias or "", s.pred, f"{s.proba:.2f}", _ms(s.latency_ms)]
-            for s in signals]  # fmt: skip
+def _print_signals(predicted: Predicted) -> None:
+    rows = [[predicted.names.get(s.chart_id, s.chart_id), f"{s.time:%Y-%m-%d %H:%M}",
+             s.model_version, s.alias or "", s.pred, f"{s.proba:.2f}", _ms(s.latency_ms)]
+            for s in predicted.signals]  # fmt: skip
     table("signals on the newest bars (bar opens in UTC)",
           ("chart", "bar", "v", "alias", "pred", "proba", "ms"), rows)  # fmt: skip
+    refused = predicted.refused
     if refused:
         out.print(f"not predicted: {len(refused)} chart(s), e.g. {refused[0]}", soft_wrap=True)
     out.print(f"models:    candlelab models show {MODEL}; the Models page at "
