@@ -31,6 +31,7 @@ from candlelab.models.prediction import (
 from candlelab.models.signals import Signal
 from candlelab.training.proposals import ModelReference
 from candlelab.web.params import Moment, Whole
+from candlelab.web.pool import pooled
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 # The answer encoded by pydantic at once: the route returns a Response, so FastAPI does
@@ -73,17 +74,14 @@ async def predict_bar(name: ModelName, body: PredictRequest, request: Request,
 def _predict(app: FastAPI, reference: ModelReference, body: PredictRequest, started: float,
              later: Later) -> Signal:  # fmt: skip
     """The blocking part in one thread: the pooled connection taken, used and given back
-    (what it did not commit rolled back), as the `Conn` dependency does in two."""
-    with app.state.pool.connection() as conn:
-        try:
-            return predict_reference(conn, app.state.models, reference, body.chart_id,
-                                     time=body.time, started=started, later=later)  # fmt: skip
-        finally:
-            conn.rollback()
+    there (the `Conn` dependency would take it in a thread hop of its own)."""
+    with pooled(app) as conn:
+        return predict_reference(conn, app.state.models, reference, body.chart_id,
+                                 time=body.time, started=started, later=later)  # fmt: skip
 
 
 def _shadows(app: FastAPI, trials: list[Trial]) -> None:
     """The shadows' signals, on a pooled connection of their own (the request's is back)."""
     shelf: ModelShelf = app.state.models
-    with app.state.pool.connection() as conn:
+    with pooled(app) as conn:
         shadow_signals(conn, shelf, trials)
