@@ -249,8 +249,8 @@ class _Join:
             "set_id": self.stored.id,
             "width": len(self.stored.columns),
             "size": PIECE,
-            "pieces": -(-len(cuts.row) // PIECE),
         }
+        conn.execute(QUERIES["plan_vectors_at"])
         with conn.cursor(binary=True) as cursor:
             for order, packed in cursor.stream(QUERIES["vectors_at"], params):
                 if order is not None:

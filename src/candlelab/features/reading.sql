@@ -46,23 +46,27 @@ CREATE TEMPORARY TABLE wanted_bars (
 -- See create_wanted_bars.
 COPY wanted_bars (n, chart_id, first_time, bar) FROM STDIN (FORMAT BINARY);
 
+-- plan_vectors_at --
+-- How vectors_at must be run, for this transaction: the pieces formed by sorting (the
+-- planner, without statistics on the temporary table, hashed all the pieces first and
+-- sent nothing until it had cut every bar), and the sort of ~100,000 bars in memory.
+SET LOCAL enable_hashagg = off;
+SET LOCAL work_mem = '64MB';
+
 -- vectors_at --
 -- The wanted bars' vectors cut out of their blocks by the server (uncompressed storage:
 -- only the pages holding them are read), in pieces of `size` bars by `n`: each piece one
 -- bytea, with its bars' `n` as int8s in the same order (both aggregates of one group see
 -- the rows in one order). Streamed, the client puts a piece in place while the server
--- cuts the next, instead of the server sorting ~50 MB or sending one value of it. Each
--- bar's block is found by its primary key in a subquery, not a join: without statistics
--- on the temporary table the planner joined every block to every bar of a piece.
-SELECT p.n, p.vectors
-FROM generate_series(0, %(pieces)s - 1) AS k
-CROSS JOIN LATERAL (
-    SELECT string_agg(int8send(w.n), '') AS n,
-           string_agg(substring((
-               SELECT b.vectors FROM feature_blocks b
-               WHERE b.feature_set_id = %(set_id)s AND b.chart_id = w.chart_id
-                 AND b.first_time = w.first_time
-           ) FROM w.bar::integer * %(width)s * 8 + 1 FOR %(width)s * 8), '') AS vectors
-    FROM wanted_bars w
-    WHERE w.n >= k * %(size)s AND w.n < (k + 1) * %(size)s
-) AS p;
+-- cuts the next, instead of the server sorting ~50 MB or sending one value of it. One
+-- pass: the blocks are found by one hash join and the pieces formed by one sort of the
+-- wanted bars (a key lookup per bar, or a scan of the wanted bars per piece, cost a
+-- third more).
+SELECT string_agg(int8send(w.n), '') AS n,
+       string_agg(substring(b.vectors FROM w.bar::integer * %(width)s * 8 + 1
+                            FOR %(width)s * 8), '') AS vectors
+FROM wanted_bars w
+JOIN feature_blocks b ON b.feature_set_id = %(set_id)s AND b.chart_id = w.chart_id
+                     AND b.first_time = w.first_time
+GROUP BY w.n / %(size)s
+ORDER BY w.n / %(size)s;
