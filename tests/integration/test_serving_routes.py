@@ -197,6 +197,28 @@ def test_an_alias_moved_in_mlflow_alone_is_followed_by_polling(
     assert serving_set(conn, MODEL) == serving(conn, tracking, MODEL)
 
 
+def test_a_watcher_whose_connection_dies_connects_again_and_hears_the_next_move(
+    conn: Connection, tracking: Tracking, market: ServedMarket, shelf: ModelShelf
+) -> None:
+    shelf.servings.start()
+    wait_for(lambda: shelf.servings.drops["connect"] == 1)  # listening (a drop once it is)
+    with connect(shelf.url, autocommit=True) as admin:
+        killed = admin.execute(WATCHER_KILL).fetchall()
+    assert len(killed) == 1  # the watcher's own connection, nobody else's
+    wait_for(lambda: shelf.servings.drops["connect"] == 3)  # lost, then listening again
+    with connect(shelf.url) as mover:
+        up(mover, tracking, 2)
+    wait_for(lambda: champion_of(shelf, conn) == 2)
+    wait_for(lambda: shelf.servings.drops["notify"] > 0)  # listening again, not only polling
+
+
+# The watcher's connection: the one whose last query was the fingerprint of the moves.
+WATCHER_KILL = """
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE pid <> pg_backend_pid() AND datname = current_database()
+  AND query LIKE '%md5(string_agg(name%registered_model_aliases%'"""
+
+
 def test_a_shelf_not_watching_keeps_nothing(
     conn: Connection, tracking: Tracking, market: ServedMarket, shelf: ModelShelf
 ) -> None:
