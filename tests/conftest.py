@@ -3,14 +3,15 @@
 The schema (candlelab's and MLflow's) is migrated once into a template database; each
 test that needs a database gets its own clone (CREATE DATABASE ... TEMPLATE), so tests
 never share rows and stay fast. A clone takes about half a second (the server copies and
-WAL-logs every page of the template, its system catalogs included), so the next test's
-clone is made in a thread while a test runs, and a used one is dropped there too.
+WAL-logs every page of the template, its system catalogs included), so the next tests'
+clones are made in threads while a test runs, and a used one is dropped there too.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -74,22 +75,29 @@ def template_url(server_url: str, artifact_root: str) -> Iterator[str]:
     drop_database(server_url, name)
 
 
-class Databases:
-    """New databases for one test each, the next one made ahead in a thread of its own.
+# Databases made ahead, each in a thread of its own: a server makes two clones at once
+# in about 0.7 of the time it takes for them one after the other (so a run of short
+# tests waits less), and a third gains nothing.
+AHEAD = 2
 
-    A test takes a database made while the test before it ran; nobody else ever used it.
-    Once its test is done a database is dropped, in the same thread.
+
+class Databases:
+    """New databases for one test each, the next ones made ahead in threads.
+
+    A test takes a database made while the tests before it ran; nobody else ever used it.
+    Once its test is done a database is dropped, in the same threads.
     """
 
     def __init__(self, server_url: str, prefix: str, template: str | None = None) -> None:
         self.server_url, self.prefix, self.template = server_url, prefix, template
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=prefix)
-        self.ahead: Future[str] | None = None
+        self.worker = ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix=prefix)
+        self.ahead: deque[Future[str]] = deque()
         self.dropped: list[Future[None]] = []
 
     def take(self) -> str:
-        made = self.ahead if self.ahead is not None else self.worker.submit(self._create)
-        self.ahead = self.worker.submit(self._create)
+        made = self.ahead.popleft() if self.ahead else self.worker.submit(self._create)
+        while len(self.ahead) < AHEAD:
+            self.ahead.append(self.worker.submit(self._create))
         return made.result()
 
     def give_back(self, url: str) -> None:
@@ -97,8 +105,8 @@ class Databases:
         self.dropped.append(self.worker.submit(drop_database, self.server_url, name))
 
     def close(self) -> None:
-        if self.ahead is not None:
-            self.give_back(self.ahead.result())
+        while self.ahead:
+            self.give_back(self.ahead.popleft().result())
         self.worker.shutdown(wait=True)
         for drop in self.dropped:
             drop.result()  # a drop that failed fails the session here

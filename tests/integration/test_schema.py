@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from candlelab.store import migrations
 from candlelab.store.database import engine
@@ -103,6 +106,26 @@ def test_upgrade_is_idempotent_and_downgrade_to_base_removes_every_table(
 
     migrations.upgrade(empty_database_url)
     assert migrations.current(empty_database_url) == migrations.head()
+    migrations.downgrade(empty_database_url, "-1")
+    assert migrations.current(empty_database_url) == alembic_current(empty_database_url)
+    assert migrations.current(empty_database_url) not in (None, migrations.head())
+
+
+def alembic_current(url: str) -> str | None:
+    db = engine(url)
+    try:
+        with db.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        db.dispose()
+
+
+def test_the_head_read_from_file_names_is_alembics_and_each_file_is_named_by_its_revision() -> None:
+    script = ScriptDirectory(str(Path(migrations.__file__).parent))
+    assert migrations.head() == script.get_current_head()
+    for revision in script.walk_revisions():
+        assert revision.path is not None
+        assert Path(revision.path).name.startswith(f"{revision.revision}_"), revision.path
 
 
 def test_the_application_writes_nothing_into_schema_mlflow_and_mlflow_nothing_into_public(

@@ -16,3 +16,14 @@ def test_the_command_line_parses_without_importing_any_stage() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert {name.split(".")[0] for name in loaded} & STAGE_LIBRARIES == set()
+
+
+def test_a_command_checks_the_schema_revision_without_alembic_or_sqlalchemy() -> None:
+    """Every command that connects asks the revision first (`Workspace.connect`); the
+    migration tools are imported only to migrate."""
+    code = ("import sys, candlelab.workspace, candlelab.store.migrations, "
+            "candlelab.store.database; print(*sys.modules)")  # fmt: skip
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {name.split(".")[0] for name in loaded} & {"alembic", "sqlalchemy"} == set()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -27,6 +28,9 @@ from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 POLL_SECONDS = 1.0
+# How long a listening watcher may go without looking whether it is asked to stop: `stop`
+# returns within about this, not a whole `poll_seconds` (an app's shutdown waits on it).
+STOP_SECONDS = 0.05
 log = logging.getLogger(__name__)
 
 
@@ -109,12 +113,15 @@ class ServingSets:
                     self.drop(cause="fingerprint")
 
     def _hear(self, conn: Connection) -> None:
-        """Drop the set of each model named on the channel for up to `poll_seconds`."""
+        """Drop the set of each model named on the channel for up to `poll_seconds`, or
+        until `stop`."""
         if not self.listen:
             self._stopping.wait(self.poll_seconds)
             return
-        for note in conn.notifies(timeout=self.poll_seconds):
-            self.drop(note.payload, cause="notify")
+        deadline = time.monotonic() + self.poll_seconds
+        while (left := deadline - time.monotonic()) > 0 and not self._stopping.is_set():
+            for note in conn.notifies(timeout=min(left, STOP_SECONDS)):
+                self.drop(note.payload, cause="notify")
 
 
 def fingerprint(conn: Connection) -> tuple[Any, ...]:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import LiteralString
+from typing import TYPE_CHECKING, LiteralString, TypeGuard
 
 import psycopg
-import sqlalchemy
 from psycopg import errors as pg_errors
 from psycopg.rows import TupleRow
-from sqlalchemy.pool import NullPool
 
 from candlelab import errors
 from candlelab.store.urls import database_name, describe, libpq_url, sqlalchemy_url, with_database
+
+if TYPE_CHECKING:
+    import sqlalchemy
 
 Connection = psycopg.Connection[TupleRow]
 
@@ -56,7 +58,11 @@ def engine(url: str) -> sqlalchemy.Engine:
     """A SQLAlchemy engine for Alembic and metadata work; no pool, as each use is short.
 
     It connects through `connect`, so connection failures read the same everywhere.
+    SQLAlchemy is imported here, not by every command that only connects.
     """
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
     return sqlalchemy.create_engine(
         sqlalchemy_url(url), poolclass=NullPool, creator=lambda: connect(url)
     )
@@ -75,8 +81,8 @@ def translated() -> Iterator[None]:
         if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
             raise
         raise errors.DatabaseUnavailable(f"lost the database: {_first_line(exc)}") from exc
-    except sqlalchemy.exc.IntegrityError as exc:
-        if isinstance(exc.orig, psycopg.Error):
+    except Exception as exc:
+        if _sqlalchemy_integrity_error(exc) and isinstance(exc.orig, psycopg.Error):
             raise domain_error(exc.orig) from exc
         raise
 
@@ -122,6 +128,13 @@ def ensure_database(url: str) -> bool:
         except (pg_errors.DuplicateDatabase, pg_errors.UniqueViolation):
             return False  # another process created it a moment ago
     return True
+
+
+def _sqlalchemy_integrity_error(exc: Exception) -> TypeGuard[sqlalchemy.exc.IntegrityError]:
+    """SQLAlchemy's wrapper of a constraint violation; none can be raised (and SQLAlchemy
+    need not be imported to tell) while nothing has imported it."""
+    module = sys.modules.get("sqlalchemy.exc")
+    return module is not None and isinstance(exc, module.IntegrityError)
 
 
 def _first_line(exc: BaseException) -> str:

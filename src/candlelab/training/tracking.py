@@ -76,15 +76,21 @@ class Tracking:
         return str(self.client.create_experiment(name, artifact_location=location))
 
     def start_run(self, experiment: str, params: Mapping[str, Any] | None = None) -> RunRecord:
+        """A new run, its params logged in one batch (one call each cost a transaction)."""
+        from mlflow.entities import Param
+
         experiment_id = self.experiment(experiment)
         run = self.client.create_run(experiment_id)
-        for key, value in (params or {}).items():
-            self.client.log_param(run.info.run_id, key, value)
+        batch = [Param(key, str(value)) for key, value in (params or {}).items()]
+        self.client.log_batch(run.info.run_id, params=batch)
         return RunRecord(run.info.run_id, experiment_id)
 
     def log_metrics(self, run: RunRecord, metrics: Mapping[str, float], step: int = 0) -> None:
-        for key, value in metrics.items():
-            self.client.log_metric(run.run_id, key, value, step=step)
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+        self.client.log_batch(run.run_id, metrics=batch)
 
     def log_step_metrics(self, run: RunRecord, metrics: Mapping[str, float], step: int) -> None:
         """Metrics at one step (a fold) in one call; NaN and infinities are skipped, as
@@ -97,8 +103,10 @@ class Tracking:
         self.client.log_batch(run.run_id, metrics=batch)
 
     def set_tags(self, run: RunRecord, tags: Mapping[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(run.run_id, key, value)
+        from mlflow.entities import RunTag
+
+        batch = [RunTag(key, str(value)) for key, value in tags.items()]
+        self.client.log_batch(run.run_id, tags=batch)
 
     def log_json(self, run: RunRecord, data: Any, name: str) -> None:
         """A JSON document among the run's artifacts (the per-fold report, importances)."""
