@@ -6,13 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from candlelab.store import migrations
 from candlelab.store.database import engine
-from candlelab.store.schema import DEPLOYMENTS_SQL, FEATURE_STORE_SQL, MODELS_SQL, metadata
+from candlelab.store.schema import (
+    DEPLOYMENTS_SQL,
+    FEATURE_STORE_SQL,
+    MODELS_SQL,
+    OUTCOMES_SQL,
+    metadata,
+)
 
 # The shape of schema public, read from the catalogs: columns, constraints, indexes, views.
 CATALOG_QUERIES = {
@@ -55,7 +62,7 @@ def build_from_metadata(url: str) -> None:
     db = engine(url)
     with db.begin() as connection:
         metadata.create_all(connection)
-        for statement in (*FEATURE_STORE_SQL, *DEPLOYMENTS_SQL, *MODELS_SQL):
+        for statement in (*FEATURE_STORE_SQL, *OUTCOMES_SQL, *DEPLOYMENTS_SQL, *MODELS_SQL):
             connection.exec_driver_sql(statement)
     db.dispose()
 
@@ -229,7 +236,7 @@ def test_the_serving_revisions_go_down_and_up_again_keeping_their_rows(
     """0019 → 0016 and back with signals and moves in the tables: every signal is kept
     (a word with no number becomes NaN or NULL going down), every move that names a
     version is kept."""
-    migrations.upgrade(empty_database_url)
+    migrations.upgrade(empty_database_url, "0020")
     with psycopg.connect(empty_database_url) as db:
         db.execute("INSERT INTO charts (id, symbol, timeframe, source, name) "
                    "VALUES (1, 'A', '1h', 's', 'A')")  # fmt: skip
@@ -249,7 +256,35 @@ def test_the_serving_revisions_go_down_and_up_again_keeping_their_rows(
     assert [(np.isnan(p) if p != 1 else p, o) for p, o in down] == [
         (True, None), (1.0, 0.5), (True, None)]  # fmt: skip
     assert moves == [("champion", 1)]  # the old schema holds no move without a version
-    migrations.upgrade(empty_database_url)
+    migrations.upgrade(empty_database_url, "0020")
     with psycopg.connect(empty_database_url) as db:
         up = db.execute("SELECT pred, outcome, shadow FROM signals ORDER BY time").fetchall()
     assert up == [("NaN", None, False), ("1", "0.5", False), ("NaN", None, False)]
+
+
+def test_the_outcomes_revision_keeps_judgements_as_words_going_up_and_down(
+    empty_database_url: str,
+) -> None:
+    """0021 clears an outcome that is no word (no code judged before it), refuses one
+    afterwards, and going down keeps the three columns the table had."""
+    migrations.upgrade(empty_database_url, "0020")
+    with psycopg.connect(empty_database_url) as db:
+        db.execute("INSERT INTO charts (id, symbol, timeframe, source, name) "
+                   "VALUES (1, 'A', '1h', 's', 'A')")  # fmt: skip
+        for hour, outcome in ((0, "win"), (1, "0.5")):
+            db.execute("INSERT INTO signals (chart_id, time, model_name, model_version, pred, "
+                       "outcome, realized_rr, evaluated_at) VALUES (1, timestamptz "
+                       "'2024-01-01' + %s * interval '1 hour', 'm', 1, 'long', %s, 2, now())",
+                       (hour, outcome))  # fmt: skip
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as db:
+        rows = db.execute("SELECT outcome, realized_rr, held_bars FROM signals "
+                          "ORDER BY time").fetchall()  # fmt: skip
+        assert rows == [("win", 2.0, None), (None, 2.0, None)]
+        with pytest.raises(psycopg.errors.CheckViolation, match="ck_signals_outcome"):
+            db.execute("UPDATE signals SET outcome = 'draw'")
+    migrations.downgrade(empty_database_url, "0020")
+    with psycopg.connect(empty_database_url) as db:
+        rows = db.execute("SELECT outcome, realized_rr FROM signals ORDER BY time").fetchall()
+        db.execute("UPDATE candles SET close = close")  # the trigger works without 0021
+    assert rows == [("win", 2.0), (None, 2.0)]

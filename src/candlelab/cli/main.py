@@ -14,6 +14,7 @@ from candlelab.cli import (
     backfill,
     db,
     demo,
+    evaluate,
     features,
     import_sqlite,
     ingest,
@@ -54,6 +55,7 @@ app.add_typer(train.runs_app, name="runs")
 app.command("propose")(propose.propose)
 app.add_typer(models.app, name="models")
 app.command("predict")(predict.predict)
+app.command("evaluate")(evaluate.evaluate)
 
 DatabaseUrl = Annotated[
     str | None,

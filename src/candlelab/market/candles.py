@@ -78,7 +78,7 @@ def load_bars(
     with translated():
         if not _overlaps_stored(conn, chart_id, bars):  # the chart has counted them
             _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
-            _mark_features_stale(conn, chart_id, bars["time"].min())
+            _mark_stale(conn, chart_id, bars["time"].min())
             return LoadCounts(bars.height, 0, 0, 0)
         counts = _load_through_staging(conn, chart_id, bars, on_conflict)
         _note_bars(conn, chart_id, bars, counts.inserted)
@@ -90,14 +90,15 @@ def copy_new_bars(conn: Connection, chart_id: int, bars: pl.DataFrame) -> None:
     (the caller knows: a range checked under the chart's lock, or a chart just made)."""
     _copy(conn, QUERIES["copy_candles"], _copy_columns(chart_id, bars))
     _note_bars(conn, chart_id, bars, bars.height)
-    _mark_features_stale(conn, chart_id, bars["time"].min())
+    _mark_stale(conn, chart_id, bars["time"].min())
 
 
-def _mark_features_stale(conn: Connection, chart_id: int, first: object) -> None:
+def _mark_stale(conn: Connection, chart_id: int, first: object) -> None:
     """Bars were added from `first` on: feature builds of the chart that reach past it
-    recompute from there, a rule of the same transaction."""
+    recompute from there, and the judgements of signals that read past it are made again
+    (`candlelab evaluate`), a rule of the same transaction."""
     if first is not None:
-        conn.execute(QUERIES["mark_features_stale"], {"chart_id": chart_id, "first": first})
+        conn.execute(QUERIES["mark_stale"], {"chart_id": chart_id, "first": first})
 
 
 def _note_bars(conn: Connection, chart_id: int, bars: pl.DataFrame, added: int) -> None:
@@ -152,10 +153,10 @@ def _write_staged(
         return LoadCounts(0, 0, staged, differing)  # a re-load: nothing to write
     if on_conflict == "update":
         inserted, written, first = conn.execute(QUERIES["upsert_bars"]).fetchone() or (0, 0, None)
-        _mark_features_stale(conn, chart_id, first)
+        _mark_stale(conn, chart_id, first)
         return LoadCounts(inserted, written - inserted, staged - written, differing)
     inserted, first = conn.execute(QUERIES["insert_new_bars"]).fetchone() or (0, None)
-    _mark_features_stale(conn, chart_id, first)
+    _mark_stale(conn, chart_id, first)
     return LoadCounts(inserted, 0, staged - inserted, differing)
 
 

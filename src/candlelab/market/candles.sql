@@ -116,10 +116,12 @@ RETURNING (xmax = 0) AS inserted, time
 )
 SELECT count(*) FILTER (WHERE inserted), count(*), min(time) FROM written;
 
--- mark_features_stale --
+-- mark_stale --
 -- Bars were added to a chart from `first` on: feature builds that reach past it must
--- recompute from there (updates and deletes are marked by a trigger on candles).
-SELECT mark_features_stale(%(chart_id)s, %(first)s);
+-- recompute from there, and signals' judgements that read a bar at or after it are void
+-- (updates and deletes are marked by a trigger on candles).
+SELECT mark_features_stale(%(chart_id)s, %(first)s),
+       mark_outcomes_stale(%(chart_id)s, %(first)s);
 
 -- drop_staging --
 -- Drop the staging table now, so one transaction can load several charts.

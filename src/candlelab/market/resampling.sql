@@ -59,9 +59,11 @@ RETURNING time, xmax = 0 AS inserted
     FROM new_bins
     WHERE id = %(derived)s AND new_bins.bins > 0
 ), staled AS (
-    -- New bins inside the derived chart's built features make them stale from there
-    -- (changed bins are marked by the trigger on candles).
-    SELECT mark_features_stale(%(derived)s, new_bins.first_bin)
+    -- New bins inside the derived chart's built features make them stale from there,
+    -- and void the judgements of its signals that read past them (changed bins are
+    -- marked by the trigger on candles).
+    SELECT mark_features_stale(%(derived)s, new_bins.first_bin),
+           mark_outcomes_stale(%(derived)s, new_bins.first_bin)
     FROM new_bins WHERE new_bins.bins > 0
 )
 SELECT (SELECT count(*) FROM written), (SELECT count(*) FROM staled);

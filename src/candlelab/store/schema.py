@@ -48,6 +48,7 @@ SPAN_SOURCES = ("manual", "model", "import")
 SPAN_STATUSES = ("accepted", "proposed", "rejected")
 RUN_STATUSES = ("running", "finished", "failed", "killed")
 QUEUE_STATUSES = ("pending", "processing", "completed", "failed")
+OUTCOMES = ("win", "loss", "timeout", "ambiguous")
 
 
 def _id() -> Column[int]:
@@ -383,18 +384,30 @@ signals = Table(
     Column("label", Text),  # the human label of the bar, where an accepted span covers it
     Column("features", JSONB),
     Column("latency_ms", Double),
-    Column("outcome", Text),  # win / loss / timeout / ambiguous
+    Column("outcome", Text),  # win / loss / timeout / ambiguous (monitoring/outcomes.py)
     Column("realized_rr", Double),
     Column("evaluated_at", DateTime(timezone=True)),
     _timestamp("created_at"),
     # Made by a shadow beside the version that served the request, never returned.
     Column("shadow", Boolean, nullable=False, server_default=text("false")),
+    # A judgement without a trade says why (`not traded`, `no risk unit`); one with a trade
+    # its bars held, excursions in R, and the last bar it read: a bar written at or before
+    # it voids the judgement (OUTCOMES_SQL).
+    Column("outcome_reason", Text),
+    Column("held_bars", Integer),
+    Column("mae_r", Double),
+    Column("mfe_r", Double),
+    Column("judged_to", DateTime(timezone=True)),
     # Its index serves the phase-1 spec's (chart, time) lookups too, and the one below
     # (model, version): neither is duplicated.
     UniqueConstraint("chart_id", "time", "model_name", "model_version"),
     CheckConstraint("proba IS NULL OR proba BETWEEN 0 AND 1", name="proba"),
     CheckConstraint("latency_ms IS NULL OR latency_ms >= 0", name="latency"),
+    CheckConstraint(f"outcome IS NULL OR {_one_of('outcome', OUTCOMES)}", name="outcome"),
     Index(None, "model_name", "model_version", "time"),
+    # The signals still to judge, by chart; the judgements a written bar voids.
+    Index(None, "chart_id", "time", postgresql_where=text("evaluated_at IS NULL")),
+    Index(None, "chart_id", "judged_to", postgresql_where=text("judged_to IS NOT NULL")),
     # Containment and jsonpath equality on the features (`features @> '{"hour": 3}'`); a
     # backtest's signals have none (the feature store has their vectors) and no entry.
     Index(
@@ -517,18 +530,23 @@ UPDATE feature_builds SET stale_from = least(stale_from, first)
 WHERE (chart_id = chart OR chart = ANY(depends_on)) AND first <= last_bar
   AND (stale_from IS NULL OR stale_from > first)
 $$""",
-    # Updates and deletes from anywhere (psql included) mark the builds they touch;
+    # Updates and deletes from anywhere (psql included) mark the builds and the signals'
+    # judgements they touch (OUTCOMES_SQL, created with the functions it calls);
     # inserts are marked by the statements that write them (`market/candles.sql`), so
     # a bulk COPY pays nothing for a transition table.
     """
 CREATE FUNCTION candles_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
-        PERFORM mark_features_stale(chart_id, min(time)) FROM (
-            SELECT chart_id, time FROM old_rows UNION ALL SELECT chart_id, time FROM new_rows
-        ) changed GROUP BY chart_id;
+        PERFORM mark_features_stale(chart_id, first), mark_outcomes_stale(chart_id, first)
+        FROM (
+            SELECT chart_id, min(time) AS first FROM (
+                SELECT chart_id, time FROM old_rows UNION ALL SELECT chart_id, time FROM new_rows
+            ) changed GROUP BY chart_id
+        ) charts;
     ELSE
-        PERFORM mark_features_stale(chart_id, min(time)) FROM old_rows GROUP BY chart_id;
+        PERFORM mark_features_stale(chart_id, first), mark_outcomes_stale(chart_id, first)
+        FROM (SELECT chart_id, min(time) AS first FROM old_rows GROUP BY chart_id) charts;
     END IF;
     RETURN NULL;
 END
@@ -628,6 +646,19 @@ BEGIN
         COMMIT;  -- each chart its own transaction: a killed build keeps those done
     END LOOP;
 END
+$$""",
+)
+
+# A signal's judgement read the bars up to its `judged_to` (and, through the ATR, every
+# bar before): a bar written at or before it voids the judgement, for `candlelab evaluate`
+# to make again. Called where feature builds are marked stale, in the same transaction.
+OUTCOMES_SQL = (
+    """
+CREATE FUNCTION mark_outcomes_stale(chart bigint, first timestamptz) RETURNS void
+LANGUAGE sql AS $$
+UPDATE signals SET outcome = NULL, outcome_reason = NULL, realized_rr = NULL, held_bars = NULL,
+                   mae_r = NULL, mfe_r = NULL, judged_to = NULL, evaluated_at = NULL
+WHERE chart_id = chart AND judged_to >= first
 $$""",
 )
 

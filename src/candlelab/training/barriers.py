@@ -148,6 +148,11 @@ def _trades(prices: Prices, unit: Floats, judgement: Judgement, side: int) -> Tr
     return _closed(prices, unit, judgement, side, win_at=win_at, stop_at=stop_at)
 
 
+def risk(unit: Floats, judgement: Judgement) -> Floats:
+    """The price distance of one R: the stop's distance, or one unit where there is none."""
+    return (judgement.stop_loss or 1.0) * unit
+
+
 def _distance(multiple: float | None, unit: Floats) -> Floats:
     """A barrier's distance from the entry; infinite where there is no barrier."""
     return np.full_like(unit, np.inf) if multiple is None else multiple * unit
@@ -163,8 +168,7 @@ def _closed(prices: Prices, unit: Floats, judgement: Judgement, side: int, *, wi
     known = (stopped | won | (rows + h < prices.ends)) & np.isfinite(unit) & (unit > 0)
     at = np.minimum(rows + held, len(prices) - 1)
     price = _exit_price(prices, unit, judgement, side, at=at, stopped=stopped, won=won)
-    risk = (judgement.stop_loss or 1.0) * unit
-    result = (side * (price - prices.close) - judgement.cost * prices.close) / risk
+    result = (side * (price - prices.close) - judgement.cost * prices.close) / risk(unit, judgement)
     return Trades(
         held=held, exit=np.where(won, 1, np.where(stopped, -1, 0)),
         result=np.where(known, result, np.nan), ambiguous=stopped & (win_at == stop_at),

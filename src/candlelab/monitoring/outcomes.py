@@ -1,0 +1,257 @@
+"""Outcomes: every matured signal judged under its model version's target definition.
+
+A version's target is the one its training run's dataset recorded (`training_runs` →
+`datasets.definition`), so a signal is judged as training labelled and scored its bars
+(`judgement`). Signals still to judge are those with no `evaluated_at`: never judged, or
+voided since by a bar written at or before the last bar their judgement read (a
+correction, a backfill, a deletion: `mark_outcomes_stale` in the loading transaction).
+Judging them again is what `candlelab evaluate` does; a judged signal is never touched,
+so a re-run writes nothing.
+
+Charts are judged in batches, each batch one transaction: the charts' load locks taken
+(a chart being loaded is skipped, `chart busy`, and judged by the next run), the batch's
+pending signals read, each chart's candles read once (one read for the batch), judged
+with NumPy per chart and version, and the judgements written through a staging table
+filled by one binary COPY. An interrupted run keeps the batches it committed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from candlelab.errors import NotFound
+from candlelab.market.candles import LOCK_CLASS, candle_arrays, read_candles
+from candlelab.market.charts import Chart, all_charts
+from candlelab.market.quality import missing_bars
+from candlelab.monitoring.judgement import (
+    OUTCOMES,
+    SKIPS,
+    STORED,
+    VERDICTS,
+    WITHOUT_TRADE,
+    ChartBars,
+    Verdicts,
+    judge,
+)
+from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.store.database import Connection, connect
+from candlelab.store.queries import load_queries
+from candlelab.training.targets import DIRECTIONAL, TargetDefinition, target_definition
+
+QUERIES = load_queries(__file__)
+CHARTS_PER_BATCH = 20
+NO_TARGET, CHART_BUSY = "no target", "chart busy"  # skipped before any judgement
+SKIPPED = (*SKIPS, NO_TARGET, CHART_BUSY)
+SIDES = dict(zip(DIRECTIONAL, (-1, 0, 1), strict=True))  # barrier and return targets
+Times = npt.NDArray[np.datetime64]
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """How many signals took each verdict (VERDICTS and SKIPPED words), over `charts`."""
+
+    charts: int = 0
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    def __add__(self, other: EvaluationReport) -> EvaluationReport:
+        return EvaluationReport(self.charts + other.charts,
+                                dict(Counter(self.counts) + Counter(other.counts)))  # fmt: skip
+
+    def of(self, words: Sequence[str]) -> dict[str, int]:
+        return {word: self.counts.get(word, 0) for word in words}
+
+    @property
+    def judged(self) -> int:
+        return sum(self.of(OUTCOMES).values())
+
+    def summary(self) -> dict[str, Any]:
+        return {"charts": self.charts, "judged": self.judged, "outcomes": self.of(OUTCOMES),
+                "ambiguous": self.counts.get("ambiguous", 0),
+                "without_trade": self.of(WITHOUT_TRADE), "skipped": self.of(SKIPPED)}  # fmt: skip
+
+
+def pending_charts(conn: Connection, model_name: str | None = None,
+                   chart_ids: Sequence[int] = ()) -> list[int]:  # fmt: skip
+    """The charts with signals still to judge, of the model and charts named (all if none);
+    a model or chart that does not exist is refused."""
+    if model_name is not None:
+        known = conn.execute(QUERIES["known_model"], {"model_name": model_name}).fetchone()
+        if not known or not known[0]:
+            raise NotFound(f"no model {model_name!r} has signals or a training run; "
+                           "`candlelab models list` names the models")  # fmt: skip
+    charts = {chart.id for chart in all_charts(conn)}
+    for chart_id in chart_ids:
+        if chart_id not in charts:
+            raise NotFound(f"no chart {chart_id}; `candlelab charts` lists them")
+    params = {"model_name": model_name, "chart_ids": list(chart_ids) or None}
+    return [row[0] for row in conn.execute(QUERIES["pending_charts"], params)]
+
+
+def evaluate(url: str, chart_ids: Sequence[int],
+             model_name: str | None = None) -> Iterator[EvaluationReport]:  # fmt: skip
+    """Judge the charts' pending signals (of one model, or every one), a batch of charts a
+    transaction; each batch's report once it is committed."""
+    with connect(url) as conn:
+        charts = {chart.id: chart for chart in all_charts(conn)}
+        targets = Targets(conn)
+        for first in range(0, len(chart_ids), CHARTS_PER_BATCH):
+            batch = [charts[c] for c in chart_ids[first : first + CHARTS_PER_BATCH]]
+            report = _judge_batch(conn, url, batch, targets, model_name)
+            conn.commit()
+            yield report
+
+
+class Targets:
+    """Each model version's target definition and its classes' sides, read once a run."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.found: dict[tuple[str, int], TargetDefinition | None] = {}
+        rows = conn.execute(QUERIES["label_directions"]).fetchall()
+        self.label_sides = {str(name): int(direction) for name, direction in rows}
+
+    def definition(self, model_name: str, version: int) -> TargetDefinition | None:
+        key = (model_name, version)
+        if key not in self.found:
+            params = {"model_name": model_name, "model_version": version}
+            row = self.conn.execute(QUERIES["version_target"], params).fetchone()
+            self.found[key] = None if row is None else _definition(row[0])
+        return self.found[key]
+
+    def sides(self, definition: TargetDefinition, preds: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Each predicted class's side: a word the target does not know takes none (0)."""
+        known = self.label_sides if definition.kind == "spans" else SIDES
+        return np.array([known.get(pred, 0) for pred in preds], dtype=np.int64)
+
+
+def _definition(recorded: dict[str, Any]) -> TargetDefinition:
+    return target_definition({k: v for k, v in recorded.items() if k != "hash"}, "recorded target")
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A batch's signals still to judge, by chart, model, version and bar."""
+
+    id: npt.NDArray[np.int64]
+    chart_id: npt.NDArray[np.int64]
+    time: Times
+    model_name: list[str]
+    model_version: list[int]
+    pred: list[str]
+
+    @classmethod
+    def read(cls, conn: Connection, chart_ids: Sequence[int], model_name: str | None) -> Pending:
+        params = {"chart_ids": list(chart_ids), "model_name": model_name}
+        rows = conn.execute(QUERIES["pending_signals"], params).fetchall()
+        columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(6)]
+        ids, charts, micros, names, versions, preds = columns
+        return cls(np.array(ids, dtype=np.int64), np.array(charts, dtype=np.int64),
+                   np.array(micros, dtype=np.int64).astype("M8[us]"), names, versions,
+                   preds)  # fmt: skip
+
+    def groups(self) -> Iterator[tuple[int, str, int, slice]]:
+        """(chart, model, version, rows) of each run of one chart and version."""
+        keys = zip(self.chart_id.tolist(), self.model_name, self.model_version, strict=True)
+        start = 0
+        for key, run in groupby(keys):
+            stop = start + sum(1 for _ in run)
+            yield (*key, slice(start, stop))
+            start = stop
+
+
+def _judge_batch(conn: Connection, url: str, charts: list[Chart], targets: Targets,
+                 model_name: str | None) -> EvaluationReport:  # fmt: skip
+    params = {"chart_ids": [c.id for c in charts], "lock_class": LOCK_CLASS}
+    locked = {row[0] for row in conn.execute(QUERIES["lock_charts"], params)}
+    pending = Pending.read(conn, [c.id for c in charts], model_name)
+    counts: Counter[str] = Counter()
+    counts[CHART_BUSY] = int((~np.isin(pending.chart_id, list(locked))).sum())
+    bars = _chart_bars(url, [c for c in charts if c.id in locked], pending)
+    writer = OutcomeWriter(conn)
+    for chart_id, name, version, rows in pending.groups():
+        if chart_id not in locked:
+            continue
+        definition = targets.definition(name, version)
+        if definition is None:
+            counts[NO_TARGET] += rows.stop - rows.start
+            continue
+        sides = targets.sides(definition, pending.pred[rows])
+        verdicts = judge(bars[chart_id], pending.time[rows], sides, definition.judgement)
+        counts.update(VERDICTS[v] for v in verdicts.verdict.tolist())
+        writer.add(pending.id[rows], verdicts)
+    writer.write()
+    return EvaluationReport(len(charts), +counts)
+
+
+def _chart_bars(url: str, charts: list[Chart], pending: Pending) -> dict[int, ChartBars]:
+    """Each chart's bars, read in one go for the charts, and the bars its calendar expects
+    from its first pending signal on that it lacks."""
+    if not charts:
+        return {}
+    candles = candle_arrays(read_candles(url, [c.id for c in charts]))
+    found = {}
+    for chart in charts:
+        lo, hi = np.searchsorted(candles["chart_id"], [chart.id, chart.id + 1])
+        mine = {name: values[lo:hi] for name, values in candles.items()}
+        first = pending.time[pending.chart_id == chart.id].min()
+        missing = _missing(chart, mine["time"], first)
+        found[chart.id] = ChartBars(mine["time"], mine["open"], mine["high"], mine["low"],
+                                    mine["close"], missing)  # fmt: skip
+    return found
+
+
+def _missing(chart: Chart, times: Times, first: np.datetime64) -> Times:
+    if not len(times) or first > times[-1]:
+        return np.zeros(0, dtype="M8[us]")
+    return missing_bars(chart, times, first, times[-1]).astype("M8[us]")
+
+
+class OutcomeWriter:
+    """A batch's judgements, gathered then written in one COPY and one UPDATE."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.parts: list[tuple[npt.NDArray[np.int64], Verdicts]] = []
+
+    def add(self, ids: npt.NDArray[np.int64], verdicts: Verdicts) -> None:
+        stored = verdicts.verdict < STORED
+        if stored.any():
+            self.parts.append((ids[stored], _taken(verdicts, stored)))
+
+    def write(self) -> int:
+        if not self.parts:
+            return 0
+        self.conn.execute(QUERIES["create_staged_outcomes"])
+        with self.conn.cursor().copy(QUERIES["copy_staged_outcomes"]) as copy:
+            copy.write(binary_copy_buffer(_columns(self.parts)))
+        params = {"outcomes": list(OUTCOMES), "reasons": list(WITHOUT_TRADE)}
+        return self.conn.execute(QUERIES["write_outcomes"], params).rowcount
+
+
+def _taken(verdicts: Verdicts, rows: npt.NDArray[np.bool_]) -> Verdicts:
+    return Verdicts(*(getattr(verdicts, f)[rows] for f in Verdicts.__dataclass_fields__))
+
+
+def _columns(parts: list[tuple[npt.NDArray[np.int64], Verdicts]]) -> list[CopyColumn]:
+    """The staged_outcomes columns: an outcome's index, or a reason's counted after them."""
+    ids = np.concatenate([ids for ids, _ in parts])
+    v = Verdicts(*(np.concatenate([getattr(p, f) for _, p in parts])
+                   for f in Verdicts.__dataclass_fields__))  # fmt: skip
+    outcome = v.verdict < len(OUTCOMES)
+    return [
+        CopyColumn("bigint", ids),
+        CopyColumn("bigint", v.verdict, ~outcome),
+        CopyColumn("bigint", v.verdict - len(OUTCOMES), outcome),
+        CopyColumn("double precision", v.realized_rr, np.isnan(v.realized_rr)),
+        CopyColumn("bigint", v.held, v.held < 0),
+        CopyColumn("double precision", v.mae, np.isnan(v.mae)),
+        CopyColumn("double precision", v.mfe, np.isnan(v.mfe)),
+        CopyColumn("timestamptz", v.judged_to, np.isnat(v.judged_to)),
+    ]

@@ -1,0 +1,70 @@
+-- pending_charts --
+-- The charts with signals still to judge (never judged, or voided by a written bar), of
+-- one model or every one, of the charts named or every one: the partial index on
+-- pending signals, nothing else.
+SELECT DISTINCT chart_id FROM signals
+WHERE evaluated_at IS NULL
+  AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
+  AND (%(chart_ids)s::bigint[] IS NULL OR chart_id = ANY(%(chart_ids)s::bigint[]))
+ORDER BY chart_id;
+
+-- lock_charts --
+-- The charts' load locks (market/candles.sql's lock_chart) until the transaction ends,
+-- those that are free: no load writes their bars between the read and the judgements'
+-- commit, so a load after it finds the judgements to void. A chart being loaded is left
+-- for the next run, never waited for (a load may hold several charts' locks).
+SELECT chart FROM unnest(%(chart_ids)s::bigint[]) AS chart
+WHERE pg_try_advisory_xact_lock(%(lock_class)s, chart::integer)
+ORDER BY chart;
+
+-- pending_signals --
+-- The signals still to judge on the charts, by chart, model, version and bar; each bar's
+-- open as microseconds since 1970 (exact: extract gives a numeric).
+SELECT id, chart_id, (extract(epoch FROM time) * 1000000)::bigint, model_name, model_version,
+       pred
+FROM signals
+WHERE evaluated_at IS NULL AND chart_id = ANY(%(chart_ids)s::bigint[])
+  AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
+ORDER BY chart_id, model_name, model_version, time;
+
+-- version_target --
+-- The target definition a model version was trained on: its run's dataset's, as recorded
+-- (every key, defaults included, and its hash).
+SELECT d.definition -> 'target'
+FROM training_runs r JOIN datasets d ON d.version = r.dataset_version
+WHERE r.model_name = %(model_name)s AND r.model_version = %(model_version)s
+ORDER BY r.completed_at DESC NULLS LAST
+LIMIT 1;
+
+-- label_directions --
+-- Each span label's direction: the side a spans target's class takes (-1, 0, +1).
+SELECT name, direction FROM span_label_types;
+
+-- known_model --
+-- Whether a model name has signals or a training run that registered it.
+SELECT EXISTS (SELECT FROM signals WHERE model_name = %(model_name)s)
+    OR EXISTS (SELECT FROM training_runs WHERE model_name = %(model_name)s);
+
+-- create_staged_outcomes --
+-- A batch's judgements before they reach `signals`: the outcome and the reason as
+-- indexes into their words (NULL: none), the figures, NULL where there is none. Filled by
+-- one binary COPY, gone with the transaction.
+CREATE TEMPORARY TABLE staged_outcomes (
+    id bigint, outcome bigint, reason bigint, realized_rr double precision, held_bars bigint,
+    mae_r double precision, mfe_r double precision, judged_to timestamptz
+) ON COMMIT DROP;
+
+-- copy_staged_outcomes --
+-- See create_staged_outcomes, in the table's column order.
+COPY staged_outcomes FROM STDIN (FORMAT BINARY);
+
+-- write_outcomes --
+-- The staged judgements into their signals, with the words for the indexes; a signal
+-- judged meanwhile keeps its judgement (a re-run writes nothing).
+UPDATE signals s
+SET outcome = (%(outcomes)s::text[])[o.outcome + 1],
+    outcome_reason = (%(reasons)s::text[])[o.reason + 1],
+    realized_rr = o.realized_rr, held_bars = o.held_bars, mae_r = o.mae_r, mfe_r = o.mfe_r,
+    judged_to = o.judged_to, evaluated_at = now()
+FROM staged_outcomes o
+WHERE s.id = o.id AND s.evaluated_at IS NULL;
