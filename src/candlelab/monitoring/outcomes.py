@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from candlelab.errors import NotFound
+from candlelab.errors import InvalidTarget, NotFound
 from candlelab.market.candles import LOCK_CLASS, candle_arrays, read_candles
 from candlelab.market.charts import Chart, all_charts
 from candlelab.market.quality import missing_bars
@@ -131,8 +131,13 @@ class Targets:
         return np.array([known.get(pred, 0) for pred in preds], dtype=np.int64)
 
 
-def _definition(recorded: dict[str, Any]) -> TargetDefinition:
-    return target_definition({k: v for k, v in recorded.items() if k != "hash"}, "recorded target")
+def _definition(recorded: dict[str, Any]) -> TargetDefinition | None:
+    """The recorded definition; None when this candlelab cannot read it (a key of another
+    version): its signals are skipped as having no target, not judged by other rules."""
+    try:
+        return target_definition({k: v for k, v in recorded.items() if k != "hash"})
+    except InvalidTarget:
+        return None
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,9 @@ class Pending:
                    np.array(micros, dtype=np.int64).astype("M8[us]"), names, versions,
                    preds)  # fmt: skip
 
+    def __contains__(self, chart_id: int) -> bool:
+        return bool((self.chart_id == chart_id).any())
+
     def groups(self) -> Iterator[tuple[int, str, int, slice]]:
         """(chart, model, version, rows) of each run of one chart and version."""
         keys = zip(self.chart_id.tolist(), self.model_name, self.model_version, strict=True)
@@ -173,7 +181,8 @@ def _judge_batch(conn: Connection, url: str, charts: list[Chart], targets: Targe
     pending = Pending.read(conn, [c.id for c in charts], model_name)
     counts: Counter[str] = Counter()
     counts[CHART_BUSY] = int((~np.isin(pending.chart_id, list(locked))).sum())
-    bars = _chart_bars(url, [c for c in charts if c.id in locked], pending)
+    # A chart judged by another run since the batch was chosen has nothing pending.
+    bars = _chart_bars(url, [c for c in charts if c.id in locked and c.id in pending], pending)
     writer = OutcomeWriter(conn)
     for chart_id, name, version, rows in pending.groups():
         if chart_id not in locked:
