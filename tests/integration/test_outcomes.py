@@ -15,7 +15,7 @@ from candlelab.errors import NotFound
 from candlelab.market.candles import LOCK_CLASS, Bars
 from candlelab.market.quality import utc_datetime
 from candlelab.models.prediction import ModelShelf, backtest, served_reference
-from candlelab.monitoring.outcomes import EvaluationReport, evaluate, pending_charts
+from candlelab.monitoring.outcomes import EvaluationReport, evaluate, plan
 from candlelab.store.database import Connection
 from candlelab.training.barriers import Prices
 from candlelab.training.target_values import TargetValues, target_values
@@ -56,8 +56,9 @@ def add_signals(conn: Connection, chart_id: int, bars: Bars, rows: list[int], pr
 
 
 def run(url: str, conn: Connection, **kw: Any) -> EvaluationReport:
-    report = EvaluationReport()
-    for done in evaluate(url, pending_charts(conn, **kw), kw.get("model_name")):
+    planned = plan(conn, **kw)
+    report = planned.waiting
+    for done in evaluate(url, planned.charts, kw.get("model_name")):
         report += done
     return report
 
@@ -172,7 +173,7 @@ def test_charts_chosen_before_another_run_judged_them_are_judged_by_neither_twic
 ) -> None:
     chart_id, bars = chart
     add_signals(conn, chart_id, bars, [50, 60], ["long", "short"])
-    chosen = pending_charts(conn)
+    chosen = plan(conn).charts
     assert sum(r.judged for r in evaluate(database_url, chosen)) == 2
     late = list(evaluate(database_url, chosen))  # the same charts, nothing pending now
     assert [r.judged for r in late] == [0]
@@ -190,11 +191,29 @@ def test_a_version_without_a_recorded_target_is_skipped_and_bad_names_are_refuse
     add_signals(conn, chart_id, bars, [50], ["long"], model="m", version=3)
     report = run(database_url, conn, model_name="m")
     assert (report.judged, report.counts["no target"]) == (0, 2)
-    assert pending_charts(conn, "other", [chart_id]) == [chart_id]
+    assert plan(conn, "other", [chart_id]).charts == [chart_id]
     with pytest.raises(NotFound, match="no model 'nope' has signals"):
-        pending_charts(conn, "nope")
+        plan(conn, "nope")
     with pytest.raises(NotFound, match="no chart 999"):
-        pending_charts(conn, None, [999])
+        plan(conn, None, [999])
+
+
+def test_a_chart_whose_signals_cannot_have_matured_is_not_read(
+    conn: Connection, database_url: str, chart: tuple[int, Bars]
+) -> None:
+    """Its newest bar is less than a horizon after its oldest pending signal: counted as
+    not matured without reading its candles; one more bar makes it worth reading."""
+    chart_id, bars = chart
+    add_signals(conn, chart_id, bars, [SIZE - 11, SIZE - 10, SIZE - 2], ["none"] * 3)
+    conn.execute("DELETE FROM candles WHERE chart_id = %s AND time = %s",
+                 (chart_id, utc_datetime(bars.time[SIZE - 1])))  # fmt: skip
+    conn.commit()
+    planned = plan(conn)
+    assert (planned.charts, planned.waiting.summary()["skipped"]["not matured"]) == ([], 3)
+    assert planned.waiting.charts == 1
+    store(conn, "BTCUSDT", bars)
+    assert plan(conn).charts == [chart_id]
+    assert run(database_url, conn).counts["not traded"] == 3
 
 
 def test_a_registered_models_backtest_is_judged_with_its_training_target(

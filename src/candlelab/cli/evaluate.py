@@ -28,15 +28,15 @@ def evaluate(
     model's target definition judges them. A signal whose horizon lacks a bar is skipped
     until a backfill brings it; a corrected bar makes the signals that read it judged
     again. Safe to run again at any time: what is judged stays as it is."""
-    from candlelab.monitoring.outcomes import EvaluationReport, evaluate, pending_charts
+    from candlelab.monitoring.outcomes import evaluate, plan
 
     space = workspace(ctx)
     with space.connect() as conn:
-        charts = pending_charts(conn, model, chart or [])
-    report = EvaluationReport()
+        planned = plan(conn, model, chart or [])
+    report = planned.waiting
     with _progress(quiet=json) as progress:
-        task = progress.add_task("judging signals", total=len(charts))
-        for done in evaluate(space.database_url, charts, model):
+        task = progress.add_task("judging signals", total=len(planned.charts))
+        for done in evaluate(space.database_url, planned.charts, model):
             report += done
             progress.update(task, advance=done.charts)
     if json:

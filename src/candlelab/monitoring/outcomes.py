@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from itertools import groupby
 from typing import Any
 
@@ -30,7 +31,9 @@ from candlelab.errors import InvalidTarget, NotFound
 from candlelab.market.candles import LOCK_CLASS, candle_arrays, read_candles
 from candlelab.market.charts import Chart, all_charts
 from candlelab.market.quality import missing_bars
+from candlelab.market.timeframes import Timeframe
 from candlelab.monitoring.judgement import (
+    NOT_MATURED,
     OUTCOMES,
     SKIPS,
     STORED,
@@ -77,10 +80,45 @@ class EvaluationReport:
                 "without_trade": self.of(WITHOUT_TRADE), "skipped": self.of(SKIPPED)}  # fmt: skip
 
 
-def pending_charts(conn: Connection, model_name: str | None = None,
-                   chart_ids: Sequence[int] = ()) -> list[int]:  # fmt: skip
-    """The charts with signals still to judge, of the model and charts named (all if none);
-    a model or chart that does not exist is refused."""
+@dataclass(frozen=True)
+class Plan:
+    """The charts to judge (a signal there may have matured), and the signals of the other
+    charts with signals to judge: none can have matured, their candles are not read."""
+
+    charts: list[int]
+    waiting: EvaluationReport
+
+
+def plan(conn: Connection, model_name: str | None = None,
+         chart_ids: Sequence[int] = ()) -> Plan:  # fmt: skip
+    """What a run has to judge, of the model and charts named (all if none); a model or
+    chart that does not exist is refused."""
+    _check_names(conn, model_name, chart_ids)
+    params = {"model_name": model_name, "chart_ids": list(chart_ids) or None}
+    targets, ready, waiting = Targets(conn), set[int](), Counter[int]()
+    for chart_id, name, version, oldest, count, newest, timeframe in conn.execute(
+        QUERIES["pending_versions"], params
+    ):
+        definition = targets.definition(name, version)
+        horizon = definition.judgement.horizon if definition else 0  # no target: say so
+        if newest is not None and newest >= oldest + _shortest(timeframe, horizon):
+            ready.add(chart_id)
+        else:
+            waiting[chart_id] += count
+    idle = {c: n for c, n in waiting.items() if c not in ready}
+    not_matured = {VERDICTS[NOT_MATURED]: sum(idle.values())} if idle else {}
+    return Plan(sorted(ready), EvaluationReport(len(idle), not_matured))
+
+
+def _shortest(timeframe: str, bars: int) -> timedelta:
+    """The least time `bars` bars can span: a day's bar can last 23 hours (a change of
+    clock), so longer bars count 9/10 of their shortest length, whatever their calendar."""
+    length = Timeframe.parse(timeframe)
+    micros = length.micros if length.intraday and length.micros else 0.9 * length.shortest
+    return timedelta(microseconds=bars * micros)
+
+
+def _check_names(conn: Connection, model_name: str | None, chart_ids: Sequence[int]) -> None:
     if model_name is not None:
         known = conn.execute(QUERIES["known_model"], {"model_name": model_name}).fetchone()
         if not known or not known[0]:
@@ -90,8 +128,6 @@ def pending_charts(conn: Connection, model_name: str | None = None,
     for chart_id in chart_ids:
         if chart_id not in charts:
             raise NotFound(f"no chart {chart_id}; `candlelab charts` lists them")
-    params = {"model_name": model_name, "chart_ids": list(chart_ids) or None}
-    return [row[0] for row in conn.execute(QUERIES["pending_charts"], params)]
 
 
 def evaluate(url: str, chart_ids: Sequence[int],

@@ -1,12 +1,20 @@
--- pending_charts --
--- The charts with signals still to judge (never judged, or voided by a written bar), of
--- one model or every one, of the charts named or every one: the partial index on
--- pending signals, nothing else.
-SELECT DISTINCT chart_id FROM signals
-WHERE evaluated_at IS NULL
-  AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
-  AND (%(chart_ids)s::bigint[] IS NULL OR chart_id = ANY(%(chart_ids)s::bigint[]))
-ORDER BY chart_id;
+-- pending_versions --
+-- Per chart and model version, its signals still to judge (never judged, or voided by a
+-- written bar): the oldest one's bar, how many, and the chart's newest bar and timeframe,
+-- of one model or every one, of the charts named or every one. The partial index on
+-- pending signals, and one backward scan of the candles' key per chart.
+SELECT s.chart_id, s.model_name, s.model_version, min(s.time), count(*), newest.time,
+       c.timeframe
+FROM signals s
+JOIN charts c ON c.id = s.chart_id
+CROSS JOIN LATERAL (
+    SELECT max(time) AS time FROM candles WHERE chart_id = s.chart_id
+) newest
+WHERE s.evaluated_at IS NULL
+  AND (%(model_name)s::text IS NULL OR s.model_name = %(model_name)s)
+  AND (%(chart_ids)s::bigint[] IS NULL OR s.chart_id = ANY(%(chart_ids)s::bigint[]))
+GROUP BY s.chart_id, s.model_name, s.model_version, newest.time, c.timeframe
+ORDER BY s.chart_id;
 
 -- lock_charts --
 -- The charts' load locks (market/candles.sql's lock_chart) until the transaction ends,
