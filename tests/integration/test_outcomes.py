@@ -179,6 +179,25 @@ def test_charts_chosen_before_another_run_judged_them_are_judged_by_neither_twic
     assert [r.judged for r in late] == [0]
 
 
+def test_a_run_stopped_after_a_batch_keeps_it_and_the_next_run_does_the_rest(
+    conn: Connection,
+    database_url: str,
+    chart: tuple[int, Bars],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chart_id, bars = chart
+    other_id = store(conn, "ETHUSDT", clean_bars(6, SIZE))
+    for each in (chart_id, other_id):
+        add_signals(conn, each, bars, [50, 60], ["long", "short"])
+    monkeypatch.setattr("candlelab.monitoring.outcomes.CHARTS_PER_BATCH", 1)
+    batches = evaluate(database_url, plan(conn).charts)
+    assert next(batches).judged == 2
+    batches.close()  # Ctrl-C between two batches
+    judged = "SELECT chart_id, count(*) FROM signals WHERE outcome IS NOT NULL GROUP BY 1"
+    assert conn.execute(judged).fetchall() == [(chart_id, 2)]
+    assert (run(database_url, conn).judged, plan(conn).charts) == (2, [])
+
+
 def test_a_version_without_a_recorded_target_is_skipped_and_bad_names_are_refused(
     conn: Connection, database_url: str, chart: tuple[int, Bars]
 ) -> None:
