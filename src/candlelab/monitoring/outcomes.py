@@ -18,7 +18,7 @@ filled by one binary COPY. An interrupted run keeps the batches it committed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import groupby
@@ -131,9 +131,10 @@ def _check_names(conn: Connection, model_name: str | None, chart_ids: Sequence[i
 
 
 def evaluate(url: str, chart_ids: Sequence[int],
-             model_name: str | None = None) -> Iterator[EvaluationReport]:  # fmt: skip
+             model_name: str | None = None) -> Generator[EvaluationReport, None, None]:  # fmt: skip
     """Judge the charts' pending signals (of one model, or every one), a batch of charts a
-    transaction; each batch's report once it is committed."""
+    transaction; each batch's report once it is committed. Closed early (an interrupt),
+    it rolls back the batch under way and keeps those committed."""
     with connect(url) as conn:
         charts = {chart.id: chart for chart in all_charts(conn)}
         targets = Targets(conn)
