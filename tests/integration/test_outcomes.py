@@ -20,6 +20,7 @@ from candlelab.store.database import Connection
 from candlelab.training.barriers import Prices
 from candlelab.training.target_values import TargetValues, target_values
 from candlelab.training.targets import TargetDefinition, target_definition
+from tests.fixtures.charts import XNYS_HOURLY, XNYS_TIMES, stored_chart
 from tests.fixtures.quality_cases import clean_bars
 from tests.fixtures.served_models import MODEL, champion, served_market
 from tests.fixtures.training_data import store
@@ -154,6 +155,23 @@ def test_a_gap_inside_a_horizon_is_skipped_then_judged_when_a_backfill_brings_th
     values = training_values(bars, TARGET)
     assert [row[5] for row in judgements(conn)] == pytest.approx(
         [values.long[100], values.short[110], values.long[121]])  # fmt: skip
+
+
+def test_a_market_closure_is_no_gap_and_missing_session_hours_are(
+    conn: Connection, database_url: str
+) -> None:
+    """On an hourly NYSE chart lacking three hours of Monday's session, a horizon over
+    the night is judged; one over the missing hours is skipped."""
+    chart_id = stored_chart(conn, XNYS_TIMES, XNYS_HOURLY)
+    conn.commit()
+    register(conn, "m", 1, replace(TARGET, judgement=replace(TARGET.judgement, horizon=2)))
+    bars = Bars(np.array([np.datetime64(t, "us") for t in XNYS_TIMES]), *(np.zeros(5),) * 5)
+    add_signals(conn, chart_id, bars, [0, 1, 2], ["long", "long", "long"])
+    report = run(database_url, conn)
+    assert (report.judged, report.counts["gap"]) == (2, 1)
+    outcomes = [row[3] for row in judgements(conn)]
+    assert outcomes[0] is None  # 14:30 reads 18:30, 19:30: 15:30-17:30 are missing
+    assert None not in outcomes[1:]  # 19:30 reads 20:30 and Tuesday 14:30: the night is closed
 
 
 def test_a_chart_being_loaded_is_left_for_the_next_run(
