@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime
 import numpy as np
 import polars as pl
 
-from candlelab.market.candles import ALL_COLUMNS, candle_arrays, last_bars, load_bars, read_candles
+from candlelab.market.candles import (
+    ALL_COLUMNS,
+    candle_arrays,
+    last_bars,
+    load_bars,
+    packed_candles,
+    read_candles,
+)
 from candlelab.market.charts import ChartKey, upsert_chart
 from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, hourly_bars
 from candlelab.store.database import Connection
@@ -78,3 +85,18 @@ def test_the_last_bars_of_a_chart_come_oldest_first(conn: Connection) -> None:
     assert len(bars) == 500
     assert [row[0] for row in bars] == frame["time"].tail(500).to_list()
     assert bars[-1][4] == frame["close"][-1]
+
+
+def test_packed_candles_are_the_bulk_read_of_the_core_columns(
+    conn: Connection, database_url: str
+) -> None:
+    btc, eth, frame = stored_backwards(conn)
+    start, end = frame["time"][10], frame["time"][frame.height - 7]
+    for bounds in ((None, None), (start, None), (None, end), (start, end)):
+        expected = candle_arrays(read_candles(database_url, [eth, btc], *bounds))
+        packed = packed_candles(database_url, [eth, btc], *bounds)
+        assert list(packed) == list(expected)
+        for name, column in expected.items():
+            assert packed[name].dtype == column.dtype
+            assert np.array_equal(packed[name], column), name
+    assert len(packed_candles(database_url, [])["time"]) == 0

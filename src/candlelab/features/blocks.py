@@ -63,7 +63,7 @@ def packed_times(time: Times) -> bytes:
     return (time.astype("M8[us]") - UNIX_EPOCH).astype("<i8").tobytes()
 
 
-def unpacked_times(packed: bytes) -> Times:
+def unpacked_times(packed: bytes | memoryview) -> Times:
     return UNIX_EPOCH + np.frombuffer(packed, dtype="<i8").astype("m8[us]")
 
 

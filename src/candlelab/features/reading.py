@@ -21,9 +21,9 @@ from psycopg import sql
 from candlelab.features.blocks import Times, datetime64, moment, unpacked_times
 from candlelab.features.registry import StoredSet
 from candlelab.market.calendars import bar_ends
-from candlelab.market.candles import CORE_COLUMNS, candle_arrays, read_candles
+from candlelab.market.candles import packed_candles
 from candlelab.market.timeframes import Timeframe
-from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer, copied_rows, not_null
 from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 
@@ -77,37 +77,45 @@ def read_features(
     with_candles: bool = False,
 ) -> FeatureMatrix:
     """The set's values for bars in [start, end) of the charts (all built ones if None)."""
-    with connect(url) as conn:
-        matrix = _read_blocks(conn, stored, chart_ids, start, end)
+    matrix = _read_blocks(url, stored, _where(stored.id, chart_ids, start, end))
+    matrix = matrix.between(start, end)
     if not with_candles:
         return matrix
-    candles = candle_arrays(read_candles(url, chart_ids, start, end, CORE_COLUMNS))
-    return _beside(matrix, candles)
+    ids = chart_ids if chart_ids is not None else np.unique(matrix.chart_id).tolist()
+    return _beside(matrix, packed_candles(url, ids, start, end))
 
 
-def _read_blocks(
-    conn: Connection, stored: StoredSet, chart_ids: Sequence[int] | None,
-    start: datetime | None, end: datetime | None,
-) -> FeatureMatrix:  # fmt: skip
+def _read_blocks(url: str, stored: StoredSet, where: sql.Composable) -> FeatureMatrix:
+    """The blocks' bars by chart then time, in a result allocated once; the count and
+    the blocks are read in one snapshot.
+
+    Read in two parts on two connections sharing a snapshot, this was no faster (0.59 s
+    against 0.58 s for 1.5M bars): one COPY already keeps the server and client busy
+    at once, and a training read has the candles to read beside it."""
     width = len(stored.columns)
-    where = _where(stored.id, chart_ids, start, end)
-    row = conn.execute(sql.SQL(QUERIES["count_bars"]).format(where=where)).fetchone()
-    total = int(row[0]) if row and row[0] is not None else 0
-    values = np.empty((total, width), dtype=np.float64)
-    times = np.empty(total, dtype="M8[us]")
-    charts = np.empty(total, dtype=np.int64)
-    filled = 0
-    with conn.cursor(name="feature_blocks", binary=True) as cursor:
-        cursor.itersize = 64
-        for chart_id, packed_times, vectors in cursor.execute(
-            sql.SQL(QUERIES["read_blocks"]).format(where=where)
-        ):
-            bars = len(packed_times) // 8
-            values[filled : filled + bars] = np.frombuffer(vectors, "<f8").reshape(bars, width)
-            times[filled : filled + bars] = unpacked_times(packed_times)
-            charts[filled : filled + bars] = chart_id
-            filled += bars
-    return FeatureMatrix(stored.columns, charts, times, values).between(start, end)
+    with connect(url) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = conn.execute(sql.SQL(QUERIES["count_bars"]).format(where=where)).fetchone()
+        total = int(row[0]) if row and row[0] is not None else 0
+        matrix = FeatureMatrix(stored.columns, np.empty(total, dtype=np.int64),
+                               np.empty(total, dtype="M8[us]"),
+                               np.empty((total, width), dtype=np.float64))  # fmt: skip
+        _copy_blocks(conn, where, matrix)
+    return matrix
+
+
+def _copy_blocks(conn: Connection, where: sql.Composable, matrix: FeatureMatrix) -> None:
+    """The blocks into `matrix`'s rows by one binary COPY: each block's bytes go from the
+    chunk the server sent straight into place."""
+    width, filled = len(matrix.columns), 0
+    with conn.cursor().copy(sql.SQL(QUERIES["copy_blocks"]).format(where=where)) as copy:
+        for fields in copied_rows(copy):
+            chart_id, packed_times, vectors = not_null(fields)
+            rows = slice(filled, filled + len(packed_times) // 8)
+            matrix.values[rows] = np.frombuffer(vectors, "<f8").reshape(-1, width)
+            matrix.time[rows] = unpacked_times(packed_times)
+            matrix.chart_id[rows] = int.from_bytes(chart_id, "big", signed=True)
+            filled = rows.stop
 
 
 def _where(

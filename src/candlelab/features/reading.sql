@@ -2,10 +2,13 @@
 -- How many bars the blocks to read hold ({where}: set, charts and range, composed).
 SELECT sum(bars) FROM feature_blocks WHERE {where};
 
--- read_blocks --
--- The blocks to read, by chart then time.
-SELECT chart_id, times, vectors FROM feature_blocks WHERE {where}
-ORDER BY chart_id, first_time;
+-- copy_blocks --
+-- The blocks to read by chart then time, as binary COPY: streamed, where a named cursor's
+-- FETCHes made the client and the server take turns (0.85 s against 0.53 s for 1.5M bars).
+COPY (
+    SELECT chart_id, times, vectors FROM feature_blocks WHERE {where}
+    ORDER BY chart_id, first_time
+) TO STDOUT (FORMAT BINARY);
 
 -- latest_vector --
 -- The newest bar of a chart and its vector, cut out of its last block by the server.

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from candlelab.errors import ConflictingBars, UnknownReference
 from candlelab.store.binary_copy import POSTGRES_EPOCH, CopyColumn, binary_copy_chunks
-from candlelab.store.database import Connection, translated
+from candlelab.store.database import Connection, connect, translated
 from candlelab.store.queries import load_queries
 from candlelab.store.urls import libpq_url
 
@@ -311,6 +311,27 @@ def unpacked(packed: bytes | None, bars: int, what: str) -> dict[str, npt.NDArra
     for name in WINDOW_COLUMNS[1:]:
         columns[name] = rows[name].astype(np.float64)
     return columns
+
+
+def packed_candles(
+    url: str, chart_ids: Sequence[int], start: datetime | None = None, end: datetime | None = None
+) -> dict[str, npt.NDArray[Any]]:
+    """Bars in [start, end) of the charts as `candle_arrays(read_candles(...))` gives them
+    (CORE_COLUMNS, by chart then time), for bulk reads of the core columns.
+
+    The server packs each chart's bars into one bytea as `window` does: ADBC's COPY cost
+    the client about 0.6 µs per bar, as much CPU as the server's side (0.87 s against
+    0.25 s here for 1.5M bars). Read in two halves on two connections, this was faster
+    alone (0.45 s against 0.75 s) but slower beside a feature read (1.6 s against 1.5 s
+    for a training set: the two cores were already busy)."""
+    params = {"chart_ids": list(chart_ids), "start": start, "end": end}
+    ids, charts = [np.empty(0, np.int64)], [unpacked(None, 0, "no chart")]
+    with connect(url) as conn, conn.cursor(binary=True) as cursor:
+        for chart_id, bars, packed in cursor.stream(QUERIES["packed_bars"], params):
+            ids.append(np.full(bars, chart_id, dtype=np.int64))
+            charts.append(unpacked(packed, bars, f"chart {chart_id}"))
+    columns = {name: np.concatenate([c[name] for c in charts]) for name in WINDOW_COLUMNS}
+    return {"chart_id": np.concatenate(ids), **columns}
 
 
 def chart_candles(conn: Connection, chart_id: int) -> list[tuple[object, ...]]:

@@ -145,6 +145,19 @@ SELECT count(*) FROM candles;
 -- index scan; the caller sorts if storage order is not (chart, time) order.
 SELECT {columns} FROM candles WHERE {where};
 
+-- packed_bars --
+-- Bars in [start, end) of some charts (a NULL bound: open), one row per chart by id:
+-- the chart's bars packed oldest first as window_from packs them, with their count.
+SELECT chart_id, count(*), string_agg(timestamptz_send(time) || float8send(open)
+    || float8send(high) || float8send(low) || float8send(close) || float8send(volume), ''
+    ORDER BY time)
+FROM candles
+WHERE chart_id = ANY(%(chart_ids)s::bigint[])
+  AND (%(start)s::timestamptz IS NULL OR time >= %(start)s)
+  AND (%(end)s::timestamptz IS NULL OR time < %(end)s)
+GROUP BY chart_id
+ORDER BY chart_id;
+
 -- last_bars --
 -- The newest bars of one chart, newest first (the caller reverses them).
 SELECT time, open, high, low, close, volume

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,3 +86,49 @@ def _wire_values(column: CopyColumn) -> npt.NDArray[np.generic]:
         micros = column.values.astype("datetime64[us]") - POSTGRES_EPOCH
         return micros.astype(np.int64)
     return column.values
+
+
+Field = memoryview | None
+Chunk = bytes | bytearray | memoryview
+
+
+def copied_rows(chunks: Iterable[Chunk]) -> Iterator[list[Field]]:
+    """The rows of a `COPY ... TO STDOUT (FORMAT BINARY)` as the server sends them: each
+    row's fields as views into its chunk (no copy), None for NULL.
+
+    PostgreSQL sends one row per chunk (the first after the header, the trailer alone);
+    a chunk of several whole rows is read too, a row cut across chunks is refused."""
+    expected: bytes = HEADER
+    for chunk in chunks:
+        view = memoryview(chunk).cast("B")
+        if view[: len(expected)] != expected:
+            raise ValueError("not the binary COPY header PostgreSQL writes")
+        at, expected = len(expected), b""
+        while at < len(view):
+            fields, at = _row(view, at)
+            if fields is not None:  # else the trailer; the COPY ends with the chunks
+                yield fields
+
+
+def not_null(fields: list[Field]) -> list[memoryview]:
+    """A row's fields, refused when one is NULL (for columns that allow none)."""
+    if any(field is None for field in fields):
+        raise ValueError("a NULL in a binary COPY row of NOT NULL columns")
+    return [field for field in fields if field is not None]
+
+
+def _row(view: memoryview, at: int) -> tuple[list[Field] | None, int]:
+    """The row starting at `at` and where the next starts; None at the trailer."""
+    count = int.from_bytes(view[at : at + 2], "big", signed=True)
+    at += 2
+    if count < 0:
+        return None, at
+    fields: list[Field] = []
+    for _ in range(count):
+        size = int.from_bytes(view[at : at + 4], "big", signed=True)
+        at += 4
+        fields.append(view[at : at + size] if size >= 0 else None)
+        at += max(size, 0)
+    if at > len(view):
+        raise ValueError("a binary COPY row cut across chunks")
+    return fields, at

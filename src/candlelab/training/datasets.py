@@ -31,7 +31,7 @@ from candlelab.errors import DatasetError, NotFound
 from candlelab.features.builds import chart_builds
 from candlelab.features.reading import FeatureMatrix, read_features
 from candlelab.features.registry import StoredSet
-from candlelab.market.candles import CORE_COLUMNS, candle_arrays, read_candles
+from candlelab.market.candles import packed_candles
 from candlelab.market.charts import all_charts
 from candlelab.market.quality import utc_datetime
 from candlelab.store.database import Connection, connect
@@ -248,8 +248,7 @@ def _read(url: str, request: DatasetRequest, spans: Spans) -> tuple[FeatureMatri
 def _judged_candles(url: str, request: DatasetRequest,
                     spans: Spans) -> tuple[dict[str, npt.NDArray[Any]], TargetValues]:  # fmt: skip
     """The candles of the request's bars (chart, time, OHLCV) and their target values."""
-    table = read_candles(url, request.chart_ids, request.start, request.end, CORE_COLUMNS)
-    candles = candle_arrays(table)
+    candles = packed_candles(url, request.chart_ids, request.start, request.end)
     return candles, _values(request.target, candles, spans)
 
 
