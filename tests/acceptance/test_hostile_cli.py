@@ -17,6 +17,10 @@ import pytest
 from candlelab.legacy.sample import write_sample
 from tests.acceptance.conftest import Cli, assert_one_line_error
 
+# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
+# the refusals are the CLI's, the same on any server.
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
 GOOD = str(FIXTURES / "BTCUSDT-1h-2024-12.csv")
 HOURLY = ("--symbol", "BTCUSDT", "--timeframe", "1h")

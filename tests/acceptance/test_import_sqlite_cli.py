@@ -18,6 +18,10 @@ import pytest
 from candlelab.legacy.sample import PROBLEMS, SampleSpec, write_sample
 from tests.acceptance.conftest import Cli, assert_one_line_error, candlelab_command, cli_environment
 
+# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
+# tests/integration/test_legacy_import.py runs the import itself on both.
+pytestmark = pytest.mark.slow
+
 
 def test_the_sample_imports_and_verifies_and_a_second_run_writes_nothing(
     cli: Cli, database_url: str, tmp_path: Path
