@@ -19,6 +19,10 @@ from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, daily_bar
 from candlelab.store.embedded import EmbeddedServer
 from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
 
+# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
+# tests/integration/test_ingest*.py and test_resampling.py run the same code on both.
+pytestmark = pytest.mark.slow
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "candles"
 CHART = ("--symbol", "BTCUSDT", "--timeframe", "1h", "--source", "binance")
 
