@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from candlelab.errors import InvalidTarget, NotFound
-from candlelab.market.candles import LOCK_CLASS, candle_arrays, read_candles
+from candlelab.market.candles import LOCK_CLASS, packed_candles
 from candlelab.market.charts import Chart, all_charts
 from candlelab.market.quality import missing_bars
 from candlelab.market.timeframes import Timeframe
@@ -241,7 +241,7 @@ def _chart_bars(url: str, charts: list[Chart], pending: Pending) -> dict[int, Ch
     from its first pending signal on that it lacks."""
     if not charts:
         return {}
-    candles = candle_arrays(read_candles(url, [c.id for c in charts]))
+    candles = packed_candles(url, [c.id for c in charts])
     found = {}
     for chart in charts:
         lo, hi = np.searchsorted(candles["chart_id"], [chart.id, chart.id + 1])
