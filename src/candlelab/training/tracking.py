@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,20 +86,21 @@ class Tracking:
         return RunRecord(run.info.run_id, experiment_id)
 
     def log_metrics(self, run: RunRecord, metrics: Mapping[str, float], step: int = 0) -> None:
-        from mlflow.entities import Metric
-
-        now = _now_ms()
-        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
-        self.client.log_batch(run.run_id, metrics=batch)
+        self._log_metrics(run, metrics.items(), step)
 
     def log_step_metrics(self, run: RunRecord, metrics: Mapping[str, float], step: int) -> None:
         """Metrics at one step (a fold) in one call; NaN and infinities are skipped, as
         MLflow's store refuses them."""
+        finite = ((key, value) for key, value in metrics.items() if math.isfinite(value))
+        self._log_metrics(run, finite, step)
+
+    def _log_metrics(self, run: RunRecord, metrics: Iterable[tuple[str, float]],
+                     step: int) -> None:  # fmt: skip
+        """The metrics at one step, in one call (one transaction) however many."""
         from mlflow.entities import Metric
 
         now = _now_ms()
-        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()
-                 if math.isfinite(value)]  # fmt: skip
+        batch = [Metric(key, float(value), now, step) for key, value in metrics]
         self.client.log_batch(run.run_id, metrics=batch)
 
     def set_tags(self, run: RunRecord, tags: Mapping[str, str]) -> None:
