@@ -17,10 +17,15 @@ from candlelab.features.computation import ChartBars, compute, history
 from candlelab.features.continuation import window
 from candlelab.features.definitions import FeatureSet, bundled_feature_set, feature_set
 from candlelab.features.materialisation import build_features
-from candlelab.features.reading import features_as_of, latest_vector, read_features
+from candlelab.features.reading import (
+    block_candles,
+    features_as_of,
+    latest_vector,
+    read_features,
+)
 from candlelab.features.recomputation import newest_vector, recompute_features
 from candlelab.features.registry import register, stored_set
-from candlelab.market.candles import Bars, OnConflict
+from candlelab.market.candles import Bars, OnConflict, packed_candles
 from candlelab.market.charts import chart
 from candlelab.market.ingest import IngestOptions, ingest_frame
 from candlelab.market.resampling import derive_chart
@@ -186,6 +191,41 @@ def test_a_merge_rewrites_only_the_short_blocks_and_keeps_every_value(
     assert [row[0] for row in sizes] == [120, MAX_TAIL]
     after = read_features(database_url, stored, [chart_id]).values
     np.testing.assert_array_equal(after[: len(before)], before)
+
+
+def test_every_block_keeps_the_candles_of_its_bars_through_increments_and_corrections(
+    conn: Connection, database_url: str
+) -> None:
+    bars = clean_bars(27, 120)
+    chart_id = store(conn, bars.slice(0, 100))
+    stored = build_features(conn, WINDOWED, [chart_id]).feature_set
+    for stop in range(101, 121):  # one-bar blocks, merged past MAX_TAIL
+        store(conn, bars.slice(0, stop))
+        build_features(conn, WINDOWED, [chart_id])
+    conn.execute("UPDATE candles SET volume = volume + 1 WHERE chart_id = %s AND time = %s",
+                 (chart_id, opened(bars, 50)))  # fmt: skip
+    conn.commit()
+    build_features(conn, WINDOWED, [chart_id])  # the build, stale from bar 50, again
+    start, end = opened(bars, 10), opened(bars, 115)  # both inside a block
+    found = block_candles(database_url, stored, [chart_id], start, end)
+    assert found is not None
+    for name, column in packed_candles(database_url, [chart_id], start, end).items():
+        np.testing.assert_array_equal(found[name], column)
+    assert found["volume"][40] == bars.volume[50] + 1
+
+
+def test_a_block_without_candles_makes_the_reader_take_the_tables(
+    conn: Connection, database_url: str, core: FeatureSet
+) -> None:
+    bars = clean_bars(28, 300)
+    chart_id = store(conn, bars)
+    stored = build_features(conn, core, [chart_id]).feature_set
+    conn.execute("UPDATE feature_blocks SET candles = NULL")  # as a build gone stale may
+    conn.commit()
+    assert block_candles(database_url, stored, [chart_id]) is None
+    matrix = read_features(database_url, stored, [chart_id], with_candles=True)
+    assert matrix.candles is not None
+    np.testing.assert_array_equal(matrix.candles["close"], bars.close)
 
 
 def _blocks_and_build(conn: Connection) -> list[tuple[Any, ...]]:

@@ -230,6 +230,35 @@ def test_the_block_steps_revision_measures_the_blocks_stored_before_it(
     assert rows == [(4, hour), (3, None), (1, None), (3, 2 * hour), (4, None)]
 
 
+def test_the_block_candles_revision_packs_the_bars_of_the_blocks_stored_before_it(
+    empty_database_url: str,
+) -> None:
+    migrations.upgrade(empty_database_url, "0021")
+    with psycopg.connect(empty_database_url) as db:
+        db.execute("INSERT INTO charts (id, symbol, timeframe, source, name) "
+                   "VALUES (1, 'A', '1h', 's', 'A')")  # fmt: skip
+        db.execute("INSERT INTO feature_sets (id, name, version, definition_hash, columns, "
+                   "definition) VALUES (1, 's', 1, 'h', '{c}', '{}')")  # fmt: skip
+        db.execute("INSERT INTO candles (chart_id, time, open, high, low, close, volume) "
+                   "SELECT 1, timestamptz '2024-01-01' + i * interval '1 hour', "
+                   "i, i + 2, i - 1, i + 1, 10 * i FROM generate_series(1, 5) i")  # fmt: skip
+        for first, bars in ((1, 3), (4, 3)):  # the second claims a bar the chart lacks
+            micros = np.datetime64("2024-01-01", "us").astype(np.int64)
+            opens = micros + np.arange(first, first + bars) * 3_600_000_000
+            db.execute(
+                "INSERT INTO feature_blocks (feature_set_id, chart_id, first_time, last_time, "
+                "bars, width, times, vectors, nans) VALUES (1, 1, timestamptz '2024-01-01' "
+                "+ %s * interval '1 hour', timestamptz '2024-01-01' + %s * interval '1 hour', "
+                "%s, 1, %s, %s, '{0}')",
+                (first, first + bars - 1, bars, opens.astype("<i8").tobytes(), bytes(8 * bars)),
+            )
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as db:
+        rows = db.execute("SELECT candles FROM feature_blocks ORDER BY first_time").fetchall()
+    expected = np.array([[i, i + 2, i - 1, i + 1, 10 * i] for i in (1, 2, 3)], ">f8")
+    assert rows == [(expected.tobytes(),), (None,)]
+
+
 def test_the_serving_revisions_go_down_and_up_again_keeping_their_rows(
     empty_database_url: str,
 ) -> None:

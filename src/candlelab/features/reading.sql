@@ -10,6 +10,15 @@ COPY (
     ORDER BY chart_id, first_time
 ) TO STDOUT (FORMAT BINARY);
 
+-- copy_block_candles --
+-- The candles stored beside the blocks' values, by chart then time, as binary COPY: the
+-- bars' OHLCV, 40 bytes a bar, NULL for a block whose build went stale. Stored apart
+-- (EXTERNAL), they are read without the vectors.
+COPY (
+    SELECT chart_id, times, candles FROM feature_blocks WHERE {where}
+    ORDER BY chart_id, first_time
+) TO STDOUT (FORMAT BINARY);
+
 -- latest_vector --
 -- The newest bar of a chart and its vector, cut out of its last block by the server.
 SELECT last_time, substring(vectors FROM (bars - 1) * width * 8 + 1 FOR width * 8)

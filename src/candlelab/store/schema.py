@@ -331,6 +331,9 @@ feature_blocks = Table(
     Column("vectors", LargeBinary, nullable=False),
     Column("nans", ARRAY(BigInteger), nullable=False),  # NaN values per column
     Column("step_us", BigInteger),
+    # The block's bars' open, high, low, close, volume (float8send, 40 bytes a bar), filled
+    # from `candles` by a trigger (FEATURE_STORE_SQL); NULL where they are not the bars.
+    Column("candles", LargeBinary),
     PrimaryKeyConstraint("feature_set_id", "chart_id", "first_time"),
     CheckConstraint(
         "first_time <= last_time AND bars > 0 AND width > 0"
@@ -342,6 +345,7 @@ feature_blocks = Table(
         " AND last_time = first_time + (bars - 1) * step_us * interval '1 microsecond')",
         name="step",
     ),
+    CheckConstraint("candles IS NULL OR octet_length(candles) = 40 * bars", name="candles"),
 )
 
 DEPLOYMENT_ACTIONS = ("promote", "rollback", "sync", "retire")
@@ -498,6 +502,26 @@ FEATURE_STORE_SQL = (
     # would make every slice decompress the whole value.
     "ALTER TABLE feature_blocks ALTER COLUMN times SET STORAGE EXTERNAL",
     "ALTER TABLE feature_blocks ALTER COLUMN vectors SET STORAGE EXTERNAL",
+    "ALTER TABLE feature_blocks ALTER COLUMN candles SET STORAGE EXTERNAL",
+    # A block's candles, from the table, on every insert: every write path stores them.
+    # A training read takes them instead of deforming a heap row of `candles` per bar.
+    """
+CREATE FUNCTION block_candles(chart bigint, first timestamptz, last timestamptz, bars integer)
+RETURNS bytea LANGUAGE sql STABLE AS $$
+SELECT CASE WHEN count(*) = bars THEN string_agg(float8send(open) || float8send(high)
+    || float8send(low) || float8send(close) || float8send(volume), '' ORDER BY time) END
+FROM candles
+WHERE chart_id = chart AND time BETWEEN first AND last
+$$""",
+    """
+CREATE FUNCTION fill_block_candles() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.candles := block_candles(NEW.chart_id, NEW.first_time, NEW.last_time, NEW.bars);
+    RETURN NEW;
+END
+$$""",
+    "CREATE TRIGGER feature_blocks_candles BEFORE INSERT ON feature_blocks "
+    "FOR EACH ROW EXECUTE FUNCTION fill_block_candles()",
     # The i-th little-endian int64 / float64 of a bytea, exactly, for the views.
     """
 CREATE FUNCTION packed_int8(packed bytea, i integer) RETURNS bigint
