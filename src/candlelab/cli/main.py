@@ -14,6 +14,7 @@ from candlelab.cli import (
     backfill,
     db,
     demo,
+    drift,
     evaluate,
     features,
     import_sqlite,
@@ -56,6 +57,7 @@ app.command("propose")(propose.propose)
 app.add_typer(models.app, name="models")
 app.command("predict")(predict.predict)
 app.command("evaluate")(evaluate.evaluate)
+app.command("drift")(drift.drift)
 
 DatabaseUrl = Annotated[
     str | None,

@@ -6,7 +6,9 @@ rule, exit code 2 (ConfigError), never a traceback from deep inside a load.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from candlelab.market.timeframes import Timeframe
 
 T = TypeVar("T")
+WINDOW = re.compile(r"(\d{1,5})\s*([mhdw])")  # 99999w: still after year 1
+WINDOW_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 LARGEST_ID = 2**63 - 1  # a PostgreSQL bigint: a larger chart id is a usage mistake, not a query
 
 
@@ -58,6 +62,14 @@ def timezone_option(value: str, option: str = "--timezone") -> str:
     from candlelab.market.timeframes import checked_timezone
 
     return _checked(lambda: checked_timezone(value, option))
+
+
+def window_option(value: str, option: str = "--window") -> timedelta:
+    """A length of time: a whole number of minutes, hours, days or weeks (`90m`, `7d`)."""
+    found = WINDOW.fullmatch(value.strip().lower())
+    if found is None or int(found[1]) == 0:
+        raise ConfigError(f"{option} {value!r}: write a number and a unit, m, h, d or w (7d)")
+    return timedelta(**{WINDOW_UNITS[found[2]]: int(found[1])})
 
 
 def _checked(check: Callable[[], T]) -> T:

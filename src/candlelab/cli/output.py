@@ -44,7 +44,7 @@ def one_line(message: str) -> str:
 
 
 NUMERIC = {"bars", "1d bars", "1h bars", "new", "id", "rows", "gaps", "missing", "fetched",
-           "rejected", "still missing"}  # fmt: skip
+           "rejected", "still missing", "PSI", "KS", "W/std", "NaN"}  # fmt: skip
 
 
 def _cell(value: object) -> str:

@@ -49,6 +49,7 @@ SPAN_STATUSES = ("accepted", "proposed", "rejected")
 RUN_STATUSES = ("running", "finished", "failed", "killed")
 QUEUE_STATUSES = ("pending", "processing", "completed", "failed")
 OUTCOMES = ("win", "loss", "timeout", "ambiguous")
+REFERENCE_KINDS = ("feature", "prediction")
 
 
 def _id() -> Column[int]:
@@ -421,6 +422,33 @@ signals = Table(
         postgresql_ops={"features": "jsonb_path_ops"},
         postgresql_where=text("features IS NOT NULL"),
     ),
+)
+
+# Per training run, the distribution each feature had in the rows the final model was fit
+# on, and that of its predictions there (`training/references.py`): what drift compares a
+# serving window against (`monitoring/drift.py`). One row per feature and one for the
+# predictions. `edges` are the inner bin edges (bins open at both ends, each closed on
+# its left), `counts` the rows per bin, `missing` the NaN rows apart; `quantiles` the
+# 0th..100th percentiles; a prediction row has its class names in `categories` and a
+# count per class.
+drift_references = Table(
+    "drift_references",
+    metadata,
+    Column("run_id", Text, ForeignKey("training_runs.run_id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("position", Integer, nullable=False),  # the column's place in the feature set
+    Column("rows", BigInteger, nullable=False),  # rows counted (a sample of the taught rows)
+    Column("edges", ARRAY(Double), nullable=False),
+    Column("counts", ARRAY(BigInteger), nullable=False),
+    Column("missing", BigInteger, nullable=False),
+    Column("quantiles", ARRAY(Double), nullable=False),
+    Column("categories", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("mean", Double),
+    Column("std", Double),
+    Column("nan_share", Double, nullable=False),
+    PrimaryKeyConstraint("run_id", "kind", "name"),
+    CheckConstraint(_one_of("kind", REFERENCE_KINDS), name="kind"),
 )
 
 model_performance = Table(

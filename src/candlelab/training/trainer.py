@@ -4,7 +4,8 @@ Everything a request can get wrong (the model, its parameters, the data, the fol
 checked before a run starts. Once started, the run is one row in `training_runs` and one
 MLflow run; it ends `finished` with a registered model version, or `failed` with the
 error, and no model version left registered. Per fold the metrics are logged as MLflow
-steps; the final model is fit on every taught row.
+steps; the final model is fit on every taught row, and the distributions of the features
+and of its predictions on those rows are recorded for drift (`references`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ from candlelab.training.datasets import (
 )
 from candlelab.training.estimators import Fitted, Floats, Learner, ModelSpec, model_spec
 from candlelab.training.folds import Fold, FoldPlan, walk_forward
+from candlelab.training.references import (
+    feature_references,
+    prediction_reference,
+    record_references,
+    sample_rows,
+)
 from candlelab.training.runs import Heartbeat, NewRun, Outcome, close_run, record_run
 from candlelab.training.tracking import DatasetDescription, LoggedModel, RunRecord, Tracking
 
@@ -119,7 +126,7 @@ def train(url: str, artifact_location: str, request: TrainingRequest,
     registered: int | None = None
     try:
         with Heartbeat(url, run.run_id):
-            result = _trained(plan, tracking, run, progress or (lambda _: None))
+            result = _trained(url, plan, tracking, run, progress or (lambda _: None))
             registered = result.model_version
             _close(url, run, result.outcome())
         tracking.finish(run)
@@ -155,7 +162,7 @@ def _check_fold(fold: Fold, y: Floats, classes: int) -> None:
                        "fewer folds, a smaller embargo, or more labelled data")  # fmt: skip
 
 
-def _trained(plan: _Plan, tracking: Tracking, run: RunRecord,
+def _trained(url: str, plan: _Plan, tracking: Tracking, run: RunRecord,
              progress: Progress) -> TrainingResult:  # fmt: skip
     tracking.log_dataset(run, _description(plan.dataset))
     tracking.set_tags(run, _tags(plan))
@@ -172,6 +179,7 @@ def _trained(plan: _Plan, tracking: Tracking, run: RunRecord,
         last = (fold, fitted)
     progress(f"final fit on {len(plan.dataset.taught):,} rows")
     final = learner.fit(plan.dataset.taught)
+    _record_references(url, run, plan, final)
     summary = _pooled_metrics(plan, pooled)
     evaluation_ = _Evaluation(reports, summary, _importance(plan, final, last))
     return _registered(plan, tracking, run, final, evaluation_)
@@ -189,6 +197,19 @@ def _registered(plan: _Plan, tracking: Tracking, run: RunRecord, final: Fitted,
     return TrainingResult(run.run_id, name, version, plan.dataset.version,
                           len(plan.dataset.taught), done.folds, done.metrics, done.importance,
                           sha)  # fmt: skip
+
+
+def _record_references(url: str, run: RunRecord, plan: _Plan, final: Fitted) -> None:
+    """The features' and predictions' distributions in the rows the final model was fit
+    on, recorded for drift (`references`: on a sample of them)."""
+    x = plan.x[sample_rows(plan.dataset.taught)]
+    found = feature_references(plan.dataset.matrix.columns, x)
+    classes = plan.dataset.values.classes
+    if classes:  # a regression's signals carry no class to compare
+        found.append(prediction_reference(classes, final.predict(x)))
+    with connect(url) as conn:
+        record_references(conn, run.run_id, found)
+        conn.commit()
 
 
 def _metrics(plan: _Plan, rows: Any, predicted: Floats) -> dict[str, float]:
