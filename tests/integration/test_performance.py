@@ -64,9 +64,10 @@ def test_every_window_is_stored_once_with_the_figures_of_its_signals(
     assert written == len(stored) == days + weeks + months + 2 + overall
     signals = conn.execute("SELECT time, realized_rr, proba, latency_ms FROM signals "
                            "ORDER BY time").fetchall()  # fmt: skip
-    window = WindowSignals(np.array([np.datetime64(t.replace(tzinfo=None), "us") for t, *_ in signals]),
-                           *(np.array([np.nan if v is None else v for v in col], dtype=np.float64)
-                             for col in list(zip(*signals, strict=True))[1:]))  # fmt: skip
+    times = np.array([np.datetime64(t.replace(tzinfo=None), "us") for t, *_ in signals])
+    columns = list(zip(*signals, strict=True))[1:]
+    window = WindowSignals(times, *(np.array([np.nan if v is None else v for v in col],
+                                             dtype=np.float64) for col in columns))  # fmt: skip
     expected = figures(window)
     everything = stored[(None, "all", datetime(1970, 1, 1, tzinfo=UTC))]
     assert everything["reliability"] == expected.pop("reliability")
@@ -129,7 +130,8 @@ def test_the_report_and_the_comparison_of_champion_and_challenger(
     assert [(r.model_version, len(r.windows)) for r in reports] == [(1, 2), (2, 2)]
     assert reports[0].overall["trades"] == 30 + 14
     found = champion_challenger(conn, "m")
-    assert found is not None and (found.champion, found.challenger) == (1, 2)
+    assert found is not None
+    assert (found.champion, found.challenger) == (1, 2)
     # version 2's trades start on the first day: both sides from then on, 60 and 3 days' worth
     assert found.n_challenger == 60
     assert found.verdict.startswith(("not enough evidence", "challenger"))

@@ -10,7 +10,7 @@ from candlelab.monitoring.comparison import bootstrap_means, boundary_constant, 
 
 
 def test_the_boundary_is_the_brownian_motion_s_two_sided_crossing_level() -> None:
-    # P(sup |W| >= c) = alpha on [0, 1]: 2.2414 at 5 % (close to the 4·(1 − Φ(c)) bound)
+    # P(sup |W| >= c) = alpha on [0, 1]: 2.2414 at 5 % (close to the 4·(1 - Φ(c)) bound)
     assert boundary_constant(0.05) == pytest.approx(2.2414, abs=1e-4)
     assert boundary_constant(0.01) > boundary_constant(0.05)
 
@@ -32,7 +32,8 @@ def test_a_clearly_better_or_worse_challenger_is_named_so() -> None:
     champion = rng.normal(0.0, 1.0, 2000)
     better = compare(champion, rng.normal(0.5, 1.0, 2000))
     assert better.verdict == "challenger better at 95 %"
-    assert better.expectancy_repeated is not None and better.expectancy_interval is not None
+    assert better.expectancy_repeated is not None
+    assert better.expectancy_interval is not None
     assert better.expectancy_repeated[0] < better.expectancy_interval[0]  # wider: looks paid
     assert compare(champion, rng.normal(-0.5, 1.0, 2000)).verdict == "challenger worse at 95 %"
 

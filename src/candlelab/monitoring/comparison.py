@@ -14,7 +14,7 @@ own, `DRAWS` times with a seeded generator (the same answer for the same data). 
 difference's 95 % percentile interval is reported as is (one look).
 
 **Repeated looks.** The verdict is read from a repeated confidence interval (Jennison and
-Turnbull 1989) on an O'Brien–Fleming-type boundary (O'Brien and Fleming 1979; Lan and
+Turnbull 1989) on an O'Brien-Fleming-type boundary (O'Brien and Fleming 1979; Lan and
 DeMets 1983): at information fraction t = n / n_max (n the smaller side's trades, t
 capped at 1) the difference is declared when |diff| / se > c / sqrt(t), se the block
 bootstrap's standard error, where c solves P(sup_{0<=s<=1} |W(s)| >= c) = alpha for a
@@ -73,12 +73,13 @@ class Comparison:
 
 @cache
 def boundary_constant(alpha: float = ALPHA) -> float:
-    """c with P(sup_{0<=s<=1} |W(s)| >= c) = alpha (the series of Feller 1971, XIV.5)."""
+    """c with P(sup_{0<=s<=1} |W(s)| >= c) = alpha, from the classical series for the
+    distribution of the maximum of |W| over [0, 1] (50 terms: far past double precision)."""
 
     def exceed(c: float) -> float:
-        k = np.arange(50)
-        inside = 4 / math.pi * np.sum((-1.0) ** k / (2 * k + 1)
-                                      * np.exp(-((2 * k + 1) ** 2) * math.pi**2 / (8 * c * c)))  # fmt: skip
+        odd = 2 * np.arange(50) + 1
+        signs = np.where(odd % 4 == 1, 1.0, -1.0)
+        inside = 4 / math.pi * np.sum(signs / odd * np.exp(-(odd**2) * math.pi**2 / (8 * c * c)))
         return float(1 - inside) - alpha
 
     return float(brentq(exceed, 0.5, 10.0))
@@ -91,7 +92,8 @@ def bootstrap_means(values: Floats, draws: int, rng: np.random.Generator) -> Flo
     count = -(-n // block)
     starts = rng.integers(0, n - block + 1, size=(draws, count))
     rows = (starts[:, :, None] + np.arange(block)).reshape(draws, -1)[:, :n]
-    return values[rows].mean(axis=1)
+    means: Floats = values[rows].mean(axis=1)
+    return means
 
 
 def compare(champion: Floats, challenger: Floats, *, model_name: str = "",
@@ -106,9 +108,9 @@ def compare(champion: Floats, challenger: Floats, *, model_name: str = "",
     t = min(n / n_max, 1.0)
     z = boundary_constant(alpha) / math.sqrt(t)
     found: dict[str, Any] = {"information": t, "boundary_z": z}
-    for name, (a, b) in {"expectancy": (champion, challenger),
-                         "win_rate": (champion > 0, challenger > 0)}.items():  # fmt: skip
-        a, b = a.astype(np.float64), b.astype(np.float64)
+    wins = [(side > 0).astype(np.float64) for side in (champion, challenger)]
+    sides = {"expectancy": (champion, challenger), "win_rate": (wins[0], wins[1])}
+    for name, (a, b) in sides.items():
         diffs = bootstrap_means(b, draws, rng) - bootstrap_means(a, draws, rng)
         diff, se = float(b.mean() - a.mean()), float(diffs.std(ddof=1))
         low, high = np.percentile(diffs, [100 * alpha / 2, 100 * (1 - alpha / 2)]).tolist()
@@ -133,19 +135,21 @@ def _with(base: Comparison, **changes: Any) -> Comparison:
 def champion_challenger(conn: Connection, model_name: str, **options: Any) -> Comparison | None:
     """The comparison of the model's champion and challenger; None unless both aliases
     name a version (and they differ)."""
-    aliases = dict(conn.execute(QUERIES["alias_versions"], {"model_name": model_name}).fetchall())
+    rows = conn.execute(QUERIES["alias_versions"], {"model_name": model_name}).fetchall()
+    aliases: dict[str, int] = dict(rows)
     champion, challenger = aliases.get("champion"), aliases.get("challenger")
     if champion is None or challenger is None or champion == challenger:
         return None
     params = {"model_name": model_name, "champion": champion, "challenger": challenger}
-    rows = conn.execute(QUERIES["paired_trades"], params).fetchall()
-    results = {v: np.array([rr for version, rr in rows if version == v], dtype=np.float64)
+    trades = conn.execute(QUERIES["paired_trades"], params).fetchall()
+    results = {v: np.array([rr for version, rr in trades if version == v], dtype=np.float64)
                for v in (champion, challenger)}  # fmt: skip
     return compare(results[champion], results[challenger], model_name=model_name,
                    versions=(champion, challenger), **options)  # fmt: skip
 
 
-def comparisons(conn: Connection, model_name: str | None = None, **options: Any) -> list[Comparison]:
+def comparisons(conn: Connection, model_name: str | None = None,
+                **options: Any) -> list[Comparison]:  # fmt: skip
     """The comparison of every model (or the one named) with a champion and a challenger."""
     names = [n for (n,) in conn.execute(QUERIES["compared_models"], {"model_name": model_name})]
     found = [champion_challenger(conn, name, **options) for name in names]

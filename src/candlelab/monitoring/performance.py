@@ -66,17 +66,25 @@ def update(conn: Connection, model_name: str | None = None) -> int:
     written = 0
     for (name, version), signals in _by_version(rows):
         for row in _window_rows(signals, stored.get((name, version), {})):
-            conn.execute(QUERIES["upsert_window"], {"model_name": name, "model_version": version, **row})
+            conn.execute(QUERIES["upsert_window"], _keyed(name, version, row))
             written += 1
     return written
+
+
+def _keyed(name: str, version: int, row: dict[str, Any]) -> dict[str, Any]:
+    return {"model_name": name, "model_version": version, **row}
 
 
 WindowKey = tuple[int, str, int]  # chart (0: all), kind, window start in microseconds
 
 
-def _stored(conn: Connection, params: dict[str, Any]) -> dict[tuple[str, int], dict[WindowKey, int]]:
-    found: dict[tuple[str, int], dict[WindowKey, int]] = {}
-    for name, version, chart, kind, start, computed in conn.execute(QUERIES["stored_windows"], params):
+Stored = dict[tuple[str, int], dict[WindowKey, int]]  # by version: when each was computed
+
+
+def _stored(conn: Connection, params: dict[str, Any]) -> Stored:
+    found: Stored = {}
+    rows = conn.execute(QUERIES["stored_windows"], params)
+    for name, version, chart, kind, start, computed in rows:
         found.setdefault((name, version), {})[(chart, kind, start)] = computed
     return found
 
@@ -142,11 +150,14 @@ def window_end(start: np.datetime64, kind: str) -> np.datetime64 | None:
     if kind == "all":
         return None
     if kind == "month":
-        return (start.astype("M8[M]") + 1).astype("M8[us]")
-    return start + np.timedelta64(1 if kind == "day" else 7, "D").astype("m8[us]")
+        end: np.datetime64 = (start.astype("M8[M]") + 1).astype("M8[us]")
+        return end
+    end = start + np.timedelta64(1 if kind == "day" else 7, "D").astype("m8[us]")
+    return end
 
 
-def _row(signals: VersionSignals, rows: Micros, chart_id: int, kind: str, start: int) -> dict[str, Any]:
+def _row(signals: VersionSignals, rows: Micros, chart_id: int, kind: str,
+         start: int) -> dict[str, Any]:  # fmt: skip
     first = np.datetime64(start, "us")
     end = window_end(first, kind)
     found = figures(signals.window(rows))
@@ -179,7 +190,9 @@ def report(conn: Connection, model_name: str | None = None, window_kind: str = "
     names = [d.name for d in cursor.description or ()]
     found: dict[tuple[str, int], VersionReport] = {}
     for values in cursor:
-        row = {k: v for k, v in zip(names, values, strict=True) if k not in ("id", "rank", "chart_id")}
+        row = dict(zip(names, values, strict=True))
+        for hidden in ("id", "rank", "chart_id"):
+            del row[hidden]
         key = (row["model_name"], row["model_version"])
         entry = found.setdefault(key, VersionReport(*key, {}, []))
         if row["window_kind"] == "all":
