@@ -2,5 +2,7 @@
 
 `outcomes` judges every matured signal under its version's target definition
 (`judgement`: training's barriers applied to the bars after the signal) and writes the
-outcome into `signals`; `candlelab evaluate` runs it.
+outcome into `signals`; `candlelab evaluate` runs it. `performance` keeps each version's
+figures per chart and window in `model_performance` (`figures`: the NumPy of one window),
+`comparison` sets a model's challenger against its champion; `evaluate --report` shows both.
 """
