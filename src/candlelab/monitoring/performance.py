@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -62,12 +63,13 @@ def update(conn: Connection, model_name: str | None = None) -> int:
         return 0
     params = {"names": [n for n, _ in changed], "versions": [v for _, v in changed]}
     stored = _stored(conn, params)
-    rows = conn.execute(QUERIES["version_signals"], params).fetchall()
     written = 0
-    for (name, version), signals in _by_version(rows):
-        for row in _window_rows(signals, stored.get((name, version), {})):
-            conn.execute(QUERIES["upsert_window"], _keyed(name, version, row))
-            written += 1
+    with conn.cursor(binary=True) as cursor:
+        for name, version, *columns in cursor.execute(QUERIES["version_signals"], params):
+            windows = _window_rows(_arrays(columns), stored.get((name, version), {}))
+            rows = [_keyed(name, version, row) for row in windows]
+            conn.cursor().executemany(QUERIES["upsert_window"], rows)
+            written += len(rows)
     return written
 
 
@@ -76,8 +78,6 @@ def _keyed(name: str, version: int, row: dict[str, Any]) -> dict[str, Any]:
 
 
 WindowKey = tuple[int, str, int]  # chart (0: all), kind, window start in microseconds
-
-
 Stored = dict[tuple[str, int], dict[WindowKey, int]]  # by version: when each was computed
 
 
@@ -89,22 +89,9 @@ def _stored(conn: Connection, params: dict[str, Any]) -> Stored:
     return found
 
 
-def _by_version(rows: list[Any]) -> Iterator[tuple[tuple[str, int], VersionSignals]]:
-    """The rows (ordered by version, then time) cut into each version's arrays."""
-    keys = [(r[0], r[1]) for r in rows]
-    start = 0
-    while start < len(rows):
-        stop = start
-        while stop < len(rows) and keys[stop] == keys[start]:
-            stop += 1
-        yield keys[start], _arrays(rows[start:stop])
-        start = stop
-
-
-def _arrays(rows: list[Any]) -> VersionSignals:
-    _, _, charts, times, changed, rr, proba, latency = zip(*rows, strict=True)
-    floats = [np.array([np.nan if v is None else v for v in c], dtype=np.float64)
-              for c in (rr, proba, latency)]  # fmt: skip
+def _arrays(columns: list[list[Any]]) -> VersionSignals:
+    charts, times, changed, rr, proba, latency = columns
+    floats = (np.array(c, dtype=np.float64) for c in (rr, proba, latency))
     return VersionSignals(np.array(charts, dtype=np.int64),
                           np.array(times, dtype=np.int64).astype("M8[us]"),
                           np.array(changed, dtype=np.int64), *floats)  # fmt: skip
@@ -113,9 +100,9 @@ def _arrays(rows: list[Any]) -> VersionSignals:
 def _window_rows(signals: VersionSignals, stored: dict[WindowKey, int]) -> Iterator[dict[str, Any]]:
     """The figures of each window holding a signal changed since its row was computed."""
     for kind in KINDS:
-        starts = window_starts(signals.time, kind)
+        starts = window_starts(signals.time, kind).astype(np.int64)
         for chart in (signals.chart_id, np.zeros_like(signals.chart_id)):
-            for (chart_id, start), rows in _groups(chart, starts.astype(np.int64)):
+            for (chart_id, start), rows in _groups(chart, starts):
                 computed = stored.get((chart_id, kind, start))
                 if computed is not None and signals.changed[rows].max() <= computed:
                     continue
@@ -123,13 +110,14 @@ def _window_rows(signals: VersionSignals, stored: dict[WindowKey, int]) -> Itera
 
 
 def _groups(chart: Micros, start: Micros) -> Iterator[tuple[tuple[int, int], Micros]]:
-    """The rows of each (chart, window start), in time order within each."""
-    keys, inverse = np.unique(np.stack([chart, start], axis=1), axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(keys)))])
-    for g, (chart_id, first) in enumerate(keys.tolist()):
-        yield (chart_id, first), order[bounds[g] : bounds[g + 1]]
+    """The rows of each (chart, window start), in time order within each (a stable sort of
+    rows in time order)."""
+    order = np.lexsort((start, chart))
+    key_chart, key_start = chart[order], start[order]
+    cut = np.flatnonzero((np.diff(key_chart) != 0) | (np.diff(key_start) != 0)) + 1
+    bounds = np.concatenate([[0], cut, [len(order)]]).tolist()
+    for lo, hi in pairwise(bounds):
+        yield (int(key_chart[lo]), int(key_start[lo])), order[lo:hi]
 
 
 def window_starts(time: npt.NDArray[np.datetime64], kind: str) -> npt.NDArray[np.datetime64]:

@@ -16,17 +16,23 @@ WHERE p.computed_at IS NULL OR v.changed > p.computed_at
 ORDER BY v.model_name, v.model_version;
 
 -- version_signals --
--- Every signal of the versions, in one read, by version and bar: the bar's open and the
--- time it was last written or judged as microseconds since 1970, the result (NULL: no
--- trade), the probability and the latency.
-SELECT s.model_name, s.model_version, s.chart_id,
-       (extract(epoch FROM s.time) * 1000000)::bigint,
-       (extract(epoch FROM greatest(s.created_at, s.evaluated_at)) * 1000000)::bigint,
-       s.realized_rr, s.proba, s.latency_ms
+-- Every signal of the versions, in one read: per version, its signals' columns as arrays
+-- in bar order (one binary value each: no Python object per row), the bar's open and the
+-- time it was last written or judged as microseconds since 1970, the result, the
+-- probability and the latency NaN where there is none.
+SELECT s.model_name, s.model_version,
+       array_agg(s.chart_id ORDER BY s.time, s.chart_id),
+       array_agg((extract(epoch FROM s.time) * 1000000)::bigint ORDER BY s.time, s.chart_id),
+       array_agg((extract(epoch FROM greatest(s.created_at, s.evaluated_at)) * 1000000)::bigint
+                 ORDER BY s.time, s.chart_id),
+       array_agg(coalesce(s.realized_rr, 'NaN') ORDER BY s.time, s.chart_id),
+       array_agg(coalesce(s.proba, 'NaN') ORDER BY s.time, s.chart_id),
+       array_agg(coalesce(s.latency_ms, 'NaN') ORDER BY s.time, s.chart_id)
 FROM signals s
 JOIN unnest(%(names)s::text[], %(versions)s::integer[]) AS v (model_name, model_version)
   ON s.model_name = v.model_name AND s.model_version = v.model_version
-ORDER BY s.model_name, s.model_version, s.time, s.chart_id;
+GROUP BY s.model_name, s.model_version
+ORDER BY s.model_name, s.model_version;
 
 -- stored_windows --
 -- When each stored window of the versions was computed (microseconds since 1970), chart 0
