@@ -26,6 +26,7 @@ def test_evaluate_judges_every_matured_signal_once_and_says_what_it_skipped(
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert (report["charts"], report["judged"]) == (1, 40)
+    assert "performance" not in report  # only with --report
     assert sum(report["outcomes"].values()) == 40
     assert report["ambiguous"] == report["outcomes"]["ambiguous"]
     assert report["skipped"] == {"not matured": 1, "gap": 0, "no bar": 0, "no target": 1,
@@ -43,3 +44,41 @@ def test_evaluate_judges_every_matured_signal_once_and_says_what_it_skipped(
     assert_one_line_error(cli("evaluate", "--chart", "999", DATABASE_URL=database_url),
                           "no chart 999")  # fmt: skip
     assert cli("evaluate", "--chart", "0", DATABASE_URL=database_url).returncode == 2
+
+
+def test_evaluate_report_updates_model_performance_and_prints_it_for_scripts(
+    cli: Cli, database_url: str, conn: Connection
+) -> None:
+    bars = clean_bars(5, 300)
+    chart_id = store(conn, "BTCUSDT", bars)
+    register(conn, "m", 1, TARGET)
+    register(conn, "m", 2, TARGET)
+    add_signals(conn, chart_id, bars, list(range(100, 200)), ["long", "short"] * 50)
+    add_signals(conn, chart_id, bars, list(range(100, 200, 2)), ["long"] * 50, version=2)
+    for alias, version in (("champion", 1), ("challenger", 2)):
+        conn.execute("INSERT INTO model_deployments (model_name, alias, version) "
+                     "VALUES ('m', %s, %s)", (alias, version))  # fmt: skip
+    conn.commit()
+
+    done = cli("evaluate", "--report", "--window", "day", "--json", DATABASE_URL=database_url)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["judged"] == 150
+    by_version = {v["model_version"]: v for v in report["performance"]}
+    assert by_version[1]["overall"]["trades"] == 100
+    assert by_version[2]["overall"]["trades"] == 50
+    assert {w["window_kind"] for w in by_version[1]["windows"]} == {"day"}
+    assert 1 <= len(by_version[1]["windows"]) <= 4
+    (compared,) = report["comparisons"]
+    assert (compared["champion"], compared["challenger"]) == (1, 2)
+    assert (compared["n_champion"], compared["n_challenger"]) == (100, 50)
+    assert compared["verdict"].startswith(("not enough evidence yet", "challenger"))
+    stored = conn.execute("SELECT count(*) FROM model_performance WHERE chart_id IS NULL "
+                          "AND window_kind = 'all'").fetchone()  # fmt: skip
+    assert stored == (2,)
+
+    shown = cli("evaluate", "--report", DATABASE_URL=database_url)
+    assert shown.returncode == 0, shown.stderr
+    assert "m v1: all its signals" in shown.stdout
+    assert "m v2: all its signals" in shown.stdout
+    assert "challenger v2 against champion v1" in shown.stdout

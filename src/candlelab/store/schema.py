@@ -451,20 +451,44 @@ drift_references = Table(
     CheckConstraint(_one_of("kind", REFERENCE_KINDS), name="kind"),
 )
 
+WINDOW_KINDS = ("day", "week", "month", "all")
+PERFORMANCE_FIGURES = (
+    "signals", "trades", "wins", "win_rate", "win_rate_low", "win_rate_high",
+    "profit_factor", "expectancy_r", "sqn", "sharpe", "sortino", "max_drawdown_r",
+    "max_drawdown_days", "brier", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+)  # fmt: skip
+_COUNTS = ("signals", "trades", "wins", "max_drawdown_days")
+
+# A model version's measured performance over one window (`monitoring/performance.py`):
+# of one chart, or of all its charts (chart_id NULL); the window a UTC day, week
+# (from Monday), month, or all its signals ('all': window_start 1970-01-01, no end).
 model_performance = Table(
     "model_performance",
     metadata,
     _id(),
     Column("model_name", Text, nullable=False),
     Column("model_version", Integer, nullable=False),
-    # The window measured; "window" itself is a reserved word in SQL.
-    Column("window_start", DateTime(timezone=True), nullable=False),
-    Column("window_end", DateTime(timezone=True), nullable=False),
     _chart_fk(nullable=True),
-    Column("metrics", JSONB, nullable=False),
+    Column("window_kind", Text, nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True)),  # exclusive; NULL for 'all'
+    *(Column(name, Integer if name in _COUNTS else Double) for name in PERFORMANCE_FIGURES),
+    Column("reliability", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("first_signal", DateTime(timezone=True)),
+    Column("last_signal", DateTime(timezone=True)),
     _timestamp("computed_at"),
-    CheckConstraint("window_end >= window_start", name="window_order"),
-    Index(None, "model_name", "model_version", "window_end"),
+    CheckConstraint(_one_of("window_kind", WINDOW_KINDS), name="window_kind"),
+    CheckConstraint("window_end IS NULL OR window_end > window_start", name="window_order"),
+    # One row per window; all charts (NULL) as chart 0, which no chart is (ids start at 1).
+    Index(
+        "uq_model_performance_window",
+        "model_name",
+        "model_version",
+        text("coalesce(chart_id, 0)"),
+        "window_kind",
+        "window_start",
+        unique=True,
+    ),
 )
 
 retrain_queue = Table(

@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY
 
 revision = "0023"
-down_revision = "0022"  # the lead's 0022 comes between them on main: set "0022" on merge
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
