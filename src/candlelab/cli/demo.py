@@ -38,6 +38,7 @@ def demo(
     twice; labels are drawn once per chart; each run trains (and registers) a new version.
     """
     from candlelab.cli.demo_loop import labelling_loop
+    from candlelab.cli.demo_monitoring import monitoring_step
     from candlelab.cli.demo_serving import serving_step
     from candlelab.demo import seed_labels, store_market
     from candlelab.market.charts import chart_summaries
@@ -65,7 +66,7 @@ def demo(
     _features_summary(built)
     loop, labelled = labelling_loop(ws, spec)
     out.print(f"{waiting(ws)} proposal(s) waiting for review")
-    serving_step(ws, loop, labelled)
+    monitoring_step(ws, serving_step(ws, loop, labelled))
     _how_to_connect(ws.where())
     out.print(f"this run:  candlelab runs show {loop.run_id[:12]}", soft_wrap=True)
     _how_to_annotate(summaries)

@@ -21,8 +21,10 @@ CHALLENGER_PARAMS = {"num_boost_round": 30, "learning_rate": 0.2, "num_leaves": 
 CHALLENGER_SHARE = 0.2
 
 
-def serving_step(ws: Workspace, champion: TrainingResult, charts: tuple[int, ...]) -> None:
-    """Promote `champion`, train and promote a challenger on the same charts, predict."""
+def serving_step(ws: Workspace, champion: TrainingResult,
+                 charts: tuple[int, ...]) -> dict[int, str]:  # fmt: skip
+    """Promote `champion`, train and promote a challenger on the same charts, predict;
+    the versions in service by their aliases."""
     with out.status("training a challenger", spinner="dots") as status:
         challenger = train_on_spans(ws, charts, status.update, CHALLENGER_PARAMS)
         status.update("promoting")
@@ -33,6 +35,7 @@ def serving_step(ws: Workspace, champion: TrainingResult, charts: tuple[int, ...
               f"{challenger.model_version} challenger at {CHALLENGER_SHARE:.0%} of the "
               "traffic (routed by chart and bar)", soft_wrap=True)  # fmt: skip
     _print_signals(predicted)
+    return {champion.model_version: "champion", challenger.model_version: "challenger"}
 
 
 def _promote(ws: Workspace, champion: int, challenger: int) -> None:

@@ -76,7 +76,7 @@ DO UPDATE SET window_end = EXCLUDED.window_end, signals = EXCLUDED.signals,
 
 -- overall_windows --
 -- Of each version (of one model, or every one), its overall rows (all charts): the 'all'
--- window and the newest `newest` windows of one kind, newest first.
+-- window and the newest `newest` windows of one kind (none: 0), newest first.
 SELECT * FROM (
     SELECT p.*, row_number() OVER (
         PARTITION BY model_name, model_version, window_kind ORDER BY window_start DESC
@@ -85,5 +85,5 @@ SELECT * FROM (
     WHERE chart_id IS NULL AND window_kind IN ('all', %(window_kind)s)
       AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
 ) ranked
-WHERE rank <= %(newest)s
+WHERE window_kind = 'all' OR rank <= %(newest)s
 ORDER BY model_name, model_version, window_kind = 'all' DESC, window_start DESC;

@@ -1,0 +1,94 @@
+"""The demo's monitoring step: the champion and the challenger backtested on the last
+weeks of every hourly chart, each signal judged under the model's target, each
+version's record, and the verdict of the one against the other."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from candlelab.cli.demo_loop import MODEL
+from candlelab.cli.output import out, table
+
+if TYPE_CHECKING:
+    from candlelab.monitoring.comparison import Comparison
+    from candlelab.monitoring.outcomes import EvaluationReport
+    from candlelab.monitoring.performance import VersionReport
+    from candlelab.workspace import Workspace
+
+# Weeks of history both versions predict: enough trades for a record, seconds to judge.
+BACKTEST = timedelta(days=60)
+
+
+def monitoring_step(ws: Workspace, versions: dict[int, str]) -> None:
+    """Backtest each version (by its alias) on the hourly charts, judge, report."""
+    with out.status("backtesting champion and challenger", spinner="dots") as status:
+        charts = _backtest(ws, versions)
+        status.update("judging every signal whose horizon has passed")
+        judged = _judge(ws, charts)
+        status.update("their performance")
+        reports, compared = _performance(ws)
+    out.print(f"judged:    {judged.judged:,} signals of the last {BACKTEST.days} days on "
+              f"{len(charts)} hourly charts, under the spans target's barriers",
+              soft_wrap=True)  # fmt: skip
+    _print_versions(reports, versions)
+    for found in compared:
+        out.print(f"verdict:   challenger v{found.challenger} against champion v{found.champion}"
+                  f": {found.verdict}", soft_wrap=True)  # fmt: skip
+    out.print(f"monitor:   candlelab evaluate --report; candlelab drift --model {MODEL}",
+              soft_wrap=True)  # fmt: skip
+
+
+def _backtest(ws: Workspace, versions: dict[int, str]) -> tuple[int, ...]:
+    from candlelab.market.charts import all_charts
+    from candlelab.models.prediction import ModelShelf, backtest
+
+    shelf = ModelShelf(ws.database_url, ws.settings.artifact_location)
+    with ws.connect() as conn:
+        charts = tuple(c.id for c in all_charts(conn) if c.timeframe == "1h")
+        row = conn.execute("SELECT max(time) FROM candles").fetchone()
+    start = row[0] - BACKTEST if row and row[0] else None
+    for version, alias in versions.items():
+        backtest(ws.database_url, shelf.version(MODEL, version, alias), charts, start=start)
+    return charts
+
+
+def _judge(ws: Workspace, charts: tuple[int, ...]) -> EvaluationReport:
+    from candlelab.monitoring.outcomes import evaluate, plan
+
+    with ws.connect() as conn:
+        planned = plan(conn, MODEL, charts)
+    report = planned.waiting
+    for done in evaluate(ws.database_url, planned.charts, MODEL):
+        report += done
+    return report
+
+
+def _performance(ws: Workspace) -> tuple[list[VersionReport], list[Comparison]]:
+    from candlelab.monitoring.comparison import comparisons
+    from candlelab.monitoring.performance import report, update
+
+    with ws.connect() as conn:
+        update(conn, MODEL)
+        conn.commit()
+        return report(conn, MODEL, "week", 0), comparisons(conn, MODEL)
+
+
+def _print_versions(reports: list[VersionReport], aliases: dict[int, str]) -> None:
+    """Each version's whole record on one row: the table fits a terminal's 80 columns."""
+    rows = []
+    for version in reports:
+        w = version.overall
+        if not w or version.model_version not in aliases:
+            continue
+        rate = "-" if w["win_rate"] is None else (
+            f"{w['win_rate']:.0%} ({w['win_rate_low']:.0%}-{w['win_rate_high']:.0%})")  # fmt: skip
+        rows.append([f"v{version.model_version}", aliases[version.model_version],
+                     f"{w['trades']:,}", rate, _figure(w["profit_factor"]),
+                     _figure(w["expectancy_r"], 3), _figure(w["max_drawdown_r"], 1)])  # fmt: skip
+    columns = ("version", "alias", "trades", "win rate (95 % CI)", "PF", "E[R]", "max DD R")
+    table("backtests judged (R: multiples of the risk taken)", columns, rows)
+
+
+def _figure(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
