@@ -178,6 +178,7 @@ def test_a_served_chart_whose_bars_are_overdue_is_stale(conn: Connection, chart:
     assert (stale.kind, stale.chart_id, stale.model_name) == ("stale_data", chart, None)
     conn.execute("UPDATE charts SET last_bar = now() - interval '3 hours' WHERE id = %s",
                  (chart,))  # fmt: skip
+    add_signal(conn, chart, newest_bar(conn, chart), None)  # still served
     fresh = stale_found(conn, None, Rules())
     assert (fresh.checked, fresh.findings) == ([f"stale_data:chart/{chart}"], [])
     recorded = record(conn, evaluation_found(conn, None, Rules()), HOUR)
@@ -284,3 +285,13 @@ def test_metrics_are_read_from_the_tables_behind_the_access_rule(
     assert 'candlelab_model_latency_ms{model="m",quantile="0.5",version="1"} 4.5' in lines
     assert 'candlelab_model_open_alerts{model="m",version="1"} 1.0' in lines
     assert "candlelab_chart_open_alerts 1.0" in lines
+
+
+def test_a_check_of_everything_resolves_a_chart_no_longer_served(
+    conn: Connection, chart: int
+) -> None:
+    add_signal(conn, chart, newest_bar(conn, chart), None)
+    (alert_id,) = record(conn, evaluation_found(conn, None, Rules()), HOUR).raised
+    conn.execute("DELETE FROM signals")
+    assert not record(conn, evaluation_found(conn, "m", Rules()), HOUR).resolved  # one model
+    assert record(conn, evaluation_found(conn, None, Rules()), HOUR).resolved == [alert_id]

@@ -9,7 +9,8 @@ caller's transaction:
 - the cooldown: a finding whose key's alert was resolved less than `cooldown` ago
   reopens that alert instead (resolved_at cleared; it was delivered already), so a
   condition that flickers is one alert, not one per flicker;
-- resolves the open alerts of the keys looked at and not found.
+- resolves the open alerts of the keys looked at and not found (and, after a check of
+  every model, the open alerts of its kinds not found, whatever their subject).
 The rules (`Rules`), each configurable:
 - feature_drift: a version's features at PSI alert level, one alert naming them;
   prediction_drift: its predicted classes' PSI at alert level;
@@ -81,10 +82,14 @@ class Finding:
 class Found:
     findings: list[Finding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # dedupe keys looked at
+    # Kinds looked at everywhere (no --model): an open alert of one not found is resolved,
+    # its subject checked or not (a chart no longer served, a version's signals deleted).
+    every: list[str] = field(default_factory=list)
 
     def __iadd__(self, other: Found) -> Found:
         self.findings += other.findings
         self.checked += other.checked
+        self.every += other.every
         return self
 
 
@@ -107,7 +112,7 @@ def record(conn: Connection, found: Found, cooldown: timedelta) -> Recorded:
         alert_id, new = _raise(conn, finding, cooldown)
         (raised if new else updated).append(alert_id)
     keys = [f.dedupe_key for f in found.findings]
-    params = {"checked": found.checked, "found": keys}
+    params = {"checked": found.checked, "kinds": found.every, "found": keys}
     resolved = [row[0] for row in conn.execute(QUERIES["resolve"], params)]
     return Recorded(raised, updated, resolved)
 
@@ -247,6 +252,8 @@ def evaluation_found(conn: Connection, model_name: str | None, rules: Rules) -> 
     found = performance_found(conn, model_name, rules)
     found += latency_found(conn, model_name, rules)
     found += stale_found(conn, model_name, rules)
+    if model_name is None:
+        found.every += ["performance", "latency", "stale_data"]
     return found
 
 

@@ -23,9 +23,11 @@ SET last_seen = now(), severity = EXCLUDED.severity, figures = EXCLUDED.figures,
 RETURNING id, xmax = 0 AS inserted;
 
 -- resolve --
--- The open alerts of the conditions a check looked at and did not find: resolved.
+-- The open alerts of the conditions a check looked at (by key, or every one of a kind)
+-- and did not find: resolved.
 UPDATE alerts SET resolved_at = now()
-WHERE resolved_at IS NULL AND dedupe_key = ANY(%(checked)s::text[])
+WHERE resolved_at IS NULL
+  AND (dedupe_key = ANY(%(checked)s::text[]) OR kind = ANY(%(kinds)s::text[]))
   AND NOT dedupe_key = ANY(%(found)s::text[])
 RETURNING id;
 
@@ -61,13 +63,17 @@ GROUP BY s.model_name, s.model_version
 ORDER BY s.model_name, s.model_version;
 
 -- served_charts --
--- The 24/7 charts a model serves (a served signal, with features, of the model or any),
--- their timeframe and newest bar, and the time now: the charts watched for stale data.
+-- The 24/7 charts a model serves (a served signal, with features, of the model or any,
+-- on one of its bars of the 30 days before its newest: a range of the (chart_id, time)
+-- index, not every backtest signal), their timeframe and newest bar, and the time now:
+-- the charts watched for stale data.
 SELECT c.id, c.name, c.timeframe, c.last_bar, now()
 FROM charts c
 WHERE c.calendar = '24/7' AND c.last_bar IS NOT NULL
-  AND EXISTS (SELECT FROM signals s WHERE s.chart_id = c.id AND s.features IS NOT NULL
-              AND (%(model_name)s::text IS NULL OR s.model_name = %(model_name)s))
+  AND EXISTS (SELECT FROM signals s
+              WHERE s.chart_id = c.id AND s.time > c.last_bar - interval '30 days'
+                AND s.features IS NOT NULL
+                AND (%(model_name)s::text IS NULL OR s.model_name = %(model_name)s))
 ORDER BY c.id;
 
 -- list_alerts --
