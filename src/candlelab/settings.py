@@ -13,7 +13,7 @@ from candlelab.errors import ConfigError
 from candlelab.store.urls import redact
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-SECRET_VARIABLES = {"CANDLELAB_TOKEN_HASHES"}
+SECRET_VARIABLES = {"CANDLELAB_TOKEN_HASHES", "CANDLELAB_ALERT_WEBHOOK"}  # a URL may hold a token
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
@@ -52,6 +52,43 @@ class Settings(BaseSettings):
         "app's links to a model version's run lead to it.",
     )
 
+    alert_webhook: str | None = Field(
+        default=None,
+        validation_alias="CANDLELAB_ALERT_WEBHOOK",
+        description="A URL each newly raised alert is POSTed to as JSON; unset: none.",
+    )
+    alert_cooldown_minutes: float = Field(
+        default=60.0,
+        ge=0,
+        validation_alias="CANDLELAB_ALERT_COOLDOWN_MINUTES",
+        description="A condition found again this soon after its alert was resolved "
+        "reopens that alert instead of raising a new one.",
+    )
+    alert_retry_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        validation_alias="CANDLELAB_ALERT_RETRY_SECONDS",
+        description="The webhook's first wait between attempts, doubled after each.",
+    )
+    alert_latency_ms: float = Field(
+        default=500.0,
+        gt=0,
+        validation_alias="CANDLELAB_ALERT_LATENCY_MS",
+        description="A version's p99 latency over its last day above this raises an alert.",
+    )
+    alert_min_expectancy: float = Field(
+        default=0.0,
+        validation_alias="CANDLELAB_ALERT_MIN_EXPECTANCY",
+        description="A version's expectancy in R over its last 7 days below this raises an alert.",
+    )
+    alert_stale_bars: float = Field(
+        default=3.0,
+        gt=0,
+        validation_alias="CANDLELAB_ALERT_STALE_BARS",
+        description="A served 24/7 chart whose newest bar is this many bars overdue raises "
+        "an alert.",
+    )
+
     @field_validator("database_url", mode="before")
     @classmethod
     def _postgres_url(cls, value: object) -> object:
@@ -59,6 +96,15 @@ class Settings(BaseSettings):
             return None
         if not isinstance(value, str) or not value.startswith(POSTGRES_SCHEMES):
             raise ValueError("must be a PostgreSQL URL (postgresql://user@host:port/database)")
+        return value
+
+    @field_validator("alert_webhook", mode="before")
+    @classmethod
+    def _webhook(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or not re.fullmatch(r"https?://\S+", value):
+            raise ValueError("must be an http(s) URL")
         return value
 
     @field_validator("mlflow_ui", mode="after")

@@ -36,6 +36,11 @@ def test_drift_exits_by_what_it_finds(
     assert drifted.returncode == 1, drifted.stderr
     assert "drifted: range_1, ret_5" in drifted.stdout
     assert drifted.stdout.index("range_1") < drifted.stdout.index("rsi_14")  # worst first
+    listed = json.loads(cli("alerts", "--json", DATABASE_URL=database_url).stdout)
+    (feature_alert,) = [a for a in listed if a["kind"] == "feature_drift"]
+    assert "range_1, ret_5" in feature_alert["message"]
+    assert "alerts: 0 raised" in cli("drift", "--model", MODEL, "--window", "60d",
+                                     DATABASE_URL=database_url).stdout  # fmt: skip
 
     report = cli("drift", "--model", MODEL, "--version", "1", "--window", "60d", "--json",
                  DATABASE_URL=database_url)  # fmt: skip

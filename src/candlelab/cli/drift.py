@@ -2,7 +2,8 @@
 
 Exit codes as `diff` and `grep` have them, for cron and scripts: 0 nothing at alert
 level, 1 something drifted (named on stdout, worst first), 2 the check could not run
-(an unknown model, a version without references, a bad option).
+(an unknown model, a version without references, a bad option). What drifted is raised
+as an alert (`monitoring/alerts.py`), what no longer does resolved.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from candlelab.cli import workspace
+from candlelab.cli.alerts import alerts_line, notify, record
 from candlelab.cli.options import window_option
 from candlelab.cli.output import emit_json, error, out, table
 from candlelab.cli.train import Json
@@ -48,15 +50,20 @@ def drift(
     in training standard deviations, and the PSI of the predicted classes. Features are
     listed worst first; PSI from 0.1 is 'warn', from 0.25 'alert'. Exits 1 when something
     is at alert level, 2 when the check cannot run, 0 otherwise."""
+    from candlelab.monitoring.alerts import drift_found
+
     try:
         report = _report(ctx, model, version, window, (psi_warn, psi_alert))
     except CandlelabError as exc:
         error(str(exc))
         raise typer.Exit(FAILED) from None
+    alerts = record(workspace(ctx), drift_found(report))
     if json:
-        emit_json(_summary(report))
+        emit_json(_summary(report) | {"alerts": alerts.__dict__})
     else:
         _print(report)
+        out.print(alerts_line(alerts))
+    notify(workspace(ctx))
     if report.drifted:
         raise typer.Exit(DRIFTED)
 

@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from candlelab.cli import workspace
+from candlelab.cli.alerts import alerts_line, notify
 from candlelab.cli.output import emit_json, out, table
 from candlelab.cli.train import Charts, Json
 
@@ -51,7 +52,9 @@ def evaluate(
     With --report, model_performance is brought up to date (only the windows whose
     signals changed) and each model version's figures are printed: its whole record and
     its newest windows, and where a model has a champion and a challenger, the difference
-    and the verdict."""
+    and the verdict; then alerts are raised for a version whose last week loses or falls
+    short of its walk-forward estimate, a p99 latency over the limit, a served chart whose
+    bars are overdue (`candlelab alerts`), and resolved when that no longer holds."""
     from candlelab.monitoring.outcomes import evaluate, plan
 
     space = workspace(ctx)
@@ -66,21 +69,28 @@ def evaluate(
     performance = _performance(space, model, window) if with_report else None
     if json:
         emit_json(report.summary() | (performance or {}))
-        return
-    _print(report)
-    if performance is not None:
+    else:
+        _print(report)
+    if performance is not None and not json:
         _print_performance(performance["performance"], performance["comparisons"])
+        out.print(alerts_line(performance["alerts"]))
+    if performance is not None:
+        notify(space)
 
 
 def _performance(space: Workspace, model: str | None, window: Window) -> dict[str, Any]:
+    from candlelab.cli.alerts import record, rules
+    from candlelab.monitoring.alerts import evaluation_found
     from candlelab.monitoring.comparison import comparisons
     from candlelab.monitoring.performance import report, update
 
     with space.connect() as conn:
         update(conn, model)
         conn.commit()
-        return {"performance": report(conn, model, window.value, NEWEST),
-                "comparisons": comparisons(conn, model)}  # fmt: skip
+        found = evaluation_found(conn, model, rules(space.settings))
+        shown = {"performance": report(conn, model, window.value, NEWEST),
+                 "comparisons": comparisons(conn, model)}  # fmt: skip
+    return shown | {"alerts": record(space, found)}
 
 
 def _progress(quiet: bool) -> Progress:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from candlelab.cli import (
+    alerts,
     backfill,
     db,
     demo,
@@ -58,6 +59,7 @@ app.add_typer(models.app, name="models")
 app.command("predict")(predict.predict)
 app.command("evaluate")(evaluate.evaluate)
 app.command("drift")(drift.drift)
+app.add_typer(alerts.app, name="alerts")
 
 DatabaseUrl = Annotated[
     str | None,

@@ -491,6 +491,49 @@ model_performance = Table(
     ),
 )
 
+ALERT_KINDS = ("feature_drift", "prediction_drift", "performance", "latency", "stale_data")
+SEVERITIES = ("warn", "alert")
+
+# A condition a check found (`monitoring/alerts.py`): raised once, updated (last_seen,
+# figures) while it holds, resolved when a check finds it no longer. A model version's,
+# or a chart's (stale data: no model). Webhook delivery is recorded on the row.
+alerts = Table(
+    "alerts",
+    metadata,
+    _id(),
+    Column("kind", Text, nullable=False),
+    Column("model_name", Text),
+    Column("model_version", Integer),
+    _chart_fk(nullable=True),
+    Column("dedupe_key", Text, nullable=False),  # kind:subject, one open alert per key
+    Column("severity", Text, nullable=False),
+    Column("figures", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("message", Text, nullable=False),
+    _timestamp("first_seen"),
+    _timestamp("last_seen"),
+    _timestamp("resolved_at", nullable=True, default=False),
+    _timestamp("acknowledged_at", nullable=True, default=False),
+    Column("acknowledged_by", Text),
+    _timestamp("delivered_at", nullable=True, default=False),
+    Column("delivery_attempts", Integer, nullable=False, server_default=text("0")),
+    Column("delivery_error", Text),
+    _timestamp("next_delivery_at", nullable=True, default=False),
+    CheckConstraint(_one_of("kind", ALERT_KINDS), name="kind"),
+    CheckConstraint(_one_of("severity", SEVERITIES), name="severity"),
+    CheckConstraint(
+        "kind = 'stale_data' OR (model_name IS NOT NULL AND model_version IS NOT NULL)",
+        name="subject",
+    ),
+    Index(
+        "uq_alerts_open_dedupe_key",
+        "dedupe_key",
+        unique=True,
+        postgresql_where=text("resolved_at IS NULL"),
+    ),
+    # The cooldown's look-up: the newest resolution of a key.
+    Index(None, "dedupe_key", "resolved_at"),
+)
+
 retrain_queue = Table(
     "retrain_queue",
     metadata,
