@@ -5,7 +5,7 @@ version's record, and the verdict of the one against the other."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from candlelab.cli.demo_loop import MODEL
 from candlelab.cli.output import out, table
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 # Weeks of history both versions predict: enough trades for a record, seconds to judge.
 BACKTEST = timedelta(days=60)
+ALERTS_SHOWN = 5
 
 
 def monitoring_step(ws: Workspace, versions: dict[int, str]) -> None:
@@ -26,8 +27,9 @@ def monitoring_step(ws: Workspace, versions: dict[int, str]) -> None:
         charts = _backtest(ws, versions)
         status.update("judging every signal whose horizon has passed")
         judged = _judge(ws, charts)
-        status.update("their performance")
+        status.update("their performance, and the alerts it raises")
         reports, compared = _performance(ws)
+        opened = _alerts(ws)
     out.print(f"judged:    {judged.judged:,} signals of the last {BACKTEST.days} days on "
               f"{len(charts)} hourly charts, under the spans target's barriers",
               soft_wrap=True)  # fmt: skip
@@ -35,7 +37,9 @@ def monitoring_step(ws: Workspace, versions: dict[int, str]) -> None:
     for found in compared:
         out.print(f"verdict:   challenger v{found.challenger} against champion v{found.champion}"
                   f": {found.verdict}", soft_wrap=True)  # fmt: skip
-    out.print(f"monitor:   candlelab evaluate --report; candlelab drift --model {MODEL}",
+    _print_alerts(opened)
+    out.print(f"monitor:   candlelab evaluate --report; candlelab drift --model {MODEL}; "
+              "candlelab alerts",
               soft_wrap=True)  # fmt: skip
 
 
@@ -72,6 +76,28 @@ def _performance(ws: Workspace) -> tuple[list[VersionReport], list[Comparison]]:
         update(conn, MODEL)
         conn.commit()
         return report(conn, MODEL, "week", 0), comparisons(conn, MODEL)
+
+
+def _alerts(ws: Workspace) -> list[dict[str, Any]]:
+    """Raise what `evaluate --report` would (a losing week, slow predictions, a chart whose
+    newest bar is overdue); the open alerts."""
+    from candlelab.cli.alerts import record, rules
+    from candlelab.monitoring.alerts import alerts, evaluation_found
+
+    with ws.connect() as conn:
+        found = evaluation_found(conn, MODEL, rules(ws.settings))
+    record(ws, found)
+    with ws.connect() as conn:
+        return alerts(conn)
+
+
+def _print_alerts(opened: list[dict[str, Any]]) -> None:
+    out.print(f"alerts:    {len(opened)} open", soft_wrap=True)
+    for alert in opened[:ALERTS_SHOWN]:
+        out.print(f"           {alert['severity']} {alert['kind']}: {alert['message']}",
+                  soft_wrap=True)  # fmt: skip
+    if len(opened) > ALERTS_SHOWN:
+        out.print(f"           … and {len(opened) - ALERTS_SHOWN} more", soft_wrap=True)
 
 
 def _print_versions(reports: list[VersionReport], aliases: dict[int, str]) -> None:
