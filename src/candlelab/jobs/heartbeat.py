@@ -5,7 +5,8 @@ not wait for it: its thread only sleeps and writes one UPDATE, and the long part
 fit (NumPy, LightGBM's C++ training, scikit-learn's compiled loops) release the GIL, so
 the thread gets its turn. Pure-Python loops that never release the GIL can still delay
 a beat by up to the interpreter's switch interval (5 ms by default), far below any
-heartbeat timeout. A worker that must survive even that runs the training in a process.
+heartbeat timeout; a compiled call that keeps the GIL delays it until the call returns,
+and a worker that must survive that runs the training in a process.
 
 When the queue refuses a beat (the job was rescued and its lease is lost) the thread
 stops and sets `lost`: the worker checks it and drops the job without reporting on it.
