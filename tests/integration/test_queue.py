@@ -63,6 +63,7 @@ def test_a_second_request_for_a_model_merges_into_its_open_one(conn: Connection)
     assert not enqueue(conn, "m", "again").merged  # the finished one is not open any more
     with pytest.raises(InvalidValue):
         enqueue(conn, "n", "too urgent", priority=6)
+    assert not enqueue(conn, "n", "urgent", priority=5).merged  # the connection goes on
 
 
 def test_workers_claim_the_highest_priority_first_then_the_oldest(conn: Connection) -> None:

@@ -127,8 +127,15 @@ def _standing(conn: Connection, job: Job) -> str:
 
 def _change(conn: Connection, query: LiteralString,
             params: Mapping[str, object]) -> list[tuple[Any, ...]]:  # fmt: skip
+    """Run one queue statement and commit it; on an error, roll it back so the connection
+    can go on (a worker keeps its connection from job to job)."""
     with translated():
-        rows = conn.execute(query, params).fetchall()
+        try:
+            rows = conn.execute(query, params).fetchall()
+        except BaseException:
+            if not conn.autocommit and not conn.broken:
+                conn.rollback()
+            raise
         if not conn.autocommit:
             conn.commit()
     return rows
