@@ -167,3 +167,12 @@ class NotPredictable(DataError):
     def __init__(self, chart_id: int, time: object, reason: str) -> None:
         super().__init__(f"chart {chart_id}, bar {time}: {reason}")
         self.chart_id, self.time, self.reason = chart_id, time, reason
+
+
+class LeaseLost(DataError):
+    """A worker reported on a job it no longer holds (rescued, taken by another worker, or
+    ended); nothing was written."""
+
+    def __init__(self, job_id: int, lease: int, message: str) -> None:
+        super().__init__(f"job {job_id}, lease {lease}: {message}")
+        self.job_id, self.lease = job_id, lease

@@ -541,7 +541,7 @@ retrain_queue = Table(
     Column("signal_id", BigInteger, ForeignKey("signals.id", ondelete="SET NULL")),
     Column("model_name", Text, nullable=False),
     Column("reason", Text, nullable=False),
-    Column("priority", SmallInteger, nullable=False, server_default=text("3")),
+    Column("priority", SmallInteger, nullable=False, server_default=text("3")),  # 1 low, 5 high
     Column("status", Text, nullable=False, server_default=text("'pending'")),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     _timestamp("inserted_at"),
@@ -550,16 +550,33 @@ retrain_queue = Table(
     _timestamp("completed_at", nullable=True, default=False),
     Column("error_message", Text),
     Column("training_run_id", Text, ForeignKey("training_runs.run_id", ondelete="SET NULL")),
+    Column("worker_id", Text),  # the worker that holds the job, or held it last
+    # The fencing token: raised by every claim, so a worker that lost the job (rescued
+    # while it slept) matches no row when it reports back.
+    Column("lease", BigInteger, nullable=False, server_default=text("0")),
+    Column("max_attempts", Integer, nullable=False, server_default=text("3")),
+    _timestamp("run_after"),  # not claimed before: backoff after a failure, schedules
+    Column("timeout_seconds", Integer),  # the job's time limit from its start; NULL: none
     CheckConstraint("priority BETWEEN 1 AND 5", name="priority"),
     CheckConstraint(_one_of("status", QUEUE_STATUSES), name="status"),
     CheckConstraint("attempts >= 0", name="attempts"),
-    # Workers take the most urgent pending request first (priority 1 is the most urgent).
+    CheckConstraint("lease >= 0", name="lease"),
+    CheckConstraint("max_attempts >= 1", name="max_attempts"),
+    CheckConstraint("timeout_seconds > 0", name="timeout_seconds"),
+    # At most one open request per model: a second one merges into it (`jobs.queue.enqueue`).
     Index(
-        "ix_retrain_queue_pending",
-        "priority",
-        "inserted_at",
-        postgresql_where=text("status = 'pending'"),
+        "uq_retrain_queue_model_name_open",
+        "model_name",
+        unique=True,
+        postgresql_where=text("status IN ('pending', 'processing')"),
     ),
+)
+# Workers take the most urgent pending request first: the highest priority, then the oldest.
+Index(
+    "ix_retrain_queue_pending",
+    retrain_queue.c.priority.desc(),
+    retrain_queue.c.inserted_at,
+    postgresql_where=text("status = 'pending'"),
 )
 
 # Imports of legacy SQLite annotator files: one row per file and table group imported,
