@@ -141,8 +141,10 @@ def block_candles(
     end: datetime | None = None,
 ) -> dict[str, npt.NDArray[Any]] | None:
     """The candles of the set's stored bars in [start, end), as `packed_candles` gives
-    them (chart_id, time, OHLCV by chart then time), read from beside the blocks' values;
-    None when a block has none (its build went stale: the candles changed since)."""
+    them (chart_id, time, OHLCV by chart then time), read from beside the blocks' values:
+    those the values were computed from (a bar changed since marks the build stale, and
+    training refuses a stale build). None when a block has none: the chart's candles in
+    its range were not its bars when it was written."""
     where = _where(stored.id, chart_ids, start, end)
     with _snapshot(url) as conn:
         total = _bars(conn, where)
