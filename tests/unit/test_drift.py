@@ -143,3 +143,23 @@ def test_a_sample_is_at_most_the_limit_and_in_order() -> None:
     assert len(taken) == 100
     assert np.all(np.diff(taken) > 0)
     assert sample_rows(rows, limit=5000) is rows
+
+
+def test_a_feature_measure_bins_its_sorted_window_as_bin_counts_does() -> None:
+    # Ties on the edges, NaN and a constant run: the one-sort path counts as bin_counts.
+    rng = np.random.default_rng(5)
+    train = np.round(rng.normal(0, 1, (5_000, 1)), 1)
+    [ref] = feature_references(["x"], train)
+    window = np.round(rng.normal(0.3, 1.2, 3_000), 1)
+    window[:50], window[50:90] = np.nan, ref.edges[4]
+    counts, missing = bin_counts(window, np.asarray(ref.edges))
+    expected = psi(np.asarray([*ref.counts, ref.missing], float),
+                   np.asarray([*counts, missing], float))  # fmt: skip
+    measured = feature_measure(ref, window, Thresholds())
+    assert measured.psi == pytest.approx(expected, rel=1e-12)
+    known = window[~np.isnan(window)]
+    by_numpy = np.trapezoid(np.abs(np.asarray(ref.quantiles) - np.quantile(known, LEVELS)),
+                            LEVELS)  # fmt: skip
+    assert wasserstein(np.asarray(ref.quantiles), window) == pytest.approx(by_numpy, rel=1e-12)
+    assert ref.std is not None
+    assert measured.wasserstein == pytest.approx(by_numpy / ref.std, rel=1e-12)
