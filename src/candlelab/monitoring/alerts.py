@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from candlelab.errors import NotFound
@@ -262,9 +263,8 @@ def evaluation_found(conn: Connection, model_name: str | None, rules: Rules) -> 
 
 def alerts(conn: Connection, everything: bool = False) -> list[dict[str, Any]]:
     """Open alerts (or every one), newest seen first, as dicts of their columns."""
-    cursor = conn.execute(QUERIES["list_alerts"], {"all": everything})
-    names = [d.name for d in cursor.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+    cursor = conn.cursor(row_factory=dict_row)
+    return cursor.execute(QUERIES["list_alerts"], {"all": everything}).fetchall()
 
 
 def acknowledge(conn: Connection, alert_id: int, by: str) -> None:
@@ -308,9 +308,8 @@ def deliver(conn: Connection, url: str, first_wait: float = 1.0,
 
 
 def alerts_to_deliver(conn: Connection) -> list[dict[str, Any]]:
-    cursor = conn.execute(QUERIES["undelivered"], {"max_attempts": ATTEMPTS * ROUNDS})
-    names = [d.name for d in cursor.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+    cursor = conn.cursor(row_factory=dict_row)
+    return cursor.execute(QUERIES["undelivered"], {"max_attempts": ATTEMPTS * ROUNDS}).fetchall()
 
 
 def payload(alert: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from candlelab.monitoring.figures import WindowSignals, figures
@@ -174,11 +175,8 @@ def report(conn: Connection, model_name: str | None = None, window_kind: str = "
            newest: int = 4) -> list[VersionReport]:  # fmt: skip
     """The stored overall figures of every version (of one model, or all), by version."""
     params = {"model_name": model_name, "window_kind": window_kind, "newest": newest}
-    cursor = conn.execute(QUERIES["overall_windows"], params)
-    names = [d.name for d in cursor.description or ()]
     found: dict[tuple[str, int], VersionReport] = {}
-    for values in cursor:
-        row = dict(zip(names, values, strict=True))
+    for row in conn.cursor(row_factory=dict_row).execute(QUERIES["overall_windows"], params):
         for hidden in ("id", "rank", "chart_id"):
             del row[hidden]
         key = (row["model_name"], row["model_version"])
