@@ -29,7 +29,7 @@ def monitoring_step(ws: Workspace, versions: dict[int, str]) -> None:
         judged = _judge(ws, charts)
         status.update("their performance, and the alerts it raises")
         reports, compared = _performance(ws)
-        opened = _alerts(ws)
+        opened = _open_alerts(ws)
     out.print(f"judged:    {judged.judged:,} signals of the last {BACKTEST.days} days on "
               f"{len(charts)} hourly charts, under the spans target's barriers",
               soft_wrap=True)  # fmt: skip
@@ -69,24 +69,16 @@ def _judge(ws: Workspace, charts: tuple[int, ...]) -> EvaluationReport:
 
 
 def _performance(ws: Workspace) -> tuple[list[VersionReport], list[Comparison]]:
-    from candlelab.monitoring.comparison import comparisons
-    from candlelab.monitoring.performance import report, update
+    """Each version's record, the verdict, and the alerts they raise recorded."""
+    from candlelab.cli.evaluate import performance_report
 
-    with ws.connect() as conn:
-        update(conn, MODEL)
-        conn.commit()
-        return report(conn, MODEL, "week", 0), comparisons(conn, MODEL)
+    shown = performance_report(ws, MODEL, "week", 0)
+    return shown["performance"], shown["comparisons"]
 
 
-def _alerts(ws: Workspace) -> list[dict[str, Any]]:
-    """Raise what `evaluate --report` would (a losing week, slow predictions, a chart whose
-    newest bar is overdue); the open alerts."""
-    from candlelab.cli.alerts import record, rules
-    from candlelab.monitoring.alerts import alerts, evaluation_found
+def _open_alerts(ws: Workspace) -> list[dict[str, Any]]:
+    from candlelab.monitoring.alerts import alerts
 
-    with ws.connect() as conn:
-        found = evaluation_found(conn, MODEL, rules(ws.settings))
-    record(ws, found)
     with ws.connect() as conn:
         return alerts(conn)
 

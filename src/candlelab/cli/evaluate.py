@@ -66,7 +66,7 @@ def evaluate(
         for done in evaluate(space.database_url, planned.charts, model):
             report += done
             progress.update(task, advance=done.charts)
-    performance = _performance(space, model, window) if with_report else None
+    performance = performance_report(space, model, window.value, NEWEST) if with_report else None
     if json:
         emit_json(report.summary() | (performance or {}))
     else:
@@ -78,7 +78,10 @@ def evaluate(
         notify(space)
 
 
-def _performance(space: Workspace, model: str | None, window: Window) -> dict[str, Any]:
+def performance_report(space: Workspace, model: str | None, window_kind: str,
+                       newest: int) -> dict[str, Any]:  # fmt: skip
+    """model_performance brought up to date, the alerts it raises recorded; each version's
+    record with its `newest` windows of a kind, and champion against challenger."""
     from candlelab.cli.alerts import record, rules
     from candlelab.monitoring.alerts import evaluation_found
     from candlelab.monitoring.comparison import comparisons
@@ -88,7 +91,7 @@ def _performance(space: Workspace, model: str | None, window: Window) -> dict[st
         update(conn, model)
         conn.commit()
         found = evaluation_found(conn, model, rules(space.settings))
-        shown = {"performance": report(conn, model, window.value, NEWEST),
+        shown = {"performance": report(conn, model, window_kind, newest),
                  "comparisons": comparisons(conn, model)}  # fmt: skip
     return shown | {"alerts": record(space, found)}
 
