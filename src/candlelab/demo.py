@@ -29,6 +29,7 @@ from candlelab.market.synthetic_market import (
     daily_bars,
     hourly_bars,
     hourly_regimes,
+    shifted_bars,
 )
 from candlelab.market.timeframes import Timeframe
 from candlelab.store.database import Connection
@@ -41,6 +42,9 @@ LABELS = (  # name, colour, hotkey, direction, description
     ("downtrend", "#ef5350", "2", -1, "Price falling: lower highs and lower lows."),
     ("range", "#7e57c2", "3", 0, "Sideways between a support and a resistance."),
 )
+# After the year: two weeks in which every move is three times as large as before (the
+# year's own volatile regime is 2.2 times), what a drift check must notice.
+SHIFT_DAYS, SHIFT_SCALE = 14, 3.0
 ANNOTATION_TYPES = (("breakout", "#2962ff", "arrowUp"), ("reversal", "#ff9800", "circle"))
 
 
@@ -63,21 +67,43 @@ def store_market(
     With `labels` (direction → label id), each chart also gets its trend proposals."""
     reports = []
     for instrument, timeframe, bars in demo_charts(spec):
-        market = MARKETS[instrument.market]
-        options = IngestOptions(
-            symbol=instrument.symbol,
-            timeframe=Timeframe.parse(timeframe),
-            source=SOURCE,
-            chart_timezone=market.timezone,
-            calendar=market.calendar,
-            offset=market.hourly_offset if timeframe == "1h" else "0m",
-            max_reject_ratio=0.0,  # generated data has no excuse
-        )
+        options = _ingest_options(instrument, timeframe)
         reports.append(ingest_frame(conn, bars.to_frame(), options, name=options.key.name))
         if labels and reports[-1].ok:
             propose_trends(conn, upsert_chart(conn, options.key), bars, labels)
         on_chart(reports[-1])
     return reports
+
+
+def shift_bars(spec: MarketSpec, instrument: Instrument) -> Bars:
+    """What the instrument does after the demo's year: SHIFT_DAYS of hourly bars at
+    SHIFT_SCALE times its volatility."""
+    return shifted_bars(instrument, spec, days=SHIFT_DAYS, volatility_scale=SHIFT_SCALE)
+
+
+def store_shift(conn: Connection, spec: MarketSpec,
+                instruments: tuple[Instrument, ...]) -> list[IngestReport]:  # fmt: skip
+    """The shifted weeks appended to the instruments' hourly charts, one chart per
+    transaction (bars already stored are left as they are); a report per instrument."""
+    reports = []
+    for instrument in instruments:
+        options = _ingest_options(instrument, "1h")
+        bars = shift_bars(spec, instrument).to_frame()
+        reports.append(ingest_frame(conn, bars, options, name=options.key.name))
+    return reports
+
+
+def _ingest_options(instrument: Instrument, timeframe: str) -> IngestOptions:
+    market = MARKETS[instrument.market]
+    return IngestOptions(
+        symbol=instrument.symbol,
+        timeframe=Timeframe.parse(timeframe),
+        source=SOURCE,
+        chart_timezone=market.timezone,
+        calendar=market.calendar,
+        offset=market.hourly_offset if timeframe == "1h" else "0m",
+        max_reject_ratio=0.0,  # generated data has no excuse
+    )
 
 
 def seed_labels(conn: Connection) -> dict[int, int]:

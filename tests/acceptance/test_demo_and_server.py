@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from candlelab.demo import demo_charts
-from candlelab.market.synthetic_market import MarketSpec
+from candlelab.demo import demo_charts, shift_bars
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
 from candlelab.store.embedded import POSTGRES_VERSION, _pgserver
 from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
 
@@ -21,6 +21,13 @@ from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
 pytestmark = pytest.mark.slow
 
 DEMO_BARS = sum(len(bars) for _, _, bars in demo_charts(MarketSpec()))
+# The volatile weeks that arrive after training, on the labelled (every other) charts.
+SHIFT_BARS = sum(len(shift_bars(MarketSpec(), i)) for i in INSTRUMENTS[::2])
+ALL_BARS = DEMO_BARS + SHIFT_BARS
+VOLATILITY = {"std_5", "std_20", "std_60", "atr_14", "natr_14", "range", "bb_width"}
+CALENDAR = {"hour", "weekday", "minutes_to_close"}
+DRIFTED = ("select string_agg(name, ',') from alerts, jsonb_object_keys(figures -> 'psi') name "
+           "where kind = 'feature_drift' and model_version = {}")  # fmt: skip
 
 
 def candle_count(url: str) -> int:
@@ -66,9 +73,9 @@ def test_a_demo_killed_mid_load_finishes_cleanly_when_run_again(
     again = cli("demo", DATABASE_URL=empty_database_url)
     assert again.returncode == 0, again.stderr
     assert f"({DEMO_BARS - at_kill:,} new this run)" in again.stdout
-    assert candle_count(empty_database_url) == DEMO_BARS
+    assert candle_count(empty_database_url) == ALL_BARS
     assert cli("demo", DATABASE_URL=empty_database_url).returncode == 0
-    assert candle_count(empty_database_url) == DEMO_BARS
+    assert candle_count(empty_database_url) == ALL_BARS
 
 
 def test_ctrl_c_stops_the_demo_with_one_line_and_a_rerun_completes(
@@ -81,7 +88,7 @@ def test_ctrl_c_stops_the_demo_with_one_line_and_a_rerun_completes(
     assert candle_count(empty_database_url) < DEMO_BARS
 
     assert cli("demo", DATABASE_URL=empty_database_url).returncode == 0
-    assert candle_count(empty_database_url) == DEMO_BARS
+    assert candle_count(empty_database_url) == ALL_BARS
 
 
 def psql(url: str, query: str) -> str:
@@ -104,7 +111,11 @@ def test_the_demo_from_nothing_then_stop_and_start_keeps_every_row(
     assert "version 1 champion, version 2 challenger at 20%" in demo.stdout
 
     url = cli("db", "url", **home).stdout.strip()
-    assert psql(url, "select count(*) from candles") == str(DEMO_BARS)
+    assert psql(url, "select count(*) from candles") == str(ALL_BARS)
+    for version in (1, 2):  # the volatile weeks flag how prices move, not when bars open
+        drifted = set(psql(url, DRIFTED.format(version)).split(","))
+        assert drifted >= VOLATILITY
+        assert not drifted & CALENDAR
     served = psql(url, "select string_agg(distinct alias, ',' order by alias) from signals")
     assert served == "challenger,champion"  # 16 charts at 20 %: both, for this seed
     moves = "select string_agg(alias || ' ' || version, ',' order by id) from model_deployments"
@@ -114,7 +125,7 @@ def test_the_demo_from_nothing_then_stop_and_start_keeps_every_row(
     assert stopped["running"] is False
 
     assert cli("db", "start", **home).returncode == 0
-    assert psql(url, "select count(*) from candles") == str(DEMO_BARS)
+    assert psql(url, "select count(*) from candles") == str(ALL_BARS)
     assert json.loads(cli("db", "status", "--json", **home).stdout)["up_to_date"] is True
 
 

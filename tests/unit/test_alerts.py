@@ -45,6 +45,13 @@ def test_drift_raises_one_feature_alert_per_version_naming_its_features() -> Non
     assert (predictions.kind, predictions.model_version) == ("prediction_drift", 2)
 
 
+def test_a_drift_alert_names_the_six_worst_features_and_counts_the_rest() -> None:
+    drifted = [measure(f"f{i}", 1.0 - i / 100) for i in range(9)]
+    (features,) = drift_found(DriftReport([version(1, *drifted)])).findings
+    assert features.message.endswith("f0, f1, f2, f3, f4, f5 and 3 more")
+    assert len(features.figures["psi"]) == 9  # every one in the figures
+
+
 @pytest.mark.parametrize(
     ("trades", "mean", "estimate", "severity"),
     [

@@ -13,6 +13,7 @@ from candlelab.market.synthetic_market import (
     MarketSpec,
     daily_bars,
     hourly_bars,
+    shifted_bars,
     trading_hours,
 )
 
@@ -87,3 +88,18 @@ def test_daily_bars_aggregate_the_hourly_path() -> None:
     assert daily.low[10] == hourly.low[day].min()
     assert daily.volume[10] == pytest.approx(hourly.volume[day].sum())
     assert isinstance(daily, Bars)
+
+
+def test_shifted_bars_go_on_from_the_last_close_with_larger_moves() -> None:
+    crypto = BY_MARKET["crypto"]
+    year = hourly_bars(crypto, SPEC)
+    shifted = shifted_bars(crypto, SPEC, days=14, volatility_scale=4.0)
+    assert shifted.time[0] == np.datetime64("2025-01-01T00:00", "us")
+    assert len(shifted.time) == 14 * 24
+    assert shifted.open[0] == year.close[-1]
+    moves = np.std(np.diff(np.log(shifted.close)))
+    usual = np.std(np.diff(np.log(year.close)))
+    assert moves > 2.5 * usual  # the year mixes its regimes, the 2.2x volatile one too
+    assert (shifted.low <= np.minimum(shifted.open, shifted.close)).all()
+    again = shifted_bars(crypto, SPEC, days=14, volatility_scale=4.0)
+    assert np.array_equal(shifted.close, again.close)

@@ -32,11 +32,14 @@ def demo(
     build the default feature set, label half the hourly charts from their known regimes,
     train a model on those spans, and propose spans on the other half; put it in service
     as champion beside a challenger at 20 % of the traffic, and predict the newest bar of
-    every chart; summarise.
+    every chart; then two more volatile weeks arrive on the labelled charts, are served,
+    and the drift check compares them with the training data; judge the backtests of both
+    versions, compare them, list the open alerts; summarise.
 
     Safe to interrupt and run again: every chart is one transaction and no bar is stored
     twice; labels are drawn once per chart; each run trains (and registers) a new version.
     """
+    from candlelab.cli.demo_drift import drift_step
     from candlelab.cli.demo_loop import labelling_loop
     from candlelab.cli.demo_monitoring import monitoring_step
     from candlelab.cli.demo_serving import serving_step
@@ -66,7 +69,9 @@ def demo(
     _features_summary(built)
     loop, labelled = labelling_loop(ws, spec)
     out.print(f"{waiting(ws)} proposal(s) waiting for review")
-    monitoring_step(ws, serving_step(ws, loop, labelled))
+    versions = serving_step(ws, loop, labelled)
+    drift_step(ws, spec, versions)
+    monitoring_step(ws, versions)
     _how_to_connect(ws.where())
     out.print(f"this run:  candlelab runs show {loop.run_id[:12]}", soft_wrap=True)
     _how_to_annotate(summaries)

@@ -85,7 +85,8 @@ def _open_alerts(ws: Workspace) -> list[dict[str, Any]]:
 
 def _print_alerts(opened: list[dict[str, Any]]) -> None:
     out.print(f"alerts:    {len(opened)} open", soft_wrap=True)
-    for alert in opened[:ALERTS_SHOWN]:
+    # The drift alerts first: every synthetic chart is stale, and would hide them.
+    for alert in sorted(opened, key=lambda a: a["kind"] == "stale_data")[:ALERTS_SHOWN]:
         out.print(f"           {alert['severity']} {alert['kind']}: {alert['message']}",
                   soft_wrap=True)  # fmt: skip
     if len(opened) > ALERTS_SHOWN:

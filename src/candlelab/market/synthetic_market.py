@@ -11,7 +11,7 @@ aggregate the same hourly path, so both timeframes of a symbol tell one story.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -98,9 +98,32 @@ def hourly_bars(instrument: Instrument, spec: MarketSpec) -> Bars:
     rng, times, regimes = _regimes(instrument, spec)
     returns = _log_returns(rng, instrument, regimes)
     returns += _session_gaps(rng, instrument, times)
-    close = instrument.price * np.exp(np.cumsum(returns))
-    open_ = np.concatenate([[instrument.price], close[:-1]]) * np.exp(_gap_part(returns, times))
-    return _with_wicks(rng, instrument, times, open_=open_, close=close, regimes=regimes)
+    return _priced(rng, instrument, times, returns, start=instrument.price,
+                   vol_scale=REGIMES[regimes, 1])  # fmt: skip
+
+
+def shifted_bars(instrument: Instrument, spec: MarketSpec, *, days: int,
+                 volatility_scale: float) -> Bars:  # fmt: skip
+    """The instrument's hourly bars for `days` after the spec's end, continuing from its
+    last close in one regime without drift whose volatility is `volatility_scale` times
+    the instrument's: a volatility shift at the end of the chart, for drift checks."""
+    last_close = float(hourly_bars(instrument, spec).close[-1])
+    rng = np.random.default_rng([spec.seed, *instrument.symbol.encode(), days])
+    first = spec.end
+    times = trading_hours(instrument.market, first, first + timedelta(days=days))
+    returns = instrument.volatility * volatility_scale * _shocks(rng, len(times))
+    returns += _session_gaps(rng, instrument, times)
+    scale = np.full(len(times), volatility_scale)
+    return _priced(rng, instrument, times, returns, start=last_close, vol_scale=scale)
+
+
+def _priced(rng: np.random.Generator, instrument: Instrument,
+            times: npt.NDArray[np.datetime64], returns: npt.NDArray[np.float64], *,
+            start: float, vol_scale: npt.NDArray[np.float64]) -> Bars:  # fmt: skip
+    """Bars from their log returns, starting from the price `start`."""
+    close = start * np.exp(np.cumsum(returns))
+    open_ = np.concatenate([[start], close[:-1]]) * np.exp(_gap_part(returns, times))
+    return _with_wicks(rng, instrument, times, open_=open_, close=close, vol_scale=vol_scale)
 
 
 def hourly_regimes(
@@ -208,13 +231,14 @@ def _with_wicks(
     *,
     open_: npt.NDArray[np.float64],
     close: npt.NDArray[np.float64],
-    regimes: npt.NDArray[np.int64],
+    vol_scale: npt.NDArray[np.float64],
 ) -> Bars:
-    vol = instrument.volatility * REGIMES[regimes, 1]
+    """Wicks and volume; `vol_scale` is each bar's volatility in units of the instrument's."""
+    vol = instrument.volatility * vol_scale
     upper = np.abs(rng.standard_t(STUDENT_DF, size=len(times))) * vol * 0.5
     lower = np.abs(rng.standard_t(STUDENT_DF, size=len(times))) * vol * 0.5
     body = np.abs(np.log(close / open_))
-    activity = (1.0 + body / instrument.volatility) * REGIMES[regimes, 1]
+    activity = (1.0 + body / instrument.volatility) * vol_scale
     volume = instrument.volume * activity * rng.lognormal(0.0, 0.35, size=len(times))
     return Bars(
         time=times.astype("datetime64[us]"),

@@ -153,7 +153,7 @@ def _drift_findings(version: VersionDrift, subject: str) -> list[Finding]:
     title = f"{version.model_name} v{version.model_version}"
     findings = []
     if features:
-        message = f"{title}: features drifted (PSI): " + ", ".join(features)
+        message = f"{title}: features drifted (PSI, worst first): {_names(list(features))}"
         findings.append(Finding("feature_drift", subject, "alert", message,
                                 {"psi": features, **window}, name, number))  # fmt: skip
     for m in predictions:
@@ -161,6 +161,13 @@ def _drift_findings(version: VersionDrift, subject: str) -> list[Finding]:
         findings.append(Finding("prediction_drift", subject, "alert", message,
                                 {"psi": round(m.psi, 4), **window}, name, number))  # fmt: skip
     return findings
+
+
+def _names(names: list[str], shown: int = 6) -> str:
+    """The worst names; the rest counted (every one is in the alert's figures)."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
 
 
 def performance_found(conn: Connection, model_name: str | None, rules: Rules) -> Found:
