@@ -10,7 +10,7 @@ from candlelab.store.database import Connection
 from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.fixtures.served_models import BUILT, MODEL, champion, served_market
 from tests.fixtures.training_data import SMALL, store
-from tests.integration.test_drift import serve, volatile_bars
+from tests.integration.test_drift import judge_all, serve, volatile_bars
 
 
 def test_drift_exits_by_what_it_finds(
@@ -25,6 +25,7 @@ def test_drift_exits_by_what_it_finds(
     quiet = cli("drift", "--window", "60d", DATABASE_URL=database_url)
     assert quiet.returncode == 0, quiet.stderr
     assert "nothing at alert level" in quiet.stdout
+    assert "performance: no judged trade in the window" in quiet.stdout
     assert "PSI thresholds: warn 0.1, alert 0.25" in quiet.stdout
 
     bars = volatile_bars(3, BUILT)
@@ -53,6 +54,13 @@ def test_drift_exits_by_what_it_finds(
     lenient = cli("drift", "--window", "60d", "--psi-warn", "5", "--psi-alert", "10",
                   DATABASE_URL=database_url)  # fmt: skip
     assert lenient.returncode == 0, lenient.stderr
+
+    judge_all(conn, "-1.0")  # every trade lost: the window earns far less than validated
+    losing = cli("drift", "--window", "60d", "--psi-warn", "5", "--psi-alert", "10",
+                 DATABASE_URL=database_url)  # fmt: skip
+    assert losing.returncode == 1, losing.stderr
+    assert "performance: 240 judged trades, expectancy -1.000 R, win rate 0%" in losing.stdout
+    assert "drifted: performance" in losing.stdout
 
 
 def test_drift_cannot_check_exits_2_with_one_line(

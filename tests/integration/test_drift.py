@@ -12,7 +12,8 @@ from candlelab.errors import NotFound
 from candlelab.features.materialisation import build_features
 from candlelab.market.candles import Bars
 from candlelab.models.prediction import ModelShelf, backtest, predict, served_reference
-from candlelab.monitoring.drift import Thresholds, drift
+from candlelab.monitoring.drift import DriftReport, Thresholds, drift
+from candlelab.monitoring.performance_drift import PerformanceDrift, performance_status
 from candlelab.store.database import Connection
 from candlelab.training.references import SAMPLE_ROWS
 from tests.fixtures.quality_cases import clean_bars
@@ -133,3 +134,48 @@ def test_unknown_models_and_versions_without_references_are_refused(
         drift(conn, MODEL)
     every = drift(conn)
     assert (every.versions, every.unreferenced, every.drifted) == ([], [(MODEL, 1)], False)
+
+
+ESTIMATE = "SELECT (metrics ->> 'expectancy_r')::float8, (metrics ->> 'hit_rate')::float8 " \
+           "FROM training_runs"  # fmt: skip
+
+
+def performance(report: DriftReport) -> PerformanceDrift:
+    found = report.versions[0].performance
+    assert found is not None
+    return found
+
+
+def judge_all(conn: Connection, results: str) -> None:
+    """Every signal judged with the result `results` (SQL of `id`), as `evaluate` leaves it."""
+    conn.execute(f"UPDATE signals SET realized_rr = {results}, evaluated_at = now(), "  # test SQL
+                 f"outcome = CASE WHEN {results} > 0 THEN 'win' ELSE 'loss' END")  # fmt: skip
+    conn.commit()
+
+
+def test_the_windows_trades_are_set_against_the_walk_forward_estimate(
+    conn: Connection, database_url: str, artifact_root: str, market: ServedMarket
+) -> None:
+    serve(conn, database_url, artifact_root, market.chart_id, market.bars)
+    found = performance(drift(conn, MODEL, window=WINDOW))
+    assert (found.trades, found.expectancy_r, found.status) == (0, None, "unknown")
+
+    judge_all(conn, "CASE WHEN id % 4 = 0 THEN 2.0 ELSE -1.0 END")
+    ids = [row[0] for row in conn.execute("SELECT id FROM signals")]
+    results = [2.0 if i % 4 == 0 else -1.0 for i in ids]
+    estimate = conn.execute(ESTIMATE).fetchone()
+    assert estimate is not None
+    found = performance(drift(conn, MODEL, window=WINDOW))
+    assert found.trades == SERVED
+    assert found.expectancy_r == pytest.approx(np.mean(results))
+    assert found.win_rate == pytest.approx(np.mean(np.array(results) > 0))
+    assert (found.estimate_expectancy_r, found.estimate_win_rate) == pytest.approx(estimate)
+    assert found.gap_r == pytest.approx(np.mean(results) - estimate[0])
+    assert found.status == performance_status(SERVED, float(np.mean(results)), estimate[0])
+
+    judge_all(conn, "-1.0")  # losing every trade: far below any estimate it was promoted on
+    losing = drift(conn, MODEL, window=WINDOW)
+    assert performance(losing).status == "alert"
+    assert losing.versions[0].drifted[-1] == "performance"
+    few = drift(conn, MODEL, window=WINDOW, thresholds=Thresholds(min_trades=SERVED + 1))
+    assert performance(few).status == "unknown"

@@ -21,6 +21,7 @@ from candlelab.errors import CandlelabError
 
 if TYPE_CHECKING:
     from candlelab.monitoring.drift import DriftReport, Measure, VersionDrift
+    from candlelab.monitoring.performance_drift import PerformanceDrift
 
 DRIFTED, FAILED = 1, 2
 
@@ -43,17 +44,31 @@ def drift(
     psi_alert: Annotated[
         float, typer.Option(help="PSI from which a feature is 'alert' (drifted: exit 1).")
     ] = 0.25,
+    expectancy_margin: Annotated[
+        float,
+        typer.Option(
+            help="R under the walk-forward expectancy from which performance is 'warn' "
+            "(twice: 'alert', drifted).",
+            min=0.0,
+        ),
+    ] = 0.25,
+    min_trades: Annotated[
+        int, typer.Option(help="Judged trades in the window before performance is judged.", min=1)
+    ] = 30,
     json: Json = False,
 ) -> None:
     """Compare each served model version's recent signals with its training data: per
     feature the PSI on the training deciles, the KS statistic and the Wasserstein distance
     in training standard deviations, and the PSI of the predicted classes. Features are
-    listed worst first; PSI from 0.1 is 'warn', from 0.25 'alert'. Exits 1 when something
-    is at alert level, 2 when the check cannot run, 0 otherwise."""
+    listed worst first; PSI from 0.1 is 'warn', from 0.25 'alert'. Then the judged trades
+    in the window against the training run's walk-forward estimate: expectancy and win
+    rate. Exits 1 when something is at alert level, 2 when the check cannot run, 0
+    otherwise."""
     from candlelab.monitoring.alerts import drift_found
 
     try:
-        report = _report(ctx, model, version, window, (psi_warn, psi_alert))
+        limits = (psi_warn, psi_alert, expectancy_margin, min_trades)
+        report = _report(ctx, model, version, window, limits)
     except CandlelabError as exc:
         error(str(exc))
         raise typer.Exit(FAILED) from None
@@ -69,13 +84,13 @@ def drift(
 
 
 def _report(ctx: typer.Context, model: str | None, version: int | None, window: str,
-            psi: tuple[float, float]) -> DriftReport:  # fmt: skip
+            limits: tuple[float, float, float, int]) -> DriftReport:  # fmt: skip
     from candlelab.errors import ConfigError
     from candlelab.monitoring.drift import Thresholds, drift
 
     if version is not None and model is None:
         raise ConfigError("--version needs --model")
-    length, thresholds = window_option(window), Thresholds(*psi)
+    length, thresholds = window_option(window), Thresholds(*limits)
     with workspace(ctx).connect() as conn:
         return drift(conn, model, version, length, thresholds)
 
@@ -108,8 +123,24 @@ def _print_version(version: VersionDrift) -> None:
     if version.without_features:
         out.print(f"skipped {version.without_features:,} signals without features "
                   "(a backtest's)")  # fmt: skip
+    if version.performance is not None:
+        out.print(performance_line(version.performance), soft_wrap=True)
     drifted = ", ".join(version.drifted)
     out.print(f"drifted: {drifted}" if drifted else "nothing at alert level", soft_wrap=True)
+
+
+def performance_line(found: PerformanceDrift) -> str:
+    """The live record in the window against the walk-forward estimate, and its status."""
+    if not found.trades:
+        return "performance: no judged trade in the window (candlelab evaluate judges them)"
+    live = (
+        f"performance: {found.trades:,} judged trades, expectancy {found.expectancy_r:+.3f} R, "
+        f"win rate {found.win_rate:.0%} ({found.win_rate_low:.0%}-{found.win_rate_high:.0%})"
+    )
+    if found.estimate_expectancy_r is None:
+        return f"{live}; no walk-forward estimate recorded: {found.status}"
+    rate = "" if found.estimate_win_rate is None else f", {found.estimate_win_rate:.0%}"
+    return f"{live}; walk-forward {found.estimate_expectancy_r:+.3f} R{rate}: {found.status}"
 
 
 def _row(measure: Measure) -> tuple[str, ...]:

@@ -18,7 +18,9 @@ feature it gets:
   from both samples' 101 percentiles (trapezoids), divided by the reference's standard
   deviation: a shift of a whole standard deviation reads 1.
 
-The predictions get a PSI over their classes. The status is PSI's, by the field's
+The predictions get a PSI over their classes, and the version's judged trades in the
+window their expectancy and win rate against its run's walk-forward estimate
+(`monitoring.performance_drift`). The status is PSI's, by the field's
 conventions: below 0.1 `ok`, from 0.1 `warn`, from 0.25 `alert` (PSI_WARN, PSI_ALERT;
 each configurable); KS and the distance say what kind of change it is.
 """
@@ -34,6 +36,12 @@ import numpy as np
 import numpy.typing as npt
 
 from candlelab.errors import InvalidValue, NotFound
+from candlelab.monitoring.performance_drift import (
+    MARGIN,
+    MIN_TRADES,
+    PerformanceDrift,
+    performance_drift,
+)
 from candlelab.store.database import Connection
 from candlelab.store.queries import load_queries
 from candlelab.training.references import PREDICTION, Reference
@@ -50,11 +58,17 @@ STATUSES = ("ok", "warn", "alert")
 class Thresholds:
     warn: float = PSI_WARN
     alert: float = PSI_ALERT
+    expectancy_margin: float = MARGIN  # R below the walk-forward estimate: warn; twice: alert
+    min_trades: int = MIN_TRADES  # judged trades in the window before performance is judged
 
     def __post_init__(self) -> None:
         if not 0 < self.warn <= self.alert:
             raise InvalidValue(f"PSI thresholds: need 0 < warn ({self.warn}) <= alert "
                                f"({self.alert})")  # fmt: skip
+        if self.expectancy_margin < 0 or self.min_trades < 1:
+            raise InvalidValue(f"performance thresholds: need expectancy margin "
+                               f"({self.expectancy_margin}) >= 0 and min trades "
+                               f"({self.min_trades}) >= 1")  # fmt: skip
 
     def status(self, psi: float) -> str:
         return "alert" if psi >= self.alert else "warn" if psi >= self.warn else "ok"
@@ -83,11 +97,14 @@ class VersionDrift:
     signals: int  # with features, compared
     without_features: int  # a backtest's, in the window: skipped
     measures: list[Measure]  # worst first
+    performance: PerformanceDrift | None = None
 
     @property
     def drifted(self) -> list[str]:
-        """The names at alert level, worst first."""
-        return [m.name for m in self.measures if m.status == "alert"]
+        """The names at alert level, worst first; `performance` last if it is."""
+        names = [m.name for m in self.measures if m.status == "alert"]
+        losing = self.performance is not None and self.performance.status == "alert"
+        return [*names, "performance"] if losing else names
 
 
 @dataclass(frozen=True)
@@ -240,7 +257,9 @@ def version_drift(conn: Connection, references: Sequence[Reference],
                 else feature_measure(r, values[r.name], thresholds)
                 for r in references]  # fmt: skip
     measures.sort(key=lambda m: -m.psi)
-    return VersionDrift(name, version, start, end, signals, without, measures)
+    performance = performance_drift(conn, window, thresholds.expectancy_margin,
+                                    thresholds.min_trades)  # fmt: skip
+    return VersionDrift(name, version, start, end, signals, without, measures, performance)
 
 
 def _window_features(conn: Connection, params: dict[str, Any],
