@@ -97,9 +97,9 @@ def calibration(buckets: Sequence[dict[str, Any]]) -> Markup:
              _element("rect", x=LEFT, y=TOP, width=side, height=side, class_="frame"),
              _text(LEFT - 4, y(1.0) + 8, "win 1", "end", "tick"),
              _text(LEFT - 4, y(0.0), "0", "end", "tick"),
-             _text(x(0.0), TOP + side + 12, "0", "start", "tick"),
-             _text(x(1.0), TOP + side + 12, "1", "end", "tick"),
-             _text(x(0.5), TOP + side + 12, "predicted probability", "middle", "tick"),
+             _text(x(0.0), TOP + side + 13, "0", "start", "tick"),
+             _text(x(1.0), TOP + side + 13, "1", "end", "tick"),
+             _text(x(0.5), TOP + side + 13, "predicted probability", "middle", "tick"),
              _path([x(b["mean_proba"]) for b in buckets], [y(b["win_rate"]) for b in buckets],
                    "reliability")]  # fmt: skip
     for b in buckets:
@@ -108,8 +108,8 @@ def calibration(buckets: Sequence[dict[str, Any]]) -> Markup:
         radius = 2.5 + 5 * math.sqrt(b["count"] / most)
         parts.append(_element("circle", _element("title", escape(title)), cx=x(b["mean_proba"]),
                               cy=y(b["win_rate"]), r=radius, class_="bucket"))  # fmt: skip
-    return _svg(LEFT + side + RIGHT, side + 24, parts, "calibration", "Calibration: reliability "
-                "by probability bucket")  # fmt: skip
+    label = "Calibration: reliability by probability bucket"
+    return _svg(LEFT + side + RIGHT, side + TOP + 20, parts, "calibration", label)
 
 
 def latency(overall: dict[str, Any]) -> Markup:
