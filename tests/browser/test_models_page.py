@@ -51,7 +51,7 @@ def test_the_models_page_shows_the_champion_its_move_and_a_versions_metrics(
     expect(model.locator("table.signals tbody tr")).to_have_count(20)
     expect(model).to_contain_text("registry and record agree")
     page.screenshot(path=tmp_path / "models.png", full_page=True)  # docs/images/models.png
-    model.get_by_role("link", name="v1", exact=True).click()
+    model.locator("table.versions").get_by_role("link", name="v1", exact=True).click()
     expect(page.locator("#metrics thead")).to_contain_text("Fold 2")
     expect(page.locator("#metrics tbody")).to_contain_text("roc_auc")
     link = page.locator("#mlflow-run")

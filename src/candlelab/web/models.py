@@ -28,8 +28,11 @@ from candlelab.models.deployments import ModelState, Move, VersionState, history
 from candlelab.models.deployments import model_states as all_model_states
 from candlelab.models.prediction import ModelShelf
 from candlelab.models.signals import Signal, SignalMark, chart_signals, newest_signals
+from candlelab.monitoring.comparison import champion_challenger
 from candlelab.training.runs import run_detail
 from candlelab.training.tracking import Tracking
+from candlelab.web import plots
+from candlelab.web.monitoring import in_service, unseen_alerts, version_monitoring
 from candlelab.web.params import Id, Moment
 from candlelab.web.pool import Conn
 from candlelab.web.predictions import NAME
@@ -144,25 +147,35 @@ def get_chart_signals(
 def models_page(request: Request, conn: Conn, tracking: Registry) -> HTMLResponse:
     details = [model_detail(conn, tracking, state.name, state)
                for state in all_model_states(conn, tracking)]  # fmt: skip
-    context = {"details": details, "moves": MOVES, "mlflow_ui": _mlflow_ui(request),
-               "charts": _chart_names(conn, details)}  # fmt: skip
-    return templates.TemplateResponse(request, "models.html", context)
+    return _models(request, conn, details, MOVES)
 
 
 @pages.get("/models/{name}", response_class=HTMLResponse)
 def model_page(request: Request, name: ModelName, conn: Conn, tracking: Registry) -> HTMLResponse:
-    details = [model_detail(conn, tracking, name)]
-    context = {"details": details, "moves": None, "mlflow_ui": _mlflow_ui(request),
-               "charts": _chart_names(conn, details)}  # fmt: skip
-    return templates.TemplateResponse(request, "models.html", context)
+    return _models(request, conn, [model_detail(conn, tracking, name)], None)
 
 
 @pages.get("/models/{name}/versions/{version}", response_class=HTMLResponse)
 def version_page(request: Request, name: ModelName, version: VersionNumber, conn: Conn,
                  tracking: Registry) -> HTMLResponse:  # fmt: skip
     detail = version_detail(conn, tracking, name, version, _mlflow_ui(request))
-    context = {"detail": detail, "mlflow_ui": _mlflow_ui(request)}
+    context = {"detail": detail, "mlflow_ui": _mlflow_ui(request),
+               "monitoring": version_monitoring(conn, name, version)}  # fmt: skip
     return templates.TemplateResponse(request, "version.html", context)
+
+
+def _models(request: Request, conn: Conn, details: list[ModelDetail],
+            moves: int | None) -> HTMLResponse:  # fmt: skip
+    """The Models page: each model's versions, moves and newest signals; the record of each
+    version in service side by side, with the verdict of challenger against champion."""
+    context = {"details": details, "moves": moves, "mlflow_ui": _mlflow_ui(request),
+               "charts": _chart_names(conn, details),
+               "service": {d.model.name: in_service(conn, d.model) for d in details},
+               "verdicts": {d.model.name: champion_challenger(conn, d.model.name)
+                            for d in details},
+               "chart_alerts": [a for a in unseen_alerts(conn)
+                                if a["model_name"] is None]}  # fmt: skip
+    return templates.TemplateResponse(request, "models.html", context)
 
 
 def model_detail(conn: Conn, tracking: Tracking, name: str,
@@ -218,3 +231,6 @@ def utc_text(moment: datetime | None) -> str:
 
 
 templates.env.filters["utc"] = utc_text
+templates.env.globals.update(plot_curve=plots.result_curve, plot_weekly=plots.weekly,
+                             plot_calibration=plots.calibration,
+                             plot_latency=plots.latency)  # fmt: skip
