@@ -16,7 +16,10 @@ from candlelab.training.targets import target_definition
 from candlelab.training.tracking import tracking_uri
 from candlelab.training.trainer import TrainingRequest, train
 from tests.acceptance.conftest import Cli, assert_one_line_error
+from tests.fixtures.monitored_models import monitored
+from tests.fixtures.served_models import MODEL
 from tests.fixtures.training_data import built_market
+from tests.integration.test_policy import challenger_results
 
 # Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
 # the integration tests run the same code on both.
@@ -122,3 +125,21 @@ def test_an_alias_moved_in_mlflow_is_reported_then_synced(
     assert "nothing to sync" in again.stdout
     [state] = json.loads(cli("models", "list", "--json", DATABASE_URL=database_url).stdout)
     assert state["agrees"] is True
+
+
+def test_decide_says_what_the_policy_would_do_then_does_it(
+    cli: Cli, conn: Connection, database_url: str, artifact_root: str
+) -> None:
+    monitored(conn, database_url, artifact_root)
+    challenger_results(conn, 2.0)  # the challenger wins every trade
+    dry = cli("models", "decide", MODEL, "--dry-run", DATABASE_URL=database_url)
+    assert dry.returncode == 0, dry.stderr
+    assert f"model {MODEL}: dry run, would promote: v2: challenger better at 95 %" in dry.stdout
+    done = cli("models", "decide", MODEL, "--json", DATABASE_URL=database_url)
+    assert done.returncode == 0, done.stderr
+    decision = json.loads(done.stdout)
+    assert decision["action"] == "promote"
+    assert [(m["alias"], m["action"], m["version"]) for m in decision["moves"]] == [
+        ("challenger", "retire", None), ("champion", "promote", 2)]  # fmt: skip
+    again = cli("models", "decide", MODEL, DATABASE_URL=database_url)
+    assert "none: no champion and challenger to compare" in again.stdout

@@ -27,6 +27,7 @@ app = typer.Typer(
 Name = Annotated[str, typer.Argument(help="A registered model's name.")]
 Alias = Annotated[str, typer.Option("--alias", help="The alias to move.")]
 Reason = Annotated[str | None, typer.Option("--reason", help="Why, for the audit trail.")]
+MOVING = ("promote", "roll back")  # the policy's actions that move an alias
 By = Annotated[
     str | None,
     typer.Option("--by", help="Who moves it, for the audit trail.  [default: the OS user]"),
@@ -153,6 +154,33 @@ def sync(ctx: typer.Context, name: Name, reason: Reason = None, by: By = None,
     if not moves:
         out.print(f"model {name}: MLflow's registry and the audit trail agree; nothing to sync")
     for move in moves:
+        _print_move(move, False)
+
+
+@app.command("decide")
+def decide(
+    ctx: typer.Context,
+    name: Name,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what the policy would do; move nothing.")
+    ] = False,
+    by: By = None,
+    json: Json = False,
+) -> None:
+    """Judge the challenger against the champion (the sequential verdict of `candlelab
+    evaluate --report`) and apply the policy: better at 95 %, it becomes champion; worse,
+    its alias is taken away; otherwise nothing moves. Each move is audited with the
+    verdict as its reason."""
+    from candlelab.jobs.policy import decide
+
+    with _registry(ctx) as (conn, tracking):
+        decision = decide(conn, tracking, name, apply=not dry_run, who=by or "policy")
+    if json:
+        emit_json(decision)
+        return
+    would = "dry run, would " if dry_run and decision.action in MOVING else ""
+    out.print(f"model {name}: {would}{decision.action}: {decision.reason}", soft_wrap=True)
+    for move in decision.moves:
         _print_move(move, False)
 
 
