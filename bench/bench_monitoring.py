@@ -192,7 +192,10 @@ def run_judging(url: str, conn: Connection, charts: int, per_chart: int,
     conn.commit()
     judging = Judging(conn, charts, per_chart)
     setup = time.perf_counter() - started
-    print(f"judging set-up: {charts} charts, {len(judging.ids):,} signals in {setup:.1f} s")
+    print(
+        f"judging set-up: {charts} charts, {len(judging.ids):,} signals in {setup:.1f} s",
+        flush=True,
+    )
     in_memory: list[list[ChartBars]] = []
 
     def before_baseline() -> None:
@@ -210,14 +213,15 @@ def run_judging(url: str, conn: Connection, charts: int, per_chart: int,
 # --- drift ------------------------------------------------------------------------------------
 
 
-def drift_data(rows: int, width: int) -> tuple[Floats, Floats]:
-    """The training rows and the serving window, as many: the window's last fifth shifted."""
+def drift_data(rows: int, width: int) -> tuple[Floats, list[Floats]]:
+    """The training rows and the serving window, as many: the window's last fifth shifted,
+    its columns one array each, as `drift._window_features` reads them."""
     rng = np.random.default_rng(9)
-    reference = rng.normal(0, 1, (rows, width))
+    reference = np.asfortranarray(rng.normal(0, 1, (rows, width)))
     window = rng.normal(0, 1, (rows, width))
     window[-rows // 5 :] += 0.5
     window[rng.random(window.shape) < 0.01] = np.nan
-    return reference, window
+    return reference, [np.ascontiguousarray(window[:, j]) for j in range(width)]
 
 
 def store_reference(conn: Connection, reference: Floats) -> list[str]:
@@ -230,19 +234,19 @@ def store_reference(conn: Connection, reference: Floats) -> list[str]:
     return columns
 
 
-def stored_drift(conn: Connection, window: Floats) -> list[float]:
+def stored_drift(conn: Connection, window: list[Floats]) -> list[float]:
     """The stored references read back, then each column of the window measured."""
     references = version_references(conn, "drift", 1)
     conn.commit()
     limits = Thresholds()
-    return [feature_measure(r, window[:, r.position], limits).psi for r in references]
+    return [feature_measure(r, window[r.position], limits).psi for r in references]
 
 
-def baseline_drift(reference: Floats, window: Floats) -> list[tuple[float, float]]:
+def baseline_drift(reference: Floats, window: list[Floats]) -> list[tuple[float, float]]:
     """From scratch per feature: both samples' decile bins, PSI, and a sorted KS."""
     found = []
-    for j in range(window.shape[1]):
-        ref_all, cur_all = reference[:, j], window[:, j]
+    for j, cur_all in enumerate(window):
+        ref_all = reference[:, j]
         ref, cur = np.sort(ref_all[~np.isnan(ref_all)]), np.sort(cur_all[~np.isnan(cur_all)])
         edges = np.unique(np.quantile(ref, np.linspace(0.1, 0.9, 9)))
         # Ten bins and one for NaN, as the product's PSI has them.
