@@ -176,8 +176,10 @@ def _wasserstein_sorted(quantiles: Floats, ordered: Floats) -> float | None:
 
 def feature_measure(ref: Reference, values: Floats, thresholds: Thresholds) -> Measure:
     # One sort of the window serves the bins, KS and W: at 1M rows a sort costs about what
-    # one of the binary searches of every value did, and there were four of them.
-    ordered = np.sort(values[~np.isnan(values)])
+    # one of the binary searches of every value did, and there were four of them. In place,
+    # in the copy the NaN mask made: a second copy was 3 ms of the 57 a feature took.
+    ordered = values[~np.isnan(values)]
+    ordered.sort()
     edges = np.asarray(ref.edges, dtype=np.float64)
     below = np.searchsorted(ordered, edges, side="left")  # values under each edge
     counts = np.diff(np.concatenate([[0], below, [len(ordered)]]))

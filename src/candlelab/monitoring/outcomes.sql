@@ -20,20 +20,28 @@ ORDER BY s.chart_id;
 -- The charts' load locks (market/candles.sql's lock_chart) until the transaction ends,
 -- those that are free: no load writes their bars between the read and the judgements'
 -- commit, so a load after it finds the judgements to void. A chart being loaded is left
--- for the next run, never waited for (a load may hold several charts' locks).
-SELECT chart FROM unnest(%(chart_ids)s::bigint[]) AS chart
+-- for the next run, never waited for (a load may hold several charts' locks). The
+-- commit need not wait for the WAL flush (0.5 s of 5.8 s judging 300 charts): judgements
+-- are derived from the signals and candles, and a server crash can only lose the last
+-- batches whole, whose signals are still pending for the next run.
+SELECT chart, set_config('synchronous_commit', 'off', true)
+FROM unnest(%(chart_ids)s::bigint[]) AS chart
 WHERE pg_try_advisory_xact_lock(%(lock_class)s, chart::integer)
 ORDER BY chart;
 
 -- pending_signals --
--- The signals still to judge on the charts, by chart, model, version and bar; each bar's
--- open as microseconds since 1970 (exact: extract gives a numeric).
-SELECT id, chart_id, (extract(epoch FROM time) * 1000000)::bigint, model_name, model_version,
-       pred
+-- The signals still to judge on the charts, one row per chart, model and version with
+-- their ids, bars and classes as arrays in bar order (a row per signal cost the client
+-- a Python tuple of six objects each); each bar's open as microseconds since 1970
+-- (exact: extract gives a numeric).
+SELECT chart_id, model_name, model_version, array_agg(id ORDER BY time),
+       array_agg((extract(epoch FROM time) * 1000000)::bigint ORDER BY time),
+       array_agg(pred ORDER BY time)
 FROM signals
 WHERE evaluated_at IS NULL AND chart_id = ANY(%(chart_ids)s::bigint[])
   AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
-ORDER BY chart_id, model_name, model_version, time;
+GROUP BY chart_id, model_name, model_version
+ORDER BY chart_id, model_name, model_version;
 
 -- version_target --
 -- The target definition a model version was trained on: its run's dataset's, as recorded
@@ -68,11 +76,15 @@ COPY staged_outcomes FROM STDIN (FORMAT BINARY);
 
 -- write_outcomes --
 -- The staged judgements into their signals, with the words for the indexes; a signal
--- judged meanwhile keeps its judgement (a re-run writes nothing).
+-- judged meanwhile keeps its judgement (a re-run writes nothing). The planner merges the
+-- staged ids with the primary key's: bounded by the batch's ids, or every batch walked
+-- the key from its start, past every signal judged before (at 300,000 signals the eighth
+-- batch of 20 charts read 140,000 entries to update 20,000 rows).
 UPDATE signals s
 SET outcome = (%(outcomes)s::text[])[o.outcome + 1],
     outcome_reason = (%(reasons)s::text[])[o.reason + 1],
     realized_rr = o.realized_rr, held_bars = o.held_bars, mae_r = o.mae_r, mfe_r = o.mfe_r,
     judged_to = o.judged_to, evaluated_at = now()
 FROM staged_outcomes o
-WHERE s.id = o.id AND s.evaluated_at IS NULL;
+WHERE s.id = o.id AND s.evaluated_at IS NULL
+  AND s.id BETWEEN (SELECT min(id) FROM staged_outcomes) AND (SELECT max(id) FROM staged_outcomes);

@@ -489,6 +489,14 @@ model_performance = Table(
         "window_start",
         unique=True,
     ),
+    # Each version's overall record ('all', every chart), what /metrics reads at every
+    # scrape: without it a scrape scanned every window of every chart (0028).
+    Index(
+        None,
+        "model_name",
+        "model_version",
+        postgresql_where=text("chart_id IS NULL AND window_kind = 'all'"),
+    ),
 )
 
 ALERT_KINDS = ("feature_drift", "prediction_drift", "performance", "latency", "stale_data")
