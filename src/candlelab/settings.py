@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         "an alert.",
     )
 
+    retrain_on_alert: Literal["off", "warn", "alert"] = Field(
+        default="alert",
+        validation_alias="CANDLELAB_RETRAIN_ON_ALERT",
+        description="A newly raised drift or performance alert of this severity or worse "
+        "enqueues a retrain of its model (`alert`, `warn`, or `off`).",
+    )
+
     @field_validator("database_url", mode="before")
     @classmethod
     def _postgres_url(cls, value: object) -> object:

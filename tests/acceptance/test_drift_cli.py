@@ -36,6 +36,7 @@ def test_drift_exits_by_what_it_finds(
     drifted = cli("drift", "--model", MODEL, "--window", "60d", DATABASE_URL=database_url)
     assert drifted.returncode == 1, drifted.stderr
     assert "drifted: range_1, ret_5" in drifted.stdout
+    assert f"retrain requested: {MODEL} (job " in drifted.stdout  # the alert asked for it
     assert drifted.stdout.index("range_1") < drifted.stdout.index("rsi_14")  # worst first
     listed = json.loads(cli("alerts", "--json", DATABASE_URL=database_url).stdout)
     (feature_alert,) = [a for a in listed if a["kind"] == "feature_drift"]

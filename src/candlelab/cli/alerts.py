@@ -14,6 +14,7 @@ from candlelab.cli.output import emit_json, error, out, table
 from candlelab.cli.train import Json
 
 if TYPE_CHECKING:
+    from candlelab.jobs.triggers import Requested
     from candlelab.monitoring.alerts import Found, Recorded, Rules
     from candlelab.settings import Settings
     from candlelab.workspace import Workspace
@@ -103,6 +104,24 @@ def record(space: Workspace, found: Found) -> Recorded:
         done = record(conn, found, rules(space.settings).cooldown)
         conn.commit()
     return done
+
+
+def retrain_requests(space: Workspace, recorded: Recorded) -> list[Requested]:
+    """The retrains the newly raised alerts ask for, enqueued (CANDLELAB_RETRAIN_ON_ALERT)."""
+    from candlelab.jobs.triggers import retrain_for_alerts
+
+    with space.connect() as conn:
+        return retrain_for_alerts(conn, recorded.raised, space.settings.retrain_on_alert)
+
+
+def requests_line(requested: list[Requested]) -> str:
+    """What the alerts asked of the retrain queue, for a person reading the output."""
+    by_job: dict[tuple[str, int], list[int]] = {}
+    for r in requested:  # several alerts of a model merge into one request
+        by_job.setdefault((r.model_name, r.job_id), []).append(r.alert_id)
+    asked = [f"{name} (job {job}, from alert {', '.join(map(str, alerts))})"
+             for (name, job), alerts in by_job.items()]  # fmt: skip
+    return "retrain requested: " + "; ".join(asked) + " (candlelab worker takes it)"
 
 
 def notify(space: Workspace) -> None:

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from candlelab.cli.alerts import requests_line
 from candlelab.cli.demo_loop import MODEL
 from candlelab.cli.output import out, table
 
 if TYPE_CHECKING:
+    from candlelab.jobs.triggers import Requested
     from candlelab.market.synthetic_market import MarketSpec
     from candlelab.monitoring.alerts import Recorded
     from candlelab.monitoring.drift import DriftReport, VersionDrift
@@ -36,7 +38,7 @@ def drift_step(ws: Workspace, spec: MarketSpec, versions: dict[int, str]) -> Dri
         _serve(ws, arrived)
         status.update("comparing what it served with what it learned from")
         report = _check(ws, timedelta(days=SHIFT_DAYS))
-        recorded = _alerts(ws, report)
+        recorded, requested = _alerts(ws, report)
     out.print(f"shifted:   {arrived.bars:,} new hourly bars on the labelled charts, moves "
               f"{SHIFT_SCALE:g} times as large as usual, each predicted by the version it "
               "routes to", soft_wrap=True)  # fmt: skip
@@ -48,6 +50,8 @@ def drift_step(ws: Workspace, spec: MarketSpec, versions: dict[int, str]) -> Dri
               "move on, shift or no shift)", soft_wrap=True)  # fmt: skip
     out.print(f"drift:     {len(recorded.raised)} alert(s) raised; candlelab drift --model "
               f"{MODEL} --window {SHIFT_DAYS}d", soft_wrap=True)  # fmt: skip
+    if requested:
+        out.print(f"           {requests_line(requested)}", soft_wrap=True)
     return report
 
 
@@ -95,11 +99,13 @@ def _check(ws: Workspace, window: timedelta) -> DriftReport:
         return drift(conn, MODEL, window=window)
 
 
-def _alerts(ws: Workspace, report: DriftReport) -> Recorded:
-    from candlelab.cli.alerts import record
+def _alerts(ws: Workspace, report: DriftReport) -> tuple[Recorded, list[Requested]]:
+    """The drift alerts recorded, and the retrains they asked for."""
+    from candlelab.cli.alerts import record, retrain_requests
     from candlelab.monitoring.alerts import drift_found
 
-    return record(ws, drift_found(report))
+    recorded = record(ws, drift_found(report))
+    return recorded, retrain_requests(ws, recorded)
 
 
 def _watched() -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from candlelab.cli import workspace
-from candlelab.cli.alerts import alerts_line, notify, record
+from candlelab.cli.alerts import alerts_line, notify, record, requests_line, retrain_requests
 from candlelab.cli.options import window_option
 from candlelab.cli.output import emit_json, error, out, table
 from candlelab.cli.train import Json
@@ -73,11 +73,14 @@ def drift(
         error(str(exc))
         raise typer.Exit(FAILED) from None
     alerts = record(workspace(ctx), drift_found(report))
+    requested = retrain_requests(workspace(ctx), alerts)
     if json:
-        emit_json(_summary(report) | {"alerts": alerts.__dict__})
+        emit_json(_summary(report) | {"alerts": alerts.__dict__, "retrains": requested})
     else:
         _print(report)
         out.print(alerts_line(alerts))
+        if requested:
+            out.print(requests_line(requested), soft_wrap=True)
     notify(workspace(ctx))
     if report.drifted:
         raise typer.Exit(DRIFTED)

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from candlelab.cli import workspace
-from candlelab.cli.alerts import alerts_line, notify
+from candlelab.cli.alerts import alerts_line, notify, requests_line
 from candlelab.cli.output import emit_json, out, table
 from candlelab.cli.train import Charts, Json
 
@@ -74,6 +74,8 @@ def evaluate(
     if performance is not None and not json:
         _print_performance(performance["performance"], performance["comparisons"])
         out.print(alerts_line(performance["alerts"]))
+        if performance["retrains"]:
+            out.print(requests_line(performance["retrains"]), soft_wrap=True)
     if performance is not None:
         notify(space)
 
@@ -82,7 +84,7 @@ def performance_report(space: Workspace, model: str | None, window_kind: str,
                        newest: int) -> dict[str, Any]:  # fmt: skip
     """model_performance brought up to date, the alerts it raises recorded; each version's
     record with its `newest` windows of a kind, and champion against challenger."""
-    from candlelab.cli.alerts import record, rules
+    from candlelab.cli.alerts import record, retrain_requests, rules
     from candlelab.monitoring.alerts import evaluation_found
     from candlelab.monitoring.comparison import comparisons
     from candlelab.monitoring.performance import report, update
@@ -93,7 +95,8 @@ def performance_report(space: Workspace, model: str | None, window_kind: str,
         found = evaluation_found(conn, model, rules(space.settings))
         shown = {"performance": report(conn, model, window_kind, newest),
                  "comparisons": comparisons(conn, model)}  # fmt: skip
-    return shown | {"alerts": record(space, found)}
+    recorded = record(space, found)
+    return shown | {"alerts": recorded, "retrains": retrain_requests(space, recorded)}
 
 
 def _progress(quiet: bool) -> Progress:
