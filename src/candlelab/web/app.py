@@ -47,7 +47,7 @@ from candlelab.market.timeframes import Timeframe
 from candlelab.models.prediction import ModelShelf
 from candlelab.store.urls import libpq_url
 from candlelab.web import access as signing
-from candlelab.web import assets, features, labels, metrics, models, pages, predictions
+from candlelab.web import assets, features, health, labels, metrics, models, pages, predictions
 from candlelab.web.access import Access, Guard
 from candlelab.web.params import NO_SUCH_ROW, Count, Id, Moment, PlainText, echoed
 from candlelab.web.pool import Conn
@@ -113,6 +113,7 @@ def create_app(url: str, access: Access | None = None, artifact_location: str = 
     app.include_router(predictions.router)
     app.include_router(models.router)
     app.include_router(metrics.router)
+    app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(models.pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
