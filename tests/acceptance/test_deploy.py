@@ -169,7 +169,7 @@ def filled_env_example(database_url: str = "postgresql://candlelab:pw@db:5432/ca
         "MLFLOW_PORT": str(free_port()),
     }
     if tmp_path is not None:  # the artifact volume's place
-        filled["CANDLELAB_ARTIFACT_ROOT"] = (tmp_path / "artifacts").as_uri()
+        filled["CANDLELAB_ARTIFACT_ROOT"] = str(tmp_path / "artifacts")  # a path, as there
     return filled
 
 
