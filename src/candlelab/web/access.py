@@ -37,9 +37,10 @@ from candlelab.web.rendering import templates
 COOKIE = "candlelab_session"
 SESSION_SECONDS = 12 * 3600
 LOGIN = "/login"
-# What a browser fetches before anyone signs in; nothing secret, and a 401 there would be
-# a console error on every page.
-PUBLIC = frozenset({"/favicon.ico"})
+# What a browser fetches before anyone signs in (a 401 there would be a console error on
+# every page), and the health check a load balancer or container runtime asks without a
+# token; nothing secret in either.
+PUBLIC = frozenset({"/favicon.ico", "/health"})
 LOOPBACK_NAMES = {"localhost"}
 FREE_FAILURES = 5  # wrong tokens a client may send before it must wait
 FIRST_WAIT = 1.0  # seconds, doubled with each failure past FREE_FAILURES
@@ -149,7 +150,7 @@ class Access:
     def refused(self, request: Request) -> Response | None:
         """Every route, pages and API and /docs alike: 401 without a token or session
         (None: the request goes on). Only the sign-in form's POST goes through, to be
-        checked by its handler, and the site's icon."""
+        checked by its handler, and the site's icon and health check."""
         signing_in = request.method == "POST" and request.url.path == LOGIN
         if request.method == "GET" and request.url.path in PUBLIC:
             return None

@@ -50,6 +50,7 @@ from candlelab.web import access as signing
 from candlelab.web import (
     assets,
     features,
+    health,
     labels,
     metrics,
     models,
@@ -123,6 +124,7 @@ def create_app(url: str, access: Access | None = None, artifact_location: str = 
     app.include_router(models.router)
     app.include_router(metrics.router)
     app.include_router(monitoring.router)
+    app.include_router(health.router)
     app.include_router(pages.router)
     app.include_router(models.pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from candlelab.store.database import connect
+from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
@@ -18,10 +18,15 @@ VERSIONS = Path(__file__).with_name("versions")
 def current(url: str) -> str | None:
     """The revision the database is at; None for a database never migrated."""
     with connect(url) as conn:
-        table = conn.execute(QUERIES["version_table"]).fetchone()
-        if table is None or table[0] is None:
-            return None
-        row = conn.execute(QUERIES["current"]).fetchone()
+        return revision(conn)
+
+
+def revision(conn: Connection) -> str | None:
+    """`current` on a connection already open (the web app's pooled ones)."""
+    table = conn.execute(QUERIES["version_table"]).fetchone()
+    if table is None or table[0] is None:
+        return None
+    row = conn.execute(QUERIES["current"]).fetchone()
     return None if row is None else str(row[0])
 
 
