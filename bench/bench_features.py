@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 from bench_candles_io import Step, make_series, timed
-from servers import bench_database
+from servers import bench_database, vacuum
 
 from candlelab.features.computation import ChartBars, compute
 from candlelab.features.definitions import FeatureSet, bundled_feature_set
@@ -128,16 +128,6 @@ def baseline_build(conn: Connection, features: FeatureSet, stored: StoredSet,
 def empty(conn: Connection, *tables: str) -> None:
     conn.execute(f"TRUNCATE {', '.join(tables)}")
     conn.commit()
-
-
-def vacuum(conn: Connection, *tables: str) -> None:
-    """Both layouts vacuumed and analysed before they are read: no read pays for hint bits."""
-    conn.commit()
-    conn.autocommit = True
-    try:
-        conn.execute(f"VACUUM ANALYZE {', '.join(tables)}")
-    finally:
-        conn.autocommit = False
 
 
 def recomputed(url: str, features: FeatureSet, charts: Sequence[Chart]) -> Floats:

@@ -44,7 +44,7 @@ import numpy.typing as npt
 from bench_candles_io import make_series, timed
 from bench_features import Market
 from psycopg.types.json import Jsonb
-from servers import bench_database
+from servers import bench_database, vacuum
 
 from candlelab.models.signals import BulkWriter, SignalBatch
 from candlelab.monitoring.drift import Thresholds, feature_measure, version_references
@@ -128,15 +128,6 @@ def reset_judgements(conn: Connection) -> None:
                  "evaluated_at = NULL WHERE evaluated_at IS NOT NULL")  # fmt: skip
     conn.commit()
     vacuum(conn, "signals")
-
-
-def vacuum(conn: Connection, *tables: str) -> None:
-    conn.commit()
-    conn.autocommit = True
-    try:
-        conn.execute(f"VACUUM ANALYZE {', '.join(tables)}")
-    finally:
-        conn.autocommit = False
 
 
 def judge_all(url: str) -> int:
