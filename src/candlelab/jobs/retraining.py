@@ -33,7 +33,7 @@ from candlelab.training.datasets import DatasetRequest
 from candlelab.training.folds import FoldPlan
 from candlelab.training.targets import TargetDefinition, target_definition
 from candlelab.training.tracking import Tracking
-from candlelab.training.trainer import Guard, TrainingRequest, TrainingResult, train
+from candlelab.training.trainer import Guard, TrainingRequest, train
 
 QUERIES = load_queries(__file__)
 CHALLENGER = "challenger"
@@ -60,7 +60,7 @@ def retrain(context: JobContext) -> str:
         _bring_features_up_to_date(conn, request.data)
     guard = _guard(context.url, job)
     result = train(context.url, context.artifact_location, request, guard=guard)
-    _put_in(context, result)
+    promote_challenger(context, result.run_id, result.model_version)
     return result.run_id
 
 
@@ -132,13 +132,15 @@ def _guard(url: str, job: Job) -> Guard:
     return held
 
 
-def _put_in(context: JobContext, result: TrainingResult) -> None:
-    """The run recorded on the request and the version promoted as challenger, fenced."""
+def promote_challenger(context: JobContext, run_id: str, version: int) -> None:
+    """The run recorded on the request and the version promoted as challenger, in one
+    transaction fenced by the job's lease (committed); LeaseLost, writing nothing, when
+    the lease is lost."""
     job = context.job
     tracking = Tracking(context.url, context.artifact_location)
     reason = f"retrain request {job.id}: {job.reason}"
     with connect(context.url) as conn, fenced(conn, job):
-        attach_run(conn, job, result.run_id)
-        promote(conn, tracking, result.model_name, result.model_version, CHALLENGER,
+        attach_run(conn, job, run_id)
+        promote(conn, tracking, job.model_name, version, CHALLENGER,
                 traffic=context.challenger_traffic, reason=reason,
                 who=f"worker {job.worker_id}")  # fmt: skip

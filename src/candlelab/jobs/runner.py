@@ -129,12 +129,12 @@ def _serve(tasks: Pipe, results: Pipe, parent: int) -> None:
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the worker to handle
     signal.signal(signal.SIGTERM, _stopped)
-    while True:
-        try:
+    try:
+        while True:
             handler, context = tasks.recv()
-        except EOFError:  # the worker is gone or done with this process
-            return
-        results.send(_ran(handler, context))
+            results.send(_ran(handler, context))
+    except (EOFError, Stopped):  # the worker is gone, done with this process, or stopped it
+        return
 
 
 def _ran(handler: Handler, context: JobContext) -> Ended:
