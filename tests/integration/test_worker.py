@@ -11,14 +11,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 import pytest
 
+from candlelab.errors import DatabaseUnavailable
 from candlelab.jobs.queue import Backoff, enqueue
 from candlelab.jobs.requests import cancel, request
 from candlelab.jobs.runner import SPAWN
 from candlelab.jobs.worker import Worker, WorkerConfig, run_worker
-from candlelab.store.database import Connection
+from candlelab.store import migrations
+from candlelab.store.database import Connection, connect
+from candlelab.store.embedded import EmbeddedServer
 from tests.fixtures.jobs import job_runs_table, scripted
 from tests.integration.test_queue import wait_until
 
@@ -178,3 +182,33 @@ def completed(conn: Connection) -> int:
     conn.commit()
     assert row is not None
     return int(row[0])
+
+
+@pytest.mark.embedded
+@pytest.mark.slow
+def test_a_database_restart_under_a_running_job_leaves_it_completed_or_pending(
+    embedded_home: Path, artifact_root: str
+) -> None:
+    server = EmbeddedServer(embedded_home)
+    url = server.start()
+    migrations.upgrade(url)
+    with connect(url) as conn:
+        job_runs_table(conn)
+        job_id = enqueue(conn, "a", "sleep 3").id
+    config = WorkerConfig(url, artifact_root, heartbeat_timeout=30.0, poll=0.5, backoff=NOW,
+                          handler=scripted)  # fmt: skip
+    with worker_thread(config) as worker:
+        wait_until(lambda: status_at(url, job_id) == "processing", 60)
+        server.stop(immediate=True)  # as a crash would
+        server.start()
+        wait_until(lambda: status_at(url, job_id) == "completed", 120)
+    assert worker.tally.completed == 1  # its report waited for the server, or a retry ran
+
+
+def status_at(url: str, job_id: int) -> str | None:
+    """The request's status, on a connection of its own; None while the server is down."""
+    try:
+        with connect(url) as conn:
+            return status(conn, job_id)
+    except DatabaseUnavailable:
+        return None

@@ -21,6 +21,7 @@ after the heartbeat timeout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -141,7 +142,7 @@ class Worker:
             return False
         log.info("job %s (%s, attempt %s) claimed by %s", job.id, job.model_name,
                  job.attempts, self.id)  # fmt: skip
-        self._report(conn, job, self._work(job))
+        self._report_surely(conn, job, self._work(job))
         return True
 
     @property
@@ -182,6 +183,22 @@ class Worker:
     def _grace_over(self) -> bool:
         waited = time.monotonic() - self._stop_asked
         return self.hurry.is_set() or waited > self.config.grace
+
+    def _report_surely(self, conn: Connection, job: Job, outcome: _Outcome) -> None:
+        """Report; when the database was lost meanwhile (a restart), again on new
+        connections until the heartbeat timeout ends: the job is then another worker's
+        to rescue, and the loop's next turn finds the database gone and reconnects."""
+        try:
+            return self._report(conn, job, outcome)
+        except LOST_DATABASE as exc:
+            log.warning("job %s: cannot report it %s yet (%s)", job.id, outcome.kind, exc)
+        end = time.monotonic() + self.config.heartbeat_timeout
+        while time.monotonic() < end:
+            time.sleep(min(self.config.poll, 1.0))
+            with contextlib.suppress(*LOST_DATABASE), connect(self.config.url) as fresh:
+                return self._report(fresh, job, outcome)
+        log.warning("job %s: not reported; it is rescued after the heartbeat timeout", job.id)
+        return None
 
     def _report(self, conn: Connection, job: Job, outcome: _Outcome) -> None:
         """Tell the queue how the job ended; a refusal (the lease was lost) is only logged."""
