@@ -109,29 +109,32 @@ class Worker:
     def run(self) -> Tally:
         """Work until stopped (or, with `once`, until one job is done or none is due)."""
         log.info("worker %s started", self.id)
-        while not self.stopping.is_set():
-            try:
-                if not self._session():
-                    break
-            except LOST_DATABASE as exc:
-                log.warning("worker %s lost the database (%s); trying again", self.id, exc)
+        try:
+            while not self.stopping.is_set() and self._session_survived():
                 self.stopping.wait(self.config.poll)
-        self.runner.stop()
+        finally:
+            self.runner.stop()  # the job process, idle or not, never outlives its worker
         log.info("worker %s stopped: %s", self.id, self.tally)
         return self.tally
 
-    def _session(self) -> bool:
-        """Turns of the loop on one connection; False when the worker is done."""
+    def _session_survived(self) -> bool:
+        """Run a session; True when it ended because the database was lost."""
+        try:
+            self._session()
+        except LOST_DATABASE as exc:
+            log.warning("worker %s lost the database (%s); trying again", self.id, exc)
+            return True
+        return False
+
+    def _session(self) -> None:
+        """Turns of the loop on one connection, until the worker is done."""
         with connect(self.config.url) as conn, _Listener(self.config.url) as listener:
             while not self.stopping.is_set():
-                if self._turn(conn):
-                    if self.config.once:
-                        return False
-                    continue
+                took = self._turn(conn)
                 if self.config.once:
-                    return False
-                listener.wait(self._nap(conn), self.stopping)
-        return False
+                    return
+                if not took:
+                    listener.wait(self._nap(conn), self.stopping)
 
     def _turn(self, conn: Connection) -> bool:
         """Rescue, claim and run one job; False when none was due."""
