@@ -25,8 +25,10 @@ from candlelab.cli import (
     propose,
     quality,
     resample,
+    retrain,
     serve,
     train,
+    worker,
 )
 from candlelab.cli.output import error
 from candlelab.errors import CandlelabError
@@ -60,6 +62,8 @@ app.command("predict")(predict.predict)
 app.command("evaluate")(evaluate.evaluate)
 app.command("drift")(drift.drift)
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(retrain.app, name="retrain")
+app.command("worker")(worker.worker)
 
 DatabaseUrl = Annotated[
     str | None,

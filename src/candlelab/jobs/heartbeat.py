@@ -1,12 +1,11 @@
 """A claimed job's heartbeat, kept from a thread of its own on a connection of its own.
 
-Training runs in the worker's main thread and may hold a core for hours. The beat must
-not wait for it: its thread only sleeps and writes one UPDATE, and the long parts of a
-fit (NumPy, LightGBM's C++ training, scikit-learn's compiled loops) release the GIL, so
-the thread gets its turn. Pure-Python loops that never release the GIL can still delay
-a beat by up to the interpreter's switch interval (5 ms by default), far below any
-heartbeat timeout; a compiled call that keeps the GIL delays it until the call returns,
-and a worker that must survive that runs the training in a process.
+The worker (`jobs.worker`) runs the training in a process of its own (`jobs.runner`)
+and keeps this beat in its own process, so a fit can never starve it. Used beside a
+fit in one process instead, the beat still gets its turn: its thread only sleeps and
+writes one UPDATE, and the long parts of a fit (NumPy, LightGBM's C++ training,
+scikit-learn's compiled loops) release the GIL; only a compiled call that keeps the GIL
+would delay a beat until it returns.
 
 When the queue refuses a beat (the job was rescued and its lease is lost) the thread
 stops and sets `lost`: the worker checks it and drops the job without reporting on it.

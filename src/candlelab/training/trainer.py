@@ -3,9 +3,12 @@
 Everything a request can get wrong (the model, its parameters, the data, the folds) is
 checked before a run starts. Once started, the run is one row in `training_runs` and one
 MLflow run; it ends `finished` with a registered model version, or `failed` with the
-error, and no model version left registered. Per fold the metrics are logged as MLflow
-steps; the final model is fit on every taught row, and the distributions of the features
-and of its predictions on those rows are recorded for drift (`references`).
+error, and no model version left registered. A caller that may lose the right to
+register (a queue worker whose lease can be lost) hands in a `guard`: the registration
+runs inside it, and whatever it raises fails the run before anything is registered. Per
+fold the metrics are logged as MLflow steps; the final model is fit on every taught row,
+and the distributions of the features and of its predictions on those rows are recorded
+for drift (`references`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -96,6 +100,7 @@ class _Evaluation:
 
 
 Progress = Callable[[str], None]
+Guard = Callable[[], AbstractContextManager[object]]  # held while a version is registered
 
 
 @dataclass
@@ -117,8 +122,9 @@ class _Plan:
 
 
 def train(url: str, artifact_location: str, request: TrainingRequest,
-          progress: Progress | None = None) -> TrainingResult:  # fmt: skip
-    """Train, evaluate and register a model; see the module's docstring."""
+          progress: Progress | None = None, *,
+          guard: Guard = nullcontext) -> TrainingResult:  # fmt: skip
+    """Train, evaluate and register a model (inside `guard`); see the module's docstring."""
     plan = checked_plan(url, request)
     tracking = Tracking(url, artifact_location)
     run = tracking.start_run(request.experiment, _params(plan))
@@ -126,7 +132,7 @@ def train(url: str, artifact_location: str, request: TrainingRequest,
     registered: int | None = None
     try:
         with Heartbeat(url, run.run_id):
-            result = _trained(url, plan, tracking, run, progress or (lambda _: None))
+            result = _trained(url, plan, tracking, run, progress or (lambda _: None), guard=guard)
             registered = result.model_version
             _close(url, run, result.outcome())
         tracking.finish(run)
@@ -163,7 +169,7 @@ def _check_fold(fold: Fold, y: Floats, classes: int) -> None:
 
 
 def _trained(url: str, plan: _Plan, tracking: Tracking, run: RunRecord,
-             progress: Progress) -> TrainingResult:  # fmt: skip
+             progress: Progress, *, guard: Guard) -> TrainingResult:  # fmt: skip
     tracking.log_dataset(run, _description(plan.dataset))
     tracking.set_tags(run, _tags(plan))
     learner = Learner(plan.spec, plan.x, plan.y)
@@ -182,18 +188,19 @@ def _trained(url: str, plan: _Plan, tracking: Tracking, run: RunRecord,
     _record_references(url, run, plan, final)
     summary = _pooled_metrics(plan, pooled)
     evaluation_ = _Evaluation(reports, summary, _importance(plan, final, last))
-    return _registered(plan, tracking, run, final, evaluation_)
+    return _registered(plan, tracking, run, final, evaluation_, guard=guard)
 
 
 def _registered(plan: _Plan, tracking: Tracking, run: RunRecord, final: Fitted,
-                done: _Evaluation) -> TrainingResult:  # fmt: skip
+                done: _Evaluation, *, guard: Guard) -> TrainingResult:  # fmt: skip
     tracking.log_metrics(run, {k: v for k, v in done.metrics.items() if np.isfinite(v)})
     tracking.log_json(run, [asdict(r) for r in done.folds], "folds.json")
     tracking.log_json(run, done.importance, "importance.json")
     sha = tracking.log_model(run, _logged(plan, final))
     name = plan.request.registered_name
     tags = {"candlelab.artifact_sha256": sha, "candlelab.dataset_version": plan.dataset.version}
-    version = tracking.register(name, run, f"dataset {plan.dataset.version[:12]}", tags)
+    with guard():
+        version = tracking.register(name, run, f"dataset {plan.dataset.version[:12]}", tags)
     return TrainingResult(run.run_id, name, version, plan.dataset.version,
                           len(plan.dataset.taught), done.folds, done.metrics, done.importance,
                           sha)  # fmt: skip
@@ -291,7 +298,8 @@ def _params(plan: _Plan) -> dict[str, Any]:
         "features": request.data.features.label, "target": request.data.target.name,
         "target.hash": request.data.target.version_hash[:12],
         "folds": request.folds.folds, "window": request.folds.window,
-        "embargo": request.folds.embargo, "threshold": request.threshold,
+        "train_blocks": request.folds.train_blocks, "embargo": request.folds.embargo,
+        "threshold": request.threshold,
         "charts": len(request.data.chart_ids), "dataset": plan.dataset.version[:12],
         "pipeline_config_hash": _pipeline_hash(plan),
     }  # fmt: skip
