@@ -38,6 +38,7 @@ from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.barriers import Prices
 from candlelab.training.span_labels import LabelledSpan
+from candlelab.training.target_blocks import kept_for, kept_judgements
 from candlelab.training.target_values import ChartSpans, TargetValues, target_values
 from candlelab.training.targets import TargetDefinition
 
@@ -249,7 +250,12 @@ def _read(url: str, request: DatasetRequest, spans: Spans) -> tuple[FeatureMatri
 def _judged_candles(url: str, request: DatasetRequest,
                     spans: Spans) -> tuple[dict[str, npt.NDArray[Any]], TargetValues]:  # fmt: skip
     """The candles of the request's bars (chart, time, OHLCV) and their target values:
-    those stored beside the feature blocks, or, where a block has none, the table's."""
+    the candles stored beside the feature blocks, or, where a block has none, the table's;
+    the values kept beside the blocks where they are kept (`target_blocks`)."""
+    if kept_for(request.target, request.start, request.end):
+        kept = kept_judgements(url, request.features, request.chart_ids, request.target)
+        if kept is not None:
+            return kept
     candles = block_candles(url, request.features, request.chart_ids, request.start,
                             request.end)  # fmt: skip
     if candles is None:
