@@ -28,11 +28,12 @@ RETURNS = ready_target("forward-return")
 
 @pytest.fixture
 def market(conn: Connection) -> tuple[StoredSet, list[int], list[Bars]]:
-    """Two charts of BARS hourly bars (the first has OLDER bars more, not stored yet),
-    SMALL built on them."""
-    series = [clean_bars(1, OLDER + BARS + 1), clean_bars(2, BARS)]
+    """Three charts of BARS hourly bars (the first has OLDER bars before and one after
+    them not stored yet, the third one after), SMALL built on them."""
+    series = [clean_bars(1, OLDER + BARS + 1), clean_bars(2, BARS), clean_bars(3, BARS + 1)]
     charts = [store(conn, "BTCUSDT", series[0].slice(OLDER, OLDER + BARS)),
-              store(conn, "ETHUSDT", series[1])]  # fmt: skip
+              store(conn, "ETHUSDT", series[1]),
+              store(conn, "SOLUSDT", series[2].slice(0, BARS))]  # fmt: skip
     return build_features(conn, SMALL, charts).feature_set, charts, series
 
 
@@ -93,16 +94,19 @@ def test_an_appended_bar_voids_only_the_values_whose_horizon_ran_past_the_end(
     before = assemble_dataset(database_url, request)
     kept = kept_blocks(conn, charts[0])
     assert [r[2] is None for r in kept] == [False, False, True]  # the last block is open
+    other = kept_blocks(conn, charts[1])
     store(conn, "BTCUSDT", series[0].slice(OLDER + BARS, OLDER + BARS + 1))
+    store(conn, "SOLUSDT", series[2].slice(BARS, BARS + 1))
     build_features(conn, SMALL, charts)
     assert kept_blocks(conn, charts[0]) == kept[:2]  # closed blocks untouched
-    assert kept_blocks(conn, charts[1]) != []
+    assert kept_blocks(conn, charts[1]) == other
     after = assemble_dataset(database_url, request)
     assert_same(after.values, from_scratch(database_url, TRIPLE, charts))
     # the bar 20 before the old last one now has its whole horizon
     assert before.values.judged_to[BARS - 20] == BARS - 1
     assert after.values.judged_to[BARS - 20] == BARS
     assert len(kept_blocks(conn, charts[0])) == 4  # the new short block's values too
+    assert len(kept_blocks(conn, charts[2])) == 4
 
 
 @pytest.mark.parametrize("corrected", [4096, 2048, 2050],
@@ -142,7 +146,7 @@ def test_a_backfill_and_a_rebuild_void_every_value_of_the_chart(
     assert kept_blocks(conn, charts[0]) == []
     assert kept_blocks(conn, charts[1]) == other
     backfilled = assemble_dataset(database_url, request)
-    assert len(backfilled.matrix) == 2 * BARS + OLDER
+    assert len(backfilled.matrix) == 3 * BARS + OLDER
     assert_same(backfilled.values, from_scratch(database_url, TRIPLE, charts))
     build_features(conn, SMALL, [charts[1]], rebuild=True)
     assert kept_blocks(conn, charts[1]) == []
@@ -160,11 +164,12 @@ def test_values_of_blocks_written_since_the_read_or_being_built_are_not_kept(
     read.compute(TRIPLE, np.array(charts))
     store(conn, "BTCUSDT", series[0].slice(OLDER + BARS, OLDER + BARS + 1))
     build_features(conn, SMALL, [charts[0]])  # a block written after the values were read
-    with connect(database_url) as building:
+    with connect(database_url) as building, connect(database_url) as keeping:
         lock_build(building, stored, charts[1])  # a build of the other chart under way
-        _keep(database_url, stored, TRIPLE, read, np.array(charts))
-    assert kept_blocks(conn, charts[0]) == kept_blocks(conn, charts[1]) == []
-    _keep(database_url, stored, TRIPLE, read, np.array(charts))
+        _keep(keeping, stored, TRIPLE, read, np.array(charts))
+        assert kept_blocks(conn, charts[0]) == kept_blocks(conn, charts[1]) == []
+        building.commit()
+        _keep(keeping, stored, TRIPLE, read, np.array(charts))
     assert kept_blocks(conn, charts[0]) == []
     assert len(kept_blocks(conn, charts[1])) == 3
 

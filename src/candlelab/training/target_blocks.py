@@ -21,6 +21,7 @@ they were written, so its trigger could not.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -29,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from candlelab.features.blocks import moment, unpacked_times
-from candlelab.features.reading import CANDLE_COLUMNS
+from candlelab.features.reading import CANDLE_COLUMNS, FeatureMatrix
 from candlelab.features.registry import LOCK_CLASS, StoredSet
 from candlelab.store.binary_copy import (
     CopyColumn,
@@ -63,20 +64,35 @@ def kept_for(target: TargetDefinition, start: datetime | None, end: datetime | N
     return target.kind != "spans" and start is None and end is None
 
 
-def kept_judgements(
+def kept_training_set(
     url: str, stored: StoredSet, chart_ids: Sequence[int], target: TargetDefinition
-) -> tuple[Candles, TargetValues] | None:
-    """The candles of the set's bars on the charts (chart_id, time, OHLCV, as
-    `block_candles` gives them) and the target's values there: those kept, the others
-    computed and kept. None when a block has no candles (its build went stale)."""
+) -> tuple[FeatureMatrix, TargetValues] | None:
+    """The set's values on the charts with their candles (as `read_features` gives them
+    `with_candles`), and the target's values there: those kept, the others computed and
+    kept. None when a block has no candles (its build went stale)."""
     read = _read(url, stored, chart_ids, target)
     if read is None:
         return None
     missing = np.unique([b.chart_id for b in read.blocks if not b.kept])
     if len(missing):
-        read.compute(target, missing)
-        _keep(url, stored, target, read, missing)
-    return read.candles, read.bars.values(target)
+        _compute_and_keep(url, stored, target, read, missing)
+    return read.matrix, read.bars.values(target)
+
+
+def _compute_and_keep(url: str, stored: StoredSet, target: TargetDefinition, read: _Read,
+                      charts: Ints) -> None:  # fmt: skip
+    """The charts' values, WRITE_CHARTS charts at a time, each batch kept by a thread
+    while the next is computed (the server takes it in on the other core)."""
+    with connect(url) as conn, ThreadPoolExecutor(max_workers=1) as writer:
+        writing: Future[None] | None = None
+        for start in range(0, len(charts), WRITE_CHARTS):
+            batch = charts[start : start + WRITE_CHARTS]
+            read.compute(target, batch)
+            if writing is not None:
+                writing.result()
+            writing = writer.submit(_keep, conn, stored, target, read, batch)
+        if writing is not None:
+            writing.result()
 
 
 class _Block(NamedTuple):
@@ -142,20 +158,28 @@ class _Bars:
 
 @dataclass(frozen=True)
 class _Read:
-    """What one snapshot held: the blocks' candles, the values kept, and the blocks."""
+    """What one snapshot held: the blocks' values and candles, the target's values kept,
+    and the blocks."""
 
-    candles: Candles
+    matrix: FeatureMatrix
+    ohlcv: Floats  # (bars, 5): the matrix's candles are its columns
     bars: _Bars
     blocks: list[_Block]
+
+    @property
+    def candles(self) -> Candles:
+        assert self.matrix.candles is not None
+        return self.matrix.candles
 
     def compute(self, target: TargetDefinition, charts: Ints) -> None:
         """The values on the charts' bars, each chart computed whole (its ATR starts at
         its first bar)."""
-        chart_id = self.candles["chart_id"]
-        rows = np.flatnonzero(np.isin(chart_id, charts))
-        columns = [self.candles[c] for c in ("chart_id", "open", "high", "low", "close")]
-        if len(rows) < len(chart_id):
-            columns = [column[rows] for column in columns]
+        chart_id = self.matrix.chart_id  # sorted
+        starts, ends = (np.searchsorted(chart_id, charts, side) for side in ("left", "right"))
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+        whole = slice(starts[0], ends[-1]) if len(rows) == ends[-1] - starts[0] else rows
+        columns = [np.ascontiguousarray(self.candles[c][whole])
+                   for c in ("chart_id", "open", "high", "low", "close")]  # fmt: skip
         self.bars.fill(rows, target_values(target, Prices.of(*columns)))
 
     def reaches(self, block: _Block, horizon: int, ends: Ints) -> datetime | None:
@@ -168,40 +192,46 @@ class _Read:
 def _read(
     url: str, stored: StoredSet, chart_ids: Sequence[int], target: TargetDefinition
 ) -> _Read | None:
-    """The blocks' candles and kept values, in one snapshot; None when a block has no
-    candles. The COPY is read to its end either way (a connection leaves a COPY only
-    once the server has finished it)."""
+    """The blocks' values, candles and kept target values, by one COPY in one snapshot
+    (three reads on two connections took longer: their threads' first touches of fresh
+    memory wait on each other); None when a block has no candles. The COPY is read to
+    its end either way (a connection leaves a COPY only once the server has finished)."""
     params = {**_keys(stored, target), "chart_ids": list(chart_ids)}
     with connect(url) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         row = conn.execute(QUERIES["count_bars"], params).fetchone()
-        read = _empty(int(row[0]) if row and row[0] is not None else 0)
+        read = _empty(stored, int(row[0]) if row and row[0] is not None else 0)
         whole = True
-        with conn.cursor().copy(QUERIES["copy_judged_blocks"], params) as copy:
+        with conn.cursor().copy(QUERIES["copy_training_blocks"], params) as copy:
             for fields in copied_rows(copy):
                 whole = _take(read, fields) and whole
     return read if whole else None
 
 
-def _empty(total: int) -> _Read:
-    candles: Candles = {"chart_id": np.empty(total, np.int64), "time": np.empty(total, "M8[us]")}
-    candles |= dict(zip(CANDLE_COLUMNS, np.empty((len(CANDLE_COLUMNS), total)), strict=True))
-    return _Read(candles, _Bars.empty(total), [])
+def _empty(stored: StoredSet, total: int) -> _Read:
+    """A read of `total` bars, to be filled. The candles are one array, bar by bar as the
+    blocks pack them (a block's go in by one copy), each column a view of it."""
+    chart_id, time = np.empty(total, np.int64), np.empty(total, "M8[us]")
+    ohlcv = np.empty((total, len(CANDLE_COLUMNS)))
+    candles: Candles = {"chart_id": chart_id, "time": time}
+    candles |= {name: ohlcv[:, j] for j, name in enumerate(CANDLE_COLUMNS)}
+    values = np.empty((total, len(stored.columns)))
+    return _Read(FeatureMatrix(stored.columns, chart_id, time, values, candles), ohlcv,
+                 _Bars.empty(total), [])  # fmt: skip
 
 
 def _take(read: _Read, fields: list[Field]) -> bool:
     """One block's row into the read; False when it has no candles."""
-    chart_id, times, version = not_null([fields[0], fields[1], fields[3]])
-    packed_candles, packed = fields[2], fields[4]
+    chart_id, times, vectors, version = not_null([fields[0], fields[1], fields[2], fields[4]])
+    packed_candles, packed = fields[3], fields[5]
     first = read.blocks[-1].rows.stop if read.blocks else 0
     rows = slice(first, first + len(times) // 8)
-    read.candles["time"][rows] = unpacked_times(times)
+    read.matrix.values[rows] = np.frombuffer(vectors, "<f8").reshape(rows.stop - first, -1)
+    read.matrix.time[rows] = unpacked_times(times)
     chart = int.from_bytes(chart_id, "big", signed=True)
-    read.candles["chart_id"][rows] = chart
+    read.matrix.chart_id[rows] = chart
     if packed_candles is not None:
-        ohlcv = np.frombuffer(packed_candles, ">f8").reshape(-1, len(CANDLE_COLUMNS))
-        for j, name in enumerate(CANDLE_COLUMNS):
-            read.candles[name][rows] = ohlcv[:, j]
+        read.ohlcv[rows] = np.frombuffer(packed_candles, ">f8").reshape(-1, len(CANDLE_COLUMNS))
     kept = read.bars.unpack(rows, packed)
     number = int.from_bytes(version, "big", signed=True)
     read.blocks.append(_Block(chart, first, rows.stop - first, number, kept))
@@ -212,20 +242,17 @@ def _keys(stored: StoredSet, target: TargetDefinition) -> dict[str, object]:
     return {"set_id": stored.id, "target_hash": target.version_hash, "formula": FORMULA}
 
 
-def _keep(url: str, stored: StoredSet, target: TargetDefinition, read: _Read,
+def _keep(conn: Connection, stored: StoredSet, target: TargetDefinition, read: _Read,
           charts: Ints) -> None:  # fmt: skip
-    """Write the values of the charts' blocks that were not kept, WRITE_CHARTS charts a
-    transaction."""
-    with connect(url) as conn:
-        for start in range(0, len(charts), WRITE_CHARTS):
-            with conn.transaction():
-                _keep_charts(conn, stored, target, read, charts[start : start + WRITE_CHARTS])
+    """In one transaction, under their build locks, the values of the charts' blocks not
+    kept yet, on the charts whose blocks are still those read (a chart being built is
+    left out)."""
+    with conn.transaction():
+        _keep_locked(conn, stored, target, read, charts)
 
 
-def _keep_charts(conn: Connection, stored: StoredSet, target: TargetDefinition, read: _Read,
+def _keep_locked(conn: Connection, stored: StoredSet, target: TargetDefinition, read: _Read,
                  charts: Ints) -> None:  # fmt: skip
-    """Under their build locks, the values of the charts' blocks not kept yet, on the
-    charts whose blocks are still those read (a chart being built is left out)."""
     params = {**_keys(stored, target), "chart_ids": charts.tolist(), "lock_class": LOCK_CLASS}
     locked = {int(row[0]) for row in conn.execute(QUERIES["lock_charts"], params)}
     numbers = [n for n, block in enumerate(read.blocks) if block.chart_id in locked]

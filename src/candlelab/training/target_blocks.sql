@@ -3,13 +3,13 @@
 SELECT sum(bars) FROM feature_blocks
 WHERE feature_set_id = %(set_id)s AND chart_id = ANY(%(chart_ids)s::bigint[]);
 
--- copy_judged_blocks --
+-- copy_training_blocks --
 -- The set's blocks on the charts by chart then first bar, as binary COPY: each one's bar
--- opens, its candles (NULL: not the chart's bars when it was written), its row version
--- (xmin: every write of the row makes a new one) and the target's values kept for it
--- (NULL: none). The values come with the candles: one snapshot, one read.
+-- opens and values, its candles (NULL: not the chart's bars when it was written), its row
+-- version (xmin: every write of the row makes a new one) and the target's values kept for
+-- it (NULL: none). All of a training set in one read of one snapshot.
 COPY (
-    SELECT f.chart_id, f.times, f.candles, f.xmin::text::bigint, t.packed
+    SELECT f.chart_id, f.times, f.vectors, f.candles, f.xmin::text::bigint, t.packed
     FROM feature_blocks f
     LEFT JOIN target_blocks t ON t.feature_set_id = f.feature_set_id
         AND t.chart_id = f.chart_id AND t.first_time = f.first_time
