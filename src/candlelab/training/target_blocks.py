@@ -1,5 +1,5 @@
 """Target blocks: a target's values kept beside the feature blocks, computed by the first
-training set that needs them and read with the candles by the next ones.
+training set that needs them and read with the features and candles by the next ones.
 
 A triple-barrier or forward-return value at a bar depends on the chart's bars alone: those
 after it up to the horizon, and through the ATR every bar before it. The bars a training
