@@ -11,7 +11,9 @@ server if set, else on a fresh embedded server in a temporary home.
   `candlelab train`'s (`trainer.checked_plan`: features from the store, targets, folds:
   everything before the fit);
 - the training matrix (`assemble_dataset`: features + targets) against reading the
-  feature matrix alone (`read_features`);
+  feature matrix alone (`read_features`); both this and the preparation warm (the
+  target values kept beside the feature blocks by an earlier run) and cold (none kept:
+  the first run of a target, which computes and keeps them);
 - the fit: candlelab's (`Learner`: one binned Dataset of every row, the fit on a subset)
   against LightGBM's own `lgb.train` on the same NumPy arrays; then every walk-forward
   fold plus the final fit against one fit on all rows;
@@ -146,21 +148,37 @@ def run(url: str, charts: int, bars: int, rounds: int, repeat: int) -> None:
 
 def _measured(url: str, scratch: Path, stored: StoredSet, request: TrainingRequest, *,
               rounds: int, repeat: int) -> dict[str, float]:  # fmt: skip
+    """Each step's median; the cold ones start with no target values kept (the first run
+    of a target on the charts), the others with them kept (every run after it)."""
+    assemble_dataset(url, request.data)  # the targets kept, for the warm steps
     t = timed_apart({
         "baseline": lambda: baseline_preparation(url, scratch),
         "prepare": lambda: checked_plan(url, request),
         "read": lambda: read_features(url, stored),
         "assemble": lambda: assemble_dataset(url, request.data),
+        "prepare_cold": (lambda: forget_targets(url), lambda: checked_plan(url, request)),
+        "assemble_cold": (lambda: forget_targets(url),
+                          lambda: assemble_dataset(url, request.data)),
     }, repeat)  # fmt: skip
     t |= fits(url, request, rounds, repeat)
     t["train"], t["peak_gb"] = train_process(url, scratch, rounds)
     return t
 
 
-def timed_apart(steps: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """The median time of each step. Every round starts with the first step (the
-    baseline), then the others in an order turned by one each round, so that each follows
-    the baseline once in every len(steps) - 1 rounds.
+def forget_targets(url: str) -> None:
+    """No target values kept: the next training set computes them (and keeps them)."""
+    with connect(url) as conn:
+        conn.execute("DELETE FROM target_blocks")
+
+
+Step = Callable[[], object] | tuple[Callable[[], object], Callable[[], object]]
+
+
+def timed_apart(steps: dict[str, Step], repeat: int) -> dict[str, float]:
+    """The median time of each step (a pair: an untimed set-up, then the step). Every
+    round starts with the first step (the baseline), then the others in an order turned
+    by one each round, so that each follows the baseline once in every len(steps) - 1
+    rounds.
 
     Here (a virtual machine that hands freed memory back to its host), the step right
     after the baseline took 2-4 s more whichever it was (on 1,000 charts on the local
@@ -173,8 +191,10 @@ def timed_apart(steps: dict[str, Callable[[], object]], repeat: int) -> dict[str
     for turn in range(repeat):
         at = turn % len(others) if others else 0
         for name, step in [(first, run_first), *others[at:], *others[:at]]:
+            set_up, timed_step = step if isinstance(step, tuple) else (lambda: None, step)
+            set_up()
             started = time.perf_counter()
-            step()
+            timed_step()
             times[name].append(time.perf_counter() - started)
     return {name: statistics.median(values) for name, values in times.items()}
 
@@ -188,8 +208,12 @@ def report(t: dict[str, float], repeat: int) -> None:
         ("baseline: CSV export + pandas + features + targets", t["baseline"], None, ""),
         ("candlelab train's preparation (checked_plan)", t["prepare"], t["baseline"],
          "≤ 0.2 to baseline"),
+        ("  the same, cold (targets computed and kept)", t["prepare_cold"], t["baseline"],
+         "≤ 0.2 to baseline"),
         ("read_features alone", t["read"], None, ""),
         ("training matrix (assemble_dataset)", t["assemble"], t["read"],
+         "≤ 1.3 to read_features"),
+        ("  the same, cold (targets computed and kept)", t["assemble_cold"], t["read"],
          "≤ 1.3 to read_features"),
         ("LightGBM's own fit on the same arrays", t["lightgbm"], None, ""),
         ("candlelab's fit (one binning, a subset)", t["ours"], t["lightgbm"],

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -349,6 +350,34 @@ feature_blocks = Table(
     CheckConstraint("candles IS NULL OR octet_length(candles) = 40 * bars", name="candles"),
 )
 
+# Target values kept beside the feature blocks (training/target_blocks.py): a block's
+# values under a target definition (`target_hash`) as computed by the formula's version
+# (`formula`) from the candles of the chart's blocks, packed column after column,
+# little-endian: y, the long and the short result (float64), judged_to as bars after the
+# bar (int32), ambiguous (uint8). `reaches` is the last bar any of them looked at (NULL: a
+# horizon ran past the chart's last bar). A block written or deleted voids the target
+# blocks it could change (FEATURE_STORE_SQL's feature_blocks_targets trigger).
+target_blocks = Table(
+    "target_blocks",
+    metadata,
+    Column("feature_set_id", BigInteger, nullable=False),
+    Column("chart_id", BigInteger, nullable=False),
+    Column("first_time", DateTime(timezone=True), nullable=False),
+    Column("target_hash", Text, nullable=False),
+    Column("formula", SmallInteger, nullable=False),
+    Column("bars", Integer, nullable=False),
+    Column("reaches", DateTime(timezone=True)),
+    Column("packed", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("feature_set_id", "chart_id", "first_time", "target_hash", "formula"),
+    ForeignKeyConstraint(
+        ["feature_set_id", "chart_id", "first_time"],
+        ["feature_blocks.feature_set_id", "feature_blocks.chart_id", "feature_blocks.first_time"],
+        name="fk_target_blocks_feature_blocks",
+        ondelete="CASCADE",
+    ),
+    CheckConstraint("bars > 0 AND octet_length(packed) = 29 * bars", name="packing"),
+)
+
 DEPLOYMENT_ACTIONS = ("promote", "rollback", "sync", "retire")
 
 # The audit trail of MLflow's aliases (`models/deployments.py`): a row says what an alias
@@ -642,6 +671,36 @@ END
 $$""",
     "CREATE TRIGGER feature_blocks_candles BEFORE INSERT ON feature_blocks "
     "FOR EACH ROW EXECUTE FUNCTION fill_block_candles()",
+    # Target values are read whole, like the blocks' values.
+    "ALTER TABLE target_blocks ALTER COLUMN packed SET STORAGE EXTERNAL",
+    # The target blocks a block written from `first` on could change: from there on (their
+    # ATR reads its bars), those whose values looked at its bars, and those whose horizon
+    # ran past the chart's end (new bars decide them).
+    """
+CREATE FUNCTION void_target_blocks(feature_set bigint, chart bigint, first timestamptz)
+RETURNS void LANGUAGE sql AS $$
+DELETE FROM target_blocks
+WHERE feature_set_id = feature_set AND chart_id = chart
+  AND (first_time >= first OR reaches IS NULL OR reaches >= first)
+$$""",
+    """
+CREATE FUNCTION feature_block_written() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM void_target_blocks(NEW.feature_set_id, NEW.chart_id, NEW.first_time);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM void_target_blocks(OLD.feature_set_id, OLD.chart_id, OLD.first_time);
+    ELSE
+        PERFORM void_target_blocks(OLD.feature_set_id, OLD.chart_id,
+                                   least(OLD.first_time, NEW.first_time));
+        PERFORM void_target_blocks(NEW.feature_set_id, NEW.chart_id,
+                                   least(OLD.first_time, NEW.first_time));
+    END IF;
+    RETURN NULL;
+END
+$$""",
+    "CREATE TRIGGER feature_blocks_targets AFTER INSERT OR UPDATE OR DELETE ON feature_blocks "
+    "FOR EACH ROW EXECUTE FUNCTION feature_block_written()",
     # The i-th little-endian int64 / float64 of a bytea, exactly, for the views.
     """
 CREATE FUNCTION packed_int8(packed bytea, i integer) RETURNS bigint

@@ -38,6 +38,7 @@ from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.barriers import Prices
 from candlelab.training.span_labels import LabelledSpan
+from candlelab.training.target_blocks import kept_for, kept_training_set
 from candlelab.training.target_values import ChartSpans, TargetValues, target_values
 from candlelab.training.targets import TargetDefinition
 
@@ -226,10 +227,15 @@ Spans = Sequence[tuple[int, LabelledSpan, int]]  # (chart id, span, its label's 
 
 
 def _read(url: str, request: DatasetRequest, spans: Spans) -> tuple[FeatureMatrix, TargetValues]:
-    """The feature matrix with its candles, and their target values. The candles are read
-    and judged in a thread, on a connection of their own, while the feature blocks are
-    read: the candles stored beside the blocks are a small read, and the targets are
-    computed while the server still sends the features."""
+    """The feature matrix with its candles, and their target values: read with the values
+    kept beside the blocks where the target's values are kept (`target_blocks`). Else the
+    candles are read and judged in a thread, on a connection of their own, while the
+    feature blocks are read: the candles stored beside the blocks are a small read, and
+    the targets are computed while the server still sends the features."""
+    if kept_for(request.target, request.start, request.end):
+        kept = kept_training_set(url, request.features, request.chart_ids, request.target)
+        if kept is not None:
+            return kept
     with ThreadPoolExecutor(max_workers=1) as pool:
         judged = pool.submit(_judged_candles, url, request, spans)
         matrix = read_features(url, request.features, request.chart_ids, request.start,

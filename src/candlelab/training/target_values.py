@@ -67,14 +67,21 @@ def target_values(definition: TargetDefinition, prices: Prices,
         assert definition.spans is not None
         classes, y, judged = _from_spans(definition, spans, horizon_end)
         directions = tuple((label_directions or {}).get(c, 0) for c in classes)
-    elif definition.kind == "triple-barrier":
-        classes, directions, judged = DIRECTIONAL, (-1, 0, 1), horizon_end
-        y = _barrier_classes(long, short)
     else:
-        classes, y = _forward_returns(definition, prices)
-        directions, judged = (-1, 0, 1) if classes else (), horizon_end
+        (classes, directions), judged = market_classes(definition), horizon_end
+        y = (_barrier_classes(long, short) if definition.kind == "triple-barrier"
+             else _forward_returns(definition, prices))  # fmt: skip
     return TargetValues(classes, directions, y, judged, long.ambiguous | short.ambiguous,
                         long.result, short.result)  # fmt: skip
+
+
+def market_classes(definition: TargetDefinition) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The classes and their directions of a target read off the market alone (triple
+    barrier, forward return): short, none, long; none for a regression."""
+    assert definition.kind != "spans"
+    if definition.regression:
+        return (), ()
+    return DIRECTIONAL, (-1, 0, 1)
 
 
 def _barrier_classes(long: Trades, short: Trades) -> Floats:
@@ -89,10 +96,9 @@ def _barrier_classes(long: Trades, short: Trades) -> Floats:
     return np.where(decided, y, np.nan)
 
 
-def _forward_returns(
-    definition: TargetDefinition, prices: Prices
-) -> tuple[tuple[str, ...], Floats]:
-    """The return from t's close to the close `horizon` bars later, as classes or a value."""
+def _forward_returns(definition: TargetDefinition, prices: Prices) -> Floats:
+    """The return from t's close to the close `horizon` bars later, as a class (short,
+    none, long) or the value itself."""
     assert definition.returns is not None
     h, n = definition.judgement.horizon, len(prices)
     rows = np.arange(n)
@@ -100,11 +106,11 @@ def _forward_returns(
     value = later / prices.close - 1
     rules = definition.returns
     if rules.mode == "value":
-        return (), value
+        return value
     band = rules.threshold if rules.mode == "band" else 0.0
     with np.errstate(invalid="ignore"):
         y = np.where(value > band, 2.0, np.where(value < -band, 0.0, 1.0))
-    return DIRECTIONAL, np.where(np.isfinite(value), y, np.nan)
+    return np.where(np.isfinite(value), y, np.nan)
 
 
 def _from_spans(definition: TargetDefinition, charts: Sequence[ChartSpans],
