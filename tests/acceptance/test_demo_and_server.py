@@ -116,12 +116,12 @@ def test_the_demo_from_nothing_then_stop_and_start_keeps_every_row(
         drifted = set(psql(url, DRIFTED.format(version)).split(","))
         assert drifted >= VOLATILITY
         assert not drifted & CALENDAR
-    queued = "select model_name || ' ' || status from retrain_queue"
-    assert psql(url, queued) == "demo-regimes pending"  # the drift alerts asked for one retrain
+    queued = "select model_name || ' ' || status || ' ' || attempts from retrain_queue"
+    assert psql(url, queued) == "demo-regimes completed 1"  # the alerts asked, a worker did it
     served = psql(url, "select string_agg(distinct alias, ',' order by alias) from signals")
     assert served == "challenger,champion"  # 16 charts at 20 %: both, for this seed
     moves = "select string_agg(alias || ' ' || version, ',' order by id) from model_deployments"
-    assert psql(url, moves) == "champion 1,challenger 2"
+    assert psql(url, moves) == "champion 1,challenger 2,challenger 3"  # 3: the retrain's
     assert cli("db", "stop", **home).returncode == 0
     stopped = json.loads(cli("db", "status", "--json", **home).stdout)
     assert stopped["running"] is False

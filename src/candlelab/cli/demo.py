@@ -34,7 +34,8 @@ def demo(
     as champion beside a challenger at 20 % of the traffic, and predict the newest bar of
     every chart; then two more volatile weeks arrive on the labelled charts, are served,
     and the drift check compares them with the training data; judge the backtests of both
-    versions, compare them, list the open alerts; summarise.
+    versions, compare them, list the open alerts; let a worker take the retrain request the
+    drift alerts made (retrain, register, promote the new version as challenger); summarise.
 
     Safe to interrupt and run again: every chart is one transaction and no bar is stored
     twice; labels are drawn once per chart; each run trains (and registers) a new version.
@@ -42,6 +43,7 @@ def demo(
     from candlelab.cli.demo_drift import drift_step
     from candlelab.cli.demo_loop import labelling_loop
     from candlelab.cli.demo_monitoring import monitoring_step
+    from candlelab.cli.demo_retrain import retrain_step
     from candlelab.cli.demo_serving import serving_step
     from candlelab.demo import seed_labels, store_market
     from candlelab.market.charts import chart_summaries
@@ -72,6 +74,7 @@ def demo(
     versions = serving_step(ws, loop, labelled)
     drift_step(ws, spec, versions)
     monitoring_step(ws, versions)
+    retrain_step(ws)
     _how_to_connect(ws.where())
     out.print(f"this run:  candlelab runs show {loop.run_id[:12]}", soft_wrap=True)
     _how_to_annotate(summaries)
