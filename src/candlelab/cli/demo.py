@@ -27,6 +27,13 @@ def demo(
     ctx: typer.Context,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 7,
     hourly_days: Annotated[int, typer.Option(help="Days of hourly bars per symbol.", min=1)] = 365,
+    market_only: Annotated[
+        bool,
+        typer.Option(
+            "--market-only",
+            help="Store the market and build its features only: charts to annotate, no model.",
+        ),
+    ] = False,
 ) -> None:
     """Start the database, migrate it, store a synthetic market (12 symbols, 1d and 1h),
     build the default feature set, label half the hourly charts from their known regimes,
@@ -36,6 +43,8 @@ def demo(
     and the drift check compares them with the training data; judge the backtests of both
     versions, compare them, list the open alerts; let a worker take the retrain request the
     drift alerts made (retrain, register, promote the new version as challenger); summarise.
+
+    `--market-only` stops after the features: the charts to annotate, and no model.
 
     Safe to interrupt and run again: every chart is one transaction and no bar is stored
     twice; labels are drawn once per chart; each run trains (and registers) a new version.
@@ -69,6 +78,10 @@ def demo(
     new = sum(report.loaded for report in reports)
     _summary(summaries, new, time.monotonic() - started)
     _features_summary(built)
+    if market_only:
+        _how_to_connect(ws.where())
+        _how_to_annotate(summaries)
+        return
     loop, labelled = labelling_loop(ws, spec)
     out.print(f"{waiting(ws)} proposal(s) waiting for review")
     versions = serving_step(ws, loop, labelled)
