@@ -96,22 +96,16 @@ def rules(settings: Settings) -> Rules:
                  stale_bars=settings.alert_stale_bars)  # fmt: skip
 
 
-def record(space: Workspace, found: Found) -> Recorded:
-    """Raise, update and resolve the alerts for what a check found; committed."""
+def record(space: Workspace, found: Found) -> tuple[Recorded, list[Requested]]:
+    """Raise, update and resolve the alerts for what a check found (committed), and
+    enqueue the retrains the newly raised ones ask for (CANDLELAB_RETRAIN_ON_ALERT)."""
+    from candlelab.jobs.triggers import retrain_for_alerts
     from candlelab.monitoring.alerts import record
 
     with space.connect() as conn:
         done = record(conn, found, rules(space.settings).cooldown)
         conn.commit()
-    return done
-
-
-def retrain_requests(space: Workspace, recorded: Recorded) -> list[Requested]:
-    """The retrains the newly raised alerts ask for, enqueued (CANDLELAB_RETRAIN_ON_ALERT)."""
-    from candlelab.jobs.triggers import retrain_for_alerts
-
-    with space.connect() as conn:
-        return retrain_for_alerts(conn, recorded.raised, space.settings.retrain_on_alert)
+        return done, retrain_for_alerts(conn, done.raised, space.settings.retrain_on_alert)
 
 
 def requests_line(requested: list[Requested]) -> str:

@@ -101,11 +101,10 @@ def _check(ws: Workspace, window: timedelta) -> DriftReport:
 
 def _alerts(ws: Workspace, report: DriftReport) -> tuple[Recorded, list[Requested]]:
     """The drift alerts recorded, and the retrains they asked for."""
-    from candlelab.cli.alerts import record, retrain_requests
+    from candlelab.cli.alerts import record
     from candlelab.monitoring.alerts import drift_found
 
-    recorded = record(ws, drift_found(report))
-    return recorded, retrain_requests(ws, recorded)
+    return record(ws, drift_found(report))
 
 
 def _watched() -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from candlelab.cli import workspace
-from candlelab.cli.alerts import alerts_line, notify, record, requests_line, retrain_requests
+from candlelab.cli.alerts import alerts_line, notify, record, requests_line
 from candlelab.cli.options import window_option
 from candlelab.cli.output import emit_json, error, out, table
 from candlelab.cli.train import Json
@@ -72,8 +72,7 @@ def drift(
     except CandlelabError as exc:
         error(str(exc))
         raise typer.Exit(FAILED) from None
-    alerts = record(workspace(ctx), drift_found(report))
-    requested = retrain_requests(workspace(ctx), alerts)
+    alerts, requested = record(workspace(ctx), drift_found(report))
     if json:
         emit_json(_summary(report) | {"alerts": alerts.__dict__, "retrains": requested})
     else:

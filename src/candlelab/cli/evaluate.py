@@ -84,7 +84,7 @@ def performance_report(space: Workspace, model: str | None, window_kind: str,
                        newest: int) -> dict[str, Any]:  # fmt: skip
     """model_performance brought up to date, the alerts it raises recorded; each version's
     record with its `newest` windows of a kind, and champion against challenger."""
-    from candlelab.cli.alerts import record, retrain_requests, rules
+    from candlelab.cli.alerts import record, rules
     from candlelab.monitoring.alerts import evaluation_found
     from candlelab.monitoring.comparison import comparisons
     from candlelab.monitoring.performance import report, update
@@ -95,8 +95,8 @@ def performance_report(space: Workspace, model: str | None, window_kind: str,
         found = evaluation_found(conn, model, rules(space.settings))
         shown = {"performance": report(conn, model, window_kind, newest),
                  "comparisons": comparisons(conn, model)}  # fmt: skip
-    recorded = record(space, found)
-    return shown | {"alerts": recorded, "retrains": retrain_requests(space, recorded)}
+    recorded, requested = record(space, found)
+    return shown | {"alerts": recorded, "retrains": requested}
 
 
 def _progress(quiet: bool) -> Progress:
