@@ -1,6 +1,7 @@
 """Claim-and-complete throughput of the retrain queue, against pgqueuer and a bare loop.
 
     python bench/bench_queue.py [--jobs 2000] [--workers 4] [--repeat 3]
+                                [--kills 3] [--heartbeat-timeout 3] [--poll 0.5]
 
 `--workers` processes take `--jobs` empty jobs until none is left, four ways, in turns
 each round on the same database:
@@ -17,8 +18,16 @@ each round on the same database:
   LOCKED LIMIT 1)` to claim, one `UPDATE` to complete, nothing else.
 
 Each worker connects first and waits for a start signal, so the time is the queue's
-alone: from the signal until the last worker found nothing left. Runs on
-BENCH_DATABASE_URL's server if set, else on a fresh embedded server.
+alone: from the signal until the last worker found nothing left.
+
+Then `--kills` times, the rescue: two `candlelab worker`s (`run_worker`, each in a
+process of its own, as `candlelab worker` runs), the first holding a job that hangs, the
+second idle; the first is killed by SIGKILL, and the time from the kill (the database's
+clock) until the job's second attempt started is printed against the heartbeat timeout,
+and so is the time from the job's last heartbeat, whose bound is the timeout plus one
+poll interval (the idle worker looks for stalled jobs once per poll).
+
+Runs on BENCH_DATABASE_URL's server if set, else on a fresh embedded server.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -40,7 +50,9 @@ from typing import Any
 from servers import bench_database
 
 from candlelab.jobs.heartbeat import Heartbeat
-from candlelab.jobs.queue import claim, complete, enqueue, rescue_stalled
+from candlelab.jobs.queue import Backoff, claim, complete, enqueue, rescue_stalled
+from candlelab.jobs.runner import JobContext
+from candlelab.jobs.worker import WorkerConfig, run_worker
 from candlelab.store.database import connect
 
 PEERS = Path(__file__).with_name("queue_peers.py")
@@ -187,11 +199,81 @@ def _wait_empty(conn: Any, deadline: float) -> int:
     return left
 
 
+LISTENING = """SELECT count(*) = 1 FROM pg_stat_activity
+               WHERE datname = current_database() AND query LIKE 'LISTEN%%'"""
+
+
+def hang_first(context: JobContext) -> str | None:
+    """The rescue's job: its first attempt hangs (until its worker is killed), the next
+    ends at once."""
+    if context.job.attempts == 1:
+        time.sleep(3600)
+    return None
+
+
+def kill_round(url: str, artifacts: str, timeout: float, poll: float) -> tuple[float, float]:
+    """SIGKILL the worker holding a job, another idle: seconds from the kill, and from the
+    job's last heartbeat, until the job's second attempt started."""
+    config = WorkerConfig(url, artifacts, heartbeat_timeout=timeout, poll=poll,
+                          backoff=Backoff(0, 0), handler=hang_first,
+                          log_level="WARNING")  # fmt: skip
+    context = mp.get_context("spawn")
+    with connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM retrain_queue")
+        job_id = enqueue(conn, "bench-kill", "hang").id
+        holder = context.Process(target=run_worker, args=(config,))
+        holder.start()
+        _wait_for(conn, "SELECT status = 'processing' FROM retrain_queue WHERE id = %s", job_id)
+        idle = context.Process(target=run_worker, args=(config,))
+        idle.start()
+        _wait_for(conn, LISTENING)  # the idle worker waits for a NOTIFY
+        os.kill(holder.pid or 0, signal.SIGKILL)
+        killed_at = _scalar(conn, "SELECT now()")
+        holder.join()
+        beat_at = _scalar(conn, "SELECT heartbeat_at FROM retrain_queue WHERE id = %s", job_id)
+        _wait_for(conn, "SELECT status = 'completed' FROM retrain_queue WHERE id = %s", job_id)
+        started = _scalar(conn, "SELECT started_at FROM retrain_queue WHERE id = %s", job_id)
+        attempts = _scalar(conn, "SELECT attempts FROM retrain_queue WHERE id = %s", job_id)
+    idle.terminate()
+    idle.join()
+    if attempts != 2:
+        raise SystemExit(f"the killed job ran {attempts} times, not 2")
+    return (started - killed_at).total_seconds(), (started - beat_at).total_seconds()
+
+
+def _scalar(conn: Any, query: Any, *params: object) -> Any:
+    row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
+
+
+def _wait_for(conn: Any, query: Any, *params: object, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not _scalar(conn, query, *params):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"waited {seconds} s in vain for: {query}")
+        time.sleep(0.01)
+
+
+def kill_report(times: list[tuple[float, float]], timeout: float, poll: float) -> None:
+    print(f"\nSIGKILL of the worker holding a job, heartbeat timeout {timeout} s, "
+          f"poll {poll} s, {len(times)} kills:")  # fmt: skip
+    for n, (from_kill, from_beat) in enumerate(times, 1):
+        print(f"  kill {n}: running again {from_kill:.2f} s after the kill, "
+              f"{from_beat:.2f} s after its last heartbeat")  # fmt: skip
+    worst = max(from_beat for _, from_beat in times)
+    bound = timeout + poll
+    print(f"worst, from the last heartbeat: {worst:.2f} s against timeout + one poll = "
+          f"{bound:.2f} s ({'met' if worst <= bound else 'not met'})")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--kills", type=int, default=3, help="rescues timed after a SIGKILL")
+    parser.add_argument("--heartbeat-timeout", type=float, default=3.0)
+    parser.add_argument("--poll", type=float, default=0.5)
     args = parser.parse_args()
     python = peer_python()
     results: dict[str, list[float]] = {name: [] for name in NAMES}
@@ -213,7 +295,11 @@ def main() -> None:
                     raise SystemExit(f"{name}: {taken} of {args.jobs} jobs taken")
                 results[name].append(args.jobs / seconds)
                 print(f"round {turn + 1}: {name:24} {args.jobs / seconds:6.0f} jobs/s", flush=True)
+        kills = [kill_round(url, scratch, args.heartbeat_timeout, args.poll)
+                 for _ in range(args.kills)]  # fmt: skip
     report(results, args)
+    if kills:
+        kill_report(kills, args.heartbeat_timeout, args.poll)
 
 
 def report(results: dict[str, list[float]], args: argparse.Namespace) -> None:
