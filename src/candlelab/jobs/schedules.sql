@@ -26,11 +26,12 @@ VALUES (%(kind)s, make_interval(secs => %(every)s), now(), %(by)s)
 ON CONFLICT (kind, (coalesce(model_name, ''))) DO UPDATE
 SET every = excluded.every, next_run_at = least(s.next_run_at, now() + excluded.every),
     updated_at = now()
-WHERE s.every IS DISTINCT FROM excluded.every;
+WHERE s.every IS DISTINCT FROM excluded.every
+RETURNING id;
 
 -- drop_task --
 -- A task over every model no longer run (its worker option `off`).
-DELETE FROM schedules WHERE kind = %(kind)s AND model_name IS NULL;
+DELETE FROM schedules WHERE kind = %(kind)s AND model_name IS NULL RETURNING id;
 
 -- unschedule --
 -- A model's scheduled retrain removed; its id, or no row when it had none.
@@ -105,7 +106,8 @@ RETURNING s.id, s.model_name, s.priority, s.spans_changed, f.spans;
 -- How a schedule's run ended: its result, or its error (NULL when it succeeded).
 UPDATE schedules
 SET last_finished_at = now(), last_result = %(result)s, last_error = %(error)s
-WHERE id = %(id)s;
+WHERE id = %(id)s
+RETURNING id;
 
 -- next_due --
 -- Seconds until the earliest schedule is due (0 when one is due now; NULL: none is
