@@ -17,8 +17,12 @@ from candlelab.jobs.requests import request
 from candlelab.jobs.schedules import claim, set_task, spans_fired
 from candlelab.jobs.tasks import Checks
 from candlelab.jobs.worker import Worker, WorkerConfig
+from candlelab.models.deployments import history
 from candlelab.store.database import Connection, connect
 from tests.fixtures.jobs import job_runs_table, scripted
+from tests.fixtures.monitored_models import monitored
+from tests.fixtures.served_models import MODEL
+from tests.integration.test_policy import challenger_results
 
 HOUR = timedelta(hours=1)
 
@@ -316,3 +320,19 @@ def test_a_worker_sets_its_tasks_up_runs_each_once_and_a_second_worker_none(
     second = Worker(replace(config, tasks=(("evaluate", HOUR), ("drift", None)))).run()
     assert (second.tasks, second.tasks_failed) == (0, 0)
     assert {s.kind for s in schedules.schedules(conn)} == {"evaluate", "decide"}  # drift off
+
+
+def test_the_scheduled_checks_of_a_model_in_service_judge_it_and_promote_its_challenger(
+    conn: Connection, config: WorkerConfig, database_url: str, artifact_root: str
+) -> None:
+    monitored(conn, database_url, artifact_root)  # v1 champion, v2 challenger, drifted
+    challenger_results(conn, 2.0)  # v2 better beyond doubt
+    tasks = (("evaluate", HOUR), ("drift", HOUR), ("decide", HOUR))
+    tally = Worker(replace(config, tasks=tasks)).run()
+    ran = {s.kind: s for s in schedules.schedules(conn)}
+    assert (tally.tasks, tally.tasks_failed) == (3, 0)
+    assert ran["drift"].last_result == (  # raised by `monitored` already: still open
+        "2 versions checked, 2 drifted; alerts: 0 raised, 2 still open, 0 resolved")  # fmt: skip
+    assert ran["decide"].last_result == f"{MODEL}: promote"
+    [last] = history(conn, MODEL)[:1]
+    assert (last.alias, last.version, last.changed_by) == ("champion", 2, "policy")
