@@ -18,6 +18,7 @@ from candlelab.store.schema import (
     FEATURE_STORE_SQL,
     MODELS_SQL,
     OUTCOMES_SQL,
+    SPAN_CHANGES_SQL,
     metadata,
 )
 
@@ -62,7 +63,13 @@ def build_from_metadata(url: str) -> None:
     db = engine(url)
     with db.begin() as connection:
         metadata.create_all(connection)
-        for statement in (*FEATURE_STORE_SQL, *OUTCOMES_SQL, *DEPLOYMENTS_SQL, *MODELS_SQL):
+        for statement in (
+            *FEATURE_STORE_SQL,
+            *OUTCOMES_SQL,
+            *DEPLOYMENTS_SQL,
+            *MODELS_SQL,
+            *SPAN_CHANGES_SQL,
+        ):
             connection.exec_driver_sql(statement)
     db.dispose()
 

@@ -99,13 +99,11 @@ def rules(settings: Settings) -> Rules:
 def record(space: Workspace, found: Found) -> tuple[Recorded, list[Requested]]:
     """Raise, update and resolve the alerts for what a check found (committed), and
     enqueue the retrains the newly raised ones ask for (CANDLELAB_RETRAIN_ON_ALERT)."""
-    from candlelab.jobs.triggers import retrain_for_alerts
-    from candlelab.monitoring.alerts import record
+    from candlelab.jobs.triggers import record_alerts
 
     with space.connect() as conn:
-        done = record(conn, found, rules(space.settings).cooldown)
-        conn.commit()
-        return done, retrain_for_alerts(conn, done.raised, space.settings.retrain_on_alert)
+        cooldown = rules(space.settings).cooldown
+        return record_alerts(conn, found, cooldown, space.settings.retrain_on_alert)
 
 
 def requests_line(requested: list[Requested]) -> str:

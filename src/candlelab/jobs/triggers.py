@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from candlelab.errors import ConfigError
 from candlelab.jobs.queue import enqueue
+from candlelab.monitoring.alerts import Found, Recorded, record
 from candlelab.store.database import Connection
 from candlelab.store.queries import load_queries
 
@@ -32,6 +34,17 @@ class Requested:
     model_name: str
     job_id: int
     merged: bool  # into the model's open request
+
+
+def record_alerts(conn: Connection, found: Found, cooldown: timedelta,
+                  level: str = "alert") -> tuple[Recorded, list[Requested]]:  # fmt: skip
+    """Raise, update and resolve the alerts for what a check found (committed), then
+    enqueue the retrains the newly raised ones ask for (`level`: CANDLELAB_RETRAIN_ON_ALERT).
+    What `candlelab drift`, `candlelab evaluate --report` and the workers' scheduled
+    checks do with what they found."""
+    done = record(conn, found, cooldown)
+    conn.commit()
+    return done, retrain_for_alerts(conn, done.raised, level)
 
 
 def retrain_for_alerts(conn: Connection, alert_ids: Sequence[int],

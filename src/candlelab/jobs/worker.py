@@ -16,6 +16,12 @@ not counted). A second signal ends the grace at once. A job is never left proces
 a worker that stopped on a signal; one that was SIGKILLed is rescued by another worker
 after the heartbeat timeout.
 
+Each turn also runs the schedules that are due (`schedules`, `tasks`), before it claims:
+scheduled retrains (enqueued, then claimed like any request), and the checks over every
+model (evaluate, drift, the policy's decisions), in the worker's own process. A period is
+claimed in the database, so it runs once however many workers look; a task that fails is
+logged and its error kept on the schedule, and the worker goes on.
+
 `run_workers(config, n)` starts n worker processes (spawned) and passes the signals on.
 """
 
@@ -31,23 +37,26 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
 import psycopg
 
-from candlelab.errors import DatabaseUnavailable, LeaseLost, TemporaryError
-from candlelab.jobs import queue
+from candlelab.errors import DatabaseUnavailable, LeaseLost, TemporaryError, cut
+from candlelab.jobs import queue, schedules
 from candlelab.jobs.heartbeat import Heartbeat
 from candlelab.jobs.queue import BACKOFF, Backoff, Job
 from candlelab.jobs.retraining import retrain
 from candlelab.jobs.runner import SPAWN, Ended, Handler, JobContext, Runner
+from candlelab.jobs.tasks import Checks, TaskContext, run_task, spans_retrain
 from candlelab.store.database import Connection, connect
 
 log = logging.getLogger("candlelab.worker")
 STEP = 0.25  # seconds between two looks at a running job's lease, clock and stop signal
 LOST_DATABASE = (DatabaseUnavailable, TemporaryError, psycopg.OperationalError)
 SignalHandler = Callable[[int, FrameType | None], None]
+ERROR_KEPT = 2000  # characters of a failed task's error kept on its schedule
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,10 @@ class WorkerConfig:
     challenger_traffic: float = 0.1
     handler: Handler = retrain
     log_level: str = "INFO"
+    # The tasks over every model this worker sets up when it starts: (kind, period), a
+    # period of None removing the task; empty: leave the schedules as they are.
+    tasks: tuple[tuple[str, timedelta | None], ...] = ()
+    checks: Checks = field(default_factory=Checks)
 
     @property
     def beat_every(self) -> float:
@@ -76,6 +89,8 @@ class Tally:
     failed: int = 0
     released: int = 0
     lost: int = 0
+    tasks: int = 0  # scheduled runs done (a retrain enqueued, a check run)
+    tasks_failed: int = 0
 
     @property
     def jobs(self) -> int:
@@ -98,6 +113,7 @@ class Worker:
     stopping: threading.Event = field(default_factory=threading.Event)
     hurry: threading.Event = field(default_factory=threading.Event)  # grace cut short
     _stop_asked: float = 0.0
+    _tasks_set: bool = False
 
     def stop(self) -> None:
         """Claim nothing more; a second call ends the job in hand's grace at once."""
@@ -129,6 +145,7 @@ class Worker:
     def _session(self) -> None:
         """Turns of the loop on one connection, until the worker is done."""
         with connect(self.config.url) as conn, _Listener(self.config.url) as listener:
+            self._set_tasks(conn)
             while not self.stopping.is_set():
                 took = self._turn(conn)
                 if self.config.once:
@@ -136,8 +153,18 @@ class Worker:
                 if not took:
                     listener.wait(self._nap(conn), self.stopping)
 
+    def _set_tasks(self, conn: Connection) -> None:
+        """Set up the tasks over every model as configured, once (the first session)."""
+        if self._tasks_set:
+            return
+        for kind, every in self.config.tasks:
+            schedules.set_task(conn, kind, every, by=f"worker {self.id}")
+            log.info("task %s: %s", kind, f"every {schedules.period(every)}" if every else "off")
+        self._tasks_set = True
+
     def _turn(self, conn: Connection) -> bool:
-        """Rescue, claim and run one job; False when none was due."""
+        """Run the due schedules, rescue, claim and run one job; False when none was due."""
+        self._run_schedules(conn)
         for rescued in queue.rescue_stalled(conn, self._timeout, self.config.backoff):
             log.warning("job %s %s: %s", rescued.id, rescued.status, rescued.error_message)
         job = queue.claim(conn, self.id)
@@ -148,13 +175,47 @@ class Worker:
         self._report_surely(conn, job, self._work(job))
         return True
 
+    def _run_schedules(self, conn: Connection) -> None:
+        """Each schedule due now, its period claimed first: at most once a period."""
+        context = TaskContext(self.config.url, self.config.artifact_location,
+                              self.config.checks)  # fmt: skip
+        for fired in schedules.spans_fired(conn, self.id):
+            what = f"retrain of {fired.model_name} on spans"
+            self._run_task(conn, fired.id, what, partial(spans_retrain, context, fired))
+        while not self.stopping.is_set() and (due := schedules.claim(conn, self.id)):
+            if due.missed:
+                log.warning("schedule %s (%s): %s periods missed, run once", due.id,
+                            due.kind, due.missed)  # fmt: skip
+            what = due.kind + (f" of {due.model_name}" if due.model_name else "")
+            self._run_task(conn, due.id, what, partial(run_task, context, due))
+
+    def _run_task(self, conn: Connection, schedule_id: int, what: str,
+                  task: Callable[[], str]) -> None:  # fmt: skip
+        """Run a scheduled task and keep its outcome on the schedule. A failure is logged
+        and kept, and the worker goes on; a lost database ends the session as ever."""
+        try:
+            result = task()
+        except LOST_DATABASE:
+            raise
+        except Exception as exc:  # a task's failure is the schedule's, never the worker's
+            log.exception("schedule %s (%s) failed", schedule_id, what)
+            schedules.finish(conn, schedule_id, None, cut(f"{type(exc).__name__}: {exc}",
+                                                          ERROR_KEPT))  # fmt: skip
+            self.tally.tasks_failed += 1
+            return
+        schedules.finish(conn, schedule_id, result)
+        self.tally.tasks += 1
+        log.info("schedule %s (%s): %s", schedule_id, what, result)
+
     @property
     def _timeout(self) -> timedelta:
         return timedelta(seconds=self.config.heartbeat_timeout)
 
     def _nap(self, conn: Connection) -> float:
-        """How long to wait for a NOTIFY: the poll interval, or less if a job falls due."""
-        due = queue.next_due(conn)
+        """How long to wait for a NOTIFY: the poll interval, or less if a job or a
+        schedule falls due."""
+        waits = [queue.next_due(conn), schedules.next_due(conn)]
+        due = min((wait for wait in waits if wait is not None), default=None)
         return self.config.poll if due is None else min(self.config.poll, max(due, 0.05))
 
     def _work(self, job: Job) -> _Outcome:

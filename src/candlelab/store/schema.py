@@ -16,6 +16,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    Interval,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
@@ -616,6 +617,60 @@ Index(
     postgresql_where=text("status = 'pending'"),
 )
 
+SCHEDULE_KINDS = ("retrain", "evaluate", "drift", "decide")
+
+# What workers run on a schedule (`jobs/schedules.py`): a model's retrain, or a task over
+# every model (evaluate, drift, the policy's decisions). A worker takes a due row by
+# moving its next_run_at past now in one statement, so a period runs at most once however
+# many workers look; the last run's outcome is kept on the row.
+schedules = Table(
+    "schedules",
+    metadata,
+    _id(),
+    Column("kind", Text, nullable=False),
+    Column("model_name", Text),  # the retrained model; NULL: a task over every model
+    Column("every", Interval),  # NULL: no periodic run (the spans-changed trigger only)
+    _timestamp("next_run_at", nullable=True, default=False),
+    Column("reason", Text),  # a retrain request's reason
+    Column("priority", SmallInteger, nullable=False, server_default=text("2")),  # 1 low, 5 high
+    # Retrain when this many accepted spans of the model's training charts changed since
+    # its last training run (`span_changes`); NULL: not on spans.
+    Column("spans_changed", Integer),
+    _timestamp("spans_fired_at", nullable=True, default=False),
+    _timestamp("last_run_at", nullable=True, default=False),
+    Column("last_worker", Text),
+    _timestamp("last_finished_at", nullable=True, default=False),
+    Column("last_result", Text),
+    Column("last_error", Text),  # NULL when the last run succeeded
+    Column("created_by", Text),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    CheckConstraint(_one_of("kind", SCHEDULE_KINDS), name="kind"),
+    CheckConstraint("(kind = 'retrain') = (model_name IS NOT NULL)", name="subject"),
+    CheckConstraint("every >= interval '1 minute'", name="every"),
+    CheckConstraint("(every IS NULL) = (next_run_at IS NULL)", name="next_run"),
+    CheckConstraint("every IS NOT NULL OR spans_changed IS NOT NULL", name="trigger"),
+    CheckConstraint("spans_changed >= 1", name="spans_changed"),
+    CheckConstraint("priority BETWEEN 1 AND 5", name="priority"),
+    # One row per task kind and model (NULL: every model).
+    Index("uq_schedules_kind_model_name", "kind", text("coalesce(model_name, '')"), unique=True),
+    Index(None, "next_run_at"),
+)
+
+# Accepted spans changed, counted per chart and statement by triggers on span_annotations
+# (SPAN_CHANGES_SQL): a span inserted, updated or deleted that is or was accepted. What a
+# retrain schedule's spans-changed trigger counts; deletions leave no row to count
+# otherwise. No foreign key: a chart's deletion logs its spans going with it.
+span_changes = Table(
+    "span_changes",
+    metadata,
+    _id(),
+    Column("chart_id", BigInteger, nullable=False),
+    _timestamp("changed_at"),
+    Column("spans", Integer, nullable=False),
+    Index(None, "chart_id", "changed_at"),
+)
+
 # Imports of legacy SQLite annotator files: one row per file and table group imported,
 # written in the group's own transaction, so a re-run knows what is done.
 legacy_imports = Table(
@@ -922,4 +977,33 @@ BEGIN
 END
 $$""",
     "CREATE VIEW model_registry AS SELECT * FROM model_registry_rows()",
+)
+
+# The triggers that log accepted spans' changes in `span_changes`: one row per chart and
+# statement, from the statement's transition tables (a bulk import costs one insert).
+SPAN_CHANGES_SQL = (
+    """
+CREATE FUNCTION log_span_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO span_changes (chart_id, spans)
+        SELECT chart_id, count(*) FROM new_spans WHERE status = 'accepted' GROUP BY chart_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO span_changes (chart_id, spans)
+        SELECT chart_id, count(*) FROM old_spans WHERE status = 'accepted' GROUP BY chart_id;
+    ELSE
+        INSERT INTO span_changes (chart_id, spans)
+        SELECT n.chart_id, count(*) FROM new_spans n JOIN old_spans o ON o.id = n.id
+        WHERE 'accepted' IN (n.status, o.status) GROUP BY n.chart_id;
+    END IF;
+    RETURN NULL;
+END
+$$""",
+    "CREATE TRIGGER span_changes_inserted AFTER INSERT ON span_annotations "
+    "REFERENCING NEW TABLE AS new_spans FOR EACH STATEMENT EXECUTE FUNCTION log_span_changes()",
+    "CREATE TRIGGER span_changes_updated AFTER UPDATE ON span_annotations "
+    "REFERENCING OLD TABLE AS old_spans NEW TABLE AS new_spans "
+    "FOR EACH STATEMENT EXECUTE FUNCTION log_span_changes()",
+    "CREATE TRIGGER span_changes_deleted AFTER DELETE ON span_annotations "
+    "REFERENCING OLD TABLE AS old_spans FOR EACH STATEMENT EXECUTE FUNCTION log_span_changes()",
 )
