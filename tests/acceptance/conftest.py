@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from candlelab.cli.main import main
+
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 CANDLELAB_VARIABLES = ("DATABASE_URL", "CANDLELAB_HOME", "CANDLELAB_ARTIFACT_ROOT")
 
@@ -39,6 +41,31 @@ def cli(tmp_path: Path) -> Cli:
             timeout=timeout,
             check=False,
         )
+
+    return run
+
+
+@pytest.fixture
+def cli_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Cli:
+    """The same as `cli`, but the console script's `main` called in this process: for a
+    table of refusals, whose every case would pay a process start (about 3 s once MLflow's
+    store is imported) to check the same entry point, exit code and one line."""
+
+    def run(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patched:
+            for name in (*CANDLELAB_VARIABLES, "MLFLOW_LOGGING_LEVEL"):  # main sets that
+                patched.delenv(name, raising=False)
+            for name, value in cli_environment(tmp_path, **variables).items():
+                patched.setenv(name, value)
+            patched.setattr(sys, "argv", ["candlelab", *args])
+            with pytest.raises(SystemExit) as ended:
+                main()
+        printed = capsys.readouterr()
+        code = ended.value.code
+        return subprocess.CompletedProcess(args, code if isinstance(code, int) else 1,
+                                           printed.out, printed.err)  # fmt: skip
 
     return run
 
