@@ -197,6 +197,8 @@ def _symbol_row(symbol: str, charts: dict[str, ChartSummary]) -> tuple[object, .
 HINTS = """\
 psql:      psql "$(candlelab db url)" -c "select count(*) from candles"
 MLflow UI: candlelab mlflow-ui
+the loop:  candlelab retrain schedule demo-regimes --every 1d, then candlelab worker
+           (it also judges, checks drift and applies the A/B policy on a schedule)
 stop:      candlelab db stop"""
 
 
