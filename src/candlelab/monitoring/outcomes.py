@@ -6,13 +6,16 @@ A version's target is the one its training run's dataset recorded (`training_run
 voided since by a bar written at or before the last bar their judgement read (a
 correction, a backfill, a deletion: `mark_outcomes_stale` in the loading transaction).
 Judging them again is what `candlelab evaluate` does; a judged signal is never touched,
-so a re-run writes nothing.
+so a re-run writes nothing. They are found from `outcome_queue`: per chart, the bar from
+which its signals may be pending (added by the insert of signals and by voiding).
 
 Charts are judged in batches, each batch one transaction: the charts' load locks taken
 (a chart being loaded is skipped, `chart busy`, and judged by the next run), the batch's
-pending signals read, each chart's candles read once (one read for the batch), judged
-with NumPy per chart and version, and the judgements written through a staging table
-filled by one binary COPY. An interrupted run keeps the batches it committed.
+queue rows and pending signals read, each chart's candles read once (one read for the
+batch), judged with NumPy per chart and version, the judgements written through a
+staging table filled by one binary COPY (an update in place: no index holds a column it
+writes), and the queue rows read replaced by one per chart for the signals left
+pending. An interrupted run keeps the batches it committed.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from candlelab.errors import InvalidTarget, NotFound
 from candlelab.market.calendars import CONTINUOUS
 from candlelab.market.candles import LOCK_CLASS, packed_candles
 from candlelab.market.charts import Chart, all_charts
-from candlelab.market.quality import missing_bars
+from candlelab.market.quality import missing_bars, utc_datetime
 from candlelab.market.timeframes import Timeframe
 from candlelab.monitoring.judgement import (
     NOT_MATURED,
@@ -100,6 +103,10 @@ def plan(conn: Connection, model_name: str | None = None,
     for chart_id, name, version, oldest, count, newest, timeframe in conn.execute(
         QUERIES["pending_versions"], params
     ):
+        if name is None:  # queued, nothing pending (of the model): its rows to clear
+            if model_name is None:
+                ready.add(chart_id)
+            continue
         definition = targets.definition(name, version)
         horizon = definition.judgement.horizon if definition else 0  # no target: say so
         if newest is not None and newest >= oldest + _shortest(timeframe, horizon):
@@ -180,7 +187,8 @@ def _definition(recorded: dict[str, Any]) -> TargetDefinition | None:
 
 @dataclass(frozen=True)
 class Pending:
-    """A batch's signals still to judge, by chart, model, version and bar."""
+    """A batch's signals still to judge, by chart, model, version and bar, of every model,
+    and the queue rows read with them, by chart."""
 
     id: npt.NDArray[np.int64]
     chart_id: npt.NDArray[np.int64]
@@ -188,12 +196,15 @@ class Pending:
     model_name: list[str]
     model_version: list[int]
     pred: list[str]
+    queued: dict[int, list[int]]
 
     @classmethod
-    def read(cls, conn: Connection, chart_ids: Sequence[int], model_name: str | None) -> Pending:
-        params = {"chart_ids": list(chart_ids), "model_name": model_name}
+    def read(cls, conn: Connection, chart_ids: Sequence[int]) -> Pending:
         with conn.cursor(binary=True) as cursor:
-            groups = cursor.execute(QUERIES["pending_signals"], params).fetchall()
+            rows = cursor.execute(QUERIES["pending_signals"], {"chart_ids": list(chart_ids)})
+            found = rows.fetchall()
+        queued = {int(row[0]): list(row[1]) for row in found}
+        groups = [(row[0], *row[2:]) for row in found if row[2] is not None]
         sizes = [len(group[3]) for group in groups]
 
         def each(column: int) -> list[Any]:  # a group's value once per signal, or its items
@@ -203,10 +214,13 @@ class Pending:
 
         return cls(np.array(each(3), dtype=np.int64), np.array(each(0), dtype=np.int64),
                    np.array(each(4), dtype=np.int64).astype("M8[us]"), each(1), each(2),
-                   each(5))  # fmt: skip
+                   each(5), queued)  # fmt: skip
 
-    def __contains__(self, chart_id: int) -> bool:
-        return bool((self.chart_id == chart_id).any())
+    def of(self, model_name: str | None) -> npt.NDArray[np.bool_]:
+        """Which signals are the model's (all if None)."""
+        if model_name is None:
+            return np.ones(len(self.id), dtype=np.bool_)
+        return np.array([name == model_name for name in self.model_name], dtype=np.bool_)
 
     def groups(self) -> Iterator[tuple[int, str, int, slice]]:
         """(chart, model, version, rows) of each run of one chart and version."""
@@ -222,30 +236,72 @@ def _judge_batch(conn: Connection, url: str, charts: list[Chart], targets: Targe
                  model_name: str | None) -> EvaluationReport:  # fmt: skip
     params = {"chart_ids": [c.id for c in charts], "lock_class": LOCK_CLASS}
     locked = {row[0] for row in conn.execute(QUERIES["lock_charts"], params)}
-    pending = Pending.read(conn, [c.id for c in charts], model_name)
+    pending = Pending.read(conn, [c.id for c in charts])
+    mine, free = pending.of(model_name), np.isin(pending.chart_id, list(locked))
     counts: Counter[str] = Counter()
-    counts[CHART_BUSY] = int((~np.isin(pending.chart_id, list(locked))).sum())
+    counts[CHART_BUSY] = int((mine & ~free).sum())
     # A chart judged by another run since the batch was chosen has nothing pending.
-    bars = _chart_bars(url, [c for c in charts if c.id in locked and c.id in pending], pending)
-    writer = OutcomeWriter(conn)
+    to_read = set(pending.chart_id[mine & free].tolist())
+    bars = _chart_bars(url, [c for c in charts if c.id in to_read], pending, mine)
+    writer, queue = OutcomeWriter(conn), QueueSettlement(locked, pending)
     for chart_id, name, version, rows in pending.groups():
         if chart_id not in locked:
+            continue
+        if model_name not in (None, name):  # another model's: left as they were
+            queue.left(chart_id, pending.time[rows])
             continue
         definition = targets.definition(name, version)
         if definition is None:
             counts[NO_TARGET] += rows.stop - rows.start
+            queue.left(chart_id, pending.time[rows])
             continue
         sides = targets.sides(definition, pending.pred[rows])
         verdicts = judge(bars[chart_id], pending.time[rows], sides, definition.judgement)
         counts.update(VERDICTS[v] for v in verdicts.verdict.tolist())
         writer.add(pending.id[rows], verdicts)
+        queue.judged(chart_id, pending.time[rows], verdicts)
     writer.write()
+    queue.write(conn)
     return EvaluationReport(len(charts), +counts)
 
 
-def _chart_bars(url: str, charts: list[Chart], pending: Pending) -> dict[int, ChartBars]:
+class QueueSettlement:
+    """What a batch leaves in `outcome_queue` for its locked charts: the rows it read go,
+    a row per chart from its first signal left pending comes, and the reach of the
+    judgements it wrote (`judged_to` - bar) widens the chart's."""
+
+    def __init__(self, locked: set[int], pending: Pending) -> None:
+        self.read = [i for chart, ids in pending.queued.items() if chart in locked for i in ids]
+        self.since: dict[int, np.datetime64] = {}
+        self.reach: dict[int, np.timedelta64] = {}
+
+    def left(self, chart_id: int, times: Times) -> None:
+        if len(times):
+            first = times.min()
+            self.since[chart_id] = min(self.since.get(chart_id, first), first)
+
+    def judged(self, chart_id: int, times: Times, verdicts: Verdicts) -> None:
+        stored = verdicts.verdict < STORED
+        self.left(chart_id, times[~stored])
+        spans = (verdicts.judged_to - times)[stored & ~np.isnat(verdicts.judged_to)]
+        if len(spans):
+            widest = spans.max()
+            self.reach[chart_id] = max(self.reach.get(chart_id, widest), widest)
+
+    def write(self, conn: Connection) -> None:
+        if not (self.read or self.since or self.reach):
+            return
+        micros = [int(r.astype("m8[us]").astype(np.int64)) for r in self.reach.values()]
+        params = {"read": self.read, "waiting": list(self.since),
+                  "since": [utc_datetime(t) for t in self.since.values()],
+                  "judged": list(self.reach), "reach": micros}  # fmt: skip
+        conn.execute(QUERIES["settle_queue"], params)
+
+
+def _chart_bars(url: str, charts: list[Chart], pending: Pending,
+                judged: npt.NDArray[np.bool_]) -> dict[int, ChartBars]:  # fmt: skip
     """Each chart's bars, read in one go for the charts, and the bars its calendar expects
-    from its first pending signal on that it lacks."""
+    from its first pending signal (of those to judge, `judged`) on that it lacks."""
     if not charts:
         return {}
     candles = packed_candles(url, [c.id for c in charts])
@@ -253,7 +309,7 @@ def _chart_bars(url: str, charts: list[Chart], pending: Pending) -> dict[int, Ch
     for chart in charts:
         lo, hi = np.searchsorted(candles["chart_id"], [chart.id, chart.id + 1])
         mine = {name: values[lo:hi] for name, values in candles.items()}
-        first = pending.time[pending.chart_id == chart.id].min()
+        first = pending.time[judged & (pending.chart_id == chart.id)].min()
         missing = _missing(chart, mine["time"], first)
         found[chart.id] = ChartBars(mine["time"], mine["open"], mine["high"], mine["low"],
                                     mine["close"], missing)  # fmt: skip

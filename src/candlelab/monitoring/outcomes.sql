@@ -1,20 +1,26 @@
 -- pending_versions --
--- Per chart and model version, its signals still to judge (never judged, or voided by a
--- written bar): the oldest one's bar, how many, and the chart's newest bar and timeframe,
--- of one model or every one, of the charts named or every one. The partial index on
--- pending signals, and one backward scan of the candles' key per chart.
-SELECT s.chart_id, s.model_name, s.model_version, min(s.time), count(*), newest.time,
+-- Per queued chart and model version, its signals still to judge (never judged, or voided
+-- by a written bar) from the chart's least queued bar on: the oldest one's bar, how
+-- many, and the chart's newest bar and timeframe, of one model or every one, of the
+-- charts named or every one. A range of the signals' (chart, time) key per chart, and
+-- one backward scan of the candles' key. A queued chart with none: one row, no model.
+WITH queued AS (
+    SELECT chart_id, min(since) AS since FROM outcome_queue
+    WHERE %(chart_ids)s::bigint[] IS NULL OR chart_id = ANY(%(chart_ids)s::bigint[])
+    GROUP BY chart_id
+)
+SELECT q.chart_id, s.model_name, s.model_version, min(s.time), count(s.id), newest.time,
        c.timeframe
-FROM signals s
-JOIN charts c ON c.id = s.chart_id
+FROM queued q
+JOIN charts c ON c.id = q.chart_id
+LEFT JOIN signals s
+  ON s.chart_id = q.chart_id AND s.time >= q.since AND s.evaluated_at IS NULL
+ AND (%(model_name)s::text IS NULL OR s.model_name = %(model_name)s)
 CROSS JOIN LATERAL (
-    SELECT max(time) AS time FROM candles WHERE chart_id = s.chart_id
+    SELECT max(time) AS time FROM candles WHERE chart_id = q.chart_id
 ) newest
-WHERE s.evaluated_at IS NULL
-  AND (%(model_name)s::text IS NULL OR s.model_name = %(model_name)s)
-  AND (%(chart_ids)s::bigint[] IS NULL OR s.chart_id = ANY(%(chart_ids)s::bigint[]))
-GROUP BY s.chart_id, s.model_name, s.model_version, newest.time, c.timeframe
-ORDER BY s.chart_id;
+GROUP BY q.chart_id, s.model_name, s.model_version, newest.time, c.timeframe
+ORDER BY q.chart_id;
 
 -- lock_charts --
 -- The charts' load locks (market/candles.sql's lock_chart) until the transaction ends,
@@ -30,18 +36,26 @@ WHERE pg_try_advisory_xact_lock(%(lock_class)s, chart::integer)
 ORDER BY chart;
 
 -- pending_signals --
--- The signals still to judge on the charts, one row per chart, model and version with
--- their ids, bars and classes as arrays in bar order (a row per signal cost the client
--- a Python tuple of six objects each); each bar's open as microseconds since 1970
--- (exact: extract gives a numeric).
-SELECT chart_id, model_name, model_version, array_agg(id ORDER BY time),
-       array_agg((extract(epoch FROM time) * 1000000)::bigint ORDER BY time),
-       array_agg(pred ORDER BY time)
-FROM signals
-WHERE evaluated_at IS NULL AND chart_id = ANY(%(chart_ids)s::bigint[])
-  AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
-GROUP BY chart_id, model_name, model_version
-ORDER BY chart_id, model_name, model_version;
+-- The queue rows of the charts, and their signals still to judge from the least queued
+-- bar on (every model's: the queue rows are replaced by one for those left), one row per
+-- chart, model and version with their ids, bars and classes as arrays in bar order (a
+-- row per signal cost the client a Python tuple of six objects each); each bar's open as
+-- microseconds since 1970 (exact: extract gives a numeric). One statement, one snapshot:
+-- a signal inserted after it keeps the queue row its insert added. A queued chart with
+-- nothing pending: one row, no model.
+WITH queued AS (
+    SELECT chart_id, min(since) AS since, array_agg(id ORDER BY id) AS ids FROM outcome_queue
+    WHERE chart_id = ANY(%(chart_ids)s::bigint[])
+    GROUP BY chart_id
+)
+SELECT q.chart_id, q.ids, s.model_name, s.model_version, array_agg(s.id ORDER BY s.time),
+       array_agg((extract(epoch FROM s.time) * 1000000)::bigint ORDER BY s.time),
+       array_agg(s.pred ORDER BY s.time)
+FROM queued q
+LEFT JOIN signals s
+  ON s.chart_id = q.chart_id AND s.time >= q.since AND s.evaluated_at IS NULL
+GROUP BY q.chart_id, q.ids, s.model_name, s.model_version
+ORDER BY q.chart_id, s.model_name, s.model_version;
 
 -- version_target --
 -- The target definition a model version was trained on: its run's dataset's, as recorded
@@ -88,3 +102,18 @@ SET outcome = (%(outcomes)s::text[])[o.outcome + 1],
 FROM staged_outcomes o
 WHERE s.id = o.id AND s.evaluated_at IS NULL
   AND s.id BETWEEN (SELECT min(id) FROM staged_outcomes) AND (SELECT max(id) FROM staged_outcomes);
+
+-- settle_queue --
+-- After a batch's judgements: the queue rows it read deleted, one added per chart for
+-- the signals it left pending (skipped, of another model, without a target), and each
+-- chart's reach widened to its judgements' (microseconds).
+WITH consumed AS (
+    DELETE FROM outcome_queue WHERE id = ANY(%(read)s::bigint[])
+), left_pending AS (
+    INSERT INTO outcome_queue (chart_id, since)
+    SELECT * FROM unnest(%(waiting)s::bigint[], %(since)s::timestamptz[])
+)
+INSERT INTO outcome_reach AS r (chart_id, reach)
+SELECT chart, micros * interval '1 microsecond'
+FROM unnest(%(judged)s::bigint[], %(reach)s::bigint[]) AS j (chart, micros)
+ON CONFLICT (chart_id) DO UPDATE SET reach = greatest(r.reach, EXCLUDED.reach);
