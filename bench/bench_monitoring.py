@@ -127,8 +127,9 @@ def reset_judgements(conn: Connection) -> None:
     conn.execute("UPDATE signals SET outcome = NULL, outcome_reason = NULL, realized_rr = NULL, "
                  "held_bars = NULL, mae_r = NULL, mfe_r = NULL, judged_to = NULL, "
                  "evaluated_at = NULL WHERE evaluated_at IS NOT NULL")  # fmt: skip
-    conn.execute("INSERT INTO outcome_queue (chart_id, since) "
-                 "SELECT chart_id, min(time) FROM signals GROUP BY chart_id")  # fmt: skip
+    conn.execute("INSERT INTO outcome_queue (chart_id, model_name, model_version, since) "
+                 "SELECT chart_id, model_name, model_version, min(time) FROM signals "
+                 "GROUP BY chart_id, model_name, model_version")  # fmt: skip
     conn.commit()
     vacuum(conn, "signals")
 

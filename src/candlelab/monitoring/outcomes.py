@@ -6,8 +6,9 @@ A version's target is the one its training run's dataset recorded (`training_run
 voided since by a bar written at or before the last bar their judgement read (a
 correction, a backfill, a deletion: `mark_outcomes_stale` in the loading transaction).
 Judging them again is what `candlelab evaluate` does; a judged signal is never touched,
-so a re-run writes nothing. They are found from `outcome_queue`: per chart, the bar from
-which its signals may be pending (added by the insert of signals and by voiding).
+so a re-run writes nothing. They are found from `outcome_queue`: per chart and version,
+the bar from which its signals may be pending (added by the insert of signals and by
+voiding).
 
 Charts are judged in batches, each batch one transaction: the charts' load locks taken
 (a chart being loaded is skipped, `chart busy`, and judged by the next run), the batch's
@@ -96,25 +97,24 @@ class Plan:
 def plan(conn: Connection, model_name: str | None = None,
          chart_ids: Sequence[int] = ()) -> Plan:  # fmt: skip
     """What a run has to judge, of the model and charts named (all if none); a model or
-    chart that does not exist is refused."""
+    chart that does not exist is refused. Read from the queue, per chart and version:
+    the signals of a chart none of whose versions' least queued bar is a horizon before
+    its newest bar are only counted."""
     _check_names(conn, model_name, chart_ids)
     params = {"model_name": model_name, "chart_ids": list(chart_ids) or None}
-    targets, ready, waiting = Targets(conn), set[int](), Counter[int]()
-    for chart_id, name, version, oldest, count, newest, timeframe in conn.execute(
+    targets, ready, queued = Targets(conn), set[int](), set[int]()
+    for chart_id, name, version, since, newest, timeframe in conn.execute(
         QUERIES["pending_versions"], params
     ):
-        if name is None:  # queued, nothing pending (of the model): its rows to clear
-            if model_name is None:
-                ready.add(chart_id)
-            continue
         definition = targets.definition(name, version)
         horizon = definition.judgement.horizon if definition else 0  # no target: say so
-        if newest is not None and newest >= oldest + _shortest(timeframe, horizon):
+        if newest is not None and newest >= since + _shortest(timeframe, horizon):
             ready.add(chart_id)
-        else:
-            waiting[chart_id] += count
-    idle = {c: n for c, n in waiting.items() if c not in ready}
-    not_matured = {VERDICTS[NOT_MATURED]: sum(idle.values())} if idle else {}
+        queued.add(chart_id)
+    idle = sorted(queued - ready)
+    params["chart_ids"] = idle
+    row = conn.execute(QUERIES["waiting_signals"], params).fetchone() if idle else None
+    not_matured = {VERDICTS[NOT_MATURED]: int(row[0])} if row and row[0] else {}
     return Plan(sorted(ready), EvaluationReport(len(idle), not_matured))
 
 
@@ -248,18 +248,18 @@ def _judge_batch(conn: Connection, url: str, charts: list[Chart], targets: Targe
         if chart_id not in locked:
             continue
         if model_name not in (None, name):  # another model's: left as they were
-            queue.left(chart_id, pending.time[rows])
+            queue.left((chart_id, name, version), pending.time[rows])
             continue
         definition = targets.definition(name, version)
         if definition is None:
             counts[NO_TARGET] += rows.stop - rows.start
-            queue.left(chart_id, pending.time[rows])
+            queue.left((chart_id, name, version), pending.time[rows])
             continue
         sides = targets.sides(definition, pending.pred[rows])
         verdicts = judge(bars[chart_id], pending.time[rows], sides, definition.judgement)
         counts.update(VERDICTS[v] for v in verdicts.verdict.tolist())
         writer.add(pending.id[rows], verdicts)
-        queue.judged(chart_id, pending.time[rows], verdicts)
+        queue.judged((chart_id, name, version), pending.time[rows], verdicts)
     writer.write()
     queue.write(conn)
     return EvaluationReport(len(charts), +counts)
@@ -272,17 +272,18 @@ class QueueSettlement:
 
     def __init__(self, locked: set[int], pending: Pending) -> None:
         self.read = [i for chart, ids in pending.queued.items() if chart in locked for i in ids]
-        self.since: dict[int, np.datetime64] = {}
+        self.since: dict[tuple[int, str, int], np.datetime64] = {}
         self.reach: dict[int, np.timedelta64] = {}
 
-    def left(self, chart_id: int, times: Times) -> None:
+    def left(self, version: tuple[int, str, int], times: Times) -> None:
+        """Signals of a chart's (chart, model, version) left pending."""
         if len(times):
-            first = times.min()
-            self.since[chart_id] = min(self.since.get(chart_id, first), first)
+            self.since[version] = times.min()
 
-    def judged(self, chart_id: int, times: Times, verdicts: Verdicts) -> None:
+    def judged(self, version: tuple[int, str, int], times: Times, verdicts: Verdicts) -> None:
         stored = verdicts.verdict < STORED
-        self.left(chart_id, times[~stored])
+        self.left(version, times[~stored])
+        chart_id = version[0]
         spans = (verdicts.judged_to - times)[stored & ~np.isnat(verdicts.judged_to)]
         if len(spans):
             widest = spans.max()
@@ -292,7 +293,9 @@ class QueueSettlement:
         if not (self.read or self.since or self.reach):
             return
         micros = [int(r.astype("m8[us]").astype(np.int64)) for r in self.reach.values()]
-        params = {"read": self.read, "waiting": list(self.since),
+        charts, names, versions = zip(*self.since, strict=True) if self.since else ((), (), ())
+        params = {"read": self.read, "charts": list(charts), "names": list(names),
+                  "versions": list(versions),
                   "since": [utc_datetime(t) for t in self.since.values()],
                   "judged": list(self.reach), "reach": micros}  # fmt: skip
         conn.execute(QUERIES["settle_queue"], params)

@@ -456,17 +456,20 @@ signals = Table(
     postgresql_with={"fillfactor": 40},
 )
 
-# The charts with signals to judge, from which bar on: every signal of the chart whose
-# `evaluated_at` is NULL opens at or after the least `since` of its rows. A row is added
-# by each statement that inserts signals to judge (a trigger) and by voiding
-# (`mark_outcomes_stale`); a run of `candlelab evaluate` deletes the rows it read and adds
-# one for the signals it left pending. Rows, not an update of one row per chart, so that
-# neither a backtest nor a prediction waits for another's row lock.
+# The charts and model versions with signals to judge, from which bar on: every signal
+# whose `evaluated_at` is NULL opens at or after the least `since` of its chart and
+# version's rows. A row is added by each statement that inserts signals to judge (a
+# trigger) and by voiding (`mark_outcomes_stale`); a run of `candlelab evaluate` deletes
+# the rows it read and adds one for the signals it left pending. Rows, not an update of
+# one row per chart, so that neither a backtest nor a prediction waits for another's row
+# lock; the plan reads them, not the signals.
 outcome_queue = Table(
     "outcome_queue",
     metadata,
     _id(),
     _chart_fk(),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Integer, nullable=False),
     Column("since", DateTime(timezone=True), nullable=False),
     Index(None, "chart_id"),
 )
@@ -882,7 +885,7 @@ $$""",
 
 # A signal's judgement read the bars up to its `judged_to` (and, through the ATR, every
 # bar before): a bar written at or before it voids the judgement, for `candlelab evaluate`
-# to make again, and queues the chart from the first signal voided. Called where feature
+# to make again, and queues the chart from each version's first signal voided. Called where feature
 # builds are marked stale, in the same transaction. Only signals from `first - reach` on
 # can have read `first`: a range of the (chart, time) key.
 OUTCOMES_SQL = (
@@ -895,19 +898,21 @@ WITH voided AS (
                        evaluated_at = NULL
     WHERE chart_id = chart AND judged_to >= first
       AND time >= first - (SELECT reach FROM outcome_reach WHERE chart_id = chart)
-    RETURNING time
+    RETURNING model_name, model_version, time
 )
-INSERT INTO outcome_queue (chart_id, since)
-SELECT chart, min(time) FROM voided HAVING count(*) > 0
+INSERT INTO outcome_queue (chart_id, model_name, model_version, since)
+SELECT chart, model_name, model_version, min(time) FROM voided
+GROUP BY model_name, model_version
 $$""",
     # Inserted signals (a prediction, a backtest, psql) with no judgement queue their
-    # chart from the first; those inserted judged widen its reach. One statement-level
+    # chart and version from the first; those inserted judged widen its reach. One statement-level
     # trigger: a backtest's batch pays one grouped scan of its rows, not a call per row.
     """
 CREATE FUNCTION signals_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO outcome_queue (chart_id, since)
-    SELECT chart_id, min(time) FROM new_rows WHERE evaluated_at IS NULL GROUP BY chart_id;
+    INSERT INTO outcome_queue (chart_id, model_name, model_version, since)
+    SELECT chart_id, model_name, model_version, min(time) FROM new_rows
+    WHERE evaluated_at IS NULL GROUP BY chart_id, model_name, model_version;
     INSERT INTO outcome_reach AS r (chart_id, reach)
     SELECT chart_id, max(judged_to - time) FROM new_rows WHERE judged_to IS NOT NULL
     GROUP BY chart_id
