@@ -22,7 +22,7 @@ pending. An interrupted run keeps the batches it committed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import groupby
@@ -48,7 +48,7 @@ from candlelab.monitoring.judgement import (
     Verdicts,
     judge,
 )
-from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.store.binary_copy import POSTGRES_EPOCH, CopyColumn, binary_copy_buffer
 from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.targets import DIRECTIONAL, TargetDefinition, target_definition
@@ -185,17 +185,40 @@ def _definition(recorded: dict[str, Any]) -> TargetDefinition | None:
         return None
 
 
+PENDING = np.dtype([("id", ">i8"), ("time", ">i8")])  # pending_signals' packed signals
+
+
+@dataclass(frozen=True)
+class VersionSignals:
+    """One chart's signals of one model version still to judge: ids and bar opens, and
+    each one's class as an index into `words`."""
+
+    chart_id: int
+    model_name: str
+    model_version: int
+    id: npt.NDArray[np.int64]
+    time: Times
+    words: list[str]
+    word: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, rows: list[tuple[Any, ...]]) -> VersionSignals:
+        """From pending_signals' rows of one chart and version (a row per class)."""
+        packed = [np.frombuffer(row[5], dtype=PENDING) for row in rows]
+        both = np.concatenate(packed)
+        micros = both["time"].astype(np.int64).astype("m8[us]")
+        word = np.repeat(np.arange(len(rows)), [len(p) for p in packed])
+        chart_id, name, version = rows[0][0], rows[0][2], rows[0][3]
+        return cls(chart_id, name, version, both["id"].astype(np.int64),
+                   POSTGRES_EPOCH + micros, [row[4] for row in rows], word)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Pending:
-    """A batch's signals still to judge, by chart, model, version and bar, of every model,
-    and the queue rows read with them, by chart."""
+    """A batch's signals still to judge, by chart and version, of every model, and the
+    queue rows read with them, by chart."""
 
-    id: npt.NDArray[np.int64]
-    chart_id: npt.NDArray[np.int64]
-    time: Times
-    model_name: list[str]
-    model_version: list[int]
-    pred: list[str]
+    versions: list[VersionSignals]
     queued: dict[int, list[int]]
 
     @classmethod
@@ -204,32 +227,13 @@ class Pending:
             rows = cursor.execute(QUERIES["pending_signals"], {"chart_ids": list(chart_ids)})
             found = rows.fetchall()
         queued = {int(row[0]): list(row[1]) for row in found}
-        groups = [(row[0], *row[2:]) for row in found if row[2] is not None]
-        sizes = [len(group[3]) for group in groups]
+        signals = [row for row in found if row[2] is not None]
+        runs = groupby(signals, key=lambda row: (row[0], row[2], row[3]))
+        return cls([VersionSignals.of(list(run)) for _, run in runs], queued)
 
-        def each(column: int) -> list[Any]:  # a group's value once per signal, or its items
-            if column < 3:
-                return [g[column] for g, n in zip(groups, sizes, strict=True) for _ in range(n)]
-            return [item for group in groups for item in group[column]]
-
-        return cls(np.array(each(3), dtype=np.int64), np.array(each(0), dtype=np.int64),
-                   np.array(each(4), dtype=np.int64).astype("M8[us]"), each(1), each(2),
-                   each(5), queued)  # fmt: skip
-
-    def of(self, model_name: str | None) -> npt.NDArray[np.bool_]:
-        """Which signals are the model's (all if None)."""
-        if model_name is None:
-            return np.ones(len(self.id), dtype=np.bool_)
-        return np.array([name == model_name for name in self.model_name], dtype=np.bool_)
-
-    def groups(self) -> Iterator[tuple[int, str, int, slice]]:
-        """(chart, model, version, rows) of each run of one chart and version."""
-        keys = zip(self.chart_id.tolist(), self.model_name, self.model_version, strict=True)
-        start = 0
-        for key, run in groupby(keys):
-            stop = start + sum(1 for _ in run)
-            yield (*key, slice(start, stop))
-            start = stop
+    def of(self, model_name: str | None) -> list[VersionSignals]:
+        """The versions of the model (all if None)."""
+        return [v for v in self.versions if model_name in (None, v.model_name)]
 
 
 def _judge_batch(conn: Connection, url: str, charts: list[Chart], targets: Targets,
@@ -237,32 +241,47 @@ def _judge_batch(conn: Connection, url: str, charts: list[Chart], targets: Targe
     params = {"chart_ids": [c.id for c in charts], "lock_class": LOCK_CLASS}
     locked = {row[0] for row in conn.execute(QUERIES["lock_charts"], params)}
     pending = Pending.read(conn, [c.id for c in charts])
-    mine, free = pending.of(model_name), np.isin(pending.chart_id, list(locked))
+    mine = pending.of(model_name)
     counts: Counter[str] = Counter()
-    counts[CHART_BUSY] = int((mine & ~free).sum())
+    counts[CHART_BUSY] = sum(len(v.id) for v in mine if v.chart_id not in locked)
     # A chart judged by another run since the batch was chosen has nothing pending.
-    to_read = set(pending.chart_id[mine & free].tolist())
-    bars = _chart_bars(url, [c for c in charts if c.id in to_read], pending, mine)
+    firsts = _first_signals([v for v in mine if v.chart_id in locked])
+    bars = _chart_bars(url, [c for c in charts if c.id in firsts], firsts)
     writer, queue = OutcomeWriter(conn), QueueSettlement(locked, pending)
-    for chart_id, name, version, rows in pending.groups():
-        if chart_id not in locked:
+    for signals in pending.versions:
+        if signals.chart_id not in locked:
             continue
-        if model_name not in (None, name):  # another model's: left as they were
-            queue.left((chart_id, name, version), pending.time[rows])
+        if model_name not in (None, signals.model_name):  # another model's: left as they were
+            queue.left(signals, signals.time)
             continue
-        definition = targets.definition(name, version)
+        definition = targets.definition(signals.model_name, signals.model_version)
         if definition is None:
-            counts[NO_TARGET] += rows.stop - rows.start
-            queue.left((chart_id, name, version), pending.time[rows])
+            counts[NO_TARGET] += len(signals.id)
+            queue.left(signals, signals.time)
             continue
-        sides = targets.sides(definition, pending.pred[rows])
-        verdicts = judge(bars[chart_id], pending.time[rows], sides, definition.judgement)
-        counts.update(VERDICTS[v] for v in verdicts.verdict.tolist())
-        writer.add(pending.id[rows], verdicts)
-        queue.judged((chart_id, name, version), pending.time[rows], verdicts)
+        sides = targets.sides(definition, signals.words)[signals.word]
+        verdicts = judge(bars[signals.chart_id], signals.time, sides, definition.judgement)
+        counts.update(_tally(verdicts))
+        writer.add(signals.id, verdicts)
+        queue.judged(signals, verdicts)
     writer.write()
     queue.write(conn)
     return EvaluationReport(len(charts), +counts)
+
+
+def _tally(verdicts: Verdicts) -> Counter[str]:
+    """How many signals took each verdict."""
+    found = np.bincount(verdicts.verdict, minlength=len(VERDICTS)).tolist()
+    return Counter(dict(zip(VERDICTS, found, strict=True)))
+
+
+def _first_signals(versions: list[VersionSignals]) -> dict[int, np.datetime64]:
+    """Each chart's first signal to judge."""
+    firsts: dict[int, np.datetime64] = {}
+    for v in versions:
+        first = v.time.min()
+        firsts[v.chart_id] = min(firsts.get(v.chart_id, first), first)
+    return firsts
 
 
 class QueueSettlement:
@@ -275,15 +294,14 @@ class QueueSettlement:
         self.since: dict[tuple[int, str, int], np.datetime64] = {}
         self.reach: dict[int, np.timedelta64] = {}
 
-    def left(self, version: tuple[int, str, int], times: Times) -> None:
-        """Signals of a chart's (chart, model, version) left pending."""
+    def left(self, signals: VersionSignals, times: Times) -> None:
+        """Of a chart's signals of one version, those at `times` left pending."""
         if len(times):
-            self.since[version] = times.min()
+            self.since[signals.chart_id, signals.model_name, signals.model_version] = times.min()
 
-    def judged(self, version: tuple[int, str, int], times: Times, verdicts: Verdicts) -> None:
-        stored = verdicts.verdict < STORED
-        self.left(version, times[~stored])
-        chart_id = version[0]
+    def judged(self, signals: VersionSignals, verdicts: Verdicts) -> None:
+        stored, times, chart_id = verdicts.verdict < STORED, signals.time, signals.chart_id
+        self.left(signals, times[~stored])
         spans = (verdicts.judged_to - times)[stored & ~np.isnat(verdicts.judged_to)]
         if len(spans):
             widest = spans.max()
@@ -301,10 +319,10 @@ class QueueSettlement:
         conn.execute(QUERIES["settle_queue"], params)
 
 
-def _chart_bars(url: str, charts: list[Chart], pending: Pending,
-                judged: npt.NDArray[np.bool_]) -> dict[int, ChartBars]:  # fmt: skip
+def _chart_bars(url: str, charts: list[Chart],
+                firsts: dict[int, np.datetime64]) -> dict[int, ChartBars]:  # fmt: skip
     """Each chart's bars, read in one go for the charts, and the bars its calendar expects
-    from its first pending signal (of those to judge, `judged`) on that it lacks."""
+    from its first signal to judge on that it lacks."""
     if not charts:
         return {}
     candles = packed_candles(url, [c.id for c in charts])
@@ -312,8 +330,7 @@ def _chart_bars(url: str, charts: list[Chart], pending: Pending,
     for chart in charts:
         lo, hi = np.searchsorted(candles["chart_id"], [chart.id, chart.id + 1])
         mine = {name: values[lo:hi] for name, values in candles.items()}
-        first = pending.time[judged & (pending.chart_id == chart.id)].min()
-        missing = _missing(chart, mine["time"], first)
+        missing = _missing(chart, mine["time"], firsts[chart.id])
         found[chart.id] = ChartBars(mine["time"], mine["open"], mine["high"], mine["low"],
                                     mine["close"], missing)  # fmt: skip
     return found

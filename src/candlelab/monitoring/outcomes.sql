@@ -46,13 +46,13 @@ ORDER BY chart;
 
 -- pending_signals --
 -- The queue rows of the charts, and their signals still to judge from the least queued
--- bar on (every model's: the queue rows are replaced by one per version left), one row
--- per chart, model and version with their ids, bars and classes as arrays in bar order
--- (a row per signal cost the client a Python tuple of six objects each); each bar's open
--- as microseconds since 1970 (exact: extract gives a numeric). Lateral, so that each
--- chart is a range of the signals' (chart, time) key (a join scanned the whole table).
--- One statement, one snapshot: a signal inserted after it keeps the queue row its
--- insert added. A queued chart with nothing pending: one row, no model.
+-- bar on (every model's: the queue rows are replaced by one per version left): one row
+-- per chart, model, version and class, its signals' ids and bar opens packed into one
+-- bytea (int8send and timestamptz_send, 16 bytes a signal, in no particular order): no
+-- object per signal on either side. Lateral, so that each chart is a range of the
+-- signals' (chart, time) key (a join scanned the whole table). One statement, one
+-- snapshot: a signal inserted after it keeps the queue row its insert added. A queued
+-- chart with nothing pending: one row, no model.
 WITH queued AS (
     SELECT chart_id, min(since) AS since, array_agg(id ORDER BY id) AS ids FROM outcome_queue
     WHERE chart_id = ANY(%(chart_ids)s::bigint[])
@@ -61,14 +61,12 @@ WITH queued AS (
 SELECT q.chart_id, q.ids, p.*
 FROM queued q
 LEFT JOIN LATERAL (
-    SELECT model_name, model_version, array_agg(id ORDER BY time),
-           array_agg((extract(epoch FROM time) * 1000000)::bigint ORDER BY time),
-           array_agg(pred ORDER BY time)
+    SELECT model_name, model_version, pred, string_agg(int8send(id) || timestamptz_send(time), '')
     FROM signals
     WHERE chart_id = q.chart_id AND time >= q.since AND evaluated_at IS NULL
-    GROUP BY model_name, model_version
+    GROUP BY model_name, model_version, pred
 ) p ON true
-ORDER BY q.chart_id, p.model_name, p.model_version;
+ORDER BY q.chart_id, p.model_name, p.model_version, p.pred;
 
 -- version_target --
 -- The target definition a model version was trained on: its run's dataset's, as recorded
