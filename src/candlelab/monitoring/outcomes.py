@@ -13,7 +13,7 @@ voiding).
 Charts are judged in batches, each batch one transaction: the charts' load locks taken
 (a chart being loaded is skipped, `chart busy`, and judged by the next run), the batch's
 queue rows and pending signals read, each chart's candles read once (one read for the
-batch), judged with NumPy per chart and version, the judgements written through a
+batch, on its connection), judged with NumPy per chart and version, the judgements written through a
 staging table filled by one binary COPY (an update in place: no index holds a column it
 writes), and the queue rows read replaced by one per chart for the signals left
 pending. An interrupted run keeps the batches it committed.
@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from candlelab.errors import InvalidTarget, NotFound
 from candlelab.market.calendars import CONTINUOUS
-from candlelab.market.candles import LOCK_CLASS, packed_candles
+from candlelab.market.candles import LOCK_CLASS
 from candlelab.market.charts import Chart, all_charts
 from candlelab.market.quality import missing_bars, utc_datetime
 from candlelab.market.timeframes import Timeframe
@@ -148,7 +148,7 @@ def evaluate(url: str, chart_ids: Sequence[int],
         targets = Targets(conn)
         for first in range(0, len(chart_ids), CHARTS_PER_BATCH):
             batch = [charts[c] for c in chart_ids[first : first + CHARTS_PER_BATCH]]
-            report = _judge_batch(conn, url, batch, targets, model_name)
+            report = _judge_batch(conn, batch, targets, model_name)
             conn.commit()
             yield report
 
@@ -236,7 +236,7 @@ class Pending:
         return [v for v in self.versions if model_name in (None, v.model_name)]
 
 
-def _judge_batch(conn: Connection, url: str, charts: list[Chart], targets: Targets,
+def _judge_batch(conn: Connection, charts: list[Chart], targets: Targets,
                  model_name: str | None) -> EvaluationReport:  # fmt: skip
     params = {"chart_ids": [c.id for c in charts], "lock_class": LOCK_CLASS}
     locked = {row[0] for row in conn.execute(QUERIES["lock_charts"], params)}
@@ -246,7 +246,7 @@ def _judge_batch(conn: Connection, url: str, charts: list[Chart], targets: Targe
     counts[CHART_BUSY] = sum(len(v.id) for v in mine if v.chart_id not in locked)
     # A chart judged by another run since the batch was chosen has nothing pending.
     firsts = _first_signals([v for v in mine if v.chart_id in locked])
-    bars = _chart_bars(url, [c for c in charts if c.id in firsts], firsts)
+    bars = _chart_bars(conn, [c for c in charts if c.id in firsts], firsts)
     writer, queue = OutcomeWriter(conn), QueueSettlement(locked, pending)
     for signals in pending.versions:
         if signals.chart_id not in locked:
@@ -319,21 +319,29 @@ class QueueSettlement:
         conn.execute(QUERIES["settle_queue"], params)
 
 
-def _chart_bars(url: str, charts: list[Chart],
+# A bar as chart_bars packs it: µs since 2000, then open, high, low and close.
+BAR = np.dtype([("time", ">i8"), ("open", ">f8"), ("high", ">f8"), ("low", ">f8"),
+                ("close", ">f8")])  # fmt: skip
+
+
+def _chart_bars(conn: Connection, charts: list[Chart],
                 firsts: dict[int, np.datetime64]) -> dict[int, ChartBars]:  # fmt: skip
-    """Each chart's bars, read in one go for the charts, and the bars its calendar expects
-    from its first signal to judge on that it lacks."""
-    if not charts:
-        return {}
-    candles = packed_candles(url, [c.id for c in charts])
-    found = {}
-    for chart in charts:
-        lo, hi = np.searchsorted(candles["chart_id"], [chart.id, chart.id + 1])
-        mine = {name: values[lo:hi] for name, values in candles.items()}
-        missing = _missing(chart, mine["time"], firsts[chart.id])
-        found[chart.id] = ChartBars(mine["time"], mine["open"], mine["high"], mine["low"],
-                                    mine["close"], missing)  # fmt: skip
-    return found
+    """Each chart's bars, read in one go for the charts on the batch's connection, and
+    the bars its calendar expects from its first signal to judge on that it lacks."""
+    packed = {chart.id: (0, b"") for chart in charts}
+    with conn.cursor(binary=True) as cursor:
+        found = cursor.execute(QUERIES["chart_bars"], {"chart_ids": list(packed)})
+        packed |= {int(chart_id): (count, bars) for chart_id, count, bars in found}
+    return {chart.id: _bars(chart, *packed[chart.id], firsts[chart.id]) for chart in charts}
+
+
+def _bars(chart: Chart, count: int, packed: bytes, first: np.datetime64) -> ChartBars:
+    rows = np.frombuffer(packed, dtype=BAR)
+    if len(rows) != count:  # string_agg skips a bar with a NULL price
+        raise ValueError(f"chart {chart.id}: {count} bars counted, {len(rows)} packed")
+    time = POSTGRES_EPOCH + rows["time"].astype(np.int64).astype("m8[us]")
+    o, h, low, c = (rows[name].astype(np.float64) for name in ("open", "high", "low", "close"))
+    return ChartBars(time, o, h, low, c, _missing(chart, time, first))
 
 
 def _missing(chart: Chart, times: Times, first: np.datetime64) -> Times:

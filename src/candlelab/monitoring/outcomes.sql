@@ -68,6 +68,16 @@ LEFT JOIN LATERAL (
 ) p ON true
 ORDER BY q.chart_id, p.model_name, p.model_version, p.pred;
 
+-- chart_bars --
+-- The charts' bars, one row per chart: their count, and time, open, high, low and close
+-- packed oldest first as candles.sql's packed_bars packs them, without the volume a
+-- judgement does not read (40 bytes a bar).
+SELECT chart_id, count(*), string_agg(timestamptz_send(time) || float8send(open)
+    || float8send(high) || float8send(low) || float8send(close), '' ORDER BY time)
+FROM candles
+WHERE chart_id = ANY(%(chart_ids)s::bigint[])
+GROUP BY chart_id;
+
 -- version_target --
 -- The target definition a model version was trained on: its run's dataset's, as recorded
 -- (every key, defaults included, and its hash).
