@@ -275,3 +275,25 @@ def test_a_registered_models_backtest_is_judged_with_its_training_target(
                 for i, (_, p, _) in zip(at, rows, strict=True)]  # fmt: skip
     assert [rr for _, _, rr in rows] == pytest.approx(expected)
     assert run(database_url, conn).judged == 0
+
+
+def test_the_queue_finds_what_psql_inserts_and_a_run_clears_rows_left_by_deleted_signals(
+    conn: Connection, database_url: str, chart: tuple[int, Bars]
+) -> None:
+    """A signal inserted judged queues nothing and is voided by a bar it read (its reach
+    recorded by the insert); a queue row whose signals are gone is cleared by a run."""
+    chart_id, bars = chart
+    conn.execute("INSERT INTO signals (chart_id, time, model_name, model_version, pred, outcome,"
+                 " realized_rr, evaluated_at, judged_to) VALUES (%s, %s, 'm', 1, 'long', 'win',"
+                 " 1, now(), %s)", (chart_id, utc_datetime(bars.time[50]),
+                                    utc_datetime(bars.time[60])))  # fmt: skip
+    assert conn.execute("SELECT count(*) FROM outcome_queue").fetchone() == (0,)
+    conn.execute("SELECT mark_outcomes_stale(%s, %s)", (chart_id, utc_datetime(bars.time[60])))
+    conn.commit()
+    assert run(database_url, conn).judged == 1
+    add_signals(conn, chart_id, bars, [70], ["long"])
+    conn.execute("DELETE FROM signals WHERE time = %s", (utc_datetime(bars.time[70]),))
+    conn.commit()
+    assert plan(conn).charts == [chart_id]
+    assert (run(database_url, conn).judged, plan(conn).charts) == (0, [])
+    assert conn.execute("SELECT count(*) FROM outcome_queue").fetchone() == (0,)

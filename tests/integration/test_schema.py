@@ -47,6 +47,9 @@ CATALOG_QUERIES = {
         WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal ORDER BY 1, 2""",
     "views": """
         SELECT viewname, definition FROM pg_views WHERE schemaname = 'public' ORDER BY 1""",
+    "storage": """
+        SELECT relname, reloptions FROM pg_class
+        WHERE relnamespace = 'public'::regnamespace AND reloptions IS NOT NULL ORDER BY 1""",
 }
 
 
@@ -92,6 +95,7 @@ def test_migrations_and_metadata_build_the_same_catalog(
     for part in CATALOG_QUERIES:
         assert migrated[part] == built[part], part
     assert len(migrated["constraints"]) > 40
+    assert ("signals", ["fillfactor=40"]) in migrated["storage"]
     views = [view for view, _ in migrated["views"]]
     assert views == ["feature_values", "feature_values_long", "model_registry"]
 
@@ -324,3 +328,40 @@ def test_the_outcomes_revision_keeps_judgements_as_words_going_up_and_down(
         rows = db.execute("SELECT outcome, realized_rr FROM signals ORDER BY time").fetchall()
         db.execute("UPDATE candles SET close = close")  # the trigger works without 0021
     assert rows == [("win", 2.0), (None, 2.0)]
+
+
+def test_the_judgements_in_place_revision_queues_the_pending_and_keeps_each_charts_reach(
+    empty_database_url: str,
+) -> None:
+    """0031 queues each chart from its first pending signal and records the longest a
+    judgement there read past its bar; a bar then voids the judgement that read it. Going
+    down builds the two partial indexes again, and voiding works without the queue."""
+    migrations.upgrade(empty_database_url, "0030")
+    with psycopg.connect(empty_database_url) as db:
+        db.execute("INSERT INTO charts (id, symbol, timeframe, source, name) "
+                   "VALUES (1, 'A', '1h', 's', 'A'), (2, 'B', '1h', 's', 'B')")  # fmt: skip
+        for hour, judged_to in ((0, 5), (1, 3), (4, None)):  # judged up to hour 5, 3; pending
+            db.execute("INSERT INTO signals (chart_id, time, model_name, model_version, pred, "
+                       "outcome, evaluated_at, judged_to) VALUES (1, timestamptz "
+                       "'2024-01-01' + %s * interval '1 hour', 'm', 1, 'long', %s, %s, "
+                       "timestamptz '2024-01-01' + %s * interval '1 hour')",
+                       (hour, judged_to and "win", judged_to and "now", judged_to))  # fmt: skip
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as db:
+        queued = db.execute("SELECT chart_id, since FROM outcome_queue").fetchall()
+        reach = db.execute("SELECT chart_id, reach FROM outcome_reach").fetchall()
+        assert [(c, s.hour) for c, s in queued] == [(1, 4)]
+        assert [(c, r.total_seconds()) for c, r in reach] == [(1, 5 * 3600.0)]
+        db.execute("SELECT mark_outcomes_stale(1, timestamptz '2024-01-01 05:00+00')")
+        judged = db.execute("SELECT extract(hour FROM time) FROM signals "
+                            "WHERE evaluated_at IS NOT NULL").fetchall()  # fmt: skip
+        assert judged == [(1,)]  # read up to 03:00 only; 00:00 read 05:00
+        assert db.execute("SELECT count(*) FROM outcome_queue").fetchone() == (2,)
+    migrations.downgrade(empty_database_url, "0030")
+    with psycopg.connect(empty_database_url) as db:
+        indexes = db.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'signals' "
+                             "AND indexname LIKE 'ix_signals_chart_id_%'").fetchall()  # fmt: skip
+        db.execute("SELECT mark_outcomes_stale(1, timestamptz '2024-01-01 00:00+00')")
+        pending = db.execute("SELECT count(*) FROM signals WHERE evaluated_at IS NULL").fetchone()
+    assert sorted(indexes) == [("ix_signals_chart_id_judged_to",), ("ix_signals_chart_id_time",)]
+    assert pending == (3,)

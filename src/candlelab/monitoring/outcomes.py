@@ -6,19 +6,23 @@ A version's target is the one its training run's dataset recorded (`training_run
 voided since by a bar written at or before the last bar their judgement read (a
 correction, a backfill, a deletion: `mark_outcomes_stale` in the loading transaction).
 Judging them again is what `candlelab evaluate` does; a judged signal is never touched,
-so a re-run writes nothing.
+so a re-run writes nothing. They are found from `outcome_queue`: per chart and version,
+the bar from which its signals may be pending (added by the insert of signals and by
+voiding).
 
 Charts are judged in batches, each batch one transaction: the charts' load locks taken
 (a chart being loaded is skipped, `chart busy`, and judged by the next run), the batch's
-pending signals read, each chart's candles read once (one read for the batch), judged
-with NumPy per chart and version, and the judgements written through a staging table
-filled by one binary COPY. An interrupted run keeps the batches it committed.
+queue rows and pending signals read, each chart's candles read once (one read for the
+batch, on its connection), judged with NumPy per chart and version, the judgements written through a
+staging table filled by one binary COPY (an update in place: no index holds a column it
+writes), and the queue rows read replaced by one per chart for the signals left
+pending. An interrupted run keeps the batches it committed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import groupby
@@ -29,9 +33,9 @@ import numpy.typing as npt
 
 from candlelab.errors import InvalidTarget, NotFound
 from candlelab.market.calendars import CONTINUOUS
-from candlelab.market.candles import LOCK_CLASS, packed_candles
+from candlelab.market.candles import LOCK_CLASS
 from candlelab.market.charts import Chart, all_charts
-from candlelab.market.quality import missing_bars
+from candlelab.market.quality import missing_bars, utc_datetime
 from candlelab.market.timeframes import Timeframe
 from candlelab.monitoring.judgement import (
     NOT_MATURED,
@@ -44,7 +48,7 @@ from candlelab.monitoring.judgement import (
     Verdicts,
     judge,
 )
-from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.store.binary_copy import POSTGRES_EPOCH, CopyColumn, binary_copy_buffer
 from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.targets import DIRECTIONAL, TargetDefinition, target_definition
@@ -93,21 +97,24 @@ class Plan:
 def plan(conn: Connection, model_name: str | None = None,
          chart_ids: Sequence[int] = ()) -> Plan:  # fmt: skip
     """What a run has to judge, of the model and charts named (all if none); a model or
-    chart that does not exist is refused."""
+    chart that does not exist is refused. Read from the queue, per chart and version:
+    the signals of a chart none of whose versions' least queued bar is a horizon before
+    its newest bar are only counted."""
     _check_names(conn, model_name, chart_ids)
     params = {"model_name": model_name, "chart_ids": list(chart_ids) or None}
-    targets, ready, waiting = Targets(conn), set[int](), Counter[int]()
-    for chart_id, name, version, oldest, count, newest, timeframe in conn.execute(
+    targets, ready, queued = Targets(conn), set[int](), set[int]()
+    for chart_id, name, version, since, newest, timeframe in conn.execute(
         QUERIES["pending_versions"], params
     ):
         definition = targets.definition(name, version)
         horizon = definition.judgement.horizon if definition else 0  # no target: say so
-        if newest is not None and newest >= oldest + _shortest(timeframe, horizon):
+        if newest is not None and newest >= since + _shortest(timeframe, horizon):
             ready.add(chart_id)
-        else:
-            waiting[chart_id] += count
-    idle = {c: n for c, n in waiting.items() if c not in ready}
-    not_matured = {VERDICTS[NOT_MATURED]: sum(idle.values())} if idle else {}
+        queued.add(chart_id)
+    idle = sorted(queued - ready)
+    params["chart_ids"] = idle
+    row = conn.execute(QUERIES["waiting_signals"], params).fetchone() if idle else None
+    not_matured = {VERDICTS[NOT_MATURED]: int(row[0])} if row and row[0] else {}
     return Plan(sorted(ready), EvaluationReport(len(idle), not_matured))
 
 
@@ -141,7 +148,7 @@ def evaluate(url: str, chart_ids: Sequence[int],
         targets = Targets(conn)
         for first in range(0, len(chart_ids), CHARTS_PER_BATCH):
             batch = [charts[c] for c in chart_ids[first : first + CHARTS_PER_BATCH]]
-            report = _judge_batch(conn, url, batch, targets, model_name)
+            report = _judge_batch(conn, batch, targets, model_name)
             conn.commit()
             yield report
 
@@ -178,86 +185,163 @@ def _definition(recorded: dict[str, Any]) -> TargetDefinition | None:
         return None
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A batch's signals still to judge, by chart, model, version and bar."""
+PENDING = np.dtype([("id", ">i8"), ("time", ">i8")])  # pending_signals' packed signals
 
+
+@dataclass(frozen=True)
+class VersionSignals:
+    """One chart's signals of one model version still to judge: ids and bar opens, and
+    each one's class as an index into `words`."""
+
+    chart_id: int
+    model_name: str
+    model_version: int
     id: npt.NDArray[np.int64]
-    chart_id: npt.NDArray[np.int64]
     time: Times
-    model_name: list[str]
-    model_version: list[int]
-    pred: list[str]
+    words: list[str]
+    word: npt.NDArray[np.int64]
 
     @classmethod
-    def read(cls, conn: Connection, chart_ids: Sequence[int], model_name: str | None) -> Pending:
-        params = {"chart_ids": list(chart_ids), "model_name": model_name}
+    def of(cls, rows: list[tuple[Any, ...]]) -> VersionSignals:
+        """From pending_signals' rows of one chart and version (a row per class)."""
+        packed = [np.frombuffer(row[5], dtype=PENDING) for row in rows]
+        both = np.concatenate(packed)
+        micros = both["time"].astype(np.int64).astype("m8[us]")
+        word = np.repeat(np.arange(len(rows)), [len(p) for p in packed])
+        chart_id, name, version = rows[0][0], rows[0][2], rows[0][3]
+        return cls(chart_id, name, version, both["id"].astype(np.int64),
+                   POSTGRES_EPOCH + micros, [row[4] for row in rows], word)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A batch's signals still to judge, by chart and version, of every model, and the
+    queue rows read with them, by chart."""
+
+    versions: list[VersionSignals]
+    queued: dict[int, list[int]]
+
+    @classmethod
+    def read(cls, conn: Connection, chart_ids: Sequence[int]) -> Pending:
         with conn.cursor(binary=True) as cursor:
-            groups = cursor.execute(QUERIES["pending_signals"], params).fetchall()
-        sizes = [len(group[3]) for group in groups]
+            rows = cursor.execute(QUERIES["pending_signals"], {"chart_ids": list(chart_ids)})
+            found = rows.fetchall()
+        queued = {int(row[0]): list(row[1]) for row in found}
+        signals = [row for row in found if row[2] is not None]
+        runs = groupby(signals, key=lambda row: (row[0], row[2], row[3]))
+        return cls([VersionSignals.of(list(run)) for _, run in runs], queued)
 
-        def each(column: int) -> list[Any]:  # a group's value once per signal, or its items
-            if column < 3:
-                return [g[column] for g, n in zip(groups, sizes, strict=True) for _ in range(n)]
-            return [item for group in groups for item in group[column]]
-
-        return cls(np.array(each(3), dtype=np.int64), np.array(each(0), dtype=np.int64),
-                   np.array(each(4), dtype=np.int64).astype("M8[us]"), each(1), each(2),
-                   each(5))  # fmt: skip
-
-    def __contains__(self, chart_id: int) -> bool:
-        return bool((self.chart_id == chart_id).any())
-
-    def groups(self) -> Iterator[tuple[int, str, int, slice]]:
-        """(chart, model, version, rows) of each run of one chart and version."""
-        keys = zip(self.chart_id.tolist(), self.model_name, self.model_version, strict=True)
-        start = 0
-        for key, run in groupby(keys):
-            stop = start + sum(1 for _ in run)
-            yield (*key, slice(start, stop))
-            start = stop
+    def of(self, model_name: str | None) -> list[VersionSignals]:
+        """The versions of the model (all if None)."""
+        return [v for v in self.versions if model_name in (None, v.model_name)]
 
 
-def _judge_batch(conn: Connection, url: str, charts: list[Chart], targets: Targets,
+def _judge_batch(conn: Connection, charts: list[Chart], targets: Targets,
                  model_name: str | None) -> EvaluationReport:  # fmt: skip
     params = {"chart_ids": [c.id for c in charts], "lock_class": LOCK_CLASS}
     locked = {row[0] for row in conn.execute(QUERIES["lock_charts"], params)}
-    pending = Pending.read(conn, [c.id for c in charts], model_name)
+    pending = Pending.read(conn, [c.id for c in charts])
+    mine = pending.of(model_name)
     counts: Counter[str] = Counter()
-    counts[CHART_BUSY] = int((~np.isin(pending.chart_id, list(locked))).sum())
+    counts[CHART_BUSY] = sum(len(v.id) for v in mine if v.chart_id not in locked)
     # A chart judged by another run since the batch was chosen has nothing pending.
-    bars = _chart_bars(url, [c for c in charts if c.id in locked and c.id in pending], pending)
-    writer = OutcomeWriter(conn)
-    for chart_id, name, version, rows in pending.groups():
-        if chart_id not in locked:
+    firsts = _first_signals([v for v in mine if v.chart_id in locked])
+    bars = _chart_bars(conn, [c for c in charts if c.id in firsts], firsts)
+    writer, queue = OutcomeWriter(conn), QueueSettlement(locked, pending)
+    for signals in pending.versions:
+        if signals.chart_id not in locked:
             continue
-        definition = targets.definition(name, version)
+        if model_name not in (None, signals.model_name):  # another model's: left as they were
+            queue.left(signals, signals.time)
+            continue
+        definition = targets.definition(signals.model_name, signals.model_version)
         if definition is None:
-            counts[NO_TARGET] += rows.stop - rows.start
+            counts[NO_TARGET] += len(signals.id)
+            queue.left(signals, signals.time)
             continue
-        sides = targets.sides(definition, pending.pred[rows])
-        verdicts = judge(bars[chart_id], pending.time[rows], sides, definition.judgement)
-        counts.update(VERDICTS[v] for v in verdicts.verdict.tolist())
-        writer.add(pending.id[rows], verdicts)
+        sides = targets.sides(definition, signals.words)[signals.word]
+        verdicts = judge(bars[signals.chart_id], signals.time, sides, definition.judgement)
+        counts.update(_tally(verdicts))
+        writer.add(signals.id, verdicts)
+        queue.judged(signals, verdicts)
     writer.write()
+    queue.write(conn)
     return EvaluationReport(len(charts), +counts)
 
 
-def _chart_bars(url: str, charts: list[Chart], pending: Pending) -> dict[int, ChartBars]:
-    """Each chart's bars, read in one go for the charts, and the bars its calendar expects
-    from its first pending signal on that it lacks."""
-    if not charts:
-        return {}
-    candles = packed_candles(url, [c.id for c in charts])
-    found = {}
-    for chart in charts:
-        lo, hi = np.searchsorted(candles["chart_id"], [chart.id, chart.id + 1])
-        mine = {name: values[lo:hi] for name, values in candles.items()}
-        first = pending.time[pending.chart_id == chart.id].min()
-        missing = _missing(chart, mine["time"], first)
-        found[chart.id] = ChartBars(mine["time"], mine["open"], mine["high"], mine["low"],
-                                    mine["close"], missing)  # fmt: skip
-    return found
+def _tally(verdicts: Verdicts) -> Counter[str]:
+    """How many signals took each verdict."""
+    found = np.bincount(verdicts.verdict, minlength=len(VERDICTS)).tolist()
+    return Counter(dict(zip(VERDICTS, found, strict=True)))
+
+
+def _first_signals(versions: list[VersionSignals]) -> dict[int, np.datetime64]:
+    """Each chart's first signal to judge."""
+    firsts: dict[int, np.datetime64] = {}
+    for v in versions:
+        first = v.time.min()
+        firsts[v.chart_id] = min(firsts.get(v.chart_id, first), first)
+    return firsts
+
+
+class QueueSettlement:
+    """What a batch leaves in `outcome_queue` for its locked charts: the rows it read go,
+    a row per chart from its first signal left pending comes, and the reach of the
+    judgements it wrote (`judged_to` - bar) widens the chart's."""
+
+    def __init__(self, locked: set[int], pending: Pending) -> None:
+        self.read = [i for chart, ids in pending.queued.items() if chart in locked for i in ids]
+        self.since: dict[tuple[int, str, int], np.datetime64] = {}
+        self.reach: dict[int, np.timedelta64] = {}
+
+    def left(self, signals: VersionSignals, times: Times) -> None:
+        """Of a chart's signals of one version, those at `times` left pending."""
+        if len(times):
+            self.since[signals.chart_id, signals.model_name, signals.model_version] = times.min()
+
+    def judged(self, signals: VersionSignals, verdicts: Verdicts) -> None:
+        stored, times, chart_id = verdicts.verdict < STORED, signals.time, signals.chart_id
+        self.left(signals, times[~stored])
+        spans = (verdicts.judged_to - times)[stored & ~np.isnat(verdicts.judged_to)]
+        if len(spans):
+            widest = spans.max()
+            self.reach[chart_id] = max(self.reach.get(chart_id, widest), widest)
+
+    def write(self, conn: Connection) -> None:
+        if not (self.read or self.since or self.reach):
+            return
+        micros = [int(r.astype("m8[us]").astype(np.int64)) for r in self.reach.values()]
+        charts, names, versions = zip(*self.since, strict=True) if self.since else ((), (), ())
+        params = {"read": self.read, "charts": list(charts), "names": list(names),
+                  "versions": list(versions),
+                  "since": [utc_datetime(t) for t in self.since.values()],
+                  "judged": list(self.reach), "reach": micros}  # fmt: skip
+        conn.execute(QUERIES["settle_queue"], params)
+
+
+# A bar as chart_bars packs it: µs since 2000, then open, high, low and close.
+BAR = np.dtype([("time", ">i8"), ("open", ">f8"), ("high", ">f8"), ("low", ">f8"),
+                ("close", ">f8")])  # fmt: skip
+
+
+def _chart_bars(conn: Connection, charts: list[Chart],
+                firsts: dict[int, np.datetime64]) -> dict[int, ChartBars]:  # fmt: skip
+    """Each chart's bars, read in one go for the charts on the batch's connection, and
+    the bars its calendar expects from its first signal to judge on that it lacks."""
+    packed = {chart.id: (0, b"") for chart in charts}
+    with conn.cursor(binary=True) as cursor:
+        found = cursor.execute(QUERIES["chart_bars"], {"chart_ids": list(packed)})
+        packed |= {int(chart_id): (count, bars) for chart_id, count, bars in found}
+    return {chart.id: _bars(chart, *packed[chart.id], firsts[chart.id]) for chart in charts}
+
+
+def _bars(chart: Chart, count: int, packed: bytes, first: np.datetime64) -> ChartBars:
+    rows = np.frombuffer(packed, dtype=BAR)
+    if len(rows) != count:  # string_agg skips a bar with a NULL price
+        raise ValueError(f"chart {chart.id}: {count} bars counted, {len(rows)} packed")
+    time = POSTGRES_EPOCH + rows["time"].astype(np.int64).astype("m8[us]")
+    o, h, low, c = (rows[name].astype(np.float64) for name in ("open", "high", "low", "close"))
+    return ChartBars(time, o, h, low, c, _missing(chart, time, first))
 
 
 def _missing(chart: Chart, times: Times, first: np.datetime64) -> Times:

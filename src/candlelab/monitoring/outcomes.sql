@@ -1,20 +1,35 @@
 -- pending_versions --
--- Per chart and model version, its signals still to judge (never judged, or voided by a
--- written bar): the oldest one's bar, how many, and the chart's newest bar and timeframe,
--- of one model or every one, of the charts named or every one. The partial index on
--- pending signals, and one backward scan of the candles' key per chart.
-SELECT s.chart_id, s.model_name, s.model_version, min(s.time), count(*), newest.time,
-       c.timeframe
-FROM signals s
-JOIN charts c ON c.id = s.chart_id
+-- Per chart and model version with signals to judge (of one model or every one, of the
+-- charts named or every one), the least queued bar: the oldest pending signal's, or
+-- before it. And the chart's newest bar (one backward scan of the candles' key) and
+-- timeframe. The queue's rows only: no signal is read.
+WITH queued AS (
+    SELECT chart_id, model_name, model_version, min(since) AS since FROM outcome_queue
+    WHERE (%(chart_ids)s::bigint[] IS NULL OR chart_id = ANY(%(chart_ids)s::bigint[]))
+      AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
+    GROUP BY chart_id, model_name, model_version
+)
+SELECT q.chart_id, q.model_name, q.model_version, q.since, newest.time, c.timeframe
+FROM queued q
+JOIN charts c ON c.id = q.chart_id
 CROSS JOIN LATERAL (
-    SELECT max(time) AS time FROM candles WHERE chart_id = s.chart_id
+    SELECT max(time) AS time FROM candles WHERE chart_id = q.chart_id
 ) newest
-WHERE s.evaluated_at IS NULL
-  AND (%(model_name)s::text IS NULL OR s.model_name = %(model_name)s)
-  AND (%(chart_ids)s::bigint[] IS NULL OR s.chart_id = ANY(%(chart_ids)s::bigint[]))
-GROUP BY s.chart_id, s.model_name, s.model_version, newest.time, c.timeframe
-ORDER BY s.chart_id;
+ORDER BY q.chart_id, q.model_name, q.model_version;
+
+-- waiting_signals --
+-- How many signals are still to judge on the charts the plan leaves (none can have
+-- matured), of one model or every one: from each chart's least queued bar, a range of
+-- the signals' (chart, time) key.
+SELECT count(*)
+FROM (
+    SELECT chart_id, min(since) AS since FROM outcome_queue
+    WHERE chart_id = ANY(%(chart_ids)s::bigint[])
+      AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
+    GROUP BY chart_id
+) q
+JOIN signals s ON s.chart_id = q.chart_id AND s.time >= q.since
+WHERE s.evaluated_at IS NULL AND (%(model_name)s::text IS NULL OR s.model_name = %(model_name)s);
 
 -- lock_charts --
 -- The charts' load locks (market/candles.sql's lock_chart) until the transaction ends,
@@ -30,18 +45,38 @@ WHERE pg_try_advisory_xact_lock(%(lock_class)s, chart::integer)
 ORDER BY chart;
 
 -- pending_signals --
--- The signals still to judge on the charts, one row per chart, model and version with
--- their ids, bars and classes as arrays in bar order (a row per signal cost the client
--- a Python tuple of six objects each); each bar's open as microseconds since 1970
--- (exact: extract gives a numeric).
-SELECT chart_id, model_name, model_version, array_agg(id ORDER BY time),
-       array_agg((extract(epoch FROM time) * 1000000)::bigint ORDER BY time),
-       array_agg(pred ORDER BY time)
-FROM signals
-WHERE evaluated_at IS NULL AND chart_id = ANY(%(chart_ids)s::bigint[])
-  AND (%(model_name)s::text IS NULL OR model_name = %(model_name)s)
-GROUP BY chart_id, model_name, model_version
-ORDER BY chart_id, model_name, model_version;
+-- The queue rows of the charts, and their signals still to judge from the least queued
+-- bar on (every model's: the queue rows are replaced by one per version left): one row
+-- per chart, model, version and class, its signals' ids and bar opens packed into one
+-- bytea (int8send and timestamptz_send, 16 bytes a signal, in no particular order): no
+-- object per signal on either side. Lateral, so that each chart is a range of the
+-- signals' (chart, time) key (a join scanned the whole table). One statement, one
+-- snapshot: a signal inserted after it keeps the queue row its insert added. A queued
+-- chart with nothing pending: one row, no model.
+WITH queued AS (
+    SELECT chart_id, min(since) AS since, array_agg(id ORDER BY id) AS ids FROM outcome_queue
+    WHERE chart_id = ANY(%(chart_ids)s::bigint[])
+    GROUP BY chart_id
+)
+SELECT q.chart_id, q.ids, p.*
+FROM queued q
+LEFT JOIN LATERAL (
+    SELECT model_name, model_version, pred, string_agg(int8send(id) || timestamptz_send(time), '')
+    FROM signals
+    WHERE chart_id = q.chart_id AND time >= q.since AND evaluated_at IS NULL
+    GROUP BY model_name, model_version, pred
+) p ON true
+ORDER BY q.chart_id, p.model_name, p.model_version, p.pred;
+
+-- chart_bars --
+-- The charts' bars, one row per chart: their count, and time, open, high, low and close
+-- packed oldest first as candles.sql's packed_bars packs them, without the volume a
+-- judgement does not read (40 bytes a bar).
+SELECT chart_id, count(*), string_agg(timestamptz_send(time) || float8send(open)
+    || float8send(high) || float8send(low) || float8send(close), '' ORDER BY time)
+FROM candles
+WHERE chart_id = ANY(%(chart_ids)s::bigint[])
+GROUP BY chart_id;
 
 -- version_target --
 -- The target definition a model version was trained on: its run's dataset's, as recorded
@@ -88,3 +123,19 @@ SET outcome = (%(outcomes)s::text[])[o.outcome + 1],
 FROM staged_outcomes o
 WHERE s.id = o.id AND s.evaluated_at IS NULL
   AND s.id BETWEEN (SELECT min(id) FROM staged_outcomes) AND (SELECT max(id) FROM staged_outcomes);
+
+-- settle_queue --
+-- After a batch's judgements: the queue rows it read deleted, one added per chart and
+-- version for the signals it left pending (skipped, of another model, without a
+-- target), and each chart's reach widened to its judgements' (microseconds).
+WITH consumed AS (
+    DELETE FROM outcome_queue WHERE id = ANY(%(read)s::bigint[])
+), left_pending AS (
+    INSERT INTO outcome_queue (chart_id, model_name, model_version, since)
+    SELECT * FROM unnest(%(charts)s::bigint[], %(names)s::text[], %(versions)s::integer[],
+                         %(since)s::timestamptz[])
+)
+INSERT INTO outcome_reach AS r (chart_id, reach)
+SELECT chart, micros * interval '1 microsecond'
+FROM unnest(%(judged)s::bigint[], %(reach)s::bigint[]) AS j (chart, micros)
+ON CONFLICT (chart_id) DO UPDATE SET reach = greatest(r.reach, EXCLUDED.reach);

@@ -440,9 +440,6 @@ signals = Table(
     CheckConstraint("latency_ms IS NULL OR latency_ms >= 0", name="latency"),
     CheckConstraint(f"outcome IS NULL OR {_one_of('outcome', OUTCOMES)}", name="outcome"),
     Index(None, "model_name", "model_version", "time"),
-    # The signals still to judge, by chart; the judgements a written bar voids.
-    Index(None, "chart_id", "time", postgresql_where=text("evaluated_at IS NULL")),
-    Index(None, "chart_id", "judged_to", postgresql_where=text("judged_to IS NOT NULL")),
     # Containment and jsonpath equality on the features (`features @> '{"hour": 3}'`); a
     # backtest's signals have none (the feature store has their vectors) and no entry.
     Index(
@@ -452,6 +449,39 @@ signals = Table(
         postgresql_ops={"features": "jsonb_path_ops"},
         postgresql_where=text("features IS NOT NULL"),
     ),
+    # A judgement rewrites its signal's row in place (a HOT update: no index entry
+    # written), which needs room for the new version on the row's page: a page is filled
+    # to 40 %, and no index holds a column a judgement writes (`outcome_queue` and
+    # `outcome_reach` find the signals to judge and to void instead).
+    postgresql_with={"fillfactor": 40},
+)
+
+# The charts and model versions with signals to judge, from which bar on: every signal
+# whose `evaluated_at` is NULL opens at or after the least `since` of its chart and
+# version's rows. A row is added by each statement that inserts signals to judge (a
+# trigger) and by voiding (`mark_outcomes_stale`); a run of `candlelab evaluate` deletes
+# the rows it read and adds one for the signals it left pending. Rows, not an update of
+# one row per chart, so that neither a backtest nor a prediction waits for another's row
+# lock; the plan reads them, not the signals.
+outcome_queue = Table(
+    "outcome_queue",
+    metadata,
+    _id(),
+    _chart_fk(),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Index(None, "chart_id"),
+)
+
+# Per chart, the longest a judgement there read past its signal's bar (`judged_to` -
+# `time`): a bar written at `first` voids judgements of signals from `first - reach` on
+# only, found by the (chart, time) key.
+outcome_reach = Table(
+    "outcome_reach",
+    metadata,
+    Column("chart_id", BigInteger, ForeignKey("charts.id", ondelete="CASCADE"), primary_key=True),
+    Column("reach", Interval, nullable=False),
 )
 
 # Per training run, the distribution each feature had in the rows the final model was fit
@@ -909,15 +939,45 @@ $$""",
 
 # A signal's judgement read the bars up to its `judged_to` (and, through the ATR, every
 # bar before): a bar written at or before it voids the judgement, for `candlelab evaluate`
-# to make again. Called where feature builds are marked stale, in the same transaction.
+# to make again, and queues the chart from each version's first signal voided. Called where feature
+# builds are marked stale, in the same transaction. Only signals from `first - reach` on
+# can have read `first`: a range of the (chart, time) key.
 OUTCOMES_SQL = (
     """
 CREATE FUNCTION mark_outcomes_stale(chart bigint, first timestamptz) RETURNS void
 LANGUAGE sql AS $$
-UPDATE signals SET outcome = NULL, outcome_reason = NULL, realized_rr = NULL, held_bars = NULL,
-                   mae_r = NULL, mfe_r = NULL, judged_to = NULL, evaluated_at = NULL
-WHERE chart_id = chart AND judged_to >= first
+WITH voided AS (
+    UPDATE signals SET outcome = NULL, outcome_reason = NULL, realized_rr = NULL,
+                       held_bars = NULL, mae_r = NULL, mfe_r = NULL, judged_to = NULL,
+                       evaluated_at = NULL
+    WHERE chart_id = chart AND judged_to >= first
+      AND time >= first - (SELECT reach FROM outcome_reach WHERE chart_id = chart)
+    RETURNING model_name, model_version, time
+)
+INSERT INTO outcome_queue (chart_id, model_name, model_version, since)
+SELECT chart, model_name, model_version, min(time) FROM voided
+GROUP BY model_name, model_version
 $$""",
+    # Inserted signals (a prediction, a backtest, psql) with no judgement queue their
+    # chart and version from the first; those inserted judged widen its reach. One statement-level
+    # trigger: a backtest's batch pays one grouped scan of its rows, not a call per row.
+    """
+CREATE FUNCTION signals_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO outcome_queue (chart_id, model_name, model_version, since)
+    SELECT chart_id, model_name, model_version, min(time) FROM new_rows
+    WHERE evaluated_at IS NULL GROUP BY chart_id, model_name, model_version;
+    INSERT INTO outcome_reach AS r (chart_id, reach)
+    SELECT chart_id, max(judged_to - time) FROM new_rows WHERE judged_to IS NOT NULL
+    GROUP BY chart_id
+    ON CONFLICT (chart_id) DO UPDATE SET reach = greatest(r.reach, EXCLUDED.reach);
+    RETURN NULL;
+END
+$$""",
+    """
+CREATE TRIGGER signals_inserted AFTER INSERT ON signals
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION signals_added()""",
 )
 
 # What the schema holds beyond the tables for the deployments' audit trail.
