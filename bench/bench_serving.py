@@ -3,6 +3,7 @@
     python bench/bench_serving.py [--charts 100] [--bars 1000] [--requests 200] [--rounds 50]
     python bench/bench_serving.py --charts 1000 --bars 5000   # the issue's size
     python bench/bench_serving.py --backtest-only             # the backtest part alone
+    python bench/bench_serving.py --mlflow-one-thread         # MLflow's OpenMP on one thread
 
 The data set: `charts` daily random walks of `bars` bars (bench_candles_io's), the bundled
 `core` set but its `minutes_to_close` (61 columns) built on them, a LightGBM model of
@@ -155,14 +156,18 @@ def candlelab_server(bench: Bench, scratch: Path) -> Any:
     return server(command, env, scratch / "candlelab.log", "/openapi.json")
 
 
-def mlflow_server(bench: Bench, scratch: Path) -> Any:
+def mlflow_server(bench: Bench, scratch: Path, one_thread: bool = False) -> Any:
     """MLflow's scoring server on the registered version's own MLflow model directory
-    (saved by `mlflow.lightgbm.save_model` at training), the model call only."""
+    (saved by `mlflow.lightgbm.save_model` at training), the model call only;
+    `one_thread`: OpenMP held to one thread (OMP_NUM_THREADS=1), as candlelab predicts a
+    row, where MLflow's LightGBM wakes its threads for each row."""
     tracking = Tracking(bench.url, bench.artifacts)
     _, run_id = tracking.model_version(MODEL, None, bench.version)
     model = tracking.download_model(run_id, scratch / "mlflow-model")
     bin_dir = str(Path(sys.executable).parent)  # its `uvicorn`
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    if one_thread:
+        env["OMP_NUM_THREADS"] = "1"
     command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(model),
                "--env-manager", "local", "-h", "127.0.0.1", "-p", "{port}"]  # fmt: skip
     return server(command, env, scratch / "mlflow.log", "/ping")
@@ -213,14 +218,15 @@ def taking_turns(ours: Callable[[dict[str, Any]], None], theirs: Callable[[bytes
     return mine, others
 
 
-def predictions(bench: Bench, matrix: FeatureMatrix, count: int, scratch: Path) -> None:
+def predictions(bench: Bench, matrix: FeatureMatrix, count: int, scratch: Path,
+                one_thread: bool) -> None:  # fmt: skip
     kinds = requests(bench, count)
     rows = mlflow_bodies(matrix, count)
     with ExitStack() as stack:
         ours = stack.enter_context(httpx.Client(base_url=stack.enter_context(
             candlelab_server(bench, scratch)), timeout=30))  # fmt: skip
         theirs = stack.enter_context(httpx.Client(base_url=stack.enter_context(
-            mlflow_server(bench, scratch)), timeout=30))  # fmt: skip
+            mlflow_server(bench, scratch, one_thread)), timeout=30))  # fmt: skip
         headers = {"Content-Type": "application/json"}
 
         def predict(body: dict[str, Any]) -> None:
@@ -234,7 +240,8 @@ def predictions(bench: Bench, matrix: FeatureMatrix, count: int, scratch: Path) 
         for _ in range(5):  # the model loaded, the pool's connection made, the first signal
             predict(kinds["the same bar again (stored signal)"][0])
             score(rows[0])
-        print(f"one prediction over HTTP, candlelab and MLflow taking turns ({count} each):")
+        held = ", MLflow's OpenMP on one thread" if one_thread else ""
+        print(f"one prediction over HTTP, candlelab and MLflow taking turns ({count} each{held}):")
         for kind, bodies in kinds.items():
             report_turns(kind, *taking_turns(predict, score, bodies, rows))
 
@@ -349,7 +356,7 @@ def run(url: str, args: argparse.Namespace, scratch: Path) -> None:
     print(f"set-up: {args.charts} charts x {args.bars} bars, features, a model of "
           f"{args.rounds} trees per class: {time.perf_counter() - started:.1f} s")  # fmt: skip
     if not args.backtest_only:
-        predictions(bench, matrix, args.requests, scratch)
+        predictions(bench, matrix, args.requests, scratch, args.mlflow_one_thread)
     with connect(url) as conn:
         served = ModelShelf(url, bench.artifacts).served(conn, ModelReference(MODEL))
     if not args.backtest_only:
@@ -365,6 +372,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--backtest-only", action="store_true", help="skip the HTTP part")
+    parser.add_argument(
+        "--mlflow-one-thread",
+        action="store_true",
+        help="MLflow's server with OMP_NUM_THREADS=1 (as candlelab predicts a row)",
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as scratch,

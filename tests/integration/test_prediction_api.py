@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -60,6 +61,34 @@ def test_a_prediction_is_logged_once_and_repeated_requests_read_it(
         f"/api/models/{MODEL}/predict", json={"chart_id": market.other_id, "version": 1}
     ).json()
     assert (by_number["alias"], by_number["model_version"]) == (None, 1)
+
+
+def test_a_serving_app_freezes_its_heap_once_started_and_after_loading_a_model(
+    database_url: str, artifact_root: str, market: ServedMarket
+) -> None:
+    app = create_app(database_url, artifact_location=artifact_root, freeze_heap=True)
+    gc.unfreeze()  # what an earlier test froze goes back to the collector
+    try:
+        with TestClient(app) as client:
+            assert gc.get_freeze_count() > 0  # the started app's objects
+            gc.unfreeze()
+            answer = client.post(f"/api/models/{MODEL}/predict", json={"chart_id": market.chart_id})
+            assert answer.status_code == 200, answer.text
+            assert gc.get_freeze_count() > 0  # the loaded version's, and the rest again
+            gc.unfreeze()
+            client.post(f"/api/models/{MODEL}/predict", json={"chart_id": market.other_id})
+            assert gc.get_freeze_count() == 0  # the version kept: no load, no freeze
+    finally:
+        gc.unfreeze()
+
+
+def test_an_app_of_a_test_or_a_tool_leaves_the_collector_as_it_is(
+    client: TestClient, market: ServedMarket
+) -> None:
+    gc.unfreeze()
+    answer = client.post(f"/api/models/{MODEL}/predict", json={"chart_id": market.chart_id})
+    assert answer.status_code == 200, answer.text
+    assert gc.get_freeze_count() == 0
 
 
 def test_bars_that_cannot_be_predicted_and_bad_names_are_refused(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from candlelab.training.estimators import Learner, model_spec
+from candlelab.training.estimators import FEW_ROWS, Learner, model_spec
 
 ROWS = 600
 
@@ -40,3 +40,12 @@ def test_weights_of_a_fit_on_every_row_do_not_reach_a_later_fit_on_fewer() -> No
     learner.fit(np.arange(ROWS))
     after = learner.fit(first).predict(x)
     np.testing.assert_allclose(after, Learner(spec, x, y).fit(first).predict(x))
+
+
+def test_a_few_rows_predicted_on_one_thread_equal_the_same_rows_of_a_batch() -> None:
+    spec = model_spec("lightgbm", {"num_boost_round": 5, "num_threads": 2}, 3)
+    x, y = matrix()
+    fitted = Learner(spec, x, y).fit(np.arange(ROWS))
+    batch = fitted.predict(x)  # FEW_ROWS and more: LightGBM's threads
+    for rows in (slice(0, 1), slice(7, 8), slice(0, FEW_ROWS - 1)):  # one thread
+        np.testing.assert_array_equal(fitted.predict(x[rows]), batch[rows])

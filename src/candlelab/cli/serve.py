@@ -45,7 +45,8 @@ def serve(
     out.print(
         f"candlelab on http://{host}:{port} (API docs at /docs); Ctrl-C stops it", soft_wrap=True
     )
-    app = create_app(ws.database_url, access, ws.settings.artifact_location, ws.settings.mlflow_ui)
+    app = create_app(ws.database_url, access, ws.settings.artifact_location, ws.settings.mlflow_ui,
+                     freeze_heap=True)  # fmt: skip
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

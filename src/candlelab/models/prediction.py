@@ -111,10 +111,11 @@ class ModelShelf:
     """Model versions loaded once per process and kept, by (name, version), and the
     models' serving sets (`servings`: kept while it watches, else read per request). An
     alias is looked up in the registry at each request, so a moved one serves its new
-    version."""
+    version. `after_load` runs once a version is loaded (a server freezes its heap then)."""
 
-    def __init__(self, url: str, artifact_location: str) -> None:
-        self.url, self.artifact_location = url, artifact_location
+    def __init__(self, url: str, artifact_location: str,
+                 after_load: Callable[[], None] = lambda: None) -> None:  # fmt: skip
+        self.url, self.artifact_location, self.after_load = url, artifact_location, after_load
         self.servings = ServingSets(url)
         self._loaded: dict[tuple[str, int], ServedModel] = {}
         self._loading: dict[tuple[str, int], threading.Lock] = {}
@@ -138,6 +139,7 @@ class ModelShelf:
         with loading:
             if key not in self._loaded:
                 self._loaded[key] = self._load(key)
+                self.after_load()
         return replace(self._loaded[key], alias=alias)
 
     def _load(self, key: tuple[str, int]) -> ServedModel:

@@ -31,6 +31,12 @@ from candlelab.errors import InvalidValue
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 MODELS = ("lightgbm", "logistic", "hgb")
+# LightGBM predicts fewer rows than this on one thread. Its OpenMP threads gain nothing
+# on a row or a few (0.024 ms for a row either way), and once woken they spin on for
+# more work: in `candlelab serve` that took the two cores from PostgreSQL and the event
+# loop, a one-row predict's p90 5.6 ms against 0.4 ms on one thread (docs/benchmarks.md,
+# "Serving a model"). From 100 rows the threads pay (0.13 against 0.22 ms on two cores).
+FEW_ROWS = 100
 COMMON: dict[str, Any] = {"class_weight": "balanced"}
 DEFAULTS: dict[str, dict[str, Any]] = {
     "lightgbm": {"num_boost_round": 200, "learning_rate": 0.05, "num_leaves": 31,
@@ -122,7 +128,8 @@ class Fitted:
             if self.spec.classes:
                 return _all_classes(self.model, self.model.predict_proba(x), self.spec.classes)
             return np.asarray(self.model.predict(x), dtype=np.float64)
-        raw = np.asarray(self.model.predict(x), dtype=np.float64)
+        threads = {"num_threads": 1} if len(x) < FEW_ROWS else {}
+        raw = np.asarray(self.model.predict(x, **threads), dtype=np.float64)
         if self.spec.classes == 2:
             return np.column_stack([1 - raw, raw])
         return raw
