@@ -82,6 +82,48 @@ def test_a_corrected_bar_makes_a_new_version(
     conn.commit()
     build_features(conn, SMALL, charts)
     assert assemble_dataset(database_url, request).version != before
+    # Put back, the bar makes the version it made before, though the build cut the
+    # chart's block at it (the candles' digest adds up the blocks' hash sums).
+    store(conn, "BTCUSDT", bars.slice(200, 201), on_conflict="update")
+    build_features(conn, SMALL, charts)
+    blocks = conn.execute("SELECT count(*) FROM feature_blocks WHERE chart_id = %s",
+                          (charts[0],)).fetchone()  # fmt: skip
+    assert blocks == (2,)
+    assert assemble_dataset(database_url, request).version == before
+
+
+def test_a_corrected_volume_inside_a_block_makes_a_new_version(
+    conn: Connection, database_url: str, market: tuple[StoredSet, list[int], Bars]
+) -> None:
+    # SMALL and the target read no volume: the features and the labels stay the same, so
+    # the candles' digest alone can tell the two versions apart.
+    stored, charts, bars = market
+    request = DatasetRequest(stored, ready_target("triple-barrier"), tuple(charts))
+    before = assemble_dataset(database_url, request)
+    fixed = bars.slice(150, 151)
+    fixed = Bars(fixed.time, fixed.open, fixed.high, fixed.low, fixed.close, fixed.volume + 1)
+    store(conn, "BTCUSDT", fixed, on_conflict="update")
+    build_features(conn, SMALL, charts)
+    after = assemble_dataset(database_url, request)
+    np.testing.assert_array_equal(after.matrix.values, before.matrix.values)
+    assert after.label_digest == before.label_digest
+    assert after.candles_digest != before.candles_digest
+    assert after.version != before.version
+
+
+def test_a_block_without_candles_is_read_from_the_table_and_makes_the_same_version(
+    conn: Connection, database_url: str, market: tuple[StoredSet, list[int], Bars]
+) -> None:
+    stored, charts, _ = market
+    request = DatasetRequest(stored, ready_target("forward-return"), tuple(charts))
+    kept = assemble_dataset(database_url, request)
+    # As a block written while its chart's bars were being changed holds them.
+    conn.execute("UPDATE feature_blocks SET candles = NULL, candles_hash = NULL "
+                 "WHERE chart_id = %s", (charts[1],))  # fmt: skip
+    conn.commit()
+    read = assemble_dataset(database_url, request)
+    assert read.matrix.candles is not None  # read by the other path
+    assert (read.version, read.candles_digest) == (kept.version, kept.candles_digest)
 
 
 def test_a_chart_without_a_build_is_named_with_the_command_that_builds_it(
@@ -162,8 +204,8 @@ def test_targets_are_those_of_the_built_bars_when_the_candles_hold_more(
     request = DatasetRequest(stored, ready_target("forward-return"), (chart_id,))
     built = assemble_dataset(database_url, request)
     store(conn, "BTCUSDT", bars.slice(200, 300))  # newer bars, not built
-    matrix, values = _read(database_url, request, [])
-    assert matrix.candles is not None
-    np.testing.assert_array_equal(matrix.candles["time"], built.matrix.time)
+    matrix, values, digest = _read(database_url, request, [])
+    np.testing.assert_array_equal(matrix.time, built.matrix.time)
+    assert digest == built.candles_digest
     np.testing.assert_array_equal(values.y, built.values.y)  # the chart's end: bar 200
     np.testing.assert_array_equal(values.judged_to, built.values.judged_to)

@@ -270,6 +270,44 @@ def test_the_block_candles_revision_packs_the_bars_of_the_blocks_stored_before_i
     assert rows == [(expected.tobytes(),), (None,)]
 
 
+def test_the_block_hashes_revision_hashes_the_blocks_stored_before_it_keeping_their_targets(
+    empty_database_url: str,
+) -> None:
+    migrations.upgrade(empty_database_url, "0031")
+    with psycopg.connect(empty_database_url) as db:
+        db.execute("INSERT INTO charts (id, symbol, timeframe, source, name) "
+                   "VALUES (1, 'A', '1h', 's', 'A')")  # fmt: skip
+        db.execute("INSERT INTO feature_sets (id, name, version, definition_hash, columns, "
+                   "definition) VALUES (1, 's', 1, 'h', '{c}', '{}')")  # fmt: skip
+        db.execute("INSERT INTO candles (chart_id, time, open, high, low, close, volume) "
+                   "SELECT 1, timestamptz '2024-01-01' + i * interval '1 hour', "
+                   "i, i + 2, i - 1, i + 1, 10 * i FROM generate_series(1, 6) i")  # fmt: skip
+        for first, bars in ((1, 3), (4, 3)):
+            micros = np.datetime64("2024-01-01", "us").astype(np.int64)
+            opens = micros + np.arange(first, first + bars) * 3_600_000_000
+            db.execute(
+                "INSERT INTO feature_blocks (feature_set_id, chart_id, first_time, last_time, "
+                "bars, width, times, vectors, nans) VALUES (1, 1, timestamptz '2024-01-01' "
+                "+ %s * interval '1 hour', timestamptz '2024-01-01' + %s * interval '1 hour', "
+                "%s, 1, %s, %s, '{0}')",
+                (first, first + bars - 1, bars, opens.astype("<i8").tobytes(), bytes(8 * bars)),
+            )
+        db.execute("INSERT INTO target_blocks SELECT feature_set_id, chart_id, first_time, "
+                   "'t', 1, bars, NULL, decode(repeat('00', 29 * bars), 'hex') "
+                   "FROM feature_blocks")  # fmt: skip
+        db.execute("UPDATE candles SET close = 5.5 WHERE time = timestamptz '2024-01-01 05:00'")
+    migrations.upgrade(empty_database_url)
+    with psycopg.connect(empty_database_url) as db:
+        rows = db.execute("SELECT candles_hash, candles_hash(1, first_time, last_time) "
+                          "FROM feature_blocks ORDER BY first_time").fetchall()  # fmt: skip
+        kept = db.execute("SELECT count(*) FROM target_blocks").fetchone()
+    # The second block's bar 5 changed after it was written: not hashed from the table.
+    assert rows[0][0] == rows[0][1]
+    assert len(rows[0][0]) == 16
+    assert rows[1][0] is None
+    assert kept == (2,)
+
+
 def test_the_serving_revisions_go_down_and_up_again_keeping_their_rows(
     empty_database_url: str,
 ) -> None:

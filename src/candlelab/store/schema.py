@@ -337,6 +337,11 @@ feature_blocks = Table(
     # The block's bars' open, high, low, close, volume (float8send, 40 bytes a bar), filled
     # from `candles` by a trigger (FEATURE_STORE_SQL); NULL where they are not the bars.
     Column("candles", LargeBinary),
+    # The sums (mod 2^64, big-endian int64s) of two hashes of each of those bars (open time
+    # and OHLCV, FEATURE_STORE_SQL's candle_hash): sums of blocks add up to those of their
+    # bars however they are cut, which a dataset's version hashes instead of the candles.
+    # NULL where `candles` is.
+    Column("candles_hash", LargeBinary),
     PrimaryKeyConstraint("feature_set_id", "chart_id", "first_time"),
     CheckConstraint(
         "first_time <= last_time AND bars > 0 AND width > 0"
@@ -349,6 +354,7 @@ feature_blocks = Table(
         name="step",
     ),
     CheckConstraint("candles IS NULL OR octet_length(candles) = 40 * bars", name="candles"),
+    CheckConstraint("candles_hash IS NULL OR octet_length(candles_hash) = 16", name="candles_hash"),
 )
 
 # Target values kept beside the feature blocks (training/target_blocks.py): a block's
@@ -747,10 +753,41 @@ SELECT CASE WHEN count(*) = bars THEN string_agg(float8send(open) || float8send(
 FROM candles
 WHERE chart_id = chart AND time BETWEEN first AND last
 $$""",
+    # A bar's hash: PostgreSQL's float8 hash chained over its open (µs since 1970, exact
+    # as a float8 for 1685-2255) and OHLCV. Chained, not combined linearly, so that the
+    # sums of many bars' hashes still tie each value to its bar. (The float8 hash takes
+    # -0 for 0, and every NaN for one: no candle holds either.)
+    """
+CREATE FUNCTION candle_hash(opened timestamptz, open float8, high float8, low float8,
+                            close float8, volume float8, seed bigint)
+RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT hashfloat8extended(volume, hashfloat8extended(close, hashfloat8extended(low,
+    hashfloat8extended(high, hashfloat8extended(open, hashfloat8extended(
+        (extract(epoch FROM opened - timestamptz '1970-01-01 00:00:00+00') * 1000000)::float8,
+        seed))))))
+$$""",
+    # An exact sum of int8s (NULL: of none) taken mod 2^64, as an int8 (two's complement).
+    """
+CREATE FUNCTION wrapped_int8(n numeric) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+SELECT (s - 18446744073709551616 * floor((s + 9223372036854775808) / 18446744073709551616))::bigint
+FROM (SELECT coalesce(n, 0) AS s) AS sum
+$$""",
+    # The sums of the hashes of a chart's bars in [first, last], seeds 1 and 2: 16 bytes.
+    """
+CREATE FUNCTION candles_hash(chart bigint, first timestamptz, last timestamptz)
+RETURNS bytea LANGUAGE sql STABLE AS $$
+SELECT int8send(wrapped_int8(sum(candle_hash(time, open, high, low, close, volume, 1))))
+    || int8send(wrapped_int8(sum(candle_hash(time, open, high, low, close, volume, 2))))
+FROM candles
+WHERE chart_id = chart AND time BETWEEN first AND last
+$$""",
     """
 CREATE FUNCTION fill_block_candles() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.candles := block_candles(NEW.chart_id, NEW.first_time, NEW.last_time, NEW.bars);
+    NEW.candles_hash := CASE WHEN NEW.candles IS NOT NULL
+        THEN candles_hash(NEW.chart_id, NEW.first_time, NEW.last_time) END;
     RETURN NEW;
 END
 $$""",

@@ -3,7 +3,11 @@ straight from the feature store and the candles, and versioned by what they hold
 
 The version hashes the definition (feature-set and target versions, charts, range) with
 the data itself: a digest of every candle read (chart, time, OHLCV), the id and version
-of every span a person judged, and the digest of the labels taught. Unchanged data makes
+of every span a person judged, and the digest of the labels taught. Over whole charts,
+with a target of the market, the candles' digest is made from the hash sums stored
+beside the feature blocks (training/candle_digests.py), so the candles are not read;
+otherwise (a time range cuts blocks, a spans target reads the candles anyway) it hashes
+the candles read. Unchanged data makes
 the same version again; one edited span or corrected bar makes a new one. The `datasets`
 table keeps each version once, with its row count, class counts and the digest of its
 per-row labels, so a later re-read can prove it is the same data. The rows themselves are
@@ -37,6 +41,7 @@ from candlelab.market.quality import utc_datetime
 from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.barriers import Prices
+from candlelab.training.candle_digests import stored_candles_digest
 from candlelab.training.span_labels import LabelledSpan
 from candlelab.training.target_blocks import kept_for, kept_training_set
 from candlelab.training.target_values import ChartSpans, TargetValues, target_values
@@ -71,6 +76,7 @@ class Dataset:
     matrix: FeatureMatrix
     values: TargetValues
     spans: tuple[tuple[int, int], ...]  # (id, version) of every judged span (not proposals)
+    candles_digest: str
 
     @cached_property
     def taught(self) -> npt.NDArray[np.int64]:
@@ -84,13 +90,6 @@ class Dataset:
         if not len(times):
             return None, None
         return utc_datetime(times.min()), utc_datetime(times.max())
-
-    @cached_property
-    def candles_digest(self) -> str:
-        m, candles = self.matrix, self.matrix.candles or {}
-        arrays = [m.chart_id, m.time.view(np.int64)]
-        arrays += [candles[c] for c in ("open", "high", "low", "close", "volume")]
-        return _sha256(arrays)
 
     @cached_property
     def label_digest(self) -> str:
@@ -135,9 +134,9 @@ def assemble_dataset(url: str, request: DatasetRequest) -> Dataset:
     with connect(url) as conn:
         check_materialised(conn, request)
         spans = _teaching_spans(conn, request) if request.target.kind == "spans" else []
-    matrix, values = _read(url, request, spans)
+    matrix, values, digest = _read(url, request, spans)
     judged = tuple((s.id, s.version) for _, s, _ in spans if s.status != "proposed")
-    dataset = Dataset(request, matrix, values, judged)
+    dataset = Dataset(request, matrix, values, judged, digest)
     _check_teaches(dataset)
     return dataset
 
@@ -226,16 +225,32 @@ def _teaching_spans(
 Spans = Sequence[tuple[int, LabelledSpan, int]]  # (chart id, span, its label's direction)
 
 
-def _read(url: str, request: DatasetRequest, spans: Spans) -> tuple[FeatureMatrix, TargetValues]:
-    """The feature matrix with its candles, and their target values: read with the values
-    kept beside the blocks where the target's values are kept (`target_blocks`). Else the
-    candles are read and judged in a thread, on a connection of their own, while the
-    feature blocks are read: the candles stored beside the blocks are a small read, and
-    the targets are computed while the server still sends the features."""
-    if kept_for(request.target, request.start, request.end):
+def _read(url: str, request: DatasetRequest,
+          spans: Spans) -> tuple[FeatureMatrix, TargetValues, str]:  # fmt: skip
+    """The feature matrix, the target values and the candles' digest: read with the
+    values kept beside the blocks where the target's values are kept (`target_blocks`),
+    the digest from the blocks' hash sums. Else the candles are read and judged in a
+    thread, on a connection of their own, while the feature blocks are read: the candles
+    stored beside the blocks are a small read, and the targets are computed while the
+    server still sends the features."""
+    kept_target = kept_for(request.target, request.start, request.end)
+    if kept_target:
         kept = kept_training_set(url, request.features, request.chart_ids, request.target)
         if kept is not None:
-            return kept
+            return kept.matrix, kept.values, kept.candles_digest
+    matrix, values = _read_candles(url, request, spans)
+    if not kept_target:
+        return matrix, values, _candles_sha256(matrix)
+    # A block without candles (a build gone stale since it was checked): the digest as
+    # a kept read makes it, that the same bars make the same version.
+    with connect(url) as conn:
+        digest = stored_candles_digest(conn, request.features.id, request.chart_ids)
+    return matrix, values, digest
+
+
+def _read_candles(url: str, request: DatasetRequest,
+                  spans: Spans) -> tuple[FeatureMatrix, TargetValues]:  # fmt: skip
+    """The feature matrix with its candles, and their target values."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         judged = pool.submit(_judged_candles, url, request, spans)
         matrix = read_features(url, request.features, request.chart_ids, request.start,
@@ -250,6 +265,14 @@ def _read(url: str, request: DatasetRequest, spans: Spans) -> tuple[FeatureMatri
     matrix = read_features(url, request.features, request.chart_ids, request.start,
                            request.end, with_candles=True)  # fmt: skip
     return matrix, _values(request.target, matrix.candles or {}, spans)
+
+
+def _candles_sha256(matrix: FeatureMatrix) -> str:
+    """The digest of the candles read: chart, time and OHLCV of every row, in order."""
+    candles = matrix.candles or {}
+    arrays = [matrix.chart_id, matrix.time.view(np.int64)]
+    arrays += [candles[c] for c in ("open", "high", "low", "close", "volume")]
+    return _sha256(arrays)
 
 
 def _judged_candles(url: str, request: DatasetRequest,
@@ -281,7 +304,7 @@ def _values(target: TargetDefinition, candles: dict[str, npt.NDArray[Any]],
 def _check_teaches(dataset: Dataset) -> None:
     """Something to learn: labelled bars of at least two classes (or values to regress)."""
     values, where = dataset.values, _where(dataset.request)
-    if len(dataset.taught) == 0:
+    if not values.known.any():
         hint = " (no accepted spans cover them)" if dataset.request.target.kind == "spans" else ""
         raise DatasetError(f"no labelled bars in {where}{hint}")
     if values.classes and sum(1 for n in _counts(values).values() if n) < 2:

@@ -24,10 +24,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
 from candlelab.features.blocks import moment, unpacked_times
 from candlelab.features.reading import CANDLE_COLUMNS, FeatureMatrix
@@ -42,6 +41,7 @@ from candlelab.store.binary_copy import (
 from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.barriers import Flags, Floats, Ints, Prices, chart_ends
+from candlelab.training.candle_digests import candles_digest
 from candlelab.training.target_values import TargetValues, market_classes, target_values
 from candlelab.training.targets import TargetDefinition
 
@@ -55,7 +55,6 @@ PACKED_BYTES = 29
 # Charts written per transaction: each holds its chart's advisory lock until it commits,
 # and the server's lock table is shared (64 locks per connection by default).
 WRITE_CHARTS = 200
-Candles = dict[str, npt.NDArray[Any]]
 
 
 def kept_for(target: TargetDefinition, start: datetime | None, end: datetime | None) -> bool:
@@ -64,19 +63,33 @@ def kept_for(target: TargetDefinition, start: datetime | None, end: datetime | N
     return target.kind != "spans" and start is None and end is None
 
 
+@dataclass(frozen=True)
+class KeptSet:
+    """A training set read with its target's values: the matrix (as `read_features` gives
+    it, without candles), the values, and the digest of the bars' candles."""
+
+    matrix: FeatureMatrix
+    values: TargetValues
+    candles_digest: str
+
+
 def kept_training_set(
     url: str, stored: StoredSet, chart_ids: Sequence[int], target: TargetDefinition
-) -> tuple[FeatureMatrix, TargetValues] | None:
-    """The set's values on the charts with their candles (as `read_features` gives them
-    `with_candles`), and the target's values there: those kept, the others computed and
-    kept. None when a block has no candles (its build went stale)."""
+) -> KeptSet | None:
+    """The set's values on the charts, the target's values there (those kept, the others
+    computed and kept) and the digest of their candles, from the blocks' hash sums. None
+    when a block has no candles (its build went stale)."""
     read = _read(url, stored, chart_ids, target)
     if read is None:
         return None
     missing = np.unique([b.chart_id for b in read.blocks if not b.kept])
     if len(missing):
         _compute_and_keep(url, stored, target, read, missing)
-    return read.matrix, read.bars.values(target)
+    blocks = read.blocks
+    digest = candles_digest(np.array([b.chart_id for b in blocks], dtype=np.int64),
+                            np.array([b.bars for b in blocks], dtype=np.int64),
+                            [b.hash for b in blocks])  # fmt: skip
+    return KeptSet(read.matrix, read.bars.values(target), digest)
 
 
 def _compute_and_keep(url: str, stored: StoredSet, target: TargetDefinition, read: _Read,
@@ -96,14 +109,15 @@ def _compute_and_keep(url: str, stored: StoredSet, target: TargetDefinition, rea
 
 
 class _Block(NamedTuple):
-    """A block read: its chart, first row and bars in the read, row version (xmin), and
-    whether its values were kept."""
+    """A block read: its chart, first row and bars in the read, row version (xmin),
+    whether its values were kept, and its candles' hash sums."""
 
     chart_id: int
     first: int
     bars: int
     version: int
     kept: bool
+    hash: bytes
 
     @property
     def rows(self) -> slice:
@@ -158,18 +172,13 @@ class _Bars:
 
 @dataclass(frozen=True)
 class _Read:
-    """What one snapshot held: the blocks' values and candles, the target's values kept,
-    and the blocks."""
+    """What one snapshot held: the blocks' values, the target's values kept, the candles
+    of the charts whose values are not all kept, and the blocks."""
 
     matrix: FeatureMatrix
-    ohlcv: Floats  # (bars, 5): the matrix's candles are its columns
+    ohlcv: Floats  # (bars, 5), bar by bar as the blocks pack them; filled where read
     bars: _Bars
     blocks: list[_Block]
-
-    @property
-    def candles(self) -> Candles:
-        assert self.matrix.candles is not None
-        return self.matrix.candles
 
     def compute(self, target: TargetDefinition, charts: Ints) -> None:
         """The values on the charts' bars, each chart computed whole (its ATR starts at
@@ -178,24 +187,25 @@ class _Read:
         starts, ends = (np.searchsorted(chart_id, charts, side) for side in ("left", "right"))
         rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
         whole = slice(starts[0], ends[-1]) if len(rows) == ends[-1] - starts[0] else rows
-        columns = [np.ascontiguousarray(self.candles[c][whole])
-                   for c in ("chart_id", "open", "high", "low", "close")]  # fmt: skip
-        self.bars.fill(rows, target_values(target, Prices.of(*columns)))
+        ohlc = [np.ascontiguousarray(self.ohlcv[whole, j]) for j in range(4)]
+        prices = Prices.of(np.ascontiguousarray(chart_id[whole]), *ohlc)
+        self.bars.fill(rows, target_values(target, prices))
 
     def reaches(self, block: _Block, horizon: int, ends: Ints) -> datetime | None:
         """The last bar the block's values looked at; None when a horizon ran past the
         chart's last bar (bars to come decide those values)."""
         last = block.first + block.bars - 1 + horizon
-        return moment(self.candles["time"][last]) if last < ends[block.first] else None
+        return moment(self.matrix.time[last]) if last < ends[block.first] else None
 
 
 def _read(
     url: str, stored: StoredSet, chart_ids: Sequence[int], target: TargetDefinition
 ) -> _Read | None:
-    """The blocks' values, candles and kept target values, by one COPY in one snapshot
-    (three reads on two connections took longer: their threads' first touches of fresh
-    memory wait on each other); None when a block has no candles. The COPY is read to
-    its end either way (a connection leaves a COPY only once the server has finished)."""
+    """The blocks' values, kept target values and hash sums, and the candles of the
+    charts to compute, by one COPY in one snapshot (three reads on two connections took
+    longer: their threads' first touches of fresh memory wait on each other); None when
+    a block has no candles. The COPY is read to its end either way (a connection leaves
+    a COPY only once the server has finished)."""
     params = {**_keys(stored, target), "chart_ids": list(chart_ids)}
     with connect(url) as conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -210,20 +220,19 @@ def _read(
 
 def _empty(stored: StoredSet, total: int) -> _Read:
     """A read of `total` bars, to be filled. The candles are one array, bar by bar as the
-    blocks pack them (a block's go in by one copy), each column a view of it."""
+    blocks pack them (a block's go in by one copy); its pages are only touched where
+    candles are read."""
     chart_id, time = np.empty(total, np.int64), np.empty(total, "M8[us]")
-    ohlcv = np.empty((total, len(CANDLE_COLUMNS)))
-    candles: Candles = {"chart_id": chart_id, "time": time}
-    candles |= {name: ohlcv[:, j] for j, name in enumerate(CANDLE_COLUMNS)}
     values = np.empty((total, len(stored.columns)))
-    return _Read(FeatureMatrix(stored.columns, chart_id, time, values, candles), ohlcv,
-                 _Bars.empty(total), [])  # fmt: skip
+    return _Read(FeatureMatrix(stored.columns, chart_id, time, values),
+                 np.empty((total, len(CANDLE_COLUMNS))), _Bars.empty(total), [])  # fmt: skip
 
 
 def _take(read: _Read, fields: list[Field]) -> bool:
-    """One block's row into the read; False when it has no candles."""
-    chart_id, times, vectors, version = not_null([fields[0], fields[1], fields[2], fields[4]])
-    packed_candles, packed = fields[3], fields[5]
+    """One block's row into the read; False when it has no candles (no hash sums), or
+    none were sent where its values are to be computed."""
+    chart_id, times, vectors, version = not_null(fields[:3] + fields[4:5])
+    hashed, packed, packed_candles = fields[3], fields[5], fields[6]
     first = read.blocks[-1].rows.stop if read.blocks else 0
     rows = slice(first, first + len(times) // 8)
     read.matrix.values[rows] = np.frombuffer(vectors, "<f8").reshape(rows.stop - first, -1)
@@ -234,8 +243,8 @@ def _take(read: _Read, fields: list[Field]) -> bool:
         read.ohlcv[rows] = np.frombuffer(packed_candles, ">f8").reshape(-1, len(CANDLE_COLUMNS))
     kept = read.bars.unpack(rows, packed)
     number = int.from_bytes(version, "big", signed=True)
-    read.blocks.append(_Block(chart, first, rows.stop - first, number, kept))
-    return packed_candles is not None
+    read.blocks.append(_Block(chart, first, rows.stop - first, number, kept, bytes(hashed or b"")))
+    return hashed is not None and (kept or packed_candles is not None)
 
 
 def _keys(stored: StoredSet, target: TargetDefinition) -> dict[str, object]:
@@ -262,7 +271,7 @@ def _keep_locked(conn: Connection, stored: StoredSet, target: TargetDefinition, 
     chart_id, first, version = np.array([(b.chart_id, b.first, b.version) for b in blocks]).T
     columns = [CopyColumn("bigint", np.array(numbers, dtype=np.int64)),
                CopyColumn("bigint", chart_id),
-               CopyColumn("timestamptz", read.candles["time"][first]),
+               CopyColumn("timestamptz", read.matrix.time[first]),
                CopyColumn("bigint", version)]  # fmt: skip
     conn.execute(QUERIES["create_read_blocks"])
     with conn.cursor().copy(QUERIES["copy_read_blocks"]) as copy:
@@ -277,11 +286,11 @@ TARGET_BLOCK_TYPES = ("bigint", "bigint", "timestamptz", "text", "smallint", "in
 
 def _write(conn: Connection, stored: StoredSet, target: TargetDefinition, read: _Read,
            blocks: list[_Block]) -> None:  # fmt: skip
-    ends, horizon = chart_ends(read.candles["chart_id"]), target.judgement.horizon
+    ends, horizon = chart_ends(read.matrix.chart_id), target.judgement.horizon
     with conn.cursor().copy(QUERIES["copy_target_blocks"]) as copy:
         copy.set_types(list(TARGET_BLOCK_TYPES))
         for block in blocks:
-            first = moment(read.candles["time"][block.first])
+            first = moment(read.matrix.time[block.first])
             copy.write_row((stored.id, block.chart_id, first, target.version_hash, FORMULA,
                             block.bars, read.reaches(block, horizon, ends),
                             read.bars.packed(block.rows)))  # fmt: skip

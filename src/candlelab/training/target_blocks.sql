@@ -5,11 +5,15 @@ WHERE feature_set_id = %(set_id)s AND chart_id = ANY(%(chart_ids)s::bigint[]);
 
 -- copy_training_blocks --
 -- The set's blocks on the charts by chart then first bar, as binary COPY: each one's bar
--- opens and values, its candles (NULL: not the chart's bars when it was written), its row
--- version (xmin: every write of the row makes a new one) and the target's values kept for
--- it (NULL: none). All of a training set in one read of one snapshot.
+-- opens and values, its candles' hash sums (NULL: its candles were not the chart's bars
+-- when it was written), its row version (xmin: every write of the row makes a new one),
+-- the target's values kept for it (NULL: none), and its candles where a block of its
+-- chart has no values kept (the chart's values are computed, from its first bar on). All
+-- of a training set in one read of one snapshot; the candles only where they are needed.
 COPY (
-    SELECT f.chart_id, f.times, f.vectors, f.candles, f.xmin::text::bigint, t.packed
+    SELECT f.chart_id, f.times, f.vectors, f.candles_hash, f.xmin::text::bigint, t.packed,
+           CASE WHEN bool_or(t.packed IS NULL) OVER (PARTITION BY f.chart_id)
+                THEN f.candles END
     FROM feature_blocks f
     LEFT JOIN target_blocks t ON t.feature_set_id = f.feature_set_id
         AND t.chart_id = f.chart_id AND t.first_time = f.first_time

@@ -41,9 +41,9 @@ class TargetValues:
         return np.isfinite(self.y)
 
     def class_counts(self) -> dict[str, int]:
-        taught = self.y[self.known].astype(np.int64)
-        counts = np.bincount(taught, minlength=len(self.classes))
-        return {name: int(n) for name, n in zip(self.classes, counts, strict=True)}
+        # Counted class by class: selecting the known rows and casting them made two
+        # arrays of 8 bytes a bar (fresh memory costs most of a training read here).
+        return {name: int(np.count_nonzero(self.y == k)) for k, name in enumerate(self.classes)}
 
 
 @dataclass(frozen=True)
