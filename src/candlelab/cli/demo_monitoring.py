@@ -58,14 +58,9 @@ def _backtest(ws: Workspace, versions: dict[int, str]) -> tuple[int, ...]:
 
 
 def _judge(ws: Workspace, charts: tuple[int, ...]) -> EvaluationReport:
-    from candlelab.monitoring.outcomes import evaluate, plan
+    from candlelab.monitoring.outcomes import judge_all
 
-    with ws.connect() as conn:
-        planned = plan(conn, MODEL, charts)
-    report = planned.waiting
-    for done in evaluate(ws.database_url, planned.charts, MODEL):
-        report += done
-    return report
+    return judge_all(ws.database_url, MODEL, charts)
 
 
 def _performance(ws: Workspace) -> tuple[list[VersionReport], list[Comparison]]:

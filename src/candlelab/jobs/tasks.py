@@ -27,7 +27,7 @@ from candlelab.jobs.schedules import Due, SpansFired, period
 from candlelab.jobs.triggers import record_alerts
 from candlelab.monitoring.alerts import Found, Rules, deliver, drift_found, evaluation_found
 from candlelab.monitoring.drift import WINDOW, Thresholds, drift
-from candlelab.monitoring.outcomes import evaluate, plan
+from candlelab.monitoring.outcomes import judge_all
 from candlelab.monitoring.performance import update
 from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
@@ -89,11 +89,7 @@ def _enqueued(url: str, model_name: str, reason: str, priority: int) -> str:
 
 def evaluate_all(context: TaskContext, due: Due) -> str:
     """Judge every matured signal, update performance, record what the checks find."""
-    with connect(context.url) as conn:
-        planned = plan(conn)
-    report = planned.waiting
-    for done in evaluate(context.url, planned.charts):
-        report += done
+    report = judge_all(context.url)
     with connect(context.url) as conn:
         windows = update(conn)
         conn.commit()

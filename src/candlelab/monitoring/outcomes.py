@@ -153,6 +153,18 @@ def evaluate(url: str, chart_ids: Sequence[int],
             yield report
 
 
+def judge_all(url: str, model_name: str | None = None,
+              chart_ids: Sequence[int] = ()) -> EvaluationReport:  # fmt: skip
+    """`plan` then `evaluate` to the end, without progress: the whole run's report (what
+    the workers' scheduled check and the demo do; `candlelab evaluate` shows a bar)."""
+    with connect(url) as conn:
+        planned = plan(conn, model_name, chart_ids)
+    report = planned.waiting
+    for done in evaluate(url, planned.charts, model_name):
+        report += done
+    return report
+
+
 class Targets:
     """Each model version's target definition and its classes' sides, read once a run."""
 
