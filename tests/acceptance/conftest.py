@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,8 +54,8 @@ def cli_here(
     table of refusals, whose every case would pay a process start (about 3 s once MLflow's
     store is imported) to check the same entry point, exit code and one line."""
 
-    def run(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
-        with monkeypatch.context() as patched:
+    def run(*args: str, timeout: float = 0, **variables: str) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patched:  # `timeout`: a process's; none here
             for name in (*CANDLELAB_VARIABLES, "MLFLOW_LOGGING_LEVEL"):  # main sets that
                 patched.delenv(name, raising=False)
             for name, value in cli_environment(tmp_path, **variables).items():
@@ -66,6 +67,20 @@ def cli_here(
         code = ended.value.code
         return subprocess.CompletedProcess(args, code if isinstance(code, int) else 1,
                                            printed.out, printed.err)  # fmt: skip
+
+    return run
+
+
+@pytest.fixture
+def cli_then_here(cli: Cli, cli_here: Cli) -> Cli:
+    """The first call a process (the console script as a user runs it), every later one
+    in this process (`cli_here`): a test of many commands pays one process start, not one
+    each. A worker, whose signals and threads are a process's, is run by `cli`."""
+    calls: list[tuple[str, ...]] = []
+
+    def run(*args: str, **variables: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(args)
+        return (cli if len(calls) == 1 else cli_here)(*args, **variables)
 
     return run
 

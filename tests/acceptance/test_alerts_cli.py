@@ -14,8 +14,9 @@ from tests.integration.test_alerts import HOUR, Webhook, add_signal, newest_bar
 
 
 def test_evaluate_raises_alerts_that_can_be_listed_acknowledged_and_sent(
-    cli: Cli, database_url: str, conn: Connection
+    cli_then_here: Cli, database_url: str, conn: Connection
 ) -> None:
+    cli = cli_then_here
     chart = store(conn, "BTCUSDT", clean_bars(1, 50))
     end = newest_bar(conn, chart)
     for i in range(40):  # a losing week; its chart's bars are from 2025: stale

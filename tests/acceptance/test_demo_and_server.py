@@ -62,20 +62,6 @@ def interrupt_demo_mid_load(url: str, tmp_path: Path, signum: int) -> tuple[int,
     return process.returncode, stderr
 
 
-def test_a_demo_killed_mid_load_finishes_cleanly_when_run_again(
-    cli: Cli, empty_database_url: str, tmp_path: Path
-) -> None:
-    code, _ = interrupt_demo_mid_load(empty_database_url, tmp_path, signal.SIGKILL)
-    assert code == -signal.SIGKILL
-    at_kill = candle_count(empty_database_url)
-    assert 0 < at_kill < DEMO_BARS
-
-    again = cli("demo", DATABASE_URL=empty_database_url)  # every stage, over what is stored
-    assert again.returncode == 0, again.stderr
-    assert f"({DEMO_BARS - at_kill:,} new this run)" in again.stdout
-    assert candle_count(empty_database_url) == ALL_BARS
-
-
 def test_ctrl_c_stops_the_demo_with_one_line_and_a_rerun_completes(
     cli: Cli, empty_database_url: str, tmp_path: Path
 ) -> None:
@@ -98,17 +84,24 @@ def psql(url: str, query: str) -> str:
 
 
 @pytest.mark.embedded
-def test_the_demo_from_nothing_then_stop_and_start_keeps_every_row(
-    cli: Cli, embedded_home: Path
+def test_a_demo_killed_mid_load_then_run_again_keeps_every_row_across_a_stop_and_start(
+    cli: Cli, embedded_home: Path, tmp_path: Path
 ) -> None:
+    # One whole demo (30 s): the run that finishes what a SIGKILL left is checked as a
+    # first run is, then the server it filled is stopped and started again.
     home = {"CANDLELAB_HOME": str(embedded_home)}
-    demo = cli("demo", **home)
+    url = cli("db", "url", **home).stdout.strip()  # the server up, its database empty
+    code, _ = interrupt_demo_mid_load(url, tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    at_kill = candle_count(url)
+    assert 0 < at_kill < DEMO_BARS
+
+    demo = cli("demo", **home)  # every stage, over what is stored
     assert demo.returncode == 0, demo.stderr
-    assert f"24 charts, {DEMO_BARS:,} bars" in demo.stdout
+    assert f"24 charts, {DEMO_BARS:,} bars ({DEMO_BARS - at_kill:,} new this run)" in demo.stdout
     assert "db url" in demo.stdout
     assert "version 1 champion, version 2 challenger at 20%" in demo.stdout
 
-    url = cli("db", "url", **home).stdout.strip()
     assert psql(url, "select count(*) from candles") == str(ALL_BARS)
     for version in (1, 2):  # the volatile weeks flag how prices move, not when bars open
         drifted = set(psql(url, DRIFTED.format(version)).split(","))

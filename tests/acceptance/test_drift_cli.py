@@ -14,8 +14,9 @@ from tests.integration.test_drift import judge_all, serve, volatile_bars
 
 
 def test_drift_exits_by_what_it_finds(
-    cli: Cli, conn: Connection, database_url: str, artifact_root: str
+    cli_then_here: Cli, conn: Connection, database_url: str, artifact_root: str
 ) -> None:
+    cli = cli_then_here
     market = served_market(conn)
     champion(database_url, artifact_root, market)
     assert_one_line_error(cli("drift", "--model", MODEL, DATABASE_URL=database_url),
@@ -65,8 +66,9 @@ def test_drift_exits_by_what_it_finds(
 
 
 def test_drift_cannot_check_exits_2_with_one_line(
-    cli: Cli, conn: Connection, database_url: str, artifact_root: str
+    cli_then_here: Cli, conn: Connection, database_url: str, artifact_root: str
 ) -> None:
+    cli = cli_then_here
     market = served_market(conn)
     champion(database_url, artifact_root, market)
     serve(conn, database_url, artifact_root, market.chart_id, market.bars)

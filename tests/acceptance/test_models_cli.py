@@ -21,8 +21,8 @@ from tests.fixtures.served_models import MODEL
 from tests.fixtures.training_data import built_market
 from tests.integration.test_policy import challenger_results
 
-# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
-# the integration tests run the same code on both.
+# Whole commands, the first of each test in a subprocess (seconds each): run on the first
+# server only (`make test`); the integration tests run the same code on both.
 pytestmark = pytest.mark.slow
 
 NAME = "small-tb"
@@ -42,8 +42,10 @@ def trained(conn: Connection, database_url: str, artifact_root: str) -> None:
 
 
 def test_promote_a_champion_and_a_challenger_then_roll_back(
-    cli: Cli, database_url: str, trained: None
+    cli_then_here: Cli, database_url: str, trained: None
 ) -> None:
+    cli = cli_then_here
+
     def models(*args: str) -> Any:
         done = cli("models", *args, "--json", DATABASE_URL=database_url)
         assert done.returncode == 0, done.stderr
@@ -92,21 +94,22 @@ REFUSED = [
 
 
 def test_a_refused_move_fails_with_one_line_and_writes_nothing(
-    cli: Cli, cli_here: Cli, database_url: str, trained: None
+    cli_then_here: Cli, database_url: str, trained: None
 ) -> None:
     # One pair of trained versions for every refusal (each case had trained its own:
     # ~5 s a case), each refusal in this process but the first (a process each: 3 s);
     # none may write a move, so the history is still empty after them all.
-    for n, (args, expected) in enumerate(REFUSED):
-        run = cli if n == 0 else cli_here
-        assert_one_line_error(run("models", *args, DATABASE_URL=database_url), expected)
+    cli = cli_then_here
+    for args, expected in REFUSED:
+        assert_one_line_error(cli("models", *args, DATABASE_URL=database_url), expected)
     moves = cli("models", "history", NAME, "--json", DATABASE_URL=database_url)
     assert json.loads(moves.stdout) == []
 
 
 def test_an_alias_moved_in_mlflow_is_reported_then_synced(
-    cli: Cli, database_url: str, trained: None
+    cli_then_here: Cli, database_url: str, trained: None
 ) -> None:
+    cli = cli_then_here
     done = cli("models", "promote", NAME, "1", "--alias", "champion", "--reason", "r",
                DATABASE_URL=database_url)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -130,8 +133,9 @@ def test_an_alias_moved_in_mlflow_is_reported_then_synced(
 
 
 def test_decide_says_what_the_policy_would_do_then_does_it(
-    cli: Cli, conn: Connection, database_url: str, artifact_root: str
+    cli_then_here: Cli, conn: Connection, database_url: str, artifact_root: str
 ) -> None:
+    cli = cli_then_here
     monitored(conn, database_url, artifact_root)
     challenger_results(conn, 2.0)  # the challenger wins every trade
     dry = cli("models", "decide", MODEL, "--dry-run", DATABASE_URL=database_url)

@@ -12,17 +12,18 @@ from candlelab.training.tracking import Tracking
 from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.acceptance.test_train_cli import built  # noqa: F401  (a fixture)
 
-# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
-# the integration tests run the same code on both.
+# Whole commands, the first of each test in a subprocess (seconds each): run on the first
+# server only (`make test`); the integration tests run the same code on both.
 pytestmark = pytest.mark.slow
 
 MODEL = "mine-tight"
 
 
 @pytest.fixture
-def champion(cli: Cli, database_url: str, built: Path, tmp_path: Path) -> str:  # noqa: F811
-    """`mine-tight` version 1, trained on both charts and holding alias champion."""
-    trained = cli("train", "--features", "mine", "--target", str(built), "--param",
+def champion(cli_here: Cli, database_url: str, built: Path, tmp_path: Path) -> str:  # noqa: F811
+    """`mine-tight` version 1, trained on both charts (in this process: set-up) and holding
+    alias champion."""
+    trained = cli_here("train", "--features", "mine", "--target", str(built), "--param",
                   "num_boost_round=10", "--folds", "2", DATABASE_URL=database_url)  # fmt: skip
     assert trained.returncode == 0, trained.stderr
     tracking = Tracking(database_url, (tmp_path / "artifacts").as_uri())
@@ -36,8 +37,9 @@ def signals(conn: Connection) -> list[tuple[object, ...]]:
 
 
 def test_predict_the_newest_bars_once_then_backtest_the_rest(
-    cli: Cli, database_url: str, champion: str, conn: Connection
+    cli_then_here: Cli, database_url: str, champion: str, conn: Connection
 ) -> None:
+    cli = cli_then_here
     first = cli("predict", "--model", champion, "--json", DATABASE_URL=database_url)
     assert first.returncode == 0, first.stderr
     done = json.loads(first.stdout)
@@ -71,7 +73,8 @@ def test_predict_the_newest_bars_once_then_backtest_the_rest(
     assert "signals of mine-tight" in text.stdout
 
 
-def test_refusals_are_one_line(cli: Cli, database_url: str, champion: str) -> None:
+def test_refusals_are_one_line(cli_then_here: Cli, database_url: str, champion: str) -> None:
+    cli = cli_then_here
     unknown = cli("predict", "--model", "nosuch", DATABASE_URL=database_url)
     assert_one_line_error(unknown, "no version holds alias 'champion'")
     bad = cli("predict", "--model", champion, "--bars", "0", DATABASE_URL=database_url)

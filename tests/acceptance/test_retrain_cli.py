@@ -15,10 +15,11 @@ pytestmark = pytest.mark.slow  # whole commands in subprocesses
 
 
 def test_request_cancel_retry_then_a_worker_retrains_once(
-    cli: Cli, conn: Connection, database_url: str, artifact_root: str
+    cli: Cli, cli_here: Cli, conn: Connection, database_url: str, artifact_root: str
 ) -> None:
     def candlelab(*args: str) -> Any:
-        done = cli(*args, "--json", DATABASE_URL=database_url,
+        run = cli if args[0] == "worker" else cli_here  # a worker in its own process
+        done = run(*args, "--json", DATABASE_URL=database_url,
                    CANDLELAB_ARTIFACT_ROOT=artifact_root)  # fmt: skip
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)

@@ -14,8 +14,9 @@ from tests.fixtures.served_models import MODEL, served_market, trained
 
 
 def test_bad_periods_are_refused_naming_the_option_and_the_value(
-    cli: Cli, database_url: str
+    cli_then_here: Cli, database_url: str
 ) -> None:
+    cli = cli_then_here
     for args, expected in (
         (("retrain", "schedule", MODEL, "--every", "1x"), "--every '1x'"),
         (("retrain", "schedule", MODEL, "--every", "0d"), "--every '0d'"),
@@ -28,8 +29,9 @@ def test_bad_periods_are_refused_naming_the_option_and_the_value(
 
 
 def test_a_schedule_needs_a_trained_model_and_something_to_fire_on(
-    cli: Cli, database_url: str
+    cli_then_here: Cli, database_url: str
 ) -> None:
+    cli = cli_then_here
     never = cli("retrain", "schedule", "nobody", "--every", "1d", DATABASE_URL=database_url)
     assert_one_line_error(never, "model 'nobody' has no finished training run to repeat")
     bare = cli("retrain", "schedule", "nobody", DATABASE_URL=database_url)
@@ -40,10 +42,11 @@ def test_a_schedule_needs_a_trained_model_and_something_to_fire_on(
 
 @pytest.mark.slow  # trains a model, and the worker retrains it
 def test_a_scheduled_retrain_is_run_by_a_worker_once_it_is_due(
-    cli: Cli, conn: Connection, database_url: str, artifact_root: str
+    cli: Cli, cli_here: Cli, conn: Connection, database_url: str, artifact_root: str
 ) -> None:
     def candlelab(*args: str) -> Any:
-        done = cli(*args, "--json", DATABASE_URL=database_url,
+        run = cli if args[0] == "worker" else cli_here  # a worker in its own process
+        done = run(*args, "--json", DATABASE_URL=database_url,
                    CANDLELAB_ARTIFACT_ROOT=artifact_root)  # fmt: skip
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)

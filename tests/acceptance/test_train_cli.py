@@ -40,8 +40,10 @@ horizon = 8
 
 
 @pytest.fixture
-def built(cli: Cli, database_url: str, tmp_path: Path) -> Path:
-    """Two hourly charts with the set `mine` built; the target file's path."""
+def built(cli_here: Cli, database_url: str, tmp_path: Path) -> Path:
+    """Two hourly charts with the set `mine` built; the target file's path. The commands
+    run in this process: setting up, not what the test is about (a process each, 1.5 s)."""
+    cli = cli_here
     for seed, symbol in ((1, "BTCUSDT"), (2, "ETHUSDT")):
         path = tmp_path / f"{symbol}.csv"
         path.write_text(as_csv(clean_bars(seed, 500)))
