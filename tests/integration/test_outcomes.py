@@ -15,7 +15,7 @@ from candlelab.errors import NotFound
 from candlelab.market.candles import LOCK_CLASS, Bars
 from candlelab.market.quality import utc_datetime
 from candlelab.models.prediction import ModelShelf, backtest, served_reference
-from candlelab.monitoring.outcomes import EvaluationReport, evaluate, plan
+from candlelab.monitoring.outcomes import EvaluationReport, OutcomeWriter, evaluate, plan
 from candlelab.store.database import Connection
 from candlelab.training.barriers import Prices
 from candlelab.training.target_values import TargetValues, target_values
@@ -214,6 +214,38 @@ def test_a_run_stopped_after_a_batch_keeps_it_and_the_next_run_does_the_rest(
     judged = "SELECT chart_id, count(*) FROM signals WHERE outcome IS NOT NULL GROUP BY 1"
     assert conn.execute(judged).fetchall() == [(chart_id, 2)]
     assert (run(database_url, conn).judged, plan(conn).charts) == (2, [])
+
+
+def test_a_write_that_fails_stops_the_run_and_keeps_only_the_batches_committed_before_it(
+    conn: Connection,
+    database_url: str,
+    chart: tuple[int, Bars],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A batch is written on one connection while the next is judged on the other.
+    chart_id, bars = chart
+    charts = [chart_id, *(store(conn, f"C{i}USDT", clean_bars(6 + i, SIZE)) for i in range(2))]
+    for each in charts:
+        add_signals(conn, each, bars, [50, 60], ["long", "short"])
+    monkeypatch.setattr("candlelab.monitoring.outcomes.CHARTS_PER_BATCH", 1)
+    calls, write = [], OutcomeWriter.write
+
+    def second_fails(self: OutcomeWriter) -> int:
+        calls.append(self)
+        if len(calls) == 2:
+            raise OSError("no space left on device")
+        return write(self)
+
+    monkeypatch.setattr(OutcomeWriter, "write", second_fails)
+    batches = evaluate(database_url, plan(conn).charts)
+    assert next(batches).judged == 2
+    with pytest.raises(OSError, match="no space"):
+        next(batches)
+    judged = "SELECT chart_id, count(*) FROM signals WHERE outcome IS NOT NULL GROUP BY 1"
+    assert conn.execute(judged).fetchall() == [(charts[0], 2)]
+    monkeypatch.setattr(OutcomeWriter, "write", write)
+    assert (run(database_url, conn).judged, plan(conn).charts) == (4, [])
+    assert conn.execute("SELECT count(*) FROM outcome_queue").fetchone() == (0,)
 
 
 def test_a_version_without_a_recorded_target_is_skipped_and_bad_names_are_refused(

@@ -13,16 +13,18 @@ voiding).
 Charts are judged in batches, each batch one transaction: the charts' load locks taken
 (a chart being loaded is skipped, `chart busy`, and judged by the next run), the batch's
 queue rows and pending signals read, each chart's candles read once (one read for the
-batch, on its connection), judged with NumPy per chart and version, the judgements written through a
-staging table filled by one binary COPY (an update in place: no index holds a column it
-writes), and the queue rows read replaced by one per chart for the signals left
-pending. An interrupted run keeps the batches it committed.
+batch, on its connection), judged with NumPy per chart and version, the judgements
+written through a staging table filled by one binary COPY (an update in place: no index
+holds a column it writes), and the queue rows read replaced by one per chart for the
+signals left pending. A batch is written while the next is judged, on a second
+connection. An interrupted run keeps the batches it committed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Generator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import groupby
@@ -142,15 +144,26 @@ def evaluate(url: str, chart_ids: Sequence[int],
              model_name: str | None = None) -> Generator[EvaluationReport, None, None]:  # fmt: skip
     """Judge the charts' pending signals (of one model, or every one), a batch of charts a
     transaction; each batch's report once it is committed. Closed early (an interrupt),
-    it rolls back the batch under way and keeps those committed."""
-    with connect(url) as conn:
-        charts = {chart.id: chart for chart in all_charts(conn)}
-        targets = Targets(conn)
-        for first in range(0, len(chart_ids), CHARTS_PER_BATCH):
-            batch = [charts[c] for c in chart_ids[first : first + CHARTS_PER_BATCH]]
-            report = _judge_batch(conn, batch, targets, model_name)
-            conn.commit()
-            yield report
+    it lets the batch being written commit, rolls back the one being judged and keeps
+    those committed.
+
+    Two connections take turns: while one batch's judgements are written and committed
+    (the server's work, in a thread that waits on it), the next batch is read and judged
+    on the other. The batches lock different charts, so they touch different rows."""
+    with connect(url) as catalog, connect(url) as one, connect(url) as two:
+        charts = {chart.id: chart for chart in all_charts(catalog)}
+        targets, turns = Targets(catalog), (one, two)
+        # Leaving the executor waits for the write in flight, before its connection closes.
+        with ThreadPoolExecutor(max_workers=1) as writing:
+            written: Future[EvaluationReport] | None = None
+            for turn, first in enumerate(range(0, len(chart_ids), CHARTS_PER_BATCH)):
+                batch = [charts[c] for c in chart_ids[first : first + CHARTS_PER_BATCH]]
+                judged = _judge_batch(turns[turn % 2], batch, targets, model_name)
+                if written is not None:
+                    yield written.result()
+                written = writing.submit(judged.commit)
+            if written is not None:
+                yield written.result()
 
 
 def judge_all(url: str, model_name: str | None = None,
@@ -248,8 +261,25 @@ class Pending:
         return [v for v in self.versions if model_name in (None, v.model_name)]
 
 
+@dataclass(frozen=True)
+class JudgedBatch:
+    """A batch judged on its connection, its locks held: what `commit` writes."""
+
+    conn: Connection
+    report: EvaluationReport
+    writer: OutcomeWriter
+    queue: QueueSettlement
+
+    def commit(self) -> EvaluationReport:
+        """The judgements and the queue's settlement written, the transaction committed."""
+        self.writer.write()
+        self.queue.write(self.conn)
+        self.conn.commit()
+        return self.report
+
+
 def _judge_batch(conn: Connection, charts: list[Chart], targets: Targets,
-                 model_name: str | None) -> EvaluationReport:  # fmt: skip
+                 model_name: str | None) -> JudgedBatch:  # fmt: skip
     params = {"chart_ids": [c.id for c in charts], "lock_class": LOCK_CLASS}
     locked = {row[0] for row in conn.execute(QUERIES["lock_charts"], params)}
     pending = Pending.read(conn, [c.id for c in charts])
@@ -276,9 +306,7 @@ def _judge_batch(conn: Connection, charts: list[Chart], targets: Targets,
         counts.update(_tally(verdicts))
         writer.add(signals.id, verdicts)
         queue.judged(signals, verdicts)
-    writer.write()
-    queue.write(conn)
-    return EvaluationReport(len(charts), +counts)
+    return JudgedBatch(conn, EvaluationReport(len(charts), +counts), writer, queue)
 
 
 def _tally(verdicts: Verdicts) -> Counter[str]:
