@@ -15,8 +15,9 @@ DAILY = "Date,Open,High,Low,Close,Adj Close,Volume\n" + "\n".join(
 
 
 def test_backfill_fills_what_quality_found_and_quality_is_then_clean(
-    cli: Cli, database_url: str, tmp_path: Path
+    cli_then_here: Cli, database_url: str, tmp_path: Path
 ) -> None:
+    cli = cli_then_here
     prices = tmp_path / "AAPL.csv"
     prices.write_text(DAILY + "\n")
     loaded = cli("ingest", str(prices), "--symbol", "AAPL", "--timeframe", "1d",
@@ -42,8 +43,9 @@ def test_backfill_fills_what_quality_found_and_quality_is_then_clean(
 
 
 def test_a_chart_from_a_file_needs_a_provider_and_a_refusal_is_one_line(
-    cli: Cli, database_url: str, tmp_path: Path
+    cli_then_here: Cli, database_url: str, tmp_path: Path
 ) -> None:
+    cli = cli_then_here
     prices = tmp_path / "AAPL.csv"
     prices.write_text(DAILY + "\n")
     cli("ingest", str(prices), "--symbol", "NOSUCH", "--timeframe", "1d", "--calendar", "XNYS",

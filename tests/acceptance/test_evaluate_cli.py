@@ -13,8 +13,9 @@ from tests.integration.test_outcomes import TARGET, add_signals, register
 
 
 def test_evaluate_judges_every_matured_signal_once_and_says_what_it_skipped(
-    cli: Cli, database_url: str, conn: Connection
+    cli_then_here: Cli, database_url: str, conn: Connection
 ) -> None:
+    cli = cli_then_here
     bars = clean_bars(5, 300)
     chart_id = store(conn, "BTCUSDT", bars)
     register(conn, "m", 1, TARGET)
@@ -47,8 +48,9 @@ def test_evaluate_judges_every_matured_signal_once_and_says_what_it_skipped(
 
 
 def test_evaluate_report_updates_model_performance_and_prints_it_for_scripts(
-    cli: Cli, database_url: str, conn: Connection
+    cli_then_here: Cli, database_url: str, conn: Connection
 ) -> None:
+    cli = cli_then_here
     bars = clean_bars(5, 300)
     chart_id = store(conn, "BTCUSDT", bars)
     register(conn, "m", 1, TARGET)

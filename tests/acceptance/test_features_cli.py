@@ -31,8 +31,9 @@ def ingest(cli: Cli, database_url: str, tmp_path: Path, bars: int) -> None:
 
 
 def test_build_then_list_and_show_a_set_from_a_file(
-    cli: Cli, database_url: str, tmp_path: Path
+    cli_then_here: Cli, database_url: str, tmp_path: Path
 ) -> None:
+    cli = cli_then_here
     ingest(cli, database_url, tmp_path, 300)
     definition = tmp_path / "mine.toml"
     definition.write_text(MINE)
@@ -61,8 +62,9 @@ def test_build_then_list_and_show_a_set_from_a_file(
 
 
 def test_a_bad_definition_is_one_error_line_naming_file_line_and_feature(
-    cli: Cli, database_url: str, tmp_path: Path
+    cli_then_here: Cli, database_url: str, tmp_path: Path
 ) -> None:
+    cli = cli_then_here
     ingest(cli, database_url, tmp_path, 50)
     definition = tmp_path / "bad.toml"
     definition.write_text(MINE.replace("delta(rsi_14, 3)", "delta(rsi_14, 0)"))

@@ -19,8 +19,9 @@ def write(tmp_path: Path, name: str, bars: Bars) -> str:
 
 
 def test_each_planted_problem_is_reported_and_the_exit_code_is_1(
-    cli: Cli, database_url: str, tmp_path: Path
+    cli_then_here: Cli, database_url: str, tmp_path: Path
 ) -> None:
+    cli = cli_then_here
     dirty = write(tmp_path, "dirty.csv", pathological_bars())
     clean = write(tmp_path, "clean.csv", clean_bars(9, 500))
     for path, symbol in ((dirty, "DIRTY"), (clean, "CLEAN")):
@@ -47,8 +48,9 @@ def test_each_planted_problem_is_reported_and_the_exit_code_is_1(
 
 
 def test_a_clean_chart_exits_0_and_its_settings_are_the_ones_ingest_was_given(
-    cli: Cli, database_url: str, tmp_path: Path
+    cli_then_here: Cli, database_url: str, tmp_path: Path
 ) -> None:
+    cli = cli_then_here
     """NYSE hourly bars start at 09:30: the chart keeps --offset 30m and checks against it."""
     times = np.array(
         [
@@ -73,7 +75,10 @@ def test_a_clean_chart_exits_0_and_its_settings_are_the_ones_ingest_was_given(
     assert (report["bars"], report["findings"]) == (14, [])
 
 
-def test_an_unknown_chart_or_calendar_is_one_error_line(cli: Cli, database_url: str) -> None:
+def test_an_unknown_chart_or_calendar_is_one_error_line(
+    cli_then_here: Cli, database_url: str
+) -> None:
+    cli = cli_then_here
     assert_one_line_error(cli("quality", "--chart", "999", DATABASE_URL=database_url),
                           "chart 999 does not exist")  # fmt: skip
     refused = cli("ingest", __file__, "--symbol", "X", "--timeframe", "1h", "--calendar", "MOON",

@@ -11,7 +11,7 @@ from candlelab.store.database import Connection
 from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.fixtures.served_models import MODEL, served_market, trained
 
-pytestmark = pytest.mark.slow  # whole commands in subprocesses
+pytestmark = pytest.mark.slow  # whole commands, a worker's in a subprocess
 
 
 def test_request_cancel_retry_then_a_worker_retrains_once(

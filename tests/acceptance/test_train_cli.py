@@ -13,8 +13,8 @@ from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.fixtures.quality_cases import as_csv, clean_bars
 from tests.fixtures.training_data import label_strong_rsi
 
-# Whole commands in subprocesses, seconds each: run on the first server only (`make test`);
-# the integration tests run the same code on both.
+# Whole commands, the first of each test in a subprocess (seconds each): run on the first
+# server only (`make test`); the integration tests run the same code on both.
 pytestmark = pytest.mark.slow
 
 FEATURES = """\
@@ -58,7 +58,10 @@ def built(cli_here: Cli, database_url: str, tmp_path: Path) -> Path:
     return target
 
 
-def test_train_then_list_and_show_the_run(cli: Cli, database_url: str, built: Path) -> None:
+def test_train_then_list_and_show_the_run(
+    cli_then_here: Cli, database_url: str, built: Path
+) -> None:
+    cli = cli_then_here
     trained = cli("train", "--features", "mine", "--target", str(built), "--symbol", "btc*",
                   "--symbol", "ETHUSDT", "--param", "num_boost_round=10", "--folds", "3",
                   "--embargo", "2", "--json", DATABASE_URL=database_url)  # fmt: skip
@@ -101,8 +104,9 @@ def test_a_bad_model_or_option_fails_with_one_line_before_any_data_is_read(
 
 
 def test_bad_data_requests_fail_with_one_line_and_no_run(
-    cli: Cli, database_url: str, built: Path
+    cli_then_here: Cli, database_url: str, built: Path
 ) -> None:
+    cli = cli_then_here
     for args, expected in ((["--symbol", "XRP*"], "--symbol 'XRP*' matches no chart's symbol"),
                            (["--folds", "90"], "would train on 0 rows")):  # fmt: skip
         failed = cli("train", "--features", "mine", "--target", str(built), *args,
@@ -112,8 +116,9 @@ def test_bad_data_requests_fail_with_one_line_and_no_run(
 
 
 def test_a_missing_target_file_and_an_unbuilt_set_are_named(
-    cli: Cli, database_url: str, built: Path, tmp_path: Path
+    cli_then_here: Cli, database_url: str, built: Path, tmp_path: Path
 ) -> None:
+    cli = cli_then_here
     missing = tmp_path / "nope.toml"
     assert_one_line_error(cli("train", "--features", "mine", "--target", str(missing),
                               DATABASE_URL=database_url), str(missing))  # fmt: skip
@@ -122,8 +127,9 @@ def test_a_missing_target_file_and_an_unbuilt_set_are_named(
 
 
 def test_a_spans_model_proposes_on_the_other_chart(
-    cli: Cli, database_url: str, built: Path, conn: Connection
+    cli_then_here: Cli, database_url: str, built: Path, conn: Connection
 ) -> None:
+    cli = cli_then_here
     stored = stored_set(conn, "mine")
     btc = conn.execute("SELECT id FROM charts WHERE symbol = 'BTCUSDT'").fetchone()
     assert btc is not None

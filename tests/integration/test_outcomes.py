@@ -197,22 +197,31 @@ def test_charts_chosen_before_another_run_judged_them_are_judged_by_neither_twic
     assert [r.judged for r in late] == [0]
 
 
+JUDGED = "SELECT chart_id, count(*) FROM signals WHERE outcome IS NOT NULL GROUP BY 1"
+
+
+def batches_of_one(conn: Connection, chart: tuple[int, Bars], count: int,
+                   monkeypatch: pytest.MonkeyPatch) -> list[int]:  # fmt: skip
+    """`count` charts (the fixture's first) with two signals each, judged a chart a batch."""
+    chart_id, bars = chart
+    others = [store(conn, f"C{i}USDT", clean_bars(6 + i, SIZE)) for i in range(count - 1)]
+    for each in (chart_id, *others):
+        add_signals(conn, each, bars, [50, 60], ["long", "short"])
+    monkeypatch.setattr("candlelab.monitoring.outcomes.CHARTS_PER_BATCH", 1)
+    return [chart_id, *others]
+
+
 def test_a_run_stopped_after_a_batch_keeps_it_and_the_next_run_does_the_rest(
     conn: Connection,
     database_url: str,
     chart: tuple[int, Bars],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    chart_id, bars = chart
-    other_id = store(conn, "ETHUSDT", clean_bars(6, SIZE))
-    for each in (chart_id, other_id):
-        add_signals(conn, each, bars, [50, 60], ["long", "short"])
-    monkeypatch.setattr("candlelab.monitoring.outcomes.CHARTS_PER_BATCH", 1)
+    charts = batches_of_one(conn, chart, 2, monkeypatch)
     batches = evaluate(database_url, plan(conn).charts)
     assert next(batches).judged == 2
     batches.close()  # Ctrl-C between two batches
-    judged = "SELECT chart_id, count(*) FROM signals WHERE outcome IS NOT NULL GROUP BY 1"
-    assert conn.execute(judged).fetchall() == [(chart_id, 2)]
+    assert conn.execute(JUDGED).fetchall() == [(charts[0], 2)]
     assert (run(database_url, conn).judged, plan(conn).charts) == (2, [])
 
 
@@ -223,11 +232,7 @@ def test_a_write_that_fails_stops_the_run_and_keeps_only_the_batches_committed_b
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A batch is written on one connection while the next is judged on the other.
-    chart_id, bars = chart
-    charts = [chart_id, *(store(conn, f"C{i}USDT", clean_bars(6 + i, SIZE)) for i in range(2))]
-    for each in charts:
-        add_signals(conn, each, bars, [50, 60], ["long", "short"])
-    monkeypatch.setattr("candlelab.monitoring.outcomes.CHARTS_PER_BATCH", 1)
+    charts = batches_of_one(conn, chart, 3, monkeypatch)
     calls, write = [], OutcomeWriter.write
 
     def second_fails(self: OutcomeWriter) -> int:
@@ -241,8 +246,7 @@ def test_a_write_that_fails_stops_the_run_and_keeps_only_the_batches_committed_b
     assert next(batches).judged == 2
     with pytest.raises(OSError, match="no space"):
         next(batches)
-    judged = "SELECT chart_id, count(*) FROM signals WHERE outcome IS NOT NULL GROUP BY 1"
-    assert conn.execute(judged).fetchall() == [(charts[0], 2)]
+    assert conn.execute(JUDGED).fetchall() == [(charts[0], 2)]
     monkeypatch.setattr(OutcomeWriter, "write", write)
     assert (run(database_url, conn).judged, plan(conn).charts) == (4, [])
     assert conn.execute("SELECT count(*) FROM outcome_queue").fetchone() == (0,)
