@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 
 from candlelab.errors import ProviderRefused, ProviderUnavailable
-from candlelab.market.providers import binance as binance_module
 from candlelab.market.providers import provider
 from candlelab.market.providers.binance import Binance
 from candlelab.market.providers.yahoo import Yahoo
@@ -65,7 +64,7 @@ def test_binance_waits_for_the_next_minute_when_its_weight_is_nearly_used(
         return httpx.Response(200, json=[], headers={"x-mbx-used-weight-1m": "5000"})
 
     # 20 s into a minute; the real clock made this flaky in the last half second of one
-    monkeypatch.setattr(binance_module.time, "time", lambda: 1_733_130_020.0)
+    monkeypatch.setattr("candlelab.market.providers.binance.time.time", lambda: 1_733_130_020.0)
     sleeps = Sleeps()
     binance = Binance(transport=httpx.MockTransport(heavy), sleep=sleeps)
     assert list(binance.fetch("BTCUSDT", HOUR, *GAP)) == []
