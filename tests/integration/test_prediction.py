@@ -22,6 +22,7 @@ from candlelab.models.prediction import (
     ModelShelf,
     ServedModel,
     backtest,
+    bar_state,
     bar_vector,
     predict,
     served_reference,
@@ -105,6 +106,27 @@ def test_the_signal_is_the_models_output_on_the_stored_vector(
     assert signal.alias == "champion"
     assert signal.label == "up"
     assert signal.model_name == MODEL
+
+
+def test_each_stored_bars_vector_is_read_with_the_signal_in_one_query(
+    conn: Connection, database_url: str, served: Served
+) -> None:
+    market, model = served
+    matrix = read_features(database_url, market.stored, [market.other_id])
+    for row, opens in enumerate(matrix.time[:-1]):  # the bar found in its block's times
+        state = bar_state(conn, model, market.other_id, utc_datetime(opens))
+        assert state.signal is None
+        np.testing.assert_array_equal(state.at_bar, matrix.values[row])  # NaN as NaN
+    newest = bar_state(conn, model, market.other_id, utc_datetime(matrix.time[-1]))
+    assert newest.at_bar is None  # the newest bar's is `latest`, read anyway
+    assert newest.latest is not None
+    np.testing.assert_array_equal(newest.latest[1], matrix.values[-1])
+    between = utc_datetime(matrix.time[10]) + timedelta(minutes=30)
+    assert bar_state(conn, model, market.other_id, between).at_bar is None
+    signal = predict(conn, model, market.other_id, time=utc_datetime(matrix.time[500]))
+    found = bar_state(conn, model, market.other_id, utc_datetime(matrix.time[500])).signal
+    assert found is not None
+    assert (found.id, found.pred, found.new) == (signal.id, signal.pred, False)
 
 
 def test_a_bar_not_materialised_yet_is_computed_as_the_build_then_stores_it(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
@@ -116,6 +117,19 @@ def test_bars_that_cannot_be_predicted_and_bad_names_are_refused(
         assert refused.status_code in (404, 422), name
     zero = client.post(url, json={"chart_id": market.chart_id, "version": 0})
     assert zero.status_code == 422
+
+
+def test_a_prediction_gives_its_connection_back_to_the_pool_out_of_autocommit(
+    client: TestClient, market: ServedMarket
+) -> None:
+    url, first = f"/api/models/{MODEL}/predict", utc_datetime(market.bars.time[0])
+    assert client.post(url, json={"chart_id": market.chart_id}).status_code == 200
+    lacking = (first + timedelta(minutes=1)).isoformat()
+    assert client.post(url, json={"chart_id": market.chart_id, "time": lacking}).status_code == 422
+    pool = client.app.state.pool  # type: ignore[attr-defined]
+    with ExitStack() as stack:  # every connection of the pool, the ones used among them
+        conns = [stack.enter_context(pool.connection()) for _ in range(pool.max_size)]
+        assert not any(conn.autocommit for conn in conns)
 
 
 def test_the_route_wants_a_token_beyond_loopback(

@@ -10,9 +10,15 @@ names; the serving sets are kept per process while it watches the moves (`servin
 
 Time: a prediction for bar t is made at t's close, on the vector of t, which reads only
 bars closed by then. The vector comes from the feature store: the chart's newest stored
-one (one prepared query), the stored one at t, or, when t is newer than what is
-materialised, computed on the fly from the bars before it, as a build would compute it
-(`history` bars back, cumulative features anchored on their stored value).
+one, the stored one at t, or, when t is newer than what is materialised, computed on the
+fly from the bars before it, as a build would compute it (`history` bars back,
+cumulative features anchored on their stored value).
+
+A new prediction of a stored vector is three statements, each a round trip to
+PostgreSQL and a chance to wait for a core on a busy server: the chart and its bar
+(`asked_bar`), the version's signal there and the stored vectors (`bar_state`), the
+signal's INSERT (`signals.add_signal`), committed at once. On a connection in autocommit
+(the web app's predict route) that is all; in a transaction, BEGIN and COMMIT are two more.
 
 Refused, with `NotPredictable` naming chart, bar and reason: a bar the chart lacks, a
 bar that has not closed, and a bar inside the features' warm-up: among the chart's
@@ -39,9 +45,9 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from candlelab.errors import DataError, NotFound, NotPredictable
+from candlelab.errors import DataError, NotFound, NotPredictable, UnknownReference
 from candlelab.features.bars import chart_bars, read_start
-from candlelab.features.blocks import datetime64, vector_at
+from candlelab.features.blocks import datetime64, packed_times, vector_at
 from candlelab.features.computation import compute, cumulative_features, history
 from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
@@ -70,7 +76,7 @@ from candlelab.models.signals import (
     add_signal,
     feature_values,
     serve_shadowed,
-    stored_signal,
+    stored_from,
 )
 from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
@@ -176,8 +182,8 @@ def predict(conn: Connection, served: ServedModel, chart_id: int, *,
     bar): the stored one when this version gave it before, else a new one, committed.
     `started` (time.perf_counter()) is when the request came in: latency counts from it."""
     started = clock.perf_counter() if started is None else started
-    chart = chart_by_id(conn, chart_id)
-    return _predicted(conn, served, Asked(chart, bar_to_predict(conn, chart, time), started))
+    chart, bar = asked_bar(conn, chart_id, time)
+    return _predicted(conn, served, Asked(chart, bar, started))
 
 
 def predict_reference(conn: Connection, shelf: ModelShelf, reference: ModelReference,
@@ -211,8 +217,7 @@ def predict_routed(conn: Connection, shelf: ModelShelf, name: str, chart_id: int
     with its alias; then each shadow's on the same bar, logged and not returned: here,
     or handed to `later` (a web app runs them once the answer is sent)."""
     started = clock.perf_counter() if started is None else started
-    chart = chart_by_id(conn, chart_id)
-    bar = bar_to_predict(conn, chart, time)
+    chart, bar = asked_bar(conn, chart_id, time)
     serving, shadows = routed(shelf.servings.serving(conn, name), chart.id, bar)
     if serving is None:
         alias_version(conn, name, CHAMPION)  # the refusal that says what to do
@@ -241,24 +246,28 @@ class Asked:
 def _predicted(conn: Connection, served: ServedModel, asked: Asked, *,
                shadow: bool = False) -> Signal:  # fmt: skip
     """The version's signal for a bar it may predict: the stored one, else a new one."""
-    model, chart, bar = served.model, asked.chart, asked.bar
-    found = stored_signal(conn, chart.id, bar, model.name, model.version)
+    chart, bar = asked.chart, asked.bar
+    state = bar_state(conn, served, chart.id, bar)
+    found = state.signal
     if found is not None and found.shadow and not shadow:
         return serve_shadowed(conn, found, served.alias)
     if found is not None:
-        return _with_features(conn, served, asked, found)
-    vector = warm_vector(conn, served, chart, bar, bar_vector(conn, served, chart, bar))
+        return _with_features(conn, served, asked, state)
+    vector = warm_vector(conn, served, chart, bar, state_vector(conn, served, chart, bar, state))
     signal = model_signal(served, chart.id, bar, vector)
     latency_ms = (clock.perf_counter() - asked.started) * 1000
     return add_signal(conn, replace(signal, shadow=shadow), latency_ms)
 
 
-def _with_features(conn: Connection, served: ServedModel, asked: Asked, found: Signal) -> Signal:
+def _with_features(conn: Connection, served: ServedModel, asked: Asked,
+                   state: BarState) -> Signal:  # fmt: skip
     """A stored signal with its vector: a backtest's (no `features` stored) read from
     the feature store, as every backtest signal's is."""
+    found = state.signal
+    assert found is not None, "a stored signal's state"
     if found.features is not None:
         return found
-    vector = bar_vector(conn, served, asked.chart, asked.bar)
+    vector = state_vector(conn, served, asked.chart, asked.bar, state)
     return replace(found, features=feature_values(served.model.features.columns, vector))
 
 
@@ -288,12 +297,22 @@ def model_signal(served: ServedModel, chart_id: int, bar: datetime, vector: Floa
                      float(proba[0, best]), values)  # fmt: skip
 
 
-def bar_to_predict(conn: Connection, chart: Chart, time: datetime | None) -> datetime:
-    """The bar asked for, once it is the chart's and has closed; None: the newest closed."""
+def asked_bar(conn: Connection, chart_id: int, time: datetime | None) -> tuple[Chart, datetime]:
+    """The chart and the bar asked for (`bar_to_predict`), read in one round trip."""
+    row = conn.execute(QUERIES["asked_bar"], {"chart_id": chart_id, "time": time}).fetchone()
+    if row is None:
+        raise UnknownReference(f"chart {chart_id} does not exist")  # as `charts.chart`
+    chart = Chart(*row[:-1])
+    return chart, bar_to_predict(chart, time, row[-1])
+
+
+def bar_to_predict(chart: Chart, time: datetime | None, opens: list[datetime]) -> datetime:
+    """The bar asked for, once it is the chart's and has closed; None: the newest closed.
+    `opens`: the chart's two newest, newest first (None asked), else the time if it is a
+    bar's open."""
     if time is None:
-        return newest_closed_bar(conn, chart)
-    row = conn.execute(QUERIES["has_bar"], {"chart_id": chart.id, "time": time}).fetchone()
-    if not (row and row[0]):
+        return newest_closed_bar(chart, opens)
+    if not opens:
         raise NotPredictable(chart.id, time.isoformat(), "the chart has no bar opening then")
     if not _closed(chart, time):
         raise NotPredictable(chart.id, time.isoformat(), "the bar has not closed yet; a "
@@ -301,9 +320,9 @@ def bar_to_predict(conn: Connection, chart: Chart, time: datetime | None) -> dat
     return time
 
 
-def newest_closed_bar(conn: Connection, chart: Chart) -> datetime:
-    """The chart's newest bar, or the one before it while the newest is still open."""
-    opens = newest_bar_opens(conn, chart.id, 2)[::-1]
+def newest_closed_bar(chart: Chart, opens: list[datetime]) -> datetime:
+    """The chart's newest bar, or the one before it while the newest is still open
+    (`opens`: the two newest, newest first)."""
     if not opens:
         raise NotPredictable(chart.id, "(newest)", "the chart has no bars")
     newest: datetime = opens[0] if _closed(chart, opens[0]) or len(opens) == 1 else opens[1]
@@ -315,33 +334,57 @@ def _closed(chart: Chart, bar: datetime) -> bool:
     return closed(timeframe, chart.timezone, datetime64(bar), datetime64(datetime.now(UTC)))
 
 
+@dataclass(frozen=True)
+class BarState:
+    """What a prediction reads of a bar in one round trip (`bar_state`)."""
+
+    signal: Signal | None  # the version's stored signal there
+    stale_from: datetime | None  # the chart's stored vectors are stale from this bar on
+    latest: tuple[datetime, Floats] | None  # the newest stored bar and its vector
+    at_bar: Floats | None  # the bar's own stored vector, when before the newest and found
+
+
+def bar_state(conn: Connection, served: ServedModel, chart_id: int, bar: datetime) -> BarState:
+    """The version's signal on the bar and the chart's stored vectors there, in one round
+    trip, as `signals.stored_signal`, `windows.built_set`, `reading.latest_vector` and
+    `blocks.vector_at` would say in five."""
+    model, packed = served.model, packed_times(np.array([datetime64(bar)]))
+    params = {"set_id": model.features.id, "chart_id": chart_id, "time": bar, "packed": packed,
+              "model_name": model.name, "model_version": model.version}  # fmt: skip
+    row = conn.execute(QUERIES["bar_state"], params).fetchone()
+    assert row is not None, "one row, whatever is stored"
+    stale_from, last, vector, at_bar = row[-4:]
+    return BarState(stored_from(row), stale_from, None if last is None else (last, _floats(vector)),
+                    None if at_bar is None else _floats(at_bar))  # fmt: skip
+
+
+def _floats(packed: bytes) -> Floats:
+    return np.frombuffer(packed, "<f8").copy()
+
+
 def bar_vector(conn: Connection, served: ServedModel, chart: Chart,
                bar: datetime) -> Floats:  # fmt: skip
     """The feature vector of the bar: stored, or computed when it is not materialised or
     the candles changed at or before it since its build (the stored one is stale)."""
+    return state_vector(conn, served, chart, bar, bar_state(conn, served, chart.id, bar))
+
+
+def state_vector(conn: Connection, served: ServedModel, chart: Chart, bar: datetime,
+                 state: BarState) -> Floats:  # fmt: skip
+    """`bar_vector` from what `bar_state` read: the bars are read only when the stored
+    vector is stale or missing."""
     stored = served.model.features
-    stale_from, latest = stored_state(conn, stored, chart.id)
-    if stale_from is not None and stale_from <= bar:
-        return computed_vector(conn, stored, served.feature_set, chart, bar, stale_from=stale_from)
-    if latest is not None and latest[0] == bar:
-        return latest[1]
-    if latest is not None and bar < latest[0]:
-        found = vector_at(conn, stored.id, chart.id, bar, len(stored.columns))
+    if state.stale_from is not None and state.stale_from <= bar:
+        return computed_vector(conn, stored, served.feature_set, chart, bar,
+                               stale_from=state.stale_from)  # fmt: skip
+    if state.latest is not None and state.latest[0] == bar:
+        return state.latest[1]
+    if state.latest is not None and bar < state.latest[0]:
+        found = state.at_bar if state.at_bar is not None else vector_at(
+            conn, stored.id, chart.id, bar, len(stored.columns))  # fmt: skip
         if found is not None:
             return found
     return computed_vector(conn, stored, served.feature_set, chart, bar)
-
-
-def stored_state(conn: Connection, stored: StoredSet, chart_id: int,
-                 ) -> tuple[datetime | None, tuple[datetime, Floats] | None]:  # fmt: skip
-    """From which bar the chart's stored vectors are stale (None: current, or not built),
-    and its newest stored vector with its bar's open (None: none): one round trip, as
-    `windows.built_set` and `reading.latest_vector` would say in two."""
-    params = {"set_id": stored.id, "chart_id": chart_id}
-    stale_from, last, vector = conn.execute(QUERIES["stored_state"], params).fetchone() or (
-        None, None, None)  # fmt: skip
-    latest = None if last is None else (last, np.frombuffer(vector, "<f8").copy())
-    return stale_from, latest
 
 
 def computed_vector(conn: Connection, stored: StoredSet, features: FeatureSet, chart: Chart,

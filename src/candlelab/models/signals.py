@@ -32,6 +32,7 @@ from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 Floats = npt.NDArray[np.float64]
+STORED_COLUMNS = 13  # a signal's columns as the queries read them: a Signal but `new`
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,13 @@ def stored_signal(conn: Connection, chart_id: int, time: datetime, model_name: s
     params = {"chart_id": chart_id, "time": time, "model_name": model_name,
               "model_version": model_version}  # fmt: skip
     row = conn.execute(QUERIES["stored_signal"], params, prepare=True).fetchone()
-    return None if row is None else replace(Signal(*row), new=False)
+    return None if row is None else stored_from(row)
+
+
+def stored_from(row: Sequence[Any]) -> Signal | None:
+    """The stored signal in a row's first STORED_COLUMNS columns (a NULL id: none), as a
+    repeated request answers it."""
+    return None if row[0] is None else replace(Signal(*row[:STORED_COLUMNS]), new=False)
 
 
 def serve_shadowed(conn: Connection, shadowed: Signal, alias: str | None) -> Signal:

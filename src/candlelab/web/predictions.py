@@ -74,8 +74,11 @@ async def predict_bar(name: ModelName, body: PredictRequest, request: Request,
 def _predict(app: FastAPI, reference: ModelReference, body: PredictRequest, started: float,
              later: Later) -> Signal:  # fmt: skip
     """The blocking part in one thread: the pooled connection taken, used and given back
-    there (the `Conn` dependency would take it in a thread hop of its own)."""
-    with pooled(app) as conn:
+    there (the `Conn` dependency would take it in a thread hop of its own). In autocommit:
+    the reads need no transaction (each sees the data committed when it starts, as in
+    one at READ COMMITTED) and the signal's INSERT commits as it is written, so a new
+    prediction is three round trips to PostgreSQL, not five, a repeated one two, not four."""
+    with pooled(app, autocommit=True) as conn:
         return predict_reference(conn, app.state.models, reference, body.chart_id,
                                  time=body.time, started=started, later=later)  # fmt: skip
 
