@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from candlelab.features.blocks import moment, unpacked_times
+from candlelab.features.blocks import FULL_BLOCK, moment, unpacked_times
 from candlelab.features.reading import CANDLE_COLUMNS, FeatureMatrix
 from candlelab.features.registry import LOCK_CLASS, StoredSet
 from candlelab.store.binary_copy import (
@@ -126,29 +126,47 @@ class _Block(NamedTuple):
 
 @dataclass(frozen=True)
 class _Bars:
-    """The target's values on every bar read, filled block by block."""
+    """The target's values on every bar read, filled block by block. y and the long and
+    short results are the rows of one (3, bars) array, as a block packs them: a block's
+    three go in by one copy."""
 
-    y: Floats
-    long: Floats
-    short: Floats
+    results: Floats  # (3, bars): y, long, short
     judged_to: Ints
     ambiguous: Flags
 
     @classmethod
     def empty(cls, total: int) -> _Bars:
-        return cls(np.empty(total), np.empty(total), np.empty(total),
-                   np.empty(total, dtype=np.int64), np.empty(total, dtype=bool))  # fmt: skip
+        return cls(np.empty((3, total)), np.empty(total, dtype=np.int64),
+                   np.empty(total, dtype=bool))  # fmt: skip
+
+    @property
+    def y(self) -> Floats:
+        row: Floats = self.results[0]
+        return row
+
+    @property
+    def long(self) -> Floats:
+        row: Floats = self.results[1]
+        return row
+
+    @property
+    def short(self) -> Floats:
+        row: Floats = self.results[2]
+        return row
 
     def unpack(self, rows: slice, packed: Field) -> bool:
-        """A block's kept values into its rows; False when there are none to take."""
+        """A block's kept values into its rows; False when there are none to take. Each
+        goes from the COPY's buffer into place without a temporary array (the arrays'
+        fresh pages are most of the cost; a temporary adds its own)."""
         n = rows.stop - rows.start
         if packed is None or len(packed) != PACKED_BYTES * n:
             return False
-        for i, column in enumerate((self.y, self.long, self.short)):
-            column[rows] = np.frombuffer(packed, "<f8", n, 8 * n * i)
-        after = np.frombuffer(packed, "<i4", n, 24 * n)
-        self.judged_to[rows] = after + np.arange(rows.start, rows.stop)
-        self.ambiguous[rows] = np.frombuffer(packed, np.uint8, n, 28 * n) != 0
+        self.results[:, rows] = np.frombuffer(packed, "<f8", 3 * n).reshape(3, n)
+        judged = self.judged_to[rows]
+        np.add(np.frombuffer(packed, "<i4", n, 24 * n), np.int64(rows.start), out=judged)
+        judged += _offsets(n)
+        # Written as 0 or 1 (`packed`), so the bytes are bools as they are.
+        self.ambiguous[rows] = np.frombuffer(packed, np.bool_, n, 28 * n)
         return True
 
     def packed(self, rows: slice) -> bytes:
@@ -160,7 +178,9 @@ class _Bars:
 
     def fill(self, rows: Ints, values: TargetValues) -> None:
         """Values computed on the given rows alone (their charts' rows, in order)."""
-        self.y[rows], self.long[rows], self.short[rows] = values.y, values.long, values.short
+        for column, computed in zip(self.results, (values.y, values.long, values.short),
+                                    strict=True):  # fmt: skip
+            column[rows] = computed
         self.ambiguous[rows] = values.ambiguous
         self.judged_to[rows] = values.judged_to - np.arange(len(rows)) + rows
 
@@ -168,6 +188,15 @@ class _Bars:
         classes, directions = market_classes(target)
         return TargetValues(classes, directions, self.y, self.judged_to, self.ambiguous,
                             self.long, self.short)  # fmt: skip
+
+
+_OFFSETS = np.arange(FULL_BLOCK, dtype=np.int64)
+
+
+def _offsets(n: int) -> Ints:
+    """0, 1, ..., n - 1: a block's rows counted from its first (blocks hold at most
+    FULL_BLOCK bars; made anew should one hold more)."""
+    return _OFFSETS[:n] if n <= FULL_BLOCK else np.arange(n, dtype=np.int64)
 
 
 @dataclass(frozen=True)
