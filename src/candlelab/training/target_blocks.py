@@ -165,8 +165,7 @@ class _Bars:
         judged = self.judged_to[rows]
         np.add(np.frombuffer(packed, "<i4", n, 24 * n), np.int64(rows.start), out=judged)
         judged += _offsets(n)
-        # Written as 0 or 1 (`packed`), so the bytes are bools as they are.
-        self.ambiguous[rows] = np.frombuffer(packed, np.bool_, n, 28 * n)
+        np.not_equal(np.frombuffer(packed, np.uint8, n, 28 * n), 0, out=self.ambiguous[rows])
         return True
 
     def packed(self, rows: slice) -> bytes:
