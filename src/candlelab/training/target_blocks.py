@@ -126,42 +126,27 @@ class _Block(NamedTuple):
 
 @dataclass(frozen=True)
 class _Bars:
-    """The target's values on every bar read, filled block by block. y and the long and
-    short results are the rows of one (3, bars) array, as a block packs them: a block's
-    three go in by one copy."""
+    """The target's values on every bar read, filled block by block."""
 
-    results: Floats  # (3, bars): y, long, short
+    y: Floats
+    long: Floats
+    short: Floats
     judged_to: Ints
     ambiguous: Flags
 
     @classmethod
     def empty(cls, total: int) -> _Bars:
-        return cls(np.empty((3, total)), np.empty(total, dtype=np.int64),
-                   np.empty(total, dtype=bool))  # fmt: skip
-
-    @property
-    def y(self) -> Floats:
-        row: Floats = self.results[0]
-        return row
-
-    @property
-    def long(self) -> Floats:
-        row: Floats = self.results[1]
-        return row
-
-    @property
-    def short(self) -> Floats:
-        row: Floats = self.results[2]
-        return row
+        return cls(np.empty(total), np.empty(total), np.empty(total),
+                   np.empty(total, dtype=np.int64), np.empty(total, dtype=bool))  # fmt: skip
 
     def unpack(self, rows: slice, packed: Field) -> bool:
         """A block's kept values into its rows; False when there are none to take. Each
-        goes from the COPY's buffer into place without a temporary array (the arrays'
-        fresh pages are most of the cost; a temporary adds its own)."""
+        goes from the COPY's buffer into place, without a temporary array."""
         n = rows.stop - rows.start
         if packed is None or len(packed) != PACKED_BYTES * n:
             return False
-        self.results[:, rows] = np.frombuffer(packed, "<f8", 3 * n).reshape(3, n)
+        for i, column in enumerate((self.y, self.long, self.short)):
+            column[rows] = np.frombuffer(packed, "<f8", n, 8 * n * i)
         judged = self.judged_to[rows]
         np.add(np.frombuffer(packed, "<i4", n, 24 * n), np.int64(rows.start), out=judged)
         judged += _offsets(n)
@@ -177,9 +162,7 @@ class _Bars:
 
     def fill(self, rows: Ints, values: TargetValues) -> None:
         """Values computed on the given rows alone (their charts' rows, in order)."""
-        for column, computed in zip(self.results, (values.y, values.long, values.short),
-                                    strict=True):  # fmt: skip
-            column[rows] = computed
+        self.y[rows], self.long[rows], self.short[rows] = values.y, values.long, values.short
         self.ambiguous[rows] = values.ambiguous
         self.judged_to[rows] = values.judged_to - np.arange(len(rows)) + rows
 
