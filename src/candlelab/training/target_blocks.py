@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from candlelab.features.blocks import FULL_BLOCK, moment, unpacked_times
+from candlelab.features.blocks import moment, unpacked_times
 from candlelab.features.reading import CANDLE_COLUMNS, FeatureMatrix
 from candlelab.features.registry import LOCK_CLASS, StoredSet
 from candlelab.store.binary_copy import (
@@ -140,17 +140,15 @@ class _Bars:
                    np.empty(total, dtype=np.int64), np.empty(total, dtype=bool))  # fmt: skip
 
     def unpack(self, rows: slice, packed: Field) -> bool:
-        """A block's kept values into its rows; False when there are none to take. Each
-        goes from the COPY's buffer into place, without a temporary array."""
+        """A block's kept values into its rows; False when there are none to take."""
         n = rows.stop - rows.start
         if packed is None or len(packed) != PACKED_BYTES * n:
             return False
         for i, column in enumerate((self.y, self.long, self.short)):
             column[rows] = np.frombuffer(packed, "<f8", n, 8 * n * i)
-        judged = self.judged_to[rows]
-        np.add(np.frombuffer(packed, "<i4", n, 24 * n), np.int64(rows.start), out=judged)
-        judged += _offsets(n)
-        np.not_equal(np.frombuffer(packed, np.uint8, n, 28 * n), 0, out=self.ambiguous[rows])
+        after = np.frombuffer(packed, "<i4", n, 24 * n)
+        self.judged_to[rows] = after + np.arange(rows.start, rows.stop)
+        self.ambiguous[rows] = np.frombuffer(packed, np.uint8, n, 28 * n) != 0
         return True
 
     def packed(self, rows: slice) -> bytes:
@@ -170,15 +168,6 @@ class _Bars:
         classes, directions = market_classes(target)
         return TargetValues(classes, directions, self.y, self.judged_to, self.ambiguous,
                             self.long, self.short)  # fmt: skip
-
-
-_OFFSETS = np.arange(FULL_BLOCK, dtype=np.int64)
-
-
-def _offsets(n: int) -> Ints:
-    """0, 1, ..., n - 1: a block's rows counted from its first (blocks hold at most
-    FULL_BLOCK bars; made anew should one hold more)."""
-    return _OFFSETS[:n] if n <= FULL_BLOCK else np.arange(n, dtype=np.int64)
 
 
 @dataclass(frozen=True)
