@@ -324,7 +324,9 @@ def _where(request: DatasetRequest) -> str:
 
 
 def _sha256(arrays: Sequence[npt.NDArray[Any]]) -> str:
+    """The digest of the arrays' bytes, one after the other, hashed where they lie (a
+    `tobytes` copy wrote as much fresh memory again)."""
     digest = hashlib.sha256()
     for array in arrays:
-        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
     return digest.hexdigest()
