@@ -202,6 +202,9 @@ FRIDAY = [f"2025-12-05T{hour}:30" for hour in range(14, 21)]
         ("2025-12-08T17:29", None),  # Monday: two bars closed, fresh by the calendar
         ("2025-12-08T17:30", 3.0),  # the third has closed
         ("2025-12-09T16:00", 8.0),  # Tuesday: Monday's seven bars and Tuesday's first
+        # Silent for years: counted over 14 days and 4 bar lengths past its newest bar
+        # (to Saturday 20 Dec 00:30: ten sessions of seven bars), not the thousands owed.
+        ("2030-01-01T00:00", 70.0),
     ],
 )
 def test_a_calendar_chart_is_stale_by_the_bars_its_sessions_owe(

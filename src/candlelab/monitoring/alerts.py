@@ -249,7 +249,7 @@ def stale_found(conn: Connection, model_name: str | None, rules: Rules,
             overdue = _overdue_bars(last_bar, at, timedelta(microseconds=micros))
             stale = overdue > rules.stale_bars
         else:  # the (few) calendar charts: their sessions say which bars were owed
-            overdue = float(_closed_since(chart(conn, chart_id), last_bar, at))
+            overdue = float(_closed_since(chart(conn, chart_id), last_bar, at, rules.stale_bars))
             stale = overdue >= rules.stale_bars
         if stale:
             found.findings.append(_stale_finding(chart_id, name, last_bar, overdue, calendar))
@@ -261,10 +261,19 @@ def _overdue_bars(last_bar: datetime, now: datetime, bar: timedelta) -> float:
     return (now - last_bar - bar) / bar
 
 
-def _closed_since(served: Chart, last_bar: datetime, now: datetime) -> int:
+# How far past a calendar chart's newest bar its owed bars are counted: enough for
+# `stale_bars` bars of any length over the longest closure (a few days), and no more, so
+# a minute chart silent for years is not gridded bar by bar at every check.
+LOOKAHEAD = timedelta(days=14)
+
+
+def _closed_since(served: Chart, last_bar: datetime, now: datetime, stale_bars: float) -> int:
     """How many bars the chart's calendar expects after its newest one have closed by
-    `now`: none over a night or a weekend, when its sessions expect no bar."""
-    newest, until = _utc64(last_bar), _utc64(now)
+    `now` (counted over at most LOOKAHEAD plus `stale_bars` bar lengths past it): none
+    over a night or a weekend, when its sessions expect no bar."""
+    length = timedelta(microseconds=Timeframe.parse(served.timeframe).micros or 0)
+    newest = _utc64(last_bar)
+    until = _utc64(min(now, last_bar + LOOKAHEAD + (stale_bars + 1) * length))
     if until <= newest:
         return 0
     owed = missing_bars(served, np.array([newest]), newest, until)
