@@ -85,8 +85,8 @@ class Settings(BaseSettings):
         default=3.0,
         gt=0,
         validation_alias="CANDLELAB_ALERT_STALE_BARS",
-        description="A served 24/7 chart whose newest bar is this many bars overdue raises "
-        "an alert.",
+        description="A served chart whose newest bar is this many bars overdue (on a "
+        "calendar chart: bars its calendar expects, closed since) raises an alert.",
     )
 
     retrain_on_alert: Literal["off", "warn", "alert"] = Field(

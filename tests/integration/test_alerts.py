@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
@@ -32,6 +32,7 @@ from candlelab.monitoring.performance import update
 from candlelab.store.database import Connection
 from candlelab.web.access import Access, token_hash
 from candlelab.web.app import create_app
+from tests.fixtures.charts import XNYS_HOURLY, stored_chart
 from tests.fixtures.quality_cases import clean_bars
 from tests.fixtures.training_data import store
 
@@ -176,6 +177,8 @@ def test_a_served_chart_whose_bars_are_overdue_is_stale(conn: Connection, chart:
     add_signal(conn, chart, newest_bar(conn, chart), None)
     (stale,) = stale_found(conn, None, Rules()).findings  # the bars are from 2025
     assert (stale.kind, stale.chart_id, stale.model_name) == ("stale_data", chart, None)
+    three_bars_after_close = newest_bar(conn, chart) + 4 * HOUR  # a time given: 3, not over 3
+    assert not stale_found(conn, None, Rules(), now=three_bars_after_close).findings
     conn.execute("UPDATE charts SET last_bar = now() - interval '3 hours' WHERE id = %s",
                  (chart,))  # fmt: skip
     add_signal(conn, chart, newest_bar(conn, chart), None)  # still served
@@ -183,6 +186,37 @@ def test_a_served_chart_whose_bars_are_overdue_is_stale(conn: Connection, chart:
     assert (fresh.checked, fresh.findings) == ([f"stale_data:chart/{chart}"], [])
     recorded = record(conn, evaluation_found(conn, None, Rules()), HOUR)
     assert not recorded.raised
+
+
+# An hourly NYSE chart whose newest bar is Friday 5 Dec 2025's last (20:30 UTC, the session
+# 14:30-21:00): the weekend owes no bar, Monday 8 Dec owes one an hour from 14:30.
+FRIDAY = [f"2025-12-05T{hour}:30" for hour in range(14, 21)]
+
+
+@pytest.mark.parametrize(
+    ("now", "overdue"),
+    [
+        ("2025-12-05T23:00", None),  # Friday night: its last bar closed, nothing owed since
+        ("2025-12-06T15:00", None),  # Saturday
+        ("2025-12-07T22:00", None),  # Sunday night
+        ("2025-12-08T17:29", None),  # Monday: two bars closed, fresh by the calendar
+        ("2025-12-08T17:30", 3.0),  # the third has closed
+        ("2025-12-09T16:00", 8.0),  # Tuesday: Monday's seven bars and Tuesday's first
+        # Silent for years: counted over 14 days and 4 bar lengths past its newest bar
+        # (to Saturday 20 Dec 00:30: ten sessions of seven bars), not the thousands owed.
+        ("2030-01-01T00:00", 70.0),
+    ],
+)
+def test_a_calendar_chart_is_stale_by_the_bars_its_sessions_owe(
+    conn: Connection, now: str, overdue: float | None
+) -> None:
+    chart_id = stored_chart(conn, FRIDAY, XNYS_HOURLY)
+    add_signal(conn, chart_id, newest_bar(conn, chart_id), None)
+    at = datetime.fromisoformat(now).replace(tzinfo=UTC)
+    result = stale_found(conn, None, Rules(), now=at)
+    assert result.checked == [f"stale_data:chart/{chart_id}"]
+    assert [f.figures["overdue_bars"] for f in result.findings] == ([] if overdue is None
+                                                                    else [overdue])  # fmt: skip
 
 
 class Webhook:

@@ -20,9 +20,11 @@ The rules (`Rules`), each configurable:
   (0.25 R) below the walk-forward expectancy of its training run;
 - latency: the p99 of a version's latencies over `latency_window` (1 day back from its
   newest signal), at least `min_signals` (20) of them, above `latency_p99_ms` (500);
-- stale_data: a 24/7 chart a model serves whose newest bar, closed, is older than
-  `stale_bars` (3) bar lengths. A calendar chart (closed nights and weekends) and a
-  monthly one (bars of varying length) are not watched.
+- stale_data: a chart a model serves whose newest bar is overdue. A 24/7 chart: its
+  newest bar, closed, is older than `stale_bars` (3) bar lengths. A chart on another
+  calendar (an exchange's, the FX week): at least `stale_bars` bars its calendar expects
+  after its newest one have closed, so a night or a weekend is not stale. A monthly
+  chart (bars of varying length) is not watched.
 New alerts are POSTed to a webhook by `deliver` (see there).
 """
 
@@ -32,14 +34,18 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import numpy as np
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from candlelab.errors import NotFound
+from candlelab.market.calendars import CONTINUOUS, bar_ends
+from candlelab.market.charts import Chart, chart
+from candlelab.market.quality import missing_bars
 from candlelab.market.timeframes import Timeframe
 from candlelab.monitoring.drift import DriftReport, VersionDrift
 from candlelab.store.database import Connection
@@ -226,19 +232,27 @@ def latency_found(conn: Connection, model_name: str | None, rules: Rules) -> Fou
     return found
 
 
-def stale_found(conn: Connection, model_name: str | None, rules: Rules) -> Found:
-    """24/7 charts a model serves whose newest bar is overdue."""
+def stale_found(conn: Connection, model_name: str | None, rules: Rules,
+                now: datetime | None = None) -> Found:  # fmt: skip
+    """Charts a model serves whose newest bar is overdue, as of `now` (the database's now()
+    unless given): by the clock on a 24/7 chart, by its calendar's sessions on another."""
     found = Found()
-    for chart_id, name, timeframe, last_bar, now in conn.execute(
-        QUERIES["served_charts"], {"model_name": model_name}
+    params = {"model_name": model_name, "now": now}
+    for chart_id, name, timeframe, calendar, last_bar, at in conn.execute(
+        QUERIES["served_charts"], params
     ):
         micros = Timeframe.parse(timeframe).micros
         if micros is None:  # a month's length varies: not watched
             continue
         found.checked.append(f"stale_data:chart/{chart_id}")
-        overdue = _overdue_bars(last_bar, now, timedelta(microseconds=micros))
-        if overdue > rules.stale_bars:
-            found.findings.append(_stale_finding(chart_id, name, last_bar, overdue))
+        if calendar == CONTINUOUS:
+            overdue = _overdue_bars(last_bar, at, timedelta(microseconds=micros))
+            stale = overdue > rules.stale_bars
+        else:  # the (few) calendar charts: their sessions say which bars were owed
+            overdue = float(_closed_since(chart(conn, chart_id), last_bar, at, rules.stale_bars))
+            stale = overdue >= rules.stale_bars
+        if stale:
+            found.findings.append(_stale_finding(chart_id, name, last_bar, overdue, calendar))
     return found
 
 
@@ -247,10 +261,39 @@ def _overdue_bars(last_bar: datetime, now: datetime, bar: timedelta) -> float:
     return (now - last_bar - bar) / bar
 
 
-def _stale_finding(chart_id: int, name: str, last_bar: datetime, overdue: float) -> Finding:
+# How far past a calendar chart's newest bar its owed bars are counted: enough for
+# `stale_bars` bars of any length over the longest closure (a few days), and no more, so
+# a minute chart silent for years is not gridded bar by bar at every check.
+LOOKAHEAD = timedelta(days=14)
+
+
+def _closed_since(served: Chart, last_bar: datetime, now: datetime, stale_bars: float) -> int:
+    """How many bars the chart's calendar expects after its newest one have closed by
+    `now` (counted over at most LOOKAHEAD plus `stale_bars` bar lengths past it): none
+    over a night or a weekend, when its sessions expect no bar."""
+    length = timedelta(microseconds=Timeframe.parse(served.timeframe).micros or 0)
+    newest = _utc64(last_bar)
+    until = _utc64(min(now, last_bar + LOOKAHEAD + (stale_bars + 1) * length))
+    if until <= newest:
+        return 0
+    owed = missing_bars(served, np.array([newest]), newest, until)
+    if not len(owed):
+        return 0
+    closes = bar_ends(Timeframe.parse(served.timeframe), served.timezone, owed)
+    return int(np.count_nonzero(closes <= until))
+
+
+def _utc64(moment: datetime) -> np.datetime64:
+    return np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "us")
+
+
+def _stale_finding(chart_id: int, name: str, last_bar: datetime, overdue: float,
+                   calendar: str) -> Finding:  # fmt: skip
+    by = "" if calendar == CONTINUOUS else f" by the {calendar} calendar"
     message = f"chart {name} ({chart_id}): newest bar {last_bar:%Y-%m-%d %H:%M}, " \
-              f"{overdue:.1f} bars overdue"  # fmt: skip
-    figures = {"last_bar": last_bar.isoformat(), "overdue_bars": round(overdue, 2)}
+              f"{overdue:.1f} bars overdue{by}"  # fmt: skip
+    figures = {"last_bar": last_bar.isoformat(), "overdue_bars": round(overdue, 2),
+               "calendar": calendar}  # fmt: skip
     return Finding("stale_data", f"chart/{chart_id}", "alert", message, figures,
                    chart_id=chart_id)  # fmt: skip
 

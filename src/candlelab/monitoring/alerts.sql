@@ -63,13 +63,14 @@ GROUP BY s.model_name, s.model_version
 ORDER BY s.model_name, s.model_version;
 
 -- served_charts --
--- The 24/7 charts a model serves (a served signal, with features, of the model or any,
--- on one of its bars of the 30 days before its newest: a range of the (chart_id, time)
--- index, not every backtest signal), their timeframe and newest bar, and the time now:
--- the charts watched for stale data.
-SELECT c.id, c.name, c.timeframe, c.last_bar, now()
+-- The charts a model serves (a served signal, with features, of the model or any, on one
+-- of its bars of the 30 days before its newest: a range of the (chart_id, time) index,
+-- not every backtest signal), their timeframe, calendar and newest bar, and the time now
+-- (the database's, unless a time is given): the charts watched for stale data.
+SELECT c.id, c.name, c.timeframe, c.calendar, c.last_bar,
+       coalesce(%(now)s::timestamptz, now())
 FROM charts c
-WHERE c.calendar = '24/7' AND c.last_bar IS NOT NULL
+WHERE c.last_bar IS NOT NULL
   AND EXISTS (SELECT FROM signals s
               WHERE s.chart_id = c.id AND s.time > c.last_bar - interval '30 days'
                 AND s.features IS NOT NULL
