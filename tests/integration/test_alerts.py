@@ -319,6 +319,8 @@ def test_metrics_are_read_from_the_tables_behind_the_access_rule(
     assert 'candlelab_model_latency_ms{model="m",quantile="0.5",version="1"} 4.5' in lines
     assert 'candlelab_model_open_alerts{model="m",version="1"} 1.0' in lines
     assert "candlelab_chart_open_alerts 1.0" in lines
+    # Never drift-checked: no PSI sample at all (0 would read as "no drift").
+    assert not [line for line in lines if line.startswith("candlelab_model_worst_psi{")]
 
 
 def test_a_check_of_everything_resolves_a_chart_no_longer_served(

@@ -1,5 +1,6 @@
 """Drift end to end: training records its references, a version serving calm bars is
-quiet, the same version serving bars five times as volatile names the range feature."""
+quiet, the same version serving bars five times as volatile names the range feature; the
+latest check recorded is the worst PSI /metrics shows."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from candlelab.errors import NotFound
 from candlelab.features.materialisation import build_features
 from candlelab.market.candles import Bars
 from candlelab.models.prediction import ModelShelf, backtest, predict, served_reference
-from candlelab.monitoring.drift import DriftReport, Thresholds, drift
+from candlelab.monitoring.alerts import drift_found, record
+from candlelab.monitoring.drift import DriftReport, Thresholds, VersionDrift, drift
 from candlelab.monitoring.performance_drift import PerformanceDrift, performance_status
 from candlelab.store.database import Connection
 from candlelab.training.references import SAMPLE_ROWS
@@ -179,3 +183,38 @@ def test_the_windows_trades_are_set_against_the_walk_forward_estimate(
     assert losing.versions[0].drifted[-1] == "performance"
     few = drift(conn, MODEL, window=WINDOW, thresholds=Thresholds(min_trades=SERVED + 1))
     assert performance(few).status == "unknown"
+
+
+def scraped_psi(client: TestClient) -> dict[str, float]:
+    """The drift gauges /metrics shows for the served version, by metric name."""
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    return {sample.name: sample.value for family in families for sample in family.samples
+            if sample.name.endswith("_psi")
+            and sample.labels == {"model": MODEL, "version": "1"}}  # fmt: skip
+
+
+def recorded_check(conn: Connection, window: timedelta) -> VersionDrift:
+    """A check of the version, recorded as `candlelab drift` and the worker record it."""
+    report = drift(conn, MODEL, 1, window)
+    record(conn, drift_found(report), timedelta(hours=1))
+    conn.commit()
+    (version,) = report.versions
+    return version
+
+
+def test_metrics_show_the_latest_checks_worst_feature_and_prediction_psi(
+    conn: Connection, database_url: str, artifact_root: str, market: ServedMarket,
+    client: TestClient,
+) -> None:  # fmt: skip
+    serve(conn, database_url, artifact_root, market.chart_id, market.bars)
+    assert scraped_psi(client) == {}  # never checked: no sample, not 0
+    for window in (WINDOW, timedelta(days=10)):  # the second check replaces the first
+        version = recorded_check(conn, window)
+        worst = next(m for m in version.measures if m.kind == "feature")
+        (predictions,) = [m for m in version.measures if m.kind == "prediction"]
+        expected = {"candlelab_model_worst_psi": worst.psi,
+                    "candlelab_model_prediction_psi": predictions.psi}  # fmt: skip
+        assert scraped_psi(client) == expected
+    rows = conn.execute("SELECT worst_feature, signals FROM drift_checks").fetchall()
+    assert rows == [(worst.name, version.signals)]
+    assert version.signals < SERVED  # the ten days' window, not the first check's

@@ -327,12 +327,16 @@ def test_the_scheduled_checks_of_a_model_in_service_judge_it_and_promote_its_cha
 ) -> None:
     monitored(conn, database_url, artifact_root)  # v1 champion, v2 challenger, drifted
     challenger_results(conn, 2.0)  # v2 better beyond doubt
+    conn.execute("DELETE FROM drift_checks")  # kept by `monitored`'s check: the task's own
+    conn.commit()
     tasks = (("evaluate", HOUR), ("drift", HOUR), ("decide", HOUR))
     tally = Worker(replace(config, tasks=tasks)).run()
     ran = {s.kind: s for s in schedules.schedules(conn)}
     assert (tally.tasks, tally.tasks_failed) == (3, 0)
     assert ran["drift"].last_result == (  # raised by `monitored` already: still open
         "2 versions checked, 2 drifted; alerts: 0 raised, 2 still open, 0 resolved")  # fmt: skip
+    checks = conn.execute("SELECT model_version FROM drift_checks ORDER BY 1").fetchall()
+    assert checks == [(1,), (2,)]  # each version's latest check, for /metrics
     assert ran["decide"].last_result == f"{MODEL}: promote"
     [last] = history(conn, MODEL)[:1]
     assert (last.alias, last.version, last.changed_by) == ("champion", 2, "policy")

@@ -8,5 +8,6 @@ figures per chart and window in `model_performance` (`figures`: the NumPy of one
 `drift` compares a version's served signals with the distributions its training run
 recorded (`drift_references`); `candlelab drift` runs it. `alerts` turns what drift and
 `evaluate --report` find (drift, losing versions, slow ones, stale charts) into rows of
-`alerts`, raised once and resolved when it passes, and POSTs new ones to a webhook.
+`alerts`, raised once and resolved when it passes, and POSTs new ones to a webhook; with
+them it keeps each version's latest drift check (`drift_checks`), which /metrics shows.
 """

@@ -10,7 +10,9 @@ caller's transaction:
   reopens that alert instead (resolved_at cleared; it was delivered already), so a
   condition that flickers is one alert, not one per flicker;
 - resolves the open alerts of the keys looked at and not found (and, after a check of
-  every model, the open alerts of its kinds not found, whatever their subject).
+  every model, the open alerts of its kinds not found, whatever their subject);
+- keeps each version's drift check as its latest (`drift.store_check`: its worst PSI,
+  what /metrics shows), with the alerts it raised.
 The rules (`Rules`), each configurable:
 - feature_drift: a version's features at PSI alert level, one alert naming them;
   prediction_drift: its predicted classes' PSI at alert level;
@@ -47,7 +49,7 @@ from candlelab.market.calendars import CONTINUOUS, bar_ends
 from candlelab.market.charts import Chart, chart
 from candlelab.market.quality import missing_bars
 from candlelab.market.timeframes import Timeframe
-from candlelab.monitoring.drift import DriftReport, VersionDrift
+from candlelab.monitoring.drift import DriftReport, VersionDrift, store_check
 from candlelab.store.database import Connection
 from candlelab.store.queries import load_queries
 
@@ -92,11 +94,13 @@ class Found:
     # Kinds looked at everywhere (no --model): an open alert of one not found is resolved,
     # its subject checked or not (a chart no longer served, a version's signals deleted).
     every: list[str] = field(default_factory=list)
+    drift: list[VersionDrift] = field(default_factory=list)  # the versions' checks, kept
 
     def __iadd__(self, other: Found) -> Found:
         self.findings += other.findings
         self.checked += other.checked
         self.every += other.every
+        self.drift += other.drift
         return self
 
 
@@ -121,6 +125,8 @@ def record(conn: Connection, found: Found, cooldown: timedelta) -> Recorded:
     keys = [f.dedupe_key for f in found.findings]
     params = {"checked": found.checked, "kinds": found.every, "found": keys}
     resolved = [row[0] for row in conn.execute(QUERIES["resolve"], params)]
+    for version in found.drift:
+        store_check(conn, version)
     return Recorded(raised, updated, resolved)
 
 
@@ -141,7 +147,7 @@ def _raise(conn: Connection, finding: Finding, cooldown: timedelta) -> tuple[int
 
 def drift_found(report: DriftReport) -> Found:
     """Feature and prediction drift at alert level, per version checked."""
-    found = Found()
+    found = Found(drift=list(report.versions))
     for version in report.versions:
         subject = f"{version.model_name}/{version.model_version}"
         found.checked += [f"feature_drift:{subject}", f"prediction_drift:{subject}"]
@@ -395,7 +401,8 @@ def _note(conn: Connection, alert: dict[str, Any], tries: int, error: str | None
 
 def version_gauges(conn: Connection) -> tuple[list[tuple[Any, ...]], int]:
     """Per model version: name, version, signals, win rate, expectancy, latency p50/p95/p99
-    (its 'all' record over every chart) and open alerts; and the open alerts about no
+    (its 'all' record over every chart), open alerts, and its latest drift check's worst
+    feature PSI and prediction PSI (NULL if never checked); and the open alerts about no
     version (stale data)."""
     rows = conn.execute(QUERIES["version_gauges"]).fetchall()
     chart_level = conn.execute(QUERIES["chart_alerts"]).fetchone()

@@ -116,16 +116,17 @@ UPDATE alerts SET delivery_attempts = delivery_attempts + %(attempts)s,
 WHERE id = %(id)s;
 
 -- version_gauges --
--- Per model version, what /metrics exposes: its overall record ('all', every chart) and
--- its open alerts, read at scrape time so every server process answers the same.
-SELECT coalesce(p.model_name, a.model_name), coalesce(p.model_version, a.model_version),
-       p.signals, p.win_rate, p.expectancy_r, p.latency_p50_ms, p.latency_p95_ms,
-       p.latency_p99_ms, coalesce(a.open, 0)
+-- Per model version, what /metrics exposes: its overall record ('all', every chart), its
+-- open alerts and its latest drift check, read at scrape time so every server process
+-- answers the same. A version in any of the three is listed (USING merges the keys).
+SELECT model_name, model_version, p.signals, p.win_rate, p.expectancy_r, p.latency_p50_ms,
+       p.latency_p95_ms, p.latency_p99_ms, coalesce(a.open, 0), d.worst_feature_psi,
+       d.prediction_psi
 FROM (SELECT * FROM model_performance WHERE chart_id IS NULL AND window_kind = 'all') p
 FULL JOIN (SELECT model_name, model_version, count(*) AS open FROM alerts
            WHERE resolved_at IS NULL AND model_name IS NOT NULL
-           GROUP BY model_name, model_version) a
-  ON a.model_name = p.model_name AND a.model_version = p.model_version
+           GROUP BY model_name, model_version) a USING (model_name, model_version)
+FULL JOIN drift_checks d USING (model_name, model_version)
 ORDER BY 1, 2;
 
 -- chart_alerts --

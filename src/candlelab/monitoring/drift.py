@@ -270,3 +270,17 @@ def _window_features(conn: Connection, params: dict[str, Any],
     rows = conn.execute(QUERIES["window_features"], {**params, "names": names}).fetchall()
     found = {name: np.asarray(values, dtype=np.float64) for name, values in rows}
     return {name: found.get(name, np.array([])) for name in names}
+
+
+def store_check(conn: Connection, version: VersionDrift) -> None:
+    """Keep the version's check as its latest (`drift_checks`): its worst feature and that
+    feature's PSI, its predictions' PSI. In the caller's transaction."""
+    features = [m for m in version.measures if m.kind != PREDICTION]  # worst first
+    predictions = [m.psi for m in version.measures if m.kind == PREDICTION]
+    params = {"model_name": version.model_name, "model_version": version.model_version,
+              "window_start": version.window_start, "window_end": version.window_end,
+              "signals": version.signals,
+              "worst_feature": features[0].name if features else None,
+              "worst_feature_psi": features[0].psi if features else None,
+              "prediction_psi": predictions[0] if predictions else None}  # fmt: skip
+    conn.execute(QUERIES["store_check"], params)

@@ -50,3 +50,15 @@ FROM signals
 WHERE model_name = %(model_name)s AND model_version = %(model_version)s
   AND time > %(start)s AND time <= %(end)s AND features IS NOT NULL
 GROUP BY pred;
+
+-- store_check --
+-- The version's latest check, replacing the one before: what /metrics reads.
+INSERT INTO drift_checks (model_name, model_version, window_start, window_end, signals,
+                          worst_feature, worst_feature_psi, prediction_psi)
+VALUES (%(model_name)s, %(model_version)s, %(window_start)s, %(window_end)s, %(signals)s,
+        %(worst_feature)s, %(worst_feature_psi)s, %(prediction_psi)s)
+ON CONFLICT (model_name, model_version) DO UPDATE
+SET checked_at = now(), window_start = EXCLUDED.window_start,
+    window_end = EXCLUDED.window_end, signals = EXCLUDED.signals,
+    worst_feature = EXCLUDED.worst_feature, worst_feature_psi = EXCLUDED.worst_feature_psi,
+    prediction_psi = EXCLUDED.prediction_psi;

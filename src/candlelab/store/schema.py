@@ -517,6 +517,25 @@ drift_references = Table(
     CheckConstraint(_one_of("kind", REFERENCE_KINDS), name="kind"),
 )
 
+# Each model version's latest drift check (`monitoring/drift.py`), replaced by the next:
+# what /metrics shows as its worst PSI. The worst feature and its PSI are both known or
+# both not (a version whose references name no feature).
+drift_checks = Table(
+    "drift_checks",
+    metadata,
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Integer, nullable=False),
+    _timestamp("checked_at"),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("signals", Integer, nullable=False),  # with features, compared
+    Column("worst_feature", Text),
+    Column("worst_feature_psi", Double),
+    Column("prediction_psi", Double),
+    PrimaryKeyConstraint("model_name", "model_version"),
+    CheckConstraint("(worst_feature IS NULL) = (worst_feature_psi IS NULL)", name="worst_feature"),
+)
+
 WINDOW_KINDS = ("day", "week", "month", "all")
 PERFORMANCE_FIGURES = (
     "signals", "trades", "wins", "win_rate", "win_rate_low", "win_rate_high",

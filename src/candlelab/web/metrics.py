@@ -2,10 +2,11 @@
 
 Per model version (labels `model`, `version`), from its overall record in
 model_performance (window 'all', every chart: as `candlelab evaluate --report` last left
-it): signals, win rate, expectancy in R, latency p50/p95/p99; and its open alerts. The
-open alerts about no version (stale data) are one more gauge. Nothing is kept in the
-process: every server process answers the same. The worst PSI is not exposed: drift
-results are not stored (`candlelab drift` computes them), only the alerts they raise.
+it): signals, win rate, expectancy in R, latency p50/p95/p99; its open alerts; and from
+its latest drift check in drift_checks (`candlelab drift` or the worker's scheduled one),
+the PSI of its worst feature and of its predictions, absent for a version never checked.
+The open alerts about no version (stale data) are one more gauge. Nothing is kept in the
+process: every server process answers the same.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ FIGURES = (
     (0, "candlelab_model_signals", "Signals of the model version, every chart."),
     (1, "candlelab_model_win_rate", "Share of the version's trades above 0 R."),
     (2, "candlelab_model_expectancy_r", "The version's mean trade result, in R."),
+    (7, "candlelab_model_worst_psi", "PSI of the version's worst feature, latest drift check."),
+    (8, "candlelab_model_prediction_psi", "PSI of the version's predictions, latest drift check."),
 )
 QUANTILES = ((3, "0.5"), (4, "0.95"), (5, "0.99"))
 OPEN_ALERTS = 6
@@ -58,7 +61,7 @@ def _figure(rows: list[tuple[Any, ...]], column: int, metric: str,
             text: str) -> GaugeMetricFamily:  # fmt: skip
     family = GaugeMetricFamily(metric, text, labels=LABELS)
     for name, version, *values in rows:
-        if values[column] is not None:  # not measured (no trade, no record yet)
+        if values[column] is not None:  # not measured (no trade, no record, no check yet)
             family.add_metric([name, str(version)], values[column])
     return family
 
