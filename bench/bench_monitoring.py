@@ -3,6 +3,7 @@
     python bench/bench_monitoring.py [--charts 100] [--signals-per-chart 1000]
         [--drift-rows 100000] [--features 50] [--metric-signals 1000000]
         [--versions 100] [--repeat 1] [--parts judging,drift,metrics]
+        [--parts evidently --evidently-rows 100000]
 
 The full size of issue 17: `--charts 1000 --drift-rows 1000000 --metric-signals 10000000`
 (1,000 signals per chart: 1,000,000 signals judged). Runs on BENCH_DATABASE_URL's server
@@ -34,6 +35,9 @@ if set, else on a fresh embedded server in a temporary home.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -270,6 +274,38 @@ def run_drift(conn: Connection, rows: int, width: int, repeat: int) -> dict[str,
     return t | {"drift_rows": rows, "drift_width": width, "psi_alike": close}
 
 
+EVIDENTLY_HOME = Path.home() / ".cache" / "candlelab" / "bench-evidently"
+EVIDENTLY = ("evidently==0.7.23", "pandas<3")  # it does not import beside pandas 3
+
+
+def evidently_python() -> Path:
+    """The Python of the throw-away environment holding Evidently, made on first use."""
+    python = EVIDENTLY_HOME / "bin" / "python"
+    if not python.exists():
+        print(f"installing {' '.join(EVIDENTLY)} into {EVIDENTLY_HOME} (this benchmark only)",
+              flush=True)  # fmt: skip
+        subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_HOME)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *EVIDENTLY], check=True)
+    return python
+
+
+def run_evidently(rows: int, width: int, scratch: Path) -> dict[str, Any]:
+    """Evidently's DataDriftPreset on the first `rows` rows of the drift part's data (its
+    reference and window as two frames), in its own environment (`drift_peers.py`), and
+    the from-scratch baseline on the same rows, in this process."""
+    reference, window = drift_data(rows, width)
+    np.save(scratch / "reference.npy", reference)
+    np.save(scratch / "window.npy", np.column_stack(window))
+    peer = Path(__file__).with_name("drift_peers.py")
+    done = subprocess.run([str(evidently_python()), str(peer), str(scratch / "reference.npy"),
+                           str(scratch / "window.npy")], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    found = json.loads(done.stdout.splitlines()[-1])
+    started = time.perf_counter()
+    baseline_drift(reference, window)
+    return {"evidently": found, "evidently_base": time.perf_counter() - started}
+
+
 # --- /metrics ---------------------------------------------------------------------------------
 
 METRIC_CHARTS = 100  # hourly signals on 100 charts: ~42 days of windows per version at 10M
@@ -284,6 +320,13 @@ SELECT c.id, timestamptz '2001-01-01' + b * interval '1 hour', 'metric' || (v %%
 FROM generate_series(0, %(versions)s - 1) AS v,
      (SELECT id FROM charts ORDER BY id LIMIT %(charts)s) AS c,
      generate_series(0, %(bars)s - 1) AS b
+"""
+METRIC_DRIFT_CHECKS = """
+INSERT INTO drift_checks (model_name, model_version, window_start, window_end, signals,
+                          worst_feature, worst_feature_psi, prediction_psi)
+SELECT DISTINCT model_name, model_version, now() - interval '7 days', now(), 1000, 'f00',
+       0.3, 0.05
+FROM signals WHERE model_name LIKE 'metric%'
 """
 AGGREGATES = """
 SELECT model_name, model_version, count(*), avg((realized_rr > 0)::int), avg(realized_rr),
@@ -309,6 +352,7 @@ def metric_signals(conn: Connection, signals: int, versions: int) -> tuple[float
     bars = max(1, per_version // charts)
     started = time.perf_counter()
     conn.execute(METRIC_SIGNALS, {"versions": versions, "charts": charts, "bars": bars})
+    conn.execute(METRIC_DRIFT_CHECKS)  # every version checked: the scrape joins them all
     conn.commit()
     vacuum(conn, "signals")
     made = time.perf_counter() - started
@@ -376,9 +420,19 @@ def report(t: dict[str, Any], repeat: int) -> None:
         print(f"{name:50} {seconds:7.2f} s  {shown:>6}  {target}")
     if "latency" in t:
         report_metrics(t)
+    if "evidently" in t:
+        report_evidently(t)
     for name in ("judged_alike", "psi_alike"):
         if name in t:
             print(f"check {name}: {'yes' if t[name] else 'NO'}")
+
+
+def report_evidently(t: dict[str, Any]) -> None:
+    found, base = t["evidently"], t["evidently_base"]
+    print(f"Evidently {found['evidently']} DataDriftPreset, {found['columns']} x "
+          f"{found['rows']:,} rows: {found['seconds']:.2f} s ({found['drifted']:.0f} columns "
+          f"drifted); the from-scratch baseline on the same rows {base:.2f} s: "
+          f"{found['seconds'] / base:.1f}x")  # fmt: skip
 
 
 def report_metrics(t: dict[str, Any]) -> None:
@@ -394,7 +448,7 @@ def report_metrics(t: dict[str, Any]) -> None:
           f"{scrape_p50 / ms['aggregates'][0]:.5f} (target: under 50 ms)")  # fmt: skip
 
 
-def run(url: str, args: argparse.Namespace) -> None:
+def run(url: str, args: argparse.Namespace, scratch: Path) -> None:
     parts, t = set(args.parts.split(",")), dict[str, Any]()
     with connect(url) as conn:
         if "judging" in parts:
@@ -403,6 +457,8 @@ def run(url: str, args: argparse.Namespace) -> None:
             t |= run_drift(conn, args.drift_rows, args.features, args.repeat)
         if "metrics" in parts:
             t |= run_metrics(conn, args.metric_signals, args.versions)
+    if "evidently" in parts:
+        t |= run_evidently(args.evidently_rows, args.features, scratch)
     report(t, args.repeat)
 
 
@@ -420,14 +476,16 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         default="judging,drift,metrics",
-        help="the parts to run, comma-separated (all three by default)",
+        help="the parts to run, comma-separated (the first three by default; evidently "
+        "installs Evidently into a throw-away environment on first use)",
     )
+    parser.add_argument("--evidently-rows", type=int, default=100_000)
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as scratch,
         bench_database("bench_monitoring", Path(scratch)) as url,
     ):
-        run(url, args)
+        run(url, args, Path(scratch))
 
 
 if __name__ == "__main__":
