@@ -348,6 +348,9 @@ def metric_signals(conn: Connection, signals: int, versions: int) -> tuple[float
 
     found = conn.execute("SELECT count(*) FROM charts").fetchone()
     charts = min(METRIC_CHARTS, int(found[0]) if found else 0)
+    if not charts:
+        raise SystemExit("the metrics part puts its signals on the judging part's charts: "
+                         "run it with --parts judging,metrics")  # fmt: skip
     per_version = signals // versions
     bars = max(1, per_version // charts)
     started = time.perf_counter()
