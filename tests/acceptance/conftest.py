@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -81,6 +82,21 @@ def cli_then_here(cli: Cli, cli_here: Cli) -> Cli:
     def run(*args: str, **variables: Any) -> subprocess.CompletedProcess[str]:
         calls.append(args)
         return (cli if len(calls) == 1 else cli_here)(*args, **variables)
+
+    return run
+
+
+@pytest.fixture
+def cli_json(cli: Cli, cli_here: Cli, database_url: str, artifact_root: str) -> Callable[..., Any]:
+    """candlelab(*args) with --json on the test's database and artifact store: exit 0
+    asserted, what it printed parsed. In this process, but a worker in its own."""
+
+    def run(*args: str) -> Any:
+        runner = cli if args[0] == "worker" else cli_here
+        done = runner(*args, "--json", DATABASE_URL=database_url,
+                      CANDLELAB_ARTIFACT_ROOT=artifact_root)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
 
     return run
 

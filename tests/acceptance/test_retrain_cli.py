@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,14 +15,13 @@ pytestmark = pytest.mark.slow  # whole commands, a worker's in a subprocess
 
 
 def test_request_cancel_retry_then_a_worker_retrains_once(
-    cli: Cli, cli_here: Cli, conn: Connection, database_url: str, artifact_root: str
+    cli: Cli,
+    cli_json: Callable[..., Any],
+    conn: Connection,
+    database_url: str,
+    artifact_root: str,
 ) -> None:
-    def candlelab(*args: str) -> Any:
-        run = cli if args[0] == "worker" else cli_here  # a worker in its own process
-        done = run(*args, "--json", DATABASE_URL=database_url,
-                   CANDLELAB_ARTIFACT_ROOT=artifact_root)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+    candlelab = cli_json
 
     never = cli("retrain", "nobody", "--reason", "r", DATABASE_URL=database_url)
     assert_one_line_error(never, "model 'nobody' has no finished training run to repeat")

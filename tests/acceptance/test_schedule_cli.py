@@ -4,6 +4,7 @@ schedule, as a user runs them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -42,14 +43,13 @@ def test_a_schedule_needs_a_trained_model_and_something_to_fire_on(
 
 @pytest.mark.slow  # trains a model, and the worker retrains it
 def test_a_scheduled_retrain_is_run_by_a_worker_once_it_is_due(
-    cli: Cli, cli_here: Cli, conn: Connection, database_url: str, artifact_root: str
+    cli: Cli,
+    cli_json: Callable[..., Any],
+    conn: Connection,
+    database_url: str,
+    artifact_root: str,
 ) -> None:
-    def candlelab(*args: str) -> Any:
-        run = cli if args[0] == "worker" else cli_here  # a worker in its own process
-        done = run(*args, "--json", DATABASE_URL=database_url,
-                   CANDLELAB_ARTIFACT_ROOT=artifact_root)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+    candlelab = cli_json
 
     trained(database_url, artifact_root, served_market(conn))
     made = candlelab("retrain", "schedule", MODEL, "--every", "1d", "--priority", "3")
