@@ -5,6 +5,7 @@ trigger counts accepted spans' changes since the model's last training run."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -94,11 +95,7 @@ def test_two_workers_claiming_at_once_take_each_period_exactly_once(
             if claim(worker, name) is not None:
                 taken.append(name)
 
-        threads = [threading.Thread(target=race, args=(w, f"w{n}")) for n, w in enumerate(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        together(race, workers)
         assert len(taken) == 1, taken
     for worker in workers:
         worker.close()
@@ -252,11 +249,7 @@ def test_two_workers_checking_the_spans_trigger_at_once_fire_it_once(
             start.wait()
             fired.extend(name for _ in spans_fired(worker, name))
 
-        threads = [threading.Thread(target=check, args=(w, f"w{n}")) for n, w in enumerate(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        together(check, workers)
         assert len(fired) == 1, fired
         conn.execute("UPDATE span_annotations SET end_time = end_time + interval '1 hour'")
         conn.commit()
@@ -340,3 +333,12 @@ def test_the_scheduled_checks_of_a_model_in_service_judge_it_and_promote_its_cha
     assert ran["decide"].last_result == f"{MODEL}: promote"
     [last] = history(conn, MODEL)[:1]
     assert (last.alias, last.version, last.changed_by) == ("champion", 2, "policy")
+
+
+def together(target: Callable[[Connection, str], None], workers: list[Connection]) -> None:
+    """`target(worker, "w<n>")` for every worker at once, each in a thread of its own."""
+    threads = [threading.Thread(target=target, args=(w, f"w{n}")) for n, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
