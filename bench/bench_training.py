@@ -1,6 +1,7 @@
 """Training from the database at the issue's sizing, against baselines in the same run.
 
     python bench/bench_training.py [--charts 1000] [--bars 5000] [--rounds 10] [--repeat 1]
+    python bench/bench_training.py --matrix-only --pairs 9   # the set-up, then the pairs
 
 The data set: `charts` daily random walks of `bars` bars (bench_candles_io's), the bundled
 `core` set built on them, the ready `triple-barrier` target. Runs on BENCH_DATABASE_URL's
@@ -11,7 +12,8 @@ server if set, else on a fresh embedded server in a temporary home.
   `candlelab train`'s (`trainer.checked_plan`: features from the store, targets, folds:
   everything before the fit);
 - the training matrix (`assemble_dataset`: features + targets) against reading the
-  feature matrix alone (`read_features`); both this and the preparation warm (the
+  feature matrix alone (`read_features`), as medians and as the median ratio of `--pairs`
+  pairs run back to back; both this and the preparation warm (the
   target values kept beside the feature blocks by an earlier run) and cold (none kept:
   the first run of a target, which computes and keeps them);
 - the fit: candlelab's (`Learner`: one binned Dataset of every row, the fit on a subset)
@@ -58,6 +60,7 @@ from candlelab.training.tracking import upgrade_tracking_schema
 from candlelab.training.trainer import TrainingRequest, checked_plan
 
 FOLDS = 3
+SETTLE = 3.0  # seconds before each step of a pair (see matrix_pairs)
 PRICES = ("open", "high", "low", "close", "volume")
 
 
@@ -131,7 +134,8 @@ def train_process(url: str, scratch: Path, rounds: int) -> tuple[float, float]:
     return seconds, peak_kb / 1e6
 
 
-def run(url: str, charts: int, bars: int, rounds: int, repeat: int) -> None:
+def run(url: str, args: argparse.Namespace) -> None:
+    charts, bars, rounds, repeat = args.charts, args.bars, args.rounds, args.repeat
     with connect(url) as conn, tempfile.TemporaryDirectory() as scratch:
         upgrade_tracking_schema(url, (Path(scratch) / "artifacts").as_uri())
         started = time.perf_counter()
@@ -143,7 +147,43 @@ def run(url: str, charts: int, bars: int, rounds: int, repeat: int) -> None:
         data = DatasetRequest(stored, ready_target("triple-barrier"), chart_ids)
         request = TrainingRequest(data, params={"num_boost_round": rounds},
                                   folds=FoldPlan(folds=FOLDS))  # fmt: skip
-        report(_measured(url, Path(scratch), stored, request, rounds=rounds, repeat=repeat), repeat)
+        if not args.matrix_only:
+            t = _measured(url, Path(scratch), stored, request, rounds=rounds, repeat=repeat)
+            report(t, repeat)
+        if args.pairs:
+            report_pairs(matrix_pairs(url, stored, request.data, args.pairs))
+
+
+def matrix_pairs(url: str, stored: StoredSet, data: DatasetRequest, pairs: int) -> list[float]:
+    """`assemble_dataset` (warm) over `read_features`, pair by pair, the first of a pair
+    alternating, each step after SETTLE seconds idle. Here most of either step is the
+    first touch of its output's memory (2 GB at 5M rows), and what that costs depends on
+    how long ago the last step freed its own: back to back, a read right after a read took
+    2.3-3.0 s, right after `assemble_dataset` 1.8-1.9 s (1,000 charts, 2026-12-06). After
+    a pause every step pays it in full, as `candlelab train` does in a process of its own."""
+    assemble_dataset(url, data)  # the targets kept
+    steps: dict[str, Callable[[], object]] = {
+        "read": lambda: read_features(url, stored),
+        "assemble": lambda: assemble_dataset(url, data),
+    }
+    ratios: list[float] = []
+    for turn in range(pairs):
+        took: dict[str, float] = {}
+        for name in ("read", "assemble") if turn % 2 == 0 else ("assemble", "read"):
+            time.sleep(SETTLE)
+            started = time.perf_counter()
+            steps[name]()
+            took[name] = time.perf_counter() - started
+        ratios.append(took["assemble"] / took["read"])
+        print(f"  pair {turn + 1}: read_features {took['read']:.2f} s, "
+              f"assemble_dataset {took['assemble']:.2f} s, ratio {ratios[-1]:.3f}")  # fmt: skip
+    return ratios
+
+
+def report_pairs(ratios: list[float]) -> None:
+    print(f"training matrix over the feature read, {len(ratios)} pairs: median ratio "
+          f"{statistics.median(ratios):.3f} (from {min(ratios):.3f} to {max(ratios):.3f}), "
+          "target ≤ 1.3")  # fmt: skip
 
 
 def _measured(url: str, scratch: Path, stored: StoredSet, request: TrainingRequest, *,
@@ -238,12 +278,20 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=7,
+        help="read_features / assemble_dataset pairs after the rest (0: none)",
+    )
+    parser.add_argument("--matrix-only", action="store_true",
+                        help="the set-up and the pairs alone")  # fmt: skip
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as scratch,
         bench_database("bench_training", Path(scratch)) as url,
     ):
-        run(url, args.charts, args.bars, args.rounds, args.repeat)
+        run(url, args)
 
 
 if __name__ == "__main__":
