@@ -338,8 +338,10 @@ SIGNALS_COPY = ("COPY signals (chart_id, time, model_name, model_version, alias,
 
 @dataclass(frozen=True)
 class SignalRows:
-    """Predicted rows as one binary COPY payload into `signals`. The class word's length
-    varies, so the rows are laid out class by class, each class a fixed-width record."""
+    """Predicted rows as one binary COPY payload into `signals`, chart after chart as a
+    backtest writes them. The class word's length varies, so each class's rows are laid
+    out as fixed-width records, and a chart's rows go class by class (each in time
+    order): the keys' B-trees get the chart's pages once, as from rows in time order."""
 
     chart_id: np.ndarray[Any, Any]
     time: np.ndarray[Any, Any]
@@ -347,18 +349,36 @@ class SignalRows:
     proba: np.ndarray[Any, Any]
 
     def binary(self, name: str, version: int, classes: tuple[str, ...]) -> bytes:
-        parts = [self._records(name, version, word.encode(), self.best == index)
-                 for index, word in enumerate(classes)]  # fmt: skip
-        return b"PGCOPY\n\xff\r\n\0" + bytes(8) + b"".join(parts) + b"\xff\xff"
+        order = np.lexsort((self.best, self.chart_id))  # stable: time order kept within
+        best = self.best[order]
+        records = [self._records(name, version, word.encode(), order[best == index])
+                   for index, word in enumerate(classes)]  # fmt: skip
+        return b"PGCOPY\n\xff\r\n\0" + bytes(8) + self._by_chart(order, best, records) + b"\xff\xff"
 
-    def _records(self, name: str, version: int, word: bytes, rows: np.ndarray[Any, Any]) -> bytes:
+    def _by_chart(self, order: np.ndarray[Any, Any], best: np.ndarray[Any, Any],
+                  records: list[np.ndarray[Any, Any]]) -> bytes:  # fmt: skip
+        """The classes' records joined run by run of (chart, class) in sorted order."""
+        charts = self.chart_id[order]
+        starts = np.flatnonzero(np.r_[True, (np.diff(charts) != 0) | (np.diff(best) != 0)])
+        lengths = np.diff(np.r_[starts, len(order)])
+        raw = [memoryview(each.tobytes()) for each in records]
+        width = [each.dtype.itemsize for each in records]
+        taken, pieces = [0] * len(records), []
+        for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
+            c = int(best[start])
+            pieces.append(raw[c][taken[c] * width[c] : (taken[c] + length) * width[c]])
+            taken[c] += length
+        return b"".join(pieces)
+
+    def _records(self, name: str, version: int, word: bytes,
+                 rows: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:  # fmt: skip
         text = [("name", name.encode()), ("alias", b"champion"), ("pred", word)]
         fields = [("n", ">i2"), ("chart_len", ">i4"), ("chart", ">i8"), ("time_len", ">i4"),
                   ("time", ">i8"), ("name_len", ">i4"), ("name", f"S{len(text[0][1])}"),
                   ("version_len", ">i4"), ("version", ">i4"), ("alias_len", ">i4"),
                   ("alias", f"S{len(text[1][1])}"), ("pred_len", ">i4"), ("pred", f"S{len(word)}"),
                   ("proba_len", ">i4"), ("proba", ">f8")]  # fmt: skip
-        out = np.zeros(int(rows.sum()), dtype=np.dtype(fields))
+        out = np.zeros(len(rows), dtype=np.dtype(fields))
         out["n"], out["chart_len"], out["time_len"], out["version_len"] = 7, 8, 8, 4
         out["proba_len"], out["version"] = 8, version
         for field, value in text:
@@ -366,7 +386,7 @@ class SignalRows:
         out["chart"] = self.chart_id[rows]
         out["time"] = (self.time[rows].astype("datetime64[us]") - PG_EPOCH).astype(np.int64)
         out["proba"] = self.proba[rows]
-        return out.tobytes()
+        return out
 
 
 def emptied(url: str, table: str) -> Callable[[], None]:
