@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -11,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from candlelab.demo import demo_charts, shift_bars
-from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec
+from candlelab.demo import REGIME_LABELS, demo_charts, shift_bars
+from candlelab.market.synthetic_market import INSTRUMENTS, MarketSpec, hourly_regimes
 from candlelab.store.embedded import POSTGRES_VERSION, _pgserver
 from tests.acceptance.conftest import Cli, candlelab_command, cli_environment
 
@@ -28,6 +29,7 @@ VOLATILITY = {"std_5", "std_20", "std_60", "atr_14", "natr_14", "range", "bb_wid
 CALENDAR = {"hour", "weekday", "minutes_to_close"}
 DRIFTED = ("select string_agg(name, ',') from alerts, jsonb_object_keys(figures -> 'psi') name "
            "where kind = 'feature_drift' and model_version = {}")  # fmt: skip
+RUN_METRICS = "select metrics from training_runs where run_id like '{}%'"
 
 
 def candle_count(url: str) -> int:
@@ -83,6 +85,60 @@ def psql(url: str, query: str) -> str:
     return result.stdout.strip()
 
 
+def printed_table(stdout: str, title: str) -> list[list[str]]:
+    """The cells of each row of the table printed under a title starting with `title`
+    (Rich's box lines: a row between │, the table ends at └)."""
+    lines = stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(title))
+    rows: list[list[str]] = []
+    for line in lines[first + 1 :]:
+        if line.startswith("└"):
+            return rows
+        if line.startswith("│"):
+            rows.append([cell.strip() for cell in line.strip("│").split("│")])
+    raise AssertionError(f"table {title!r} has no end")
+
+
+def assert_the_labelling_loop_printed(stdout: str, url: str) -> None:
+    """The run's walk-forward table (its pooled scores those recorded in training_runs),
+    its proposals against the known regimes, and how to open MLflow's UI."""
+    run = re.search(r"^model: +demo-regimes version 1, run (\w{12}),", stdout, re.MULTILINE)
+    assert run, stdout
+    folds = printed_table(stdout, "walk-forward validation (spans target)")
+    assert [row[0] for row in folds] == ["1", "2", "3", "all"]
+    recorded = json.loads(psql(url, RUN_METRICS.format(run[1])))
+    heads = ("balanced_accuracy", "macro_f1", "log_loss", "roc_auc")
+    assert [float(cell) for cell in folds[-1][5:]] == [round(recorded[h], 3) for h in heads]
+    agreement = printed_table(stdout, "proposals against the market's known regimes")
+    truth, bars = regime_bars()
+    assert [row[0] for row in agreement] == list(truth)
+    for label, proposed, precision, recall in agreement:
+        shown = int(proposed.replace(",", ""))
+        hits = shown * float(precision.removesuffix(" %")) / 100
+        assert hits > shown * truth[label] / bars  # better than proposing bars at random
+        # The recall is the same hits over the regime's bars (both shown rounded to 1 %).
+        assert abs(truth[label] * float(recall.removesuffix(" %")) / 100 - hits) <= (
+            (shown + truth[label]) / 200
+        )
+    assert "MLflow UI: candlelab mlflow-ui" in stdout
+
+
+def regime_bars() -> tuple[dict[str, int], int]:
+    """Per label, the bars of its regime on the proposed-on (every other) hourly charts;
+    all their bars."""
+    spec, proposed_on = MarketSpec(), set(INSTRUMENTS[1::2])
+    counts, total = dict.fromkeys(REGIME_LABELS.values(), 0), 0
+    for instrument, timeframe, stored in demo_charts(spec):
+        if timeframe != "1h" or instrument not in proposed_on:
+            continue
+        times, regimes = hourly_regimes(instrument, spec)
+        kept = regimes[times >= stored.time[0]]  # the chart keeps the last days only
+        for regime, label in REGIME_LABELS.items():
+            counts[label] += int((kept == regime).sum())
+        total += len(kept)
+    return counts, total
+
+
 @pytest.mark.embedded
 def test_a_demo_killed_mid_load_then_run_again_keeps_every_row_across_a_stop_and_start(
     cli: Cli, embedded_home: Path, tmp_path: Path
@@ -101,6 +157,7 @@ def test_a_demo_killed_mid_load_then_run_again_keeps_every_row_across_a_stop_and
     assert f"24 charts, {DEMO_BARS:,} bars ({DEMO_BARS - at_kill:,} new this run)" in demo.stdout
     assert "db url" in demo.stdout
     assert "version 1 champion, version 2 challenger at 20%" in demo.stdout
+    assert_the_labelling_loop_printed(demo.stdout, url)
 
     assert psql(url, "select count(*) from candles") == str(ALL_BARS)
     for version in (1, 2):  # the volatile weeks flag how prices move, not when bars open

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from candlelab.features.registry import stored_set
 from candlelab.store.database import Connection
+from candlelab.training.tracking import tracking_uri
 from tests.acceptance.conftest import Cli, assert_one_line_error
 from tests.fixtures.quality_cases import as_csv, clean_bars
 from tests.fixtures.training_data import label_strong_rsi
@@ -78,6 +80,45 @@ def test_train_then_list_and_show_the_run(
     assert len(detail["chart_ids"]) == 2
     text = cli("runs", DATABASE_URL=database_url).stdout
     assert result["run_id"][:12] in text
+
+
+def test_a_params_file_sets_the_model_and_a_param_flag_wins_over_it(
+    cli_here: Cli, database_url: str, built: Path, tmp_path: Path
+) -> None:
+    cli = cli_here
+    params = tmp_path / "params.toml"
+    params.write_text("num_boost_round = 7\nlearning_rate = 0.2\nnum_leaves = 9\n")
+    trained = cli("train", "--features", "mine", "--target", str(built), "--folds", "2",
+                  "--params-file", str(params), "--param", "learning_rate=0.3", "--json",
+                  DATABASE_URL=database_url)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    run_id = json.loads(trained.stdout)["run_id"]
+    shown = cli("runs", "show", run_id, "--json", DATABASE_URL=database_url)
+    recorded = json.loads(shown.stdout)["params"]
+    expected = {"model.num_boost_round": 7, "model.num_leaves": 9, "model.learning_rate": 0.3}
+    assert {k: recorded[k] for k in expected} == expected  # training_runs
+    client = MlflowClient(tracking_uri(database_url))
+    logged = client.get_run(run_id).data.params
+    assert {k: logged[k] for k in expected} == {k: str(v) for k, v in expected.items()}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("num_leafs = 3\n", "unknown lightgbm parameter 'num_leafs'; did you mean num_leaves"),
+        ("num_leaves = 9\nlearning_rate = \n", "line 2"),  # not TOML
+        ('learning_rate = "fast"\n', "learning_rate: 'fast' is not a float"),
+        ("[lightgbm]\nnum_leaves = 9\n", "unknown lightgbm parameter 'lightgbm'"),
+    ],
+)
+def test_a_bad_params_file_fails_with_one_line_naming_it(
+    cli_here: Cli, database_url: str, tmp_path: Path, text: str, expected: str
+) -> None:
+    params = tmp_path / "params.toml"
+    params.write_text(text)
+    failed = cli_here("train", "--features", "mine", "--params-file", str(params),
+                      DATABASE_URL=database_url)  # fmt: skip
+    assert_one_line_error(failed, f"--params-file {params}: ", expected)
 
 
 def test_train_help_shows_the_ready_targets(cli: Cli) -> None:

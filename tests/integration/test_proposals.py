@@ -6,13 +6,21 @@ import numpy as np
 import pytest
 
 from candlelab.errors import DataError, NotFound
+from candlelab.features.blocks import datetime64
+from candlelab.features.reading import read_features
 from candlelab.features.registry import StoredSet
 from candlelab.labels.spans import review_span
 from candlelab.market.candles import Bars
 from candlelab.store.database import Connection
 from candlelab.training.datasets import DatasetRequest, assemble_dataset
 from candlelab.training.folds import FoldPlan
-from candlelab.training.proposals import ModelReference, proposals, propose, trained_model
+from candlelab.training.proposals import (
+    ModelReference,
+    TrainedModel,
+    proposals,
+    propose,
+    trained_model,
+)
 from candlelab.training.targets import ready_target, target_definition
 from candlelab.training.trainer import TrainingRequest, train
 from tests.fixtures.training_data import built_market, label_strong_rsi
@@ -40,6 +48,32 @@ def proposed(conn: Connection, chart_id: int) -> list[tuple[object, ...]]:
     ).fetchall()
 
 
+def assert_predictions_recorded(conn: Connection, database_url: str, model: TrainedModel,
+                                chart_id: int) -> None:  # fmt: skip
+    """Each proposed span's `model_prediction` and confidence are the model's probabilities
+    on the span's bars (docs/training.md, Proposals): mean and lowest of its class, the
+    mean of every class, and how many bars."""
+    matrix = read_features(database_url, model.features, [chart_id])
+    proba = model.fitted.predict(matrix.values)
+    found = conn.execute(
+        "SELECT start_time, end_time, confidence, model_prediction FROM span_annotations"
+        " WHERE chart_id = %s AND source = 'model'", (chart_id,)
+    ).fetchall()  # fmt: skip
+    assert found
+    for start, end, confidence, prediction in found:
+        inside = (matrix.time >= datetime64(start)) & (matrix.time <= datetime64(end))
+        bars = proba[inside]
+        assert (bars.argmax(axis=1) == 1).all()  # every bar's most probable class: up
+        assert prediction == {
+            "model": "upper", "version": 1, "class": "up", "bars": int(inside.sum()),
+            "mean_probability": round(float(bars[:, 1].mean()), 4),
+            "lowest_probability": round(float(bars[:, 1].min()), 4),
+            "class_means": {"none": round(float(bars[:, 0].mean()), 4),
+                            "up": round(float(bars[:, 1].mean()), 4)},
+        }  # fmt: skip
+        assert float(confidence) == prediction["mean_probability"]
+
+
 def test_proposals_are_runs_of_a_label_with_their_mean_probability() -> None:
     proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2], [0.1, 0.9]])
     [found] = proposals(proba, ("none", "up"), min_bars=3)
@@ -63,6 +97,7 @@ def test_a_spans_model_proposes_on_another_chart_once_and_reviews_feed_the_next_
     assert report.written == report.proposed > 0
     rows = proposed(conn, other)
     assert {(r[2], r[3], r[5]) for r in rows} == {("proposed", run_id, "up")}
+    assert_predictions_recorded(conn, database_url, model, other)
     [again] = propose(database_url, model, [other])
     assert again.written == 0  # the same run never proposes the same span twice
     assert len(proposed(conn, other)) == len(rows)

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.models import Model
 
+import candlelab
 from candlelab.errors import DatasetError, InvalidValue, TrainingFailed
 from candlelab.features.registry import StoredSet
 from candlelab.market.candles import Bars
 from candlelab.store.database import Connection
 from candlelab.training.artifacts import ArtifactRefused, load_model
-from candlelab.training.datasets import DatasetRequest
+from candlelab.training.datasets import DatasetRequest, assemble_dataset
 from candlelab.training.folds import FoldPlan
+from candlelab.training.proposals import ModelReference, trained_model
 from candlelab.training.runs import reap_stale_runs, run_detail
 from candlelab.training.targets import TargetDefinition, target_definition
 from candlelab.training.tracking import Tracking, tracking_uri
-from candlelab.training.trainer import TrainingRequest, train
+from candlelab.training.trainer import EXAMPLE_ROWS, TrainingRequest, TrainingResult, train
 from tests.fixtures.training_data import built_market
 
 BARS = 600
@@ -28,6 +35,9 @@ TARGET: TargetDefinition = target_definition({
     "name": "tb", "kind": "triple-barrier", "unit": "fraction", "take_profit": 0.01,
     "stop_loss": 0.01, "horizon": 10,
 })  # fmt: skip
+RETURNS: TargetDefinition = target_definition(
+    {"name": "fr", "kind": "forward-return", "mode": "value", "horizon": 5}
+)
 QUICK = {"num_boost_round": 15, "min_data_in_leaf": 20}
 Market = tuple[StoredSet, list[int], list[Bars]]
 
@@ -79,13 +89,59 @@ def test_a_run_is_recorded_in_mlflow_training_runs_and_the_registry(
     assert version.run_id == result.run_id
     assert version.tags["candlelab.artifact_sha256"] == result.artifact_sha256
 
+    assert_tags_and_fold_report(client, market, result, tmp_path / "folds")
+
     model_dir = Tracking(database_url, artifact_root).download_model(result.run_id, tmp_path)
     assert os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
     booster = load_model(model_dir, "lightgbm", result.artifact_sha256)
     assert booster.num_trees() == 15 * 3  # three classes
+    assert_signature_and_example(database_url, market, model_dir, booster)
     (model_dir / "model.lgb").write_text((model_dir / "model.lgb").read_text() + "\n")
     with pytest.raises(ArtifactRefused, match="differs from"):
         load_model(model_dir, "lightgbm", result.artifact_sha256)
+
+
+def assert_tags_and_fold_report(client: MlflowClient, market: Market, result: TrainingResult,
+                                scratch: Path) -> None:  # fmt: skip
+    """The run's tags name the versions it learned from; its folds.json is the report."""
+    stored = market[0]
+    tags = client.get_run(result.run_id).data.tags
+    assert {k: v for k, v in tags.items() if k.startswith("candlelab.")} == {
+        "candlelab.version": candlelab.__version__,
+        "candlelab.feature_set": stored.label,
+        "candlelab.feature_set_hash": stored.version_hash,
+        "candlelab.target": "tb",
+        "candlelab.target_hash": TARGET.version_hash,
+        "candlelab.dataset_version": result.dataset_version,
+    }
+    scratch.mkdir()
+    path = Path(client.download_artifacts(result.run_id, "folds.json", str(scratch)))
+    report = json.loads(path.read_text())
+    assert [{**f, "metrics": {}} for f in report] == [
+        {**asdict(f), "metrics": {}} for f in result.folds
+    ]
+    for logged, fold in zip(report, result.folds, strict=True):
+        assert logged["metrics"] == pytest.approx(fold.metrics, nan_ok=True)
+
+
+def assert_signature_and_example(database_url: str, market: Market, model_dir: Path,
+                                 booster: Any) -> None:  # fmt: skip
+    """The logged model's signature: the feature columns in, a probability per class out
+    (the shape the model predicts); its input example: the dataset's last taught rows."""
+    dataset = assemble_dataset(database_url, request(market).data)
+    columns = list(dataset.matrix.columns)
+    logged = Model.load(model_dir / "MLmodel")
+    assert logged.signature is not None
+    assert logged.signature.inputs.input_names() == columns
+    assert {t.name for t in logged.signature.inputs.input_types()} == {"double"}
+    [output] = logged.signature.outputs.inputs  # a tensor: a probability per class
+    assert output.shape == (-1, len(dataset.values.classes))
+    example = logged.load_input_example(str(model_dir))
+    assert isinstance(example, pd.DataFrame)
+    assert list(example.columns) == columns
+    taught = dataset.matrix.values[dataset.taught[-EXAMPLE_ROWS:]]
+    np.testing.assert_array_equal(example.to_numpy(), taught)
+    assert np.asarray(booster.predict(example.to_numpy())).shape == (EXAMPLE_ROWS, output.shape[1])
 
 
 @pytest.mark.parametrize("model", ["logistic", "hgb"])
@@ -101,6 +157,38 @@ def test_scikit_learn_models_train_and_load_without_running_code(
     model_dir = Tracking(database_url, artifact_root).download_model(result.run_id, tmp_path)
     loaded = load_model(model_dir, model, result.artifact_sha256)
     assert np.allclose(loaded.predict_proba(np.zeros((1, 3))).sum(), 1.0)
+
+
+@pytest.mark.parametrize("case", [("lightgbm", QUICK), ("hgb", {"max_iter": 20})])
+def test_a_forward_return_value_trains_registers_and_loads_a_regressor(
+    conn: Connection,
+    database_url: str,
+    artifact_root: str,
+    market: Market,
+    case: tuple[str, dict[str, object]],
+) -> None:
+    (stored, charts, _), (model, params) = market, case
+    data = DatasetRequest(stored, RETURNS, tuple(charts))
+    result = train(database_url, artifact_root,
+                   request(market, data=data, model=model, params=params))  # fmt: skip
+    scores = {"rmse", "mae", "r2", "ic"}  # evaluation.regression_metrics
+    assert set(result.metrics) == scores
+    assert all(set(f.metrics) == scores for f in result.folds)
+    assert result.metrics["rmse"] > 0
+    detail = run_detail(conn, result.run_id)
+    assert (detail.status, detail.model_type, detail.model_version) == ("finished", model, 1)
+    assert detail.metrics["rmse"] == pytest.approx(result.metrics["rmse"])
+    client = MlflowClient(tracking_uri(database_url), registry_uri=tracking_uri(database_url))
+    assert sorted(m.step for m in client.get_metric_history(result.run_id, "ic")) == [0, 1, 2, 3]
+
+    loaded = trained_model(database_url, artifact_root, ModelReference("small-fr", version=1))
+    assert (loaded.run_id, loaded.classes) == (result.run_id, ())
+    dataset = assemble_dataset(database_url, data)
+    x, y = dataset.matrix.values[dataset.taught], dataset.values.y[dataset.taught]
+    predicted = loaded.fitted.predict(x)
+    assert predicted.shape == y.shape  # a return per bar, not class probabilities
+    # The final model was fit on these rows: it explains part of their returns.
+    assert 1 - np.sum((predicted - y) ** 2) / np.sum((y - y.mean()) ** 2) > 0
 
 
 def test_a_threshold_no_signal_reaches_finishes_with_null_trading_metrics(

@@ -14,7 +14,7 @@ import typer
 from candlelab.cli import workspace
 from candlelab.cli.options import LARGEST_ID
 from candlelab.cli.output import emit_json, out, table
-from candlelab.errors import ConfigError
+from candlelab.errors import ConfigError, InvalidValue
 from candlelab.training.targets import READY
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ def train(
 
     if window not in WINDOWS:
         raise ConfigError(f"--window: {window!r}; choose one of {', '.join(WINDOWS)}")
-    params = _params(param or [], params_file)
+    model_spec(model, {}, 2)  # the model first: a params file is checked against it
+    params = _params(param or [], params_file, model)
     model_spec(model, params, 2)  # the model and its parameters, before any data is read
     space = workspace(ctx)
     plan = FoldPlan(folds=folds, window=window, train_blocks=train_blocks, embargo=embargo)
@@ -111,16 +112,25 @@ Ready targets (--target NAME, no file needed; a TOML file defines others, docs/t
 """
 
 
-def _params(pairs: list[str], path: Path | None) -> dict[str, object]:
+def _params(pairs: list[str], path: Path | None, model: str) -> dict[str, object]:
+    """The file's parameters, each --param flag over them."""
     from candlelab.training.estimators import parsed_params
 
-    given: dict[str, object] = {}
-    if path is not None:
-        try:
-            given = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"--params-file {path}: {exc}") from None
+    given = _params_file(path, model) if path is not None else {}
     return {**given, **parsed_params(pairs)}
+
+
+def _params_file(path: Path, model: str) -> dict[str, object]:
+    """The parameters in a TOML file, checked against the model: whatever is wrong with
+    them (a parameter the model lacks, a value of the wrong type) names the file."""
+    from candlelab.training.estimators import model_spec
+
+    try:
+        given = tomllib.loads(path.read_text(encoding="utf-8"))
+        model_spec(model, given, 2)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, InvalidValue) as exc:
+        raise ConfigError(f"--params-file {path}: {exc}") from None
+    return given
 
 
 def _request(space: Workspace, features: str, target: str, charts: list[int],
