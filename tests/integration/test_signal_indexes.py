@@ -149,3 +149,16 @@ def test_a_value_that_is_not_a_number_leaves_no_index(conn: Connection, signals:
     with pytest.raises(InvalidValue, match="feature rsi_14: a signal's value is not a number"):
         create_feature_index(conn, "rsi_14")
     assert feature_indexes(conn) == []
+
+
+def test_the_phase_1_lookups_are_index_scans(conn: Connection, signals: int) -> None:
+    """By (chart, time range): the unique key (chart_id, time, model_name, model_version);
+    by (model, version): (model_name, model_version, time). Picked by the planner on
+    these rows after ANALYZE (no planner setting)."""
+    chart = plan(conn, "SELECT * FROM signals WHERE chart_id = %s AND time >= %s AND time < %s",
+                 (3, START + timedelta(days=5), START + timedelta(days=6)))  # fmt: skip
+    assert "uq_signals_chart_id_time_model_name_model_version" in chart
+    version = plan(conn, "SELECT * FROM signals WHERE model_name = %s AND model_version = %s",
+                   ("bt", 4))  # fmt: skip
+    assert "ix_signals_model_name_model_version_time" in version
+    assert "Seq Scan" not in chart + version
