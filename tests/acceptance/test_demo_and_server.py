@@ -158,6 +158,11 @@ def test_a_demo_killed_mid_load_then_run_again_keeps_every_row_across_a_stop_and
     assert "db url" in demo.stdout
     assert "version 1 champion, version 2 challenger at 20%" in demo.stdout
     assert_the_labelling_loop_printed(demo.stdout, url)
+    assert "models:    candlelab models show demo-regimes; the Models page at " in demo.stdout
+    [where] = [line for line in demo.stdout.splitlines() if line.startswith("signals:")]
+    assert where.startswith('signals:   psql "$(candlelab db url)" -c "select ')
+    shown = psql(url, where.split(' -c "', 1)[1].removesuffix('"'))  # as printed, run
+    assert len(shown.splitlines()) == 10  # the newest signals
 
     assert psql(url, "select count(*) from candles") == str(ALL_BARS)
     for version in (1, 2):  # the volatile weeks flag how prices move, not when bars open

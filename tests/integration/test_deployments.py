@@ -188,6 +188,25 @@ def test_a_model_whose_feature_set_is_stale_is_refused(
     assert moves(conn) == []
 
 
+def test_a_model_whose_feature_set_is_not_built_on_a_chart_it_was_trained_on_is_refused(
+    conn: Connection, tracking: Tracking, trained: list[int]
+) -> None:
+    up(conn, tracking, 1)
+    # The set's values on the chart gone (deleted to make room, a restore without them):
+    # as if it had never been built there.
+    for table in ("feature_blocks", "feature_builds"):
+        conn.execute(f"DELETE FROM {table} WHERE chart_id = %s", (trained[1],))
+    conn.commit()
+    expected = (
+        rf"version 2 cannot serve: feature set small@1 is not built on chart "
+        rf"{trained[1]}; run `candlelab features build small@1 --chart {trained[1]}`"
+    )
+    with pytest.raises(DeploymentRefused, match=expected):
+        up(conn, tracking, 2)
+    assert [(m[0], m[2]) for m in moves(conn)] == [("champion", 1)]
+    assert tracking.aliases(NAME) == {"champion": 1}
+
+
 def test_mlflow_refusing_the_alias_leaves_no_row(
     conn: Connection, tracking: Tracking, trained: list[int]
 ) -> None:

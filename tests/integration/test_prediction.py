@@ -29,6 +29,7 @@ from candlelab.models.prediction import (
 )
 from candlelab.models.signals import feature_values
 from candlelab.store.database import Connection, connect
+from candlelab.training.tracking import Tracking
 from tests.fixtures.served_models import BUILT, LATER, MODEL, ServedMarket, champion, served_market
 from tests.fixtures.training_data import SMALL
 
@@ -334,6 +335,30 @@ def test_the_registry_view_and_the_features_index(
     conn.execute("SET enable_seqscan = off")
     plan = conn.execute("EXPLAIN SELECT id FROM signals WHERE features @> '{\"ret_5\": 0.01}'")
     assert "ix_signals_features" in "\n".join(r[0] for r in plan)
+
+
+def test_the_registry_view_has_the_training_runs_date_metrics_and_parameters(
+    conn: Connection, database_url: str, artifact_root: str, served: Served
+) -> None:
+    """As the run recorded them in MLflow: its parameters (as strings there), its pooled
+    metrics (step 0; each fold's are steps 1, 2), trained between its start and end."""
+    row = conn.execute(
+        "SELECT run_id, trained_at, metrics, hyperparameters FROM model_registry"
+        " WHERE model_name = %s AND version = 1",
+        (MODEL,),
+    ).fetchone()
+    assert row is not None
+    run_id, trained_at, metrics, hyperparameters = row
+    client = Tracking(database_url, artifact_root).client
+    run = client.get_run(run_id)
+    assert {k: str(v) for k, v in hyperparameters.items()} == run.data.params
+    asked = ("model", "model.num_boost_round", "features", "folds")
+    assert [hyperparameters[k] for k in asked] == ["lightgbm", 20, "small@1", 2]
+    pooled = {key: [m.value for m in client.get_metric_history(run_id, key) if m.step == 0]
+              for key in run.data.metrics}  # fmt: skip
+    assert {k: [v] for k, v in metrics.items() if v is not None} == pooled
+    assert 0 <= metrics["balanced_accuracy"] <= 1
+    assert run.info.start_time <= int(trained_at.timestamp() * 1000) <= run.info.end_time
 
 
 def test_core_on_a_24_7_chart_is_predicted_past_its_warm_up_though_no_vector_is_complete(

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from candlelab.models.signals import create_feature_index
 from candlelab.store import migrations
-from candlelab.store.database import engine
+from candlelab.store.database import connect, engine
+from candlelab.store.on_demand import managed_name
 from candlelab.store.schema import (
     DEPLOYMENTS_SQL,
     FEATURE_STORE_SQL,
@@ -77,14 +82,35 @@ def build_from_metadata(url: str) -> None:
     db.dispose()
 
 
+def differences(url: str, options: Mapping[str, object]) -> list[Any]:
+    """What Alembic's autogenerate finds between the database and the metadata."""
+    db = engine(url)
+    with db.connect() as connection:
+        context = MigrationContext.configure(connection, opts=dict(options))
+        found = compare_metadata(context, metadata)
+    db.dispose()
+    return list(found)
+
+
+# As migrations/env.py configures Alembic.
+AUTOGENERATE = {"include_name": managed_name}
+
+
 def test_autogenerate_finds_no_difference_between_migrations_and_metadata(
     database_url: str,
 ) -> None:
-    db = engine(database_url)
-    with db.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), metadata)
-    db.dispose()
-    assert differences == []
+    assert differences(database_url, AUTOGENERATE) == []
+    command.check(migrations._config(database_url))  # `alembic check`, through env.py
+
+
+def test_an_index_made_by_signals_index_is_no_difference(database_url: str) -> None:
+    with connect(database_url, autocommit=True) as conn:
+        create_feature_index(conn, "rsi_14")
+    unfiltered = differences(database_url, {})
+    assert [(d[0], d[1].name) for d in unfiltered] == [
+        ("remove_index", "ix_signals_feature_rsi_14")]  # fmt: skip
+    assert differences(database_url, AUTOGENERATE) == []
+    command.check(migrations._config(database_url))
 
 
 def test_migrations_and_metadata_build_the_same_catalog(

@@ -27,6 +27,7 @@ from candlelab.cli import (
     resample,
     retrain,
     serve,
+    signals,
     train,
     worker,
 )
@@ -59,6 +60,7 @@ app.add_typer(train.runs_app, name="runs")
 app.command("propose")(propose.propose)
 app.add_typer(models.app, name="models")
 app.command("predict")(predict.predict)
+app.add_typer(signals.app, name="signals")
 app.command("evaluate")(evaluate.evaluate)
 app.command("drift")(drift.drift)
 app.add_typer(alerts.app, name="alerts")

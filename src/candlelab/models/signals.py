@@ -10,6 +10,10 @@ version's feature set, and storing it again per signal was most of a backtest's 
 A shadow's signal (`shadow`) was logged beside the served one and never returned; a
 version has one signal per bar: when it later serves a bar it shadowed, that signal
 becomes the answer, no longer a shadow.
+
+The GIN index on `features` answers containment (`features @> '{"hour": 14}'`), not a
+range; `create_feature_index` makes, for one feature, the B-tree index that does
+(`(features->>'rsi_14')::double precision < 30`).
 """
 
 from __future__ import annotations
@@ -21,13 +25,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from psycopg import errors as pg_errors
+from psycopg import sql
 from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
+from candlelab.errors import InvalidValue, quoted
 from candlelab.features.blocks import datetime64
+from candlelab.features.definitions import NAME as FEATURE_NAME
 from candlelab.market.quality import utc_datetime
 from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer
 from candlelab.store.database import Connection
+from candlelab.store.on_demand import FEATURE_INDEX_PREFIX
 from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
@@ -226,3 +235,81 @@ def bar_labels(conn: Connection, chart_id: npt.NDArray[np.int64],
         hi = first + int(np.searchsorted(within, datetime64(end), "right"))
         labels[order[lo:hi]] = names.setdefault(name, len(names))
     return list(names), labels
+
+
+# PostgreSQL cuts names at 63 bytes: the feature's name must leave the index's whole.
+LONGEST_INDEXED_FEATURE = 63 - len(FEATURE_INDEX_PREFIX)
+
+
+@dataclass(frozen=True)
+class FeatureIndex:
+    """An index on one feature's value in `signals.features` (create_feature_index)."""
+
+    feature: str
+    name: str
+    valid: bool  # False: left by a build interrupted half-way; it serves no query
+    size_bytes: int
+
+
+def feature_index_name(feature: str) -> str:
+    """The index of a feature's values, ix_signals_feature_NAME; InvalidValue for a name
+    that is not a feature column's or would make the index's name too long."""
+    if len(feature) > LONGEST_INDEXED_FEATURE or not FEATURE_NAME.fullmatch(feature):
+        raise InvalidValue(
+            f"feature {quoted(feature)}: not a feature column name (a-z, 0-9 and _, not "
+            f"starting with a digit, at most {LONGEST_INDEXED_FEATURE} characters so that "
+            f"{FEATURE_INDEX_PREFIX}NAME fits PostgreSQL's 63)"
+        )
+    return FEATURE_INDEX_PREFIX + feature
+
+
+def feature_indexes(conn: Connection) -> list[FeatureIndex]:
+    """The feature indexes on `signals`, by name."""
+    rows = conn.execute(QUERIES["feature_indexes"], {"prefix": FEATURE_INDEX_PREFIX})
+    return [FeatureIndex(*row) for row in rows]
+
+
+def create_feature_index(conn: Connection, feature: str) -> tuple[FeatureIndex, bool]:
+    """The B-tree index on `(features->>FEATURE)::double precision`, partial on signals
+    with a value there (a backtest's, without features, cost it nothing), and whether it
+    was made now (False: it was there). Built CONCURRENTLY, so signals are written
+    meanwhile: `conn` in autocommit; it waits for the transactions open on `signals`. One
+    left invalid by an interrupted build is dropped and made again."""
+    name = feature_index_name(feature)
+    found = _feature_index(conn, name)
+    if found is not None and found.valid:
+        return found, False
+    if found is not None:  # left by an interrupted build: it serves no query
+        conn.execute(_index_statement("drop_feature_index", name, feature))
+    _build_feature_index(conn, name, feature)
+    made = _feature_index(conn, name)
+    assert made is not None, "made just now, IF NOT EXISTS"
+    return made, True
+
+
+def _build_feature_index(conn: Connection, name: str, feature: str) -> None:
+    try:
+        conn.execute(_index_statement("create_feature_index", name, feature))
+    except pg_errors.DataError as exc:  # a value that is no number (written by hand)
+        # The failed build leaves an invalid index, which every write would still fill.
+        conn.execute(_index_statement("drop_feature_index", name, feature))
+        first = str(exc).splitlines()[0]
+        raise InvalidValue(f"feature {feature}: a signal's value is not a number ({first}); "
+                           "no index was made") from exc  # fmt: skip
+
+
+def drop_feature_index(conn: Connection, feature: str) -> bool:
+    """The feature's index dropped (CONCURRENTLY: `conn` in autocommit); False: none."""
+    name = feature_index_name(feature)
+    if _feature_index(conn, name) is None:
+        return False
+    conn.execute(_index_statement("drop_feature_index", name, feature))
+    return True
+
+
+def _feature_index(conn: Connection, name: str) -> FeatureIndex | None:
+    return next((found for found in feature_indexes(conn) if found.name == name), None)
+
+
+def _index_statement(query: str, name: str, feature: str) -> sql.Composed:
+    return sql.SQL(QUERIES[query]).format(index=sql.Identifier(name), feature=sql.Literal(feature))

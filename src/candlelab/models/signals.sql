@@ -108,3 +108,28 @@ CROSS JOIN LATERAL (
 ) s
 ORDER BY s.time DESC, s.model_version DESC, s.chart_id
 LIMIT %(limit)s;
+
+-- feature_indexes --
+-- The indexes on one feature of `signals.features` (create_feature_index), named
+-- PREFIX + feature: whether each is valid (an interrupted CREATE INDEX CONCURRENTLY leaves
+-- an invalid one that serves no query) and its size in bytes.
+SELECT substr(c.relname, length(%(prefix)s) + 1), c.relname::text, i.indisvalid,
+       pg_relation_size(c.oid)
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'signals'::regclass AND starts_with(c.relname, %(prefix)s)
+ORDER BY c.relname;
+
+-- create_feature_index --
+-- A range on one feature as an index scan: `(features->>'rsi_14')::double precision < 30`
+-- is the indexed expression compared, and implies the predicate (the cast of a NULL is
+-- NULL), so the planner can use this partial index for it. Rows without the feature (a
+-- backtest's signals: features NULL) have no entry. {index} and {feature} are filled by
+-- psycopg.sql (an identifier, a literal) from a name checked by feature_index_name.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS {index} ON signals
+    (((features ->> {feature})::double precision))
+WHERE features ->> {feature} IS NOT NULL;
+
+-- drop_feature_index --
+-- See create_feature_index.
+DROP INDEX CONCURRENTLY IF EXISTS {index};

@@ -3,6 +3,7 @@
 from alembic import context
 
 from candlelab.store.database import engine
+from candlelab.store.on_demand import managed_name
 from candlelab.store.schema import metadata
 
 config = context.config
@@ -12,7 +13,9 @@ def run_migrations_online() -> None:
     db = engine(config.attributes["url"])
     try:
         with db.connect() as connection:
-            context.configure(connection=connection, target_metadata=metadata)
+            context.configure(
+                connection=connection, target_metadata=metadata, include_name=managed_name
+            )
             with context.begin_transaction():
                 context.run_migrations()
     finally:
