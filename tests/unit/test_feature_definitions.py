@@ -222,3 +222,15 @@ def test_each_core_warm_up_is_where_its_feature_has_its_first_value() -> None:
     assert (warmups["ret_60"], warmups["ema_20"], warmups["std_60"], warmups["hour"]) == (
         60, 19, 60, 0)  # fmt: skip
     assert max(warmups.values()) < max(feature_histories(core).values())  # no EMA tail
+
+
+@pytest.mark.parametrize("field", ["set", "feature"])
+def test_a_name_ending_in_a_newline_is_refused(field: str) -> None:
+    # `$` in a pattern also matches before a final newline: a name is matched whole.
+    data = {"name": "mine", "features": [{"name": "rsi_14", "talib": "RSI", "timeperiod": 14}]}
+    if field == "set":
+        data["name"] = "mine\n"
+    else:
+        data["features"][0]["name"] = "rsi_14\n"  # type: ignore[index]
+    with pytest.raises(InvalidFeature, match="name"):
+        feature_set(data)

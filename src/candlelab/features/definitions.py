@@ -119,7 +119,7 @@ class FeatureSet:
     def __post_init__(self) -> None:
         """A name every reader of the set accepts, however the set was made: the stored
         definition is read back by `feature_set` (a model's load, `candlelab features`)."""
-        if not SET_NAME.match(self.name):
+        if not SET_NAME.fullmatch(self.name):
             raise InvalidFeature(f"feature set name {self.name!r}: {SET_NAME_RULE}")
 
     @property
@@ -217,7 +217,7 @@ class _Reader:
         # `talib` is the version a stored definition was made with; this one's is used.
         self.check_keys(data, ("name", "description", "features", "talib"))
         name = data.get("name")
-        if not isinstance(name, str) or not SET_NAME.match(name):
+        if not isinstance(name, str) or not SET_NAME.fullmatch(name):
             raise self.error(None, "name", f"the set needs a name of {SET_NAME_RULE} "
                              f"(got {name!r})")  # fmt: skip
         raw = data.get("features")
@@ -232,7 +232,7 @@ class _Reader:
         if not isinstance(item, Mapping):
             raise self.error(k, None, f"a feature is a table, got {item!r}")
         name = item.get("name")
-        if not isinstance(name, str) or not NAME.match(name):
+        if not isinstance(name, str) or not NAME.fullmatch(name):
             raise self.error(k, "name", f"feature #{k + 1} needs a name of lower-case letters, "
                              f"digits and _ (got {name!r})")  # fmt: skip
         if name in CANDLE_COLUMNS:
