@@ -1,19 +1,21 @@
 """Training from the database at the issue's sizing, against baselines in the same run.
 
     python bench/bench_training.py [--charts 1000] [--bars 5000] [--rounds 10] [--repeat 1]
-    python bench/bench_training.py --matrix-only --pairs 9   # the set-up, then the pairs
+    python bench/bench_training.py --matrix-only --pairs 5   # the set-up, then the pairs
 
 The data set: `charts` daily random walks of `bars` bars (bench_candles_io's), the bundled
 `core` set built on them, the ready `triple-barrier` target. Runs on BENCH_DATABASE_URL's
 server if set, else on a fresh embedded server in a temporary home.
 
 - data preparation: the pipeline a user runs today (export the candles to CSV, read them
-  with pandas, compute the same features per chart, compute the same targets) against
+  with pandas, compute the same features per chart, compute the same targets, each
+  chart's put in place in one training matrix and target vector) against
   `candlelab train`'s (`trainer.checked_plan`: features from the store, targets, folds:
   everything before the fit);
 - the training matrix (`assemble_dataset`: features + targets) against reading the
-  feature matrix alone (`read_features`), as medians and as the median ratio of `--pairs`
-  pairs run back to back; both this and the preparation warm (the
+  feature matrix alone (`read_features`); both this and the preparation as medians of
+  the rotation and as the median ratio of `--pairs` pairs, each step after a pause
+  (`settled_pairs`); both warm (the
   target values kept beside the feature blocks by an earlier run) and cold (none kept:
   the first run of a target, which computes and keeps them);
 - the fit: candlelab's (`Learner`: one binned Dataset of every row, the fit on a subset)
@@ -60,12 +62,14 @@ from candlelab.training.tracking import upgrade_tracking_schema
 from candlelab.training.trainer import TrainingRequest, checked_plan
 
 FOLDS = 3
-SETTLE = 3.0  # seconds before each step of a pair (see matrix_pairs)
+SETTLE = 3.0  # seconds before each step of a pair (see settled_pairs)
 PRICES = ("open", "high", "low", "close", "volume")
 
 
 def baseline_preparation(url: str, scratch: Path) -> int:
-    """Export to CSV, read with pandas, features and targets per chart; rows prepared."""
+    """Export to CSV, read with pandas, features and targets per chart, each chart's put in
+    place in the training matrix and its target vector (allocated once, as a careful user
+    would: what LightGBM is then given); rows prepared."""
     path = scratch / "candles.csv"
     with connect(url) as conn, path.open("wb") as out:
         copy_sql = (
@@ -76,6 +80,9 @@ def baseline_preparation(url: str, scratch: Path) -> int:
                 out.write(chunk)
     frame = pd.read_csv(path, parse_dates=["time"])
     features, target, rows = bundled_feature_set("core"), ready_target("triple-barrier"), 0
+    x = np.empty((len(frame), len(features.columns)))
+    y = np.empty(len(frame))
+    in_place = 0.0  # the matrix's share, reported apart
     for _, chart in frame.groupby("chart_id", sort=False):
         time_ = chart["time"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("M8[us]")
         columns = {
@@ -84,9 +91,17 @@ def baseline_preparation(url: str, scratch: Path) -> int:
         values = compute(features, ChartBars(time_, columns, DAILY, "UTC", "24/7"))
         ids = np.full(len(chart), 1, dtype=np.int64)
         prices = Prices.of(ids, columns["open"], columns["high"], columns["low"], columns["close"])
-        target_values(target, prices)
+        y_chart = target_values(target, prices).y
+        started = time.perf_counter()
+        x[rows : rows + len(values)] = values
+        y[rows : rows + len(values)] = y_chart
+        in_place += time.perf_counter() - started
         rows += len(values)
+    MATRIX_TIMES.append(in_place)
     return rows
+
+
+MATRIX_TIMES: list[float] = []  # each baseline run's seconds putting charts in the matrix
 
 
 def fits(url: str, request: TrainingRequest, rounds: int, repeat: int) -> dict[str, float]:
@@ -151,39 +166,48 @@ def run(url: str, args: argparse.Namespace) -> None:
             t = _measured(url, Path(scratch), stored, request, rounds=rounds, repeat=repeat)
             report(t, repeat)
         if args.pairs:
-            report_pairs(matrix_pairs(url, stored, request.data, args.pairs))
+            settled_pairs(url, Path(scratch), stored, request, args.pairs)
 
 
-def matrix_pairs(url: str, stored: StoredSet, data: DatasetRequest, pairs: int) -> list[float]:
-    """`assemble_dataset` (warm) over `read_features`, pair by pair, the first of a pair
-    alternating, each step after SETTLE seconds idle. Here most of either step is the
-    first touch of its output's memory (2 GB at 5M rows), and what that costs depends on
-    how long ago the last step freed its own: back to back, a read right after a read took
-    2.3-3.0 s, right after `assemble_dataset` 1.8-1.9 s (1,000 charts, 2026-12-06). After
-    a pause every step pays it in full, as `candlelab train` does in a process of its own."""
-    assemble_dataset(url, data)  # the targets kept
-    steps: dict[str, Callable[[], object]] = {
-        "read": lambda: read_features(url, stored),
-        "assemble": lambda: assemble_dataset(url, data),
-    }
-    ratios: list[float] = []
-    for turn in range(pairs):
-        took: dict[str, float] = {}
-        for name in ("read", "assemble") if turn % 2 == 0 else ("assemble", "read"):
-            time.sleep(SETTLE)
-            started = time.perf_counter()
-            steps[name]()
-            took[name] = time.perf_counter() - started
-        ratios.append(took["assemble"] / took["read"])
-        print(f"  pair {turn + 1}: read_features {took['read']:.2f} s, "
-              f"assemble_dataset {took['assemble']:.2f} s, ratio {ratios[-1]:.3f}")  # fmt: skip
-    return ratios
+def settled_pairs(url: str, scratch: Path, stored: StoredSet, request: TrainingRequest,
+                  pairs: int) -> None:  # fmt: skip
+    """Each ratio again, step against its baseline pair by pair, the first of a pair
+    alternating, each step after SETTLE seconds idle. Here much of a step is the first
+    touch of its output's memory (2.5 GB at 5M rows), and what that costs depends on how
+    long ago the last step freed its own: back to back, a read right after a read took
+    2.3-3.0 s, right after `assemble_dataset` 1.8-1.9 s (1,000 charts, 2026-12-06), so the
+    rotation's medians compare steps under unequal conditions. After a pause every step
+    pays it in full, as `candlelab train` does in a process of its own."""
+    assemble_dataset(url, request.data)  # the targets kept
+    compared = [
+        ("training matrix over the feature read", "≤ 1.3",
+         ("read_features", lambda: read_features(url, stored)),
+         ("assemble_dataset", lambda: assemble_dataset(url, request.data))),
+        ("preparation over the baseline's", "≤ 0.2",
+         ("baseline", lambda: baseline_preparation(url, scratch)),
+         ("checked_plan", lambda: checked_plan(url, request))),
+    ]  # fmt: skip
+    for title, target, base, step in compared:
+        ratios = [_settled_pair(base, step, turn) for turn in range(pairs)]
+        print(f"{title}, {pairs} pairs after a pause: median ratio "
+              f"{statistics.median(ratios):.3f} (from {min(ratios):.3f} to {max(ratios):.3f}), "
+              f"target {target}")  # fmt: skip
 
 
-def report_pairs(ratios: list[float]) -> None:
-    print(f"training matrix over the feature read, {len(ratios)} pairs: median ratio "
-          f"{statistics.median(ratios):.3f} (from {min(ratios):.3f} to {max(ratios):.3f}), "
-          "target ≤ 1.3")  # fmt: skip
+Named = tuple[str, Callable[[], object]]
+
+
+def _settled_pair(base: Named, step: Named, turn: int) -> float:
+    took: dict[str, float] = {}
+    for name, run in (base, step) if turn % 2 == 0 else (step, base):
+        time.sleep(SETTLE)
+        started = time.perf_counter()
+        run()
+        took[name] = time.perf_counter() - started
+    ratio = took[step[0]] / took[base[0]]
+    print(f"  pair {turn + 1}: {base[0]} {took[base[0]]:.2f} s, {step[0]} {took[step[0]]:.2f} s, "
+          f"ratio {ratio:.3f}")  # fmt: skip
+    return ratio
 
 
 def _measured(url: str, scratch: Path, stored: StoredSet, request: TrainingRequest, *,
@@ -200,6 +224,7 @@ def _measured(url: str, scratch: Path, stored: StoredSet, request: TrainingReque
         "assemble_cold": (lambda: forget_targets(url),
                           lambda: assemble_dataset(url, request.data)),
     }, repeat)  # fmt: skip
+    t["matrix"] = statistics.median(MATRIX_TIMES)
     t |= fits(url, request, rounds, repeat)
     t["train"], t["peak_gb"] = train_process(url, scratch, rounds)
     return t
@@ -245,7 +270,8 @@ def report(t: dict[str, float], repeat: int) -> None:
           f"float64); preparation and single fits: medians of {repeat}")  # fmt: skip
     ends = (t["baseline"] + t["lightgbm"], t["prepare"] + t["ours"])
     lines = [
-        ("baseline: CSV export + pandas + features + targets", t["baseline"], None, ""),
+        ("baseline: CSV + pandas + features + targets + matrix", t["baseline"], None, ""),
+        ("  of which putting each chart in the matrix (median)", t["matrix"], None, ""),
         ("candlelab train's preparation (checked_plan)", t["prepare"], t["baseline"],
          "≤ 0.2 to baseline"),
         ("  the same, cold (targets computed and kept)", t["prepare_cold"], t["baseline"],
