@@ -62,7 +62,7 @@ from candlelab.features.materialisation import build_features
 from candlelab.features.reading import FeatureMatrix, read_features
 from candlelab.features.registry import StoredSet
 from candlelab.models.prediction import ModelShelf, ServedModel, backtest
-from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer
+from candlelab.store.binary_copy import POSTGRES_EPOCH, CopyColumn, binary_copy_buffer
 from candlelab.store.database import connect
 from candlelab.store.urls import libpq_url
 from candlelab.training.datasets import DatasetRequest
@@ -315,9 +315,6 @@ def baseline_backtest(url: str, served: ServedModel, matrix: FeatureMatrix) -> N
         conn.commit()
 
 
-PG_EPOCH = np.datetime64("2000-01-01T00:00:00", "us")
-
-
 def baseline_into_signals(url: str, served: ServedModel, matrix: FeatureMatrix) -> None:
     """The same, the COPY into `signals` itself (its keys, indexes, foreign key and
     trigger): the rows a backtest must write, written as cheaply as a client can."""
@@ -384,7 +381,7 @@ class SignalRows:
         for field, value in text:
             out[f"{field}_len"], out[field] = len(value), value
         out["chart"] = self.chart_id[rows]
-        out["time"] = (self.time[rows].astype("datetime64[us]") - PG_EPOCH).astype(np.int64)
+        out["time"] = (self.time[rows].astype("datetime64[us]") - POSTGRES_EPOCH).astype(np.int64)
         out["proba"] = self.proba[rows]
         return out
 
