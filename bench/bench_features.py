@@ -211,7 +211,7 @@ def storage(conn: Connection, table: str, values: int) -> tuple[int, float]:
     return int(row[0]), int(row[0]) / values
 
 
-def same(a: Floats, b: Floats) -> bool:
+def same(a: npt.NDArray[np.floating[Any]], b: npt.NDArray[np.floating[Any]]) -> bool:
     """Equal to 1e-9 relative, NaN where the other is NaN (an increment's values equal a
     full computation's to that, not bit for bit)."""
     if a.shape != b.shape or not np.array_equal(np.isnan(a), np.isnan(b)):

@@ -13,9 +13,9 @@ server if set, else on a fresh embedded server in a temporary home.
   `candlelab train`'s (`trainer.checked_plan`: features from the store, targets, folds:
   everything before the fit);
 - the training matrix (`assemble_dataset`: features + targets) against reading the
-  feature matrix alone (`read_features`); both this and the preparation as medians of
-  the rotation and as the median ratio of `--pairs` pairs, each step after a pause
-  (`settled_pairs`); both warm (the
+  feature matrix alone (`read_features`, in the training matrix's float32); both this
+  and the preparation as medians of the rotation and as the median ratio of `--pairs`
+  pairs, each step after a pause (`settled_pairs`); both warm (the
   target values kept beside the feature blocks by an earlier run) and cold (none kept:
   the first run of a target, which computes and keeps them);
 - the fit: candlelab's (`Learner`: one binned Dataset of every row, the fit on a subset)
@@ -54,7 +54,7 @@ from candlelab.store.database import connect
 from candlelab.store.urls import libpq_url
 from candlelab.training.barriers import Prices
 from candlelab.training.datasets import DatasetRequest, assemble_dataset
-from candlelab.training.estimators import Learner
+from candlelab.training.estimators import MATRIX, Learner
 from candlelab.training.folds import FoldPlan
 from candlelab.training.target_values import target_values
 from candlelab.training.targets import ready_target
@@ -181,7 +181,7 @@ def settled_pairs(url: str, scratch: Path, stored: StoredSet, request: TrainingR
     assemble_dataset(url, request.data)  # the targets kept
     compared = [
         ("training matrix over the feature read", "≤ 1.3",
-         ("read_features", lambda: read_features(url, stored)),
+         ("read_features", lambda: read_features(url, stored, dtype=MATRIX)),
          ("assemble_dataset", lambda: assemble_dataset(url, request.data))),
         ("preparation over the baseline's", "≤ 0.2",
          ("baseline", lambda: baseline_preparation(url, scratch)),
@@ -218,7 +218,7 @@ def _measured(url: str, scratch: Path, stored: StoredSet, request: TrainingReque
     t = timed_apart({
         "baseline": lambda: baseline_preparation(url, scratch),
         "prepare": lambda: checked_plan(url, request),
-        "read": lambda: read_features(url, stored),
+        "read": lambda: read_features(url, stored, dtype=MATRIX),
         "assemble": lambda: assemble_dataset(url, request.data),
         "prepare_cold": (lambda: forget_targets(url), lambda: checked_plan(url, request)),
         "assemble_cold": (lambda: forget_targets(url),
@@ -265,9 +265,10 @@ def timed_apart(steps: dict[str, Step], repeat: int) -> dict[str, float]:
 
 
 def report(t: dict[str, float], repeat: int) -> None:
-    matrix_gb = t["rows"] * t["width"] * 8 / 1e9
+    kind = np.dtype(MATRIX)
+    matrix_gb = t["rows"] * t["width"] * kind.itemsize / 1e9
     print(f"{int(t['rows']):,} taught rows x {int(t['width'])} features ({matrix_gb:.2f} GB of "
-          f"float64); preparation and single fits: medians of {repeat}")  # fmt: skip
+          f"{kind.name}); preparation and single fits: medians of {repeat}")  # fmt: skip
     ends = (t["baseline"] + t["lightgbm"], t["prepare"] + t["ours"])
     lines = [
         ("baseline: CSV + pandas + features + targets + matrix", t["baseline"], None, ""),

@@ -16,7 +16,11 @@ from mlflow import MlflowClient
 from mlflow.models import Model
 
 import candlelab
-from candlelab.errors import DatasetError, InvalidValue, TrainingFailed
+from candlelab.errors import DataError, DatasetError, InvalidValue, TrainingFailed
+from candlelab.features.blocks import moment
+from candlelab.features.definitions import feature_set
+from candlelab.features.materialisation import build_features
+from candlelab.features.reading import read_features
 from candlelab.features.registry import StoredSet
 from candlelab.market.candles import Bars
 from candlelab.store.database import Connection
@@ -216,6 +220,45 @@ def test_bad_requests_are_refused_before_a_run_starts(
     with pytest.raises(DatasetError, match="cannot make 2000 folds"):
         train(database_url, artifact_root, request(market, folds=FoldPlan(folds=2000)))
     assert runs(conn) == []
+
+
+def test_the_matrix_is_float32_and_models_trained_on_float64_still_load_as_such(
+    conn: Connection, database_url: str, artifact_root: str, market: Market
+) -> None:
+    stored, charts, _ = market
+    dataset = assemble_dataset(database_url, DatasetRequest(stored, TARGET, tuple(charts)))
+    stored_values = read_features(database_url, stored, charts).values
+    assert dataset.matrix.values.dtype.name == "float32"
+    assert stored_values.dtype.name == "float64"
+    np.testing.assert_array_equal(dataset.matrix.values, stored_values.astype(np.float32))
+    result = train(database_url, artifact_root, request(market))
+    assert run_detail(conn, result.run_id).params["input_dtype"] == "float32"
+    model = trained_model(database_url, artifact_root, ModelReference.parse("small-tb"))
+    assert model.fitted.spec.input_dtype == "float32"
+    # A run recorded before the float32 matrix has no input_dtype: its model takes float64.
+    conn.execute("UPDATE training_runs SET params = params - 'input_dtype'")
+    conn.commit()
+    model = trained_model(database_url, artifact_root, ModelReference.parse("small-tb"))
+    assert model.fitted.spec.input_dtype == "float64"
+
+
+def test_a_feature_value_beyond_float32_is_refused_by_name_chart_and_bar(
+    conn: Connection, database_url: str, market: Market
+) -> None:
+    _, charts, _ = market
+    huge = feature_set({"name": "huge", "features": [
+        {"name": "range_1", "expr": "(high - low) / close"},
+        {"name": "far", "expr": "close * 1e37"},
+    ]})  # fmt: skip
+    stored = build_features(conn, huge, charts[:1]).feature_set
+    assert read_features(database_url, stored, charts[:1]).values[:, 1].min() > 1e38  # stored
+    with pytest.raises(DataError) as refused:
+        assemble_dataset(database_url, DatasetRequest(stored, TARGET, (charts[0],)))
+    first = read_features(database_url, stored, charts[:1]).time[0]
+    assert str(refused.value).startswith(
+        f"feature 'far' of chart {charts[0]} at {moment(first).isoformat()} is "
+    )
+    assert "beyond float32's range" in str(refused.value)
 
 
 def test_a_run_that_fails_says_why_and_registers_nothing(

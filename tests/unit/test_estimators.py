@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from candlelab.errors import DataError
 from candlelab.training.estimators import FEW_ROWS, Learner, model_spec
 from candlelab.training.folds import FoldPlan, walk_forward
 
@@ -86,3 +89,46 @@ def test_the_logistic_imputer_and_scaler_of_a_fold_see_its_training_rows_only() 
         assert not np.allclose(scaler.mean_, np.nanmean(x[seen], axis=0))
         before = np.arange(fold.test.min())  # the training part, purged rows kept
         assert not np.allclose(scaler.mean_, np.nanmean(x[before], axis=0))
+
+
+def test_a_value_between_two_float32s_is_predicted_as_it_was_trained() -> None:
+    """The matrix is float32, so a bar's stored float64 value is learnt rounded: one
+    exactly between two float32s rounds (ties to even) up to the upper one here, which
+    LightGBM's split leaves on its right. Fed as float64 it would fall on the split's left
+    (the threshold sits just past the midpoint); predict rounds it as training did."""
+    lower = np.nextafter(np.float32(1), np.float32(2))  # odd last bit
+    upper = np.nextafter(lower, np.float32(2))  # even
+    midpoint = (np.float64(lower) + np.float64(upper)) / 2  # exact in float64
+    assert np.float32(midpoint) == upper
+    x = np.repeat([[np.float64(lower)], [midpoint]], 50, axis=0)
+    y = np.repeat([0.0, 1.0], 50)
+    spec = model_spec("lightgbm", {"num_boost_round": 5, "num_threads": 1,
+                                   "min_data_in_leaf": 1}, 2)  # fmt: skip
+    fitted = Learner(spec, x, y).fit(np.arange(len(x)))
+    assert fitted.spec.input_dtype == "float32"
+    proba = fitted.predict(np.array([[midpoint]]))
+    assert proba[0, 1] > 0.5  # as the training row of that value: class 1
+    unrounded = fitted.model.predict(np.array([[midpoint]]))
+    assert unrounded[0] < 0.5  # what float64 straight into the trees would give
+
+
+def test_a_model_trained_on_float64_predicts_float64() -> None:
+    """Models trained before the float32 matrix predict on the values as stored."""
+    x, y = matrix()
+    spec = model_spec("lightgbm", {"num_boost_round": 5, "num_threads": 1}, 3)
+    old = replace(spec, input_dtype="float64")
+    learner = Learner(old, x, y)
+    assert learner.x.dtype == np.float64
+    fitted = learner.fit(np.arange(ROWS))
+    np.testing.assert_array_equal(fitted.predict(x), fitted.model.predict(x))
+
+
+def test_a_value_beyond_float32_is_refused_by_a_float32_model() -> None:
+    x, y = matrix()
+    fitted = Learner(model_spec("lightgbm", {"num_boost_round": 2}, 3), x, y).fit(np.arange(ROWS))
+    beyond = x[:2].copy()
+    beyond[1, 2] = -1e39
+    with pytest.raises(DataError, match=r"row 1, feature 3: -1e\+39 is beyond the float32"):
+        fitted.predict(beyond)
+    with pytest.raises(DataError, match="beyond the float32 range"):
+        Learner(fitted.spec, beyond, y[:2])

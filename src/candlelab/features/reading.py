@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 from psycopg import sql
 
+from candlelab.errors import DataError
 from candlelab.features.blocks import Times, datetime64, moment, unpacked_times
 from candlelab.features.registry import StoredSet
 from candlelab.market.calendars import bar_ends
@@ -30,6 +31,8 @@ from candlelab.store.queries import load_queries
 
 QUERIES = load_queries(__file__)
 Floats = npt.NDArray[np.float64]
+Values = npt.NDArray[np.floating[Any]]  # float64 as stored, or float32 for training
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class FeatureMatrix:
     columns: tuple[str, ...]
     chart_id: npt.NDArray[np.int64]
     time: npt.NDArray[np.datetime64]
-    values: Floats
+    values: Values
     candles: dict[str, npt.NDArray[Any]] | None = None
 
     def __len__(self) -> int:
@@ -76,9 +79,12 @@ def read_features(
     end: datetime | None = None,
     *,
     with_candles: bool = False,
+    dtype: npt.DTypeLike = np.float64,
 ) -> FeatureMatrix:
-    """The set's values for bars in [start, end) of the charts (all built ones if None)."""
-    matrix = _read_blocks(url, stored, _where(stored.id, chart_ids, start, end))
+    """The set's values for bars in [start, end) of the charts (all built ones if None),
+    as stored (float64) or rounded to `dtype` (float32: as a training matrix holds them;
+    a value beyond float32's range is refused)."""
+    matrix = _read_blocks(url, stored, _where(stored.id, chart_ids, start, end), dtype)
     matrix = matrix.between(start, end)
     if not with_candles:
         return matrix
@@ -89,7 +95,8 @@ def read_features(
     return _beside(matrix, packed_candles(url, ids, start, end))
 
 
-def _read_blocks(url: str, stored: StoredSet, where: sql.Composable) -> FeatureMatrix:
+def _read_blocks(url: str, stored: StoredSet, where: sql.Composable,
+                 dtype: npt.DTypeLike) -> FeatureMatrix:  # fmt: skip
     """The blocks' bars by chart then time, in a result allocated once; the count and
     the blocks are read in one snapshot.
 
@@ -101,7 +108,7 @@ def _read_blocks(url: str, stored: StoredSet, where: sql.Composable) -> FeatureM
         total = _bars(conn, where)
         matrix = FeatureMatrix(stored.columns, np.empty(total, dtype=np.int64),
                                np.empty(total, dtype="M8[us]"),
-                               np.empty((total, width), dtype=np.float64))  # fmt: skip
+                               np.empty((total, width), dtype=dtype))  # fmt: skip
         _copy_blocks(conn, where, matrix)
     return matrix
 
@@ -122,15 +129,36 @@ def _bars(conn: Connection, where: sql.Composable) -> int:
 def _copy_blocks(conn: Connection, where: sql.Composable, matrix: FeatureMatrix) -> None:
     """The blocks into `matrix`'s rows by one binary COPY: each block's bytes go from the
     chunk the server sent straight into place."""
-    width, filled = len(matrix.columns), 0
+    filled = 0
     with conn.cursor().copy(sql.SQL(QUERIES["copy_blocks"]).format(where=where)) as copy:
         for fields in copied_rows(copy):
             chart_id, packed_times, vectors = not_null(fields)
             rows = slice(filled, filled + len(packed_times) // 8)
-            matrix.values[rows] = np.frombuffer(vectors, "<f8").reshape(-1, width)
             matrix.time[rows] = unpacked_times(packed_times)
             matrix.chart_id[rows] = int.from_bytes(chart_id, "big", signed=True)
+            put_vectors(matrix, rows, vectors)
             filled = rows.stop
+
+
+def put_vectors(matrix: FeatureMatrix, rows: slice, vectors: memoryview) -> None:
+    """A block's vectors into `matrix.values[rows]` (its chart and times already there),
+    rounded to the matrix's type; refused where that overflows (a float32 matrix): the
+    value would be read as infinite."""
+    block = np.frombuffer(vectors, "<f8").reshape(rows.stop - rows.start, -1)
+    try:
+        with np.errstate(over="raise"):
+            matrix.values[rows] = block
+    except FloatingPointError:
+        raise _beyond_range(matrix, rows, block) from None
+
+
+def _beyond_range(matrix: FeatureMatrix, rows: slice, block: Floats) -> DataError:
+    bar, column = np.argwhere(np.isfinite(block) & (np.abs(block) > FLOAT32_MAX))[0]
+    at = rows.start + int(bar)
+    return DataError(f"feature {matrix.columns[column]!r} of chart {matrix.chart_id[at]} at "
+                     f"{moment(matrix.time[at]).isoformat()} is {block[bar, column]:g}, beyond "
+                     f"float32's range (±{FLOAT32_MAX:.4g}), which models train and predict on: "
+                     "rescale it in the feature set (a log, a ratio)")  # fmt: skip
 
 
 def block_candles(

@@ -499,7 +499,9 @@ Bounds = tuple[datetime | None, datetime | None]
 
 def _backtest_batch(url: str, served: ServedModel, writer: BulkWriter, chart_ids: Sequence[int],
                     bounds: Bounds) -> tuple[int, int, int]:  # fmt: skip
-    matrix = read_features(url, served.model.features, chart_ids, *bounds)
+    # Read as the model takes them: a float32 model's rows are rounded once, in the read.
+    matrix = read_features(url, served.model.features, chart_ids, *bounds,
+                           dtype=served.model.fitted.spec.input_dtype)  # fmt: skip
     warm = warm_rows(writer.conn, served, matrix)
     values = matrix.values[warm]
     if not len(values):

@@ -42,6 +42,7 @@ from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.barriers import Prices
 from candlelab.training.candle_digests import stored_candles_digest
+from candlelab.training.estimators import MATRIX
 from candlelab.training.span_labels import LabelledSpan
 from candlelab.training.target_blocks import kept_for, kept_training_set
 from candlelab.training.target_values import ChartSpans, TargetValues, target_values
@@ -254,7 +255,7 @@ def _read_candles(url: str, request: DatasetRequest,
     with ThreadPoolExecutor(max_workers=1) as pool:
         judged = pool.submit(_judged_candles, url, request, spans)
         matrix = read_features(url, request.features, request.chart_ids, request.start,
-                               request.end)  # fmt: skip
+                               request.end, dtype=MATRIX)  # fmt: skip
         candles, values = judged.result()
     if np.array_equal(candles["chart_id"], matrix.chart_id) and np.array_equal(
         candles["time"], matrix.time
@@ -263,7 +264,7 @@ def _read_candles(url: str, request: DatasetRequest,
     # Values on only some of the bars (the candles changed between the two reads): the
     # reader aligns the candles with the values, and the targets are those bars'.
     matrix = read_features(url, request.features, request.chart_ids, request.start,
-                           request.end, with_candles=True)  # fmt: skip
+                           request.end, with_candles=True, dtype=MATRIX)  # fmt: skip
     return matrix, _values(request.target, matrix.candles or {}, spans)
 
 

@@ -14,6 +14,13 @@ fit per fold.
 
 Imbalanced classes are weighted by `class_weight = "balanced"` (the default) computed
 on each fit's own training rows.
+
+The training matrix is float32 (`MATRIX`), as XGBoost and Qlib keep theirs: half the
+memory of the stored float64, and here a good part of what a training read costs (most of
+it is the first write to fresh memory; docs/benchmarks.md). A model predicts on its rows
+rounded the same way (`ModelSpec.input_dtype`), so a bar served gives the values that bar
+gave in training, never one on the other side of a split; a value beyond float32's range
+is refused in training and in prediction alike.
 """
 
 from __future__ import annotations
@@ -26,11 +33,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from candlelab.errors import InvalidValue
+from candlelab.errors import DataError, InvalidValue
 
 Floats = npt.NDArray[np.float64]
+Values = npt.NDArray[np.floating[Any]]  # a matrix's rows: float32, or float64 as stored
 Ints = npt.NDArray[np.int64]
 MODELS = ("lightgbm", "logistic", "hgb")
+MATRIX = np.float32  # the training matrix's values (see the module's docstring)
 # LightGBM predicts fewer rows than this on one thread. Its OpenMP threads gain nothing
 # on a row or a few (0.024 ms for a row either way), and once woken they spin on for
 # more work: in `candlelab serve` that took the two cores from PostgreSQL and the event
@@ -54,6 +63,9 @@ class ModelSpec:
     kind: str
     params: dict[str, Any] = field(default_factory=dict)
     classes: int = 0  # 0: regression
+    # The type of the values the model was fitted on, its rows are rounded to that before
+    # a prediction: float32 since the matrix is; float64 for models trained before.
+    input_dtype: str = np.dtype(MATRIX).name
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -123,7 +135,8 @@ class Fitted:
     spec: ModelSpec
     model: Any  # lightgbm.Booster, or a scikit-learn estimator
 
-    def predict(self, x: Floats) -> Floats:
+    def predict(self, x: Values) -> Floats:
+        x = rounded(x, self.spec.input_dtype)
         if self.spec.kind != "lightgbm":
             if self.spec.classes:
                 return _all_classes(self.model, self.model.predict_proba(x), self.spec.classes)
@@ -141,13 +154,29 @@ class Fitted:
         return np.asarray(self.model.feature_importance("gain"), dtype=np.float64)
 
 
+def rounded(x: Values, dtype: str) -> Values:
+    """The rows in the type a model takes (no copy when they are); refused where a value
+    overflows it, as a training read refuses one: the model never saw such a value."""
+    try:
+        with np.errstate(over="raise"):
+            return np.asarray(x, dtype=dtype)
+    except FloatingPointError:
+        limit = float(np.finfo(dtype).max)
+        row, column = np.argwhere(np.isfinite(x) & (np.abs(x) > limit))[0]
+        raise DataError(
+            f"row {row}, feature {column + 1}: {x[row, column]:g} is beyond the "
+            f"{dtype} range (±{limit:.4g}) the model was trained on"
+        ) from None
+
+
 class Learner:
     """Fits one spec on subsets of the rows of one matrix; for LightGBM the matrix is
     binned once here and every fit takes a subset of that binned Dataset."""
 
-    def __init__(self, spec: ModelSpec, x: Floats, y: Floats) -> None:
-        self.spec, self.x, self.y = spec, x, y
-        self.binned = _binned(spec, x, y) if spec.kind == "lightgbm" else None
+    def __init__(self, spec: ModelSpec, x: Values, y: Floats) -> None:
+        # Rounded as its predictions will round them (no copy of a training matrix).
+        self.spec, self.x, self.y = spec, rounded(x, spec.input_dtype), y
+        self.binned = _binned(spec, self.x, y) if spec.kind == "lightgbm" else None
 
     def fit(self, rows: Ints) -> Fitted:
         weights = sample_weights(self.y[rows], self.spec.classes,
@@ -164,7 +193,7 @@ class Learner:
         return self.y[rows].astype(np.int64) if self.spec.classes else self.y[rows]
 
 
-def _binned(spec: ModelSpec, x: Floats, y: Floats) -> Any:
+def _binned(spec: ModelSpec, x: Values, y: Floats) -> Any:
     import lightgbm as lgb
 
     # Binned with the fits' own parameters, as `lgb.train` would bin the rows itself: its

@@ -102,7 +102,9 @@ def trained_model(url: str, artifact_location: str, reference: ModelReference) -
     with tempfile.TemporaryDirectory() as scratch:
         model = load_model(tracking.download_model(run_id, Path(scratch)), detail.model_type,
                            detail.artifact_sha256)  # fmt: skip
-    spec = ModelSpec(detail.model_type, {}, len(dataset.classes))
+    # Models trained before the float32 matrix recorded no input_dtype: float64.
+    spec = ModelSpec(detail.model_type, {}, len(dataset.classes),
+                     str(detail.params.get("input_dtype", "float64")))  # fmt: skip
     return TrainedModel(reference.name, version, run_id, features, tuple(dataset.classes),
                         Fitted(spec, model))  # fmt: skip
 

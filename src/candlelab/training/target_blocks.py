@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from candlelab.features.blocks import moment, unpacked_times
-from candlelab.features.reading import CANDLE_COLUMNS, FeatureMatrix
+from candlelab.features.reading import CANDLE_COLUMNS, FeatureMatrix, put_vectors
 from candlelab.features.registry import LOCK_CLASS, StoredSet
 from candlelab.store.binary_copy import (
     CopyColumn,
@@ -42,6 +42,7 @@ from candlelab.store.database import Connection, connect
 from candlelab.store.queries import load_queries
 from candlelab.training.barriers import Flags, Floats, Ints, Prices, chart_ends
 from candlelab.training.candle_digests import candles_digest
+from candlelab.training.estimators import MATRIX
 from candlelab.training.target_values import TargetValues, market_classes, target_values
 from candlelab.training.targets import TargetDefinition
 
@@ -219,11 +220,12 @@ def _read(
 
 
 def _empty(stored: StoredSet, total: int) -> _Read:
-    """A read of `total` bars, to be filled. The candles are one array, bar by bar as the
-    blocks pack them (a block's go in by one copy); its pages are only touched where
-    candles are read."""
+    """A read of `total` bars, to be filled: the values as a training matrix holds them
+    (estimators.MATRIX), the target's values, and the candles. The candles are one array,
+    bar by bar as the blocks pack them (a block's go in by one copy); its pages are only
+    touched where candles are read."""
     chart_id, time = np.empty(total, np.int64), np.empty(total, "M8[us]")
-    values = np.empty((total, len(stored.columns)))
+    values = np.empty((total, len(stored.columns)), dtype=MATRIX)
     return _Read(FeatureMatrix(stored.columns, chart_id, time, values),
                  np.empty((total, len(CANDLE_COLUMNS))), _Bars.empty(total), [])  # fmt: skip
 
@@ -235,10 +237,10 @@ def _take(read: _Read, fields: list[Field]) -> bool:
     hashed, packed, packed_candles = fields[3], fields[5], fields[6]
     first = read.blocks[-1].rows.stop if read.blocks else 0
     rows = slice(first, first + len(times) // 8)
-    read.matrix.values[rows] = np.frombuffer(vectors, "<f8").reshape(rows.stop - first, -1)
     read.matrix.time[rows] = unpacked_times(times)
     chart = int.from_bytes(chart_id, "big", signed=True)
     read.matrix.chart_id[rows] = chart
+    put_vectors(read.matrix, rows, vectors)
     if packed_candles is not None:
         read.ohlcv[rows] = np.frombuffer(packed_candles, ">f8").reshape(-1, len(CANDLE_COLUMNS))
     kept = read.bars.unpack(rows, packed)

@@ -32,7 +32,7 @@ from candlelab.training.datasets import (
     assemble_dataset,
     record_dataset,
 )
-from candlelab.training.estimators import Fitted, Floats, Learner, ModelSpec, model_spec
+from candlelab.training.estimators import Fitted, Floats, Learner, ModelSpec, Values, model_spec
 from candlelab.training.folds import Fold, FoldPlan, Ints, walk_forward
 from candlelab.training.references import (
     feature_references,
@@ -113,7 +113,7 @@ class _Plan:
     folds: list[Fold]
 
     @property
-    def x(self) -> Floats:
+    def x(self) -> Values:
         return self.dataset.matrix.values
 
     @property
@@ -219,7 +219,7 @@ def _registered(plan: _Plan, tracking: Tracking, run: RunRecord, final: Fitted,
 def _record_references(url: str, run: RunRecord, plan: _Plan, final: Fitted) -> None:
     """The features' and predictions' distributions in the rows the final model was fit
     on, recorded for drift (`references`: on a sample of them)."""
-    x = plan.x[sample_rows(plan.dataset.taught)]
+    x = plan.x[sample_rows(plan.dataset.taught)].astype(np.float64)  # statistics in float64
     found = feature_references(plan.dataset.matrix.columns, x)
     classes = plan.dataset.values.classes
     if classes:  # a regression's signals carry no class to compare
@@ -290,7 +290,9 @@ def _logged(plan: _Plan, final: Fitted) -> LoggedModel:
     from candlelab.training.artifacts import TRUSTED
 
     rows = plan.dataset.taught[-EXAMPLE_ROWS:]
-    example = pd.DataFrame(plan.x[rows], columns=list(plan.dataset.matrix.columns))
+    # The signature's inputs are the stored float64 values: the model rounds them itself.
+    example = pd.DataFrame(plan.x[rows].astype(np.float64),
+                           columns=list(plan.dataset.matrix.columns))  # fmt: skip
     return LoggedModel(plan.spec.kind, final.model, example, final.predict(plan.x[rows]),
                        TRUSTED)  # fmt: skip
 
@@ -305,6 +307,7 @@ def _params(plan: _Plan) -> dict[str, Any]:
     request = plan.request
     return {
         "model": plan.spec.kind, **{f"model.{k}": v for k, v in plan.spec.settings.items()},
+        "input_dtype": plan.spec.input_dtype,
         "features": request.data.features.label, "target": request.data.target.name,
         "target.hash": request.data.target.version_hash[:12],
         "folds": request.folds.folds, "window": request.folds.window,
@@ -329,6 +332,7 @@ def _pipeline_hash(plan: _Plan) -> str:
     """The hash of how the data is turned into a model (not of the data itself)."""
     request = plan.request
     config = {"model": plan.spec.kind, "settings": plan.spec.settings,
+              "input_dtype": plan.spec.input_dtype,
               "folds": asdict(request.folds), "threshold": request.threshold,
               "features": request.data.features.version_hash,
               "target": request.data.target.version_hash}  # fmt: skip
