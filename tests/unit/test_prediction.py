@@ -11,10 +11,11 @@ from candlelab.cli.predict import _bars
 from candlelab.errors import ConfigError, InvalidValue, NotPredictable
 from candlelab.features.registry import StoredSet
 from candlelab.features.warmup import Warmups
-from candlelab.models.prediction import check_warm, served_reference
+from candlelab.models.prediction import check_in_range, check_warm, served_reference
 from candlelab.models.signals import SignalBatch, feature_values
 from candlelab.store.binary_copy import binary_copy_buffer
-from candlelab.training.proposals import ModelReference
+from candlelab.training.estimators import Fitted, ModelSpec
+from candlelab.training.proposals import ModelReference, TrainedModel
 
 BAR = datetime(2025, 1, 6, 10, tzinfo=UTC)
 STORED = StoredSet(1, "small", 1, "h", ("rsi_14", "ret_5", "range_1"), {}, BAR)
@@ -37,6 +38,18 @@ def test_a_bar_is_refused_while_a_column_is_warming_up_and_named() -> None:
     with pytest.raises(NotPredictable, match="small@1: rsi_14 has no value yet"):
         check_warm(7, BAR, STORED, warm, index=13)
     check_warm(7, BAR, STORED, warm, index=14)  # past it: a NaN there is a missing value
+
+
+def test_a_value_beyond_float32_is_refused_by_a_float32_model_by_name() -> None:
+    def model(input_dtype: str) -> TrainedModel:
+        spec = ModelSpec("lightgbm", {}, 2, input_dtype)
+        return TrainedModel("tb", 1, "run", STORED, ("none", "up"), Fitted(spec, None))
+
+    vector = np.array([55.0, -4e38, np.inf])
+    with pytest.raises(NotPredictable, match=r"ret_5' is -4e\+38, beyond the float32 range"):
+        check_in_range(model("float32"), 7, BAR, vector)
+    check_in_range(model("float64"), 7, BAR, vector)  # a model trained on float64 takes it
+    check_in_range(model("float32"), 7, BAR, np.array([55.0, -3e38, np.nan]))
 
 
 def test_a_column_reading_a_longer_chart_waits_for_its_warm_up_there() -> None:

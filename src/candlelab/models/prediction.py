@@ -290,11 +290,23 @@ def shadow_signals(conn: Connection, shelf: ModelShelf, trials: list[Trial]) -> 
 def model_signal(served: ServedModel, chart_id: int, bar: datetime, vector: Floats) -> NewSignal:
     """The model's most probable class on the bar's vector (one past the warm-up)."""
     model = served.model
+    check_in_range(model, chart_id, bar, vector)
     proba = model.fitted.predict(vector[None, :])
     best = int(proba[0].argmax())
     values = feature_values(model.features.columns, vector)
     return NewSignal(chart_id, bar, model.name, model.version, served.alias, model.classes[best],
                      float(proba[0, best]), values)  # fmt: skip
+
+
+def check_in_range(model: TrainedModel, chart_id: int, bar: datetime, vector: Floats) -> None:
+    """Refused: a value the model's input type cannot hold (float32's ±3.4e38)."""
+    kind = model.fitted.spec.input_dtype
+    limit = float(np.finfo(kind).max)
+    beyond = np.flatnonzero(np.isfinite(vector) & (np.abs(vector) > limit))
+    if len(beyond):
+        name, value = model.features.columns[beyond[0]], vector[beyond[0]]
+        raise NotPredictable(chart_id, bar.isoformat(), f"feature {name!r} is {value:g}, "
+                             f"beyond the {kind} range the model takes")  # fmt: skip
 
 
 def asked_bar(conn: Connection, chart_id: int, time: datetime | None) -> tuple[Chart, datetime]:
