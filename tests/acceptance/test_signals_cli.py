@@ -49,3 +49,16 @@ def test_a_name_that_is_not_a_feature_column_is_refused(
     done = cli_here("signals", "index", name, DATABASE_URL=database_url)
     assert_one_line_error(done, "not a feature column name", "at most 44 characters")
     assert "ix_signals_feature" not in done.stdout
+
+
+def test_a_server_error_no_command_foresees_is_one_line_with_its_sqlstate(
+    cli: Cli, database_url: str
+) -> None:
+    """A read-only server (a standby, say) refuses the build: one line naming PostgreSQL's
+    message and state, no traceback, exit 1. In a process of its own: PGOPTIONS set in
+    this one would reach the fixtures' threads that make the next tests' databases."""
+    refused = cli("signals", "index", "rsi_14", DATABASE_URL=database_url,
+                  PGOPTIONS="-c default_transaction_read_only=on")  # fmt: skip
+    assert_one_line_error(refused, "PostgreSQL failed the command: cannot execute CREATE INDEX",
+                          "(SQLSTATE 25006)")  # fmt: skip
+    assert refused.returncode == 1

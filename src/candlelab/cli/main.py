@@ -147,9 +147,33 @@ def main() -> None:
     except CandlelabError as exc:
         error(str(exc))
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        if not _from_the_server(exc):
+            raise
+        logging.getLogger("candlelab").debug("the server's error", exc_info=exc)
+        error(_server_failure(exc))
+        sys.exit(1)
     if code == INTERRUPTED:
         error("interrupted; what was committed stays, run the command again to finish")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _from_the_server(exc: Exception) -> bool:
+    """Whether PostgreSQL failed a statement in a way candlelab does not translate (a
+    disk full, a timeout, a read-only server): psycopg is imported by then, or it is not."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
+def _server_failure(exc: Exception) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    state = getattr(exc, "sqlstate", None)
+    return (
+        f"PostgreSQL failed the command: {first}"
+        + (f" (SQLSTATE {state})" if state else "")
+        + "; what was committed stays, run it again once that is fixed "
+        "(CANDLELAB_LOG_LEVEL=DEBUG shows where it failed)"
+    )
 
 
 def _help_hint(exc: typer.TyperException) -> str:
