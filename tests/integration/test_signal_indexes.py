@@ -128,7 +128,10 @@ def test_an_index_left_invalid_by_an_interrupted_build_is_made_again(
     conn: Connection, database_url: str, signals: int
 ) -> None:
     # A build waits for the transactions writing to signals; one stopped while it waits
-    # (here by lock_timeout) leaves the index, not valid.
+    # (here by lock_timeout) leaves the index, not valid. Autovacuum off first (waiting
+    # out one at work on the fixture's rows): its lock on signals stopped the build before
+    # it made the index, one run in many.
+    conn.execute("ALTER TABLE signals SET (autovacuum_enabled = off)")
     with connect(database_url) as writer:
         writer.execute("UPDATE signals SET latency_ms = 1 WHERE id = (SELECT min(id) FROM signals)")
         conn.execute("SET lock_timeout = '100ms'")
