@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any, LiteralString
 
 import numpy as np
 import pytest
@@ -320,16 +321,22 @@ def test_a_request_for_a_backtested_bar_answers_with_the_stored_vector(
     assert signal.features == feature_values(matrix.columns, matrix.values[bar])
 
 
+def registry_row(conn: Connection, columns: LiteralString) -> tuple[Any, ...]:
+    """The columns of `model_registry` for version 1 of the served model."""
+    row = conn.execute(
+        "SELECT " + columns + " FROM model_registry WHERE model_name = %s AND version = 1",
+        (MODEL,),
+    ).fetchone()
+    assert row is not None
+    return row
+
+
 def test_the_registry_view_and_the_features_index(
     conn: Connection, database_url: str, served: Served
 ) -> None:
     market, _ = served
-    row = conn.execute(
-        "SELECT model_type, feature_set, feature_columns, aliases, is_active, artifact_path"
-        " FROM model_registry WHERE model_name = %s AND version = 1",
-        (MODEL,),
-    ).fetchone()
-    assert row is not None
+    row = registry_row(conn, "model_type, feature_set, feature_columns, aliases, is_active, "
+                             "artifact_path")  # fmt: skip
     assert row[:5] == ("lightgbm", "small@1", list(market.stored.columns), ["champion"], True)
     assert str(row[5]).endswith("/model")
     conn.execute("SET enable_seqscan = off")
@@ -342,13 +349,9 @@ def test_the_registry_view_has_the_training_runs_date_metrics_and_parameters(
 ) -> None:
     """As the run recorded them in MLflow: its parameters (as strings there), its pooled
     metrics (step 0; each fold's are steps 1, 2), trained between its start and end."""
-    row = conn.execute(
-        "SELECT run_id, trained_at, metrics, hyperparameters FROM model_registry"
-        " WHERE model_name = %s AND version = 1",
-        (MODEL,),
-    ).fetchone()
-    assert row is not None
-    run_id, trained_at, metrics, hyperparameters = row
+    run_id, trained_at, metrics, hyperparameters = registry_row(
+        conn, "run_id, trained_at, metrics, hyperparameters"
+    )
     client = Tracking(database_url, artifact_root).client
     run = client.get_run(run_id)
     assert {k: str(v) for k, v in hyperparameters.items()} == run.data.params

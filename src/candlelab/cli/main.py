@@ -166,10 +166,11 @@ def _from_the_server(exc: Exception) -> bool:
 
 
 def _server_failure(exc: Exception) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    from candlelab.store.database import first_line
+
     state = getattr(exc, "sqlstate", None)
     return (
-        f"PostgreSQL failed the command: {first}"
+        f"PostgreSQL failed the command: {first_line(exc)}"
         + (f" (SQLSTATE {state})" if state else "")
         + "; what was committed stays, run it again once that is fixed "
         "(CANDLELAB_LOG_LEVEL=DEBUG shows where it failed)"

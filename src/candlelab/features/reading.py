@@ -152,9 +152,19 @@ def put_vectors(matrix: FeatureMatrix, rows: slice, vectors: memoryview) -> None
         raise _beyond_range(matrix, rows, block) from None
 
 
+def first_beyond(values: Values, dtype: npt.DTypeLike) -> tuple[int, ...] | None:
+    """The index of the first finite value too large for `dtype` (it would overflow to
+    infinity there), or None."""
+    limit = float(np.finfo(dtype).max)
+    found = np.argwhere(np.isfinite(values) & (np.abs(values) > limit))
+    return tuple(int(i) for i in found[0]) if len(found) else None
+
+
 def _beyond_range(matrix: FeatureMatrix, rows: slice, block: Floats) -> DataError:
-    bar, column = np.argwhere(np.isfinite(block) & (np.abs(block) > FLOAT32_MAX))[0]
-    at = rows.start + int(bar)
+    found = first_beyond(block, matrix.values.dtype)
+    assert found is not None, "the cast overflowed"
+    bar, column = found
+    at = rows.start + bar
     return DataError(f"feature {matrix.columns[column]!r} of chart {matrix.chart_id[at]} at "
                      f"{moment(matrix.time[at]).isoformat()} is {block[bar, column]:g}, beyond "
                      f"float32's range (±{FLOAT32_MAX:.4g}), which models train and predict on: "

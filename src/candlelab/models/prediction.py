@@ -51,7 +51,7 @@ from candlelab.features.blocks import datetime64, packed_times, vector_at
 from candlelab.features.computation import compute, cumulative_features, history
 from candlelab.features.definitions import FeatureSet
 from candlelab.features.materialisation import stored_anchors
-from candlelab.features.reading import FeatureMatrix, read_features
+from candlelab.features.reading import FeatureMatrix, first_beyond, read_features
 from candlelab.features.registry import StoredSet
 from candlelab.features.warmup import (
     Warmups,
@@ -301,10 +301,9 @@ def model_signal(served: ServedModel, chart_id: int, bar: datetime, vector: Floa
 def check_in_range(model: TrainedModel, chart_id: int, bar: datetime, vector: Floats) -> None:
     """Refused: a value the model's input type cannot hold (float32's ±3.4e38)."""
     kind = model.fitted.spec.input_dtype
-    limit = float(np.finfo(kind).max)
-    beyond = np.flatnonzero(np.isfinite(vector) & (np.abs(vector) > limit))
-    if len(beyond):
-        name, value = model.features.columns[beyond[0]], vector[beyond[0]]
+    found = first_beyond(vector, kind)
+    if found is not None:
+        name, value = model.features.columns[found[0]], vector[found[0]]
         raise NotPredictable(chart_id, bar.isoformat(), f"feature {name!r} is {value:g}, "
                              f"beyond the {kind} range the model takes")  # fmt: skip
 

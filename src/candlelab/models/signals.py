@@ -35,7 +35,7 @@ from candlelab.features.blocks import datetime64
 from candlelab.features.definitions import NAME as FEATURE_NAME
 from candlelab.market.quality import utc_datetime
 from candlelab.store.binary_copy import CopyColumn, binary_copy_buffer
-from candlelab.store.database import Connection
+from candlelab.store.database import Connection, first_line
 from candlelab.store.on_demand import FEATURE_INDEX_PREFIX
 from candlelab.store.queries import load_queries
 
@@ -293,9 +293,8 @@ def _build_feature_index(conn: Connection, name: str, feature: str) -> None:
     except pg_errors.DataError as exc:  # a value that is no number (written by hand)
         # The failed build leaves an invalid index, which every write would still fill.
         conn.execute(_index_statement("drop_feature_index", name, feature))
-        first = str(exc).splitlines()[0]
-        raise InvalidValue(f"feature {feature}: a signal's value is not a number ({first}); "
-                           "no index was made") from exc  # fmt: skip
+        raise InvalidValue(f"feature {feature}: a signal's value is not a number "
+                           f"({first_line(exc)}); no index was made") from exc  # fmt: skip
 
 
 def drop_feature_index(conn: Connection, feature: str) -> bool:

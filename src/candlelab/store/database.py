@@ -50,7 +50,7 @@ def connect(url: str, *, autocommit: bool = False) -> Connection:
         return psycopg.connect(libpq_url(url), autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise errors.DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {describe(url)}: {_first_line(exc)}"
+            f"cannot connect to PostgreSQL at {describe(url)}: {first_line(exc)}"
         ) from None
 
 
@@ -76,11 +76,11 @@ def translated() -> Iterator[None]:
     except psycopg.errors.IntegrityError as exc:
         raise domain_error(exc) from exc
     except RETRYABLE as exc:
-        raise errors.TemporaryError(_first_line(exc)) from exc
+        raise errors.TemporaryError(first_line(exc)) from exc
     except psycopg.OperationalError as exc:
         if isinstance(exc, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
             raise
-        raise errors.DatabaseUnavailable(f"lost the database: {_first_line(exc)}") from exc
+        raise errors.DatabaseUnavailable(f"lost the database: {first_line(exc)}") from exc
     except Exception as exc:
         if _sqlalchemy_integrity_error(exc) and isinstance(exc.orig, psycopg.Error):
             raise domain_error(exc.orig) from exc
@@ -99,7 +99,7 @@ def domain_error(exc: psycopg.Error) -> errors.DataError:
     """The domain error for a constraint violation, keyed on the constraint's name."""
     name = exc.diag.constraint_name or ""
     cls = CONSTRAINT_ERRORS.get(name) or SQLSTATE_ERRORS.get(type(exc), errors.DataError)
-    detail = exc.diag.message_detail or _first_line(exc)
+    detail = exc.diag.message_detail or first_line(exc)
     return cls(f"{(cls.__doc__ or '').strip()} ({name or exc.sqlstate}: {detail})")
 
 
@@ -137,6 +137,8 @@ def _sqlalchemy_integrity_error(exc: Exception) -> TypeGuard[sqlalchemy.exc.Inte
     return module is not None and isinstance(exc, module.IntegrityError)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The exception's message's first line (a server error's detail and hint follow),
+    or its type's name when it has none."""
     text = str(exc).strip()
     return text.splitlines()[0].strip() if text else type(exc).__name__

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from candlelab.errors import DataError, InvalidValue
+from candlelab.features.reading import first_beyond
 
 Floats = npt.NDArray[np.float64]
 Values = npt.NDArray[np.floating[Any]]  # a matrix's rows: float32, or float64 as stored
@@ -161,8 +162,10 @@ def rounded(x: Values, dtype: str) -> Values:
         with np.errstate(over="raise"):
             return np.asarray(x, dtype=dtype)
     except FloatingPointError:
+        found = first_beyond(x, dtype)
+        assert found is not None, "the cast overflowed"
+        row, column = found
         limit = float(np.finfo(dtype).max)
-        row, column = np.argwhere(np.isfinite(x) & (np.abs(x) > limit))[0]
         raise DataError(
             f"row {row}, feature {column + 1}: {x[row, column]:g} is beyond the "
             f"{dtype} range (±{limit:.4g}) the model was trained on"
